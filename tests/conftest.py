@@ -1,0 +1,36 @@
+"""Session-wide real parts: one redis-server on a free loopback port for the whole test run.
+
+Tests that touch the store take `redis_url` (and get a flushed database) or `redis_server`
+(the running `EmbeddedRedis`). Nothing here is a fake: it is the same redis-server binary the
+gateway embeds in production-like single-node runs.
+"""
+
+from __future__ import annotations
+
+import redis
+import pytest
+
+from gateway.embedded_redis import EmbeddedRedis, free_port
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=free_port(), appendonly=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

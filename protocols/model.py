@@ -150,3 +150,17 @@ def mask_card(card: str | None) -> str:
     if len(card) <= 10:
         return card[:2] + "*" * max(len(card) - 4, 0) + card[-2:]
     return card[:6] + "*" * (len(card) - 10) + card[-4:]
+
+
+def iso_request_key(mti: str, terminal: str, merchant: str, stan: str, transmitted: str) -> str:
+    """HOST-SPEC 2.2: (MTI class, field 41, field 42, field 11, field 7).
+
+    The class is the MTI's second digit (1 authorisation, 2 financial, 4 reversal, 8 network),
+    so a 0220 advice and its 0200 share a key, and a 0401 repeat is its 0400's key.
+    """
+    return f"I{mti[1:2]}:{terminal}:{merchant}:{stan}:{transmitted}"
+
+
+def line_request_key(terminal: str, merchant: str, seq: str, day: str) -> str:
+    """HOST-SPEC 3: (`term`, `merch`, `id`, the day as YYYYMMDD, UTC)."""
+    return f"L:{terminal}:{merchant}:{seq}:{day}"

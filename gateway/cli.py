@@ -1,0 +1,57 @@
+"""`tillgate`: the one command of HOST-SPEC section 5.
+
+Each subcommand lives in its own module with `register(subparsers)`; the module sets
+`func(args) -> int` on its parser. Exit status: 0 success, 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from gateway.config import DEFAULT_CONFIG_PATH
+
+# Modules that add subcommands; each has `register(subparsers)`.
+COMMAND_MODULES = (
+    "gateway.cli_serve",
+    "gateway.cli_config",
+    "gateway.cli_cards",
+    "gateway.cli_audit",
+    "gateway.cli_sim",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tillgate", description="stored-value card host")
+    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH,
+                        help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # a command not built yet; every other import error is real
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+def fail(message: str) -> int:
+    """Bad input: one line on stderr, exit status 2."""
+    print(f"tillgate: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """`tillgate`: the one command of HOST-SPEC section 5.
 
-Each subcommand lives in its own module with `register(subparsers)`; the module sets
-`func(args) -> int` on its parser. Exit status: 0 success, 2 bad input (one line on stderr).
+Each subcommand lives in its own module with `register(subparsers, common)`: it adds its parser
+with `parents=[common]` (so every command takes `--config FILE`, after the subcommand as HOST-SPEC 5
+writes it) and sets `func(args) -> int` on it. Exit status: 0 success, 2 bad input (one line on stderr).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 from gateway.config import DEFAULT_CONFIG_PATH
 
-# Modules that add subcommands; each has `register(subparsers)`.
+# Modules that add subcommands; each has `register(subparsers, common)`.
 COMMAND_MODULES = (
     "gateway.cli_serve",
     "gateway.cli_config",
@@ -23,9 +24,10 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tillgate", description="stored-value card host")
-    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH,
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=DEFAULT_CONFIG_PATH,
                         help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
+    parser = argparse.ArgumentParser(prog="tillgate", description="stored-value card host")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
             if e.name == name:  # a command not built yet; every other import error is real
                 continue
             raise
-        module.register(subparsers)
+        module.register(subparsers, common)
     return parser
 
 

@@ -8,8 +8,11 @@ package if installed; nothing is ever downloaded at run time.
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import os
 import shutil
+import tempfile
 import signal
 import socket
 import subprocess
@@ -17,8 +20,42 @@ import time
 from pathlib import Path
 
 
+_MAX_UNIX_PATH = 100
+
+
 class EmbeddedRedisError(RuntimeError):
     pass
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the gateway dies, even by SIGKILL (Linux prctl).
+
+    redis-server flushes its AOF on SIGTERM, so a killed gateway loses nothing and leaves no
+    orphan writing to the data directory that the next run will reuse.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _stop_leftover(pid_path: Path) -> None:
+    """Stop a redis-server that a previous run left on this data directory (not ours to share)."""
+    try:
+        pid = int(pid_path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            if "redis" not in f.read():
+                return  # the pid was reused by something else
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ProcessLookupError):
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.05)
 
 
 def find_redis_server(explicit: str | None = None) -> str:
@@ -63,7 +100,17 @@ class EmbeddedRedis:
 
     @property
     def socket_path(self) -> Path:
-        return self.directory / "redis.sock"
+        path = self.directory / "redis.sock"
+        if len(str(path)) <= _MAX_UNIX_PATH:
+            return path
+        # A unix socket path is limited to ~107 bytes; a deep data directory gets a short,
+        # stable name in the temp directory instead (the same directory gives the same name).
+        digest = hashlib.sha1(str(self.directory).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"tillgate-{digest}.sock"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.directory / "redis.pid"
 
     @property
     def url(self) -> str:
@@ -73,9 +120,9 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        _stop_leftover(self.pid_path)
         # A socket file left by a killed run would make redis-server refuse to bind.
         self.socket_path.unlink(missing_ok=True)
-        # unix socket paths are limited to ~107 bytes; fall back to a relative path from cwd.
         args = [
             self.binary,
             "--port", str(self.port),
@@ -90,9 +137,10 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--loglevel", "warning",
             "--logfile", str(self.directory / "redis.log"),
+            "--pidfile", str(self.pid_path),
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

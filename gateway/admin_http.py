@@ -1,0 +1,71 @@
+"""Admin HTTP listener (HOST-SPEC 1, default 127.0.0.1:8580): `/healthz` and `/metrics`.
+
+`/healthz` answers 200 while the gateway is started and its store answers, 503 otherwise (a
+load balancer stops sending tills to a gateway that cannot reach Redis). `/metrics` is the
+Prometheus text format of gateway.metrics.REGISTRY.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from prometheus_client.twisted import MetricsResource
+from twisted.web import resource, server
+
+from gateway.config import HTTPConfig
+from gateway.endpoints import server_endpoint
+from gateway.metrics import REGISTRY
+from gateway.services import AsyncService
+
+log = logging.getLogger(__name__)
+
+
+class JSONResource(resource.Resource):
+    isLeaf = True
+
+    def reply(self, request, status: int, body: dict) -> bytes:
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(body).encode() + b"\n"
+
+
+class Health(JSONResource):
+    def __init__(self, health_source):
+        super().__init__()
+        self.health_source = health_source  # callable -> (ok: bool, details: dict)
+
+    def render_GET(self, request):
+        ok, details = self.health_source()
+        return self.reply(request, 200 if ok else 503, {"status": "ok" if ok else "unavailable",
+                                                         **details})
+
+
+def build_site(health_source) -> server.Site:
+    root = resource.Resource()
+    root.putChild(b"healthz", Health(health_source))
+    root.putChild(b"metrics", MetricsResource(registry=REGISTRY))
+    site = server.Site(root)
+    site.displayTracebacks = False
+    return site
+
+
+class AdminHTTPService(AsyncService):
+    name = "admin-http"
+
+    def __init__(self, reactor, config: HTTPConfig, health_source):
+        self.reactor = reactor
+        self.config = config
+        self.site = build_site(health_source)
+        self.port = None
+
+    async def start(self) -> None:
+        endpoint = server_endpoint(self.reactor, self.config.host, self.config.port, self.config.tls)
+        self.port = await endpoint.listen(self.site)
+        log.info("admin HTTP on %s:%d", self.config.host, self.port.getHost().port)
+
+    async def stop(self) -> None:
+        if self.port is not None:
+            await self.port.stopListening()
+            self.port = None

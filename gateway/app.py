@@ -1,0 +1,138 @@
+"""Wiring: the service tree of a running gateway, built from a Config.
+
+Start order: store (embedded redis-server if no URL, then the connection and its health probe),
+the processor, each configured listener, the admin HTTP listener. Stop order is the reverse:
+stop accepting, let in-flight requests finish (bounded by gateway.shutdown_grace), close Redis,
+stop the embedded server.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+
+from gateway import metrics
+from gateway.admin_http import AdminHTTPService
+from gateway.config import Config, Listener
+from gateway.reactor import deferred_from_coro
+from gateway.services import AsyncService, ServiceTree
+
+log = logging.getLogger(__name__)
+
+# (protocol, transport) -> "module:class" of the AsyncService that serves such a listener.
+LISTENER_SERVICES = {
+    ("iso8583", "tcp"): "gateway.iso_listener:IsoTCPService",
+    ("line", "tcp"): "gateway.line_listener:LineTCPService",
+    ("line", "serial"): "gateway.serial_listener:SerialListenerService",
+    ("iso8583", "serial"): "gateway.serial_listener:SerialListenerService",
+}
+
+
+class StoreService(AsyncService):
+    """Owns the store connection (and the embedded server), and probes Redis health."""
+
+    name = "store"
+
+    def __init__(self, reactor, config: Config, probe_interval: float = 5.0):
+        self.reactor = reactor
+        self.config = config
+        self.probe_interval = probe_interval
+        self.store = None
+        self.embedded = None
+        self.healthy = False
+        self._probe_call = None
+
+    async def start(self) -> None:
+        from gateway.storeconnect import open_store
+
+        self.store, self.embedded = await deferred_from_coro(open_store(self.config))
+        if self.embedded is not None:
+            log.info("embedded redis-server on %s (data in %s)", self.embedded.socket_path,
+                     self.embedded.directory)
+        self.healthy = True
+        metrics.REDIS_UP.set(1)
+        self._probe_call = self.reactor.callLater(self.probe_interval, self._probe)
+
+    def _probe(self) -> None:
+        started = time.monotonic()
+
+        def done(ok):
+            self.healthy = bool(ok)
+            metrics.REDIS_UP.set(1 if ok else 0)
+            if ok:
+                metrics.REDIS_PING.observe(time.monotonic() - started)
+            if self.store is not None:
+                self._probe_call = self.reactor.callLater(self.probe_interval, self._probe)
+
+        d = deferred_from_coro(self.store.ping())
+        d.addCallbacks(done, lambda _failure: done(False))
+
+    async def stop(self) -> None:
+        if self._probe_call is not None and self._probe_call.active():
+            self._probe_call.cancel()
+        store, self.store = self.store, None
+        if store is not None:
+            await deferred_from_coro(store.close())
+        if self.embedded is not None:
+            self.embedded.stop()
+            self.embedded = None
+        metrics.REDIS_UP.set(0)
+
+
+class ProcessorService(AsyncService):
+    """Creates the Processor once the store is up; listeners hold this and call `submit`."""
+
+    name = "processor"
+
+    def __init__(self, config: Config, store_service: StoreService):
+        self.config = config
+        self.store_service = store_service
+        self.processor = None
+
+    async def start(self) -> None:
+        from gateway.processor import Processor
+
+        self.processor = Processor(self.config, self.store_service.store)
+
+    def submit(self, request):
+        return self.processor.submit(request)
+
+    @property
+    def in_flight(self) -> int:
+        return self.processor.in_flight if self.processor is not None else 0
+
+
+class Gateway:
+    """The running daemon: a ServiceTree plus what /healthz reports."""
+
+    def __init__(self, reactor, config: Config):
+        self.reactor = reactor
+        self.config = config
+        self.running = False
+        self.store_service = StoreService(reactor, config)
+        self.processor = ProcessorService(config, self.store_service)
+        self.listeners = [self._listener_service(lst) for lst in config.listeners]
+        self.http = AdminHTTPService(reactor, config.http, self.health)
+        self.lag_probe = metrics.ReactorLagProbe(reactor)
+        self.tree = ServiceTree([self.store_service, self.processor, *self.listeners, self.http])
+
+    def _listener_service(self, listener: Listener) -> AsyncService:
+        target = LISTENER_SERVICES[(listener.protocol, listener.transport)]
+        module_name, class_name = target.split(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        return cls(self.reactor, listener, self.processor, self.config)
+
+    async def start(self) -> None:
+        await self.tree.start()
+        self.running = True
+        self.lag_probe.start()
+
+    async def stop(self) -> None:
+        self.running = False
+        self.lag_probe.stop()
+        await self.tree.stop()
+
+    def health(self) -> tuple[bool, dict]:
+        store_ok = self.store_service.healthy
+        return self.running and store_ok, {"redis": "up" if store_ok else "down"}

@@ -1,0 +1,69 @@
+"""`tillgate serve [--config FILE]`: run the daemon until SIGTERM or SIGINT.
+
+Start-up problems (a config error, Redis not answering, a port in use) end the process with one
+clear line on stderr and a non-zero status: 2 for a bad config, 1 for a failure to start.
+SIGTERM/SIGINT stop accepting, finish in-flight work, close Redis and exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from gateway.cli_config import load_or_report, summary
+
+log = logging.getLogger("tillgate")
+
+
+def register(subparsers, common) -> None:
+    serve = subparsers.add_parser("serve", parents=[common], help="run the gateway daemon")
+    serve.set_defaults(func=run)
+
+
+def run(args) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return 2
+    from gateway.logmask import setup_logging
+    from gateway.reactor import install_asyncio_reactor
+
+    setup_logging(config.log_level, programs=config.programs.values())
+    install_asyncio_reactor()
+    from twisted.internet import reactor
+    from twisted.internet.defer import ensureDeferred
+
+    from gateway.app import Gateway
+
+    gateway = Gateway(reactor, config)
+    outcome = {"status": 0}
+
+    async def start() -> None:
+        try:
+            await gateway.start()
+        except Exception as e:  # one line for the operator; the traceback only at DEBUG
+            log.debug("start failed", exc_info=True)
+            print(f"tillgate: cannot start: {_one_line(e)}", file=sys.stderr)
+            outcome["status"] = 1
+            reactor.stop()
+            return
+        log.info("tillgate ready: %s; %s", summary(config), ", ".join(_endpoints(config)))
+
+    reactor.callWhenRunning(lambda: ensureDeferred(start()))
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(gateway.stop()))
+    reactor.run()
+    if outcome["status"] == 0:
+        log.info("tillgate stopped")
+    return outcome["status"]
+
+
+def _endpoints(config) -> list[str]:
+    found = [f"{lst.name} {lst.protocol} on "
+             + (f"{lst.host}:{lst.port}" if lst.transport == "tcp" else str(lst.device))
+             for lst in config.listeners]
+    found.append(f"http on {config.http.host}:{config.http.port}")
+    return found
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]

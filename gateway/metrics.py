@@ -1,0 +1,88 @@
+"""Prometheus metrics of the gateway, defined once, in one registry.
+
+Labels never carry card numbers or PINs: only MTIs, operations, response codes, listener names
+and reasons. Process metrics (CPU, memory, file descriptors) come from prometheus_client's own
+collectors; the reactor lag and Redis health probes below are ours.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+BUILD_INFO = Gauge("tillgate_build_info", "Version of the running gateway", ["version"],
+                   registry=REGISTRY)
+
+REACTOR_LAG = Histogram(
+    "tillgate_reactor_lag_seconds",
+    "How late a 1 s reactor timer fired: time the event loop was busy elsewhere",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+    registry=REGISTRY,
+)
+REDIS_UP = Gauge("tillgate_redis_up", "1 when the last Redis health probe answered", registry=REGISTRY)
+REDIS_PING = Histogram("tillgate_redis_ping_seconds", "Round trip of the Redis health probe",
+                       buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+REDIS_ERRORS = Counter("tillgate_redis_errors_total", "Redis calls that failed, by kind",
+                       ["kind"], registry=REGISTRY)
+
+MESSAGES_IN = Counter("tillgate_messages_in_total", "Requests received",
+                      ["listener", "mti"], registry=REGISTRY)
+MESSAGES_OUT = Counter("tillgate_messages_out_total", "Responses sent",
+                       ["listener", "mti", "code"], registry=REGISTRY)
+OPERATION_LATENCY = Histogram("tillgate_operation_seconds",
+                              "From a request decoded to its response encoded, by operation",
+                              ["operation"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+IN_FLIGHT = Gauge("tillgate_in_flight", "Requests being processed", ["listener"], registry=REGISTRY)
+CONNECTIONS = Gauge("tillgate_open_connections", "Open connections", ["listener"], registry=REGISTRY)
+CONNECTIONS_TOTAL = Counter("tillgate_accepted_connections", "Connections accepted", ["listener"],
+                            registry=REGISTRY)
+CLOSED_FOR_CAUSE = Counter("tillgate_connections_closed_total",
+                           "Connections the gateway closed, by reason", ["listener", "reason"],
+                           registry=REGISTRY)
+MALFORMED = Counter("tillgate_malformed_messages_total", "Messages refused as malformed",
+                    ["listener", "reason"], registry=REGISTRY)
+SHED = Counter("tillgate_load_shed_total", "Requests answered 91 because in-flight work was full",
+               ["listener"], registry=REGISTRY)
+UNMATCHED_REVERSALS = Counter("tillgate_unmatched_reversals_total",
+                              "Reversals whose original was unknown (tombstoned)",
+                              registry=REGISTRY)
+
+
+class ReactorLagProbe:
+    """Schedules itself every `interval` seconds and records how late it ran."""
+
+    def __init__(self, reactor, interval: float = 1.0):
+        self.reactor = reactor
+        self.interval = interval
+        self._call = None
+        self._expected = 0.0
+
+    def start(self) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._expected = time.monotonic() + self.interval
+        self._call = self.reactor.callLater(self.interval, self._fire)
+
+    def _fire(self) -> None:
+        REACTOR_LAG.observe(max(time.monotonic() - self._expected, 0.0))
+        self._schedule()
+
+    def stop(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None

@@ -1,0 +1,106 @@
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from gateway.config import ConfigError, load_config, parse_config
+
+DEFAULT = "config/tillgate.toml"
+
+
+def test_default_config_is_host_spec_section_6():
+    config = load_config(DEFAULT)
+    iso, line = config.listeners
+    assert (iso.protocol, iso.host, iso.port, iso.framing, iso.bitmap) == (
+        "iso8583", "127.0.0.1", 8583, "len2b", "ascii")
+    assert (line.protocol, line.host, line.port, line.ack) == ("line", "127.0.0.1", 8584, True)
+    assert (config.http.host, config.http.port) == ("127.0.0.1", 8580)
+    assert config.redis.url is None and str(config.data_dir) == "var"
+    assert config.merchants["STORE0000000001"].terminals == ("TILL0001", "TILL0002")
+    assert config.merchants["BHNRESELLER0001"].terminals == ("BHN00001",)
+    assert config.merchants["BHNRESELLER0001"].reseller == "blackhawk"
+    gift, secure, loyalty = (config.programs[p] for p in ("gift", "secure", "loyalty"))
+    assert (gift.kind, gift.currency, gift.card_length_max, gift.prefix, gift.luhn) == (
+        "gift", "840", 19, "603953", True)
+    assert (gift.pin_required, gift.max_balance, gift.reload, gift.partial_approval,
+            gift.invoice_required) == (False, 100000, True, True, False)
+    assert (secure.card_length_max, secure.prefix, secure.pin_length, secure.pin_tries,
+            secure.pin_lock_seconds, secure.invoice_required) == (16, "603954", 4, 3, 86400, True)
+    assert (loyalty.kind, loyalty.card_length_max, loyalty.prefix, loyalty.luhn) == (
+        "loyalty", 10, "77", False)
+    assert (loyalty.points_per_unit, loyalty.unit, loyalty.rounding, loyalty.points_only) == (
+        1, 100, "floor", True)
+    assert loyalty.reward("COFFEE").cost == 100
+    (rule,) = config.rules
+    assert (rule.scope, rule.event, rule.window, rule.max_count, rule.action) == (
+        "terminal", "unknown_card", 60, 20, "alert")
+
+
+BAD = textwrap.dedent("""
+    [gateway]
+    data_dir = 5
+    [redis]
+    url = "http://nope"
+    [[listeners]]
+    name = "iso"
+    protocol = "iso8583"
+    port = 70000
+    framing = "len3"
+    [merchants.M1]
+    terminals = ["T1", "T1TOOLONGID"]
+    [programs.gift]
+    kind = "gift"
+    card_length = 19
+    prefix = "6039"
+    max_balance = -5
+    colour = "blue"
+""")
+
+
+def test_every_error_is_reported_with_its_path():
+    with pytest.raises(ConfigError) as raised:
+        parse_config(__import__("tomllib").loads(BAD))
+    errors = raised.value.errors
+    expected = [
+        "gateway.data_dir: must be a string",
+        "redis.url: must be a redis://, rediss:// or unix:// URL",
+        "listeners[0].port: must be an integer from 0 to 65535",
+        "listeners[0].framing: must be one of len2b, len4a, tpdu",
+        "merchants.M1.terminals: terminal id 'T1TOOLONGID' must be 1 to 8 printable characters",
+        "programs.gift.max_balance: must be a non-negative integer",
+        "programs.gift.colour: is not a known setting",
+    ]
+    for line in expected:
+        assert any(e.startswith(line) for e in errors), (line, errors)
+    assert len(errors) == len(expected)
+
+
+def test_positive_integer_message():
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"programs": {"gift": {"kind": "gift", "card_length": 19, "prefix": "6",
+                                            "pin_tries": 0}}})
+    assert raised.value.errors == ["programs.gift.pin_tries: must be a positive integer"]
+
+
+def test_config_check_command(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD)
+    run = subprocess.run([sys.executable, "-m", "gateway.cli", "config", "check", str(bad)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert f"{bad}: programs.gift.max_balance: must be a non-negative integer" in run.stderr
+    assert run.stderr.count("\n") == 7
+    ok = subprocess.run([sys.executable, "-m", "gateway.cli", "config", "check", DEFAULT],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "3 programs" in ok.stdout
+
+
+def test_not_toml_and_missing_file(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[gateway\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "absent.toml")

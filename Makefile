@@ -1,0 +1,28 @@
+# The two commands of the README: `make run` (install, start the gateway on its embedded default,
+# show it answering) and `make test` (install tox, run the suite compiled and pure, and lint).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install bench clean
+
+$(BIN)/tillgate: pyproject.toml setup.py $(wildcard ext/*.pyx)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+
+install: $(BIN)/tillgate
+
+run: install
+	PATH=$(abspath $(BIN)):$$PATH bash scripts/run-demo.sh
+
+test:
+	$(PYTHON) -m pip install -q tox
+	$(PYTHON) -m tox -e py,pure,lint
+
+bench:
+	$(PYTHON) -m pip install -q tox
+	$(PYTHON) -m tox -e bench
+
+clean:
+	rm -rf build $(VENV) .tox *.egg-info protocols/*.so protocols/_*_c.c

@@ -57,6 +57,13 @@ MALFORMED = Counter("tillgate_malformed_messages_total", "Messages refused as ma
                     ["listener", "reason"], registry=REGISTRY)
 SHED = Counter("tillgate_load_shed_total", "Requests answered 91 because in-flight work was full",
                ["listener"], registry=REGISTRY)
+LINE_NOISE = Counter("tillgate_line_noise_bytes_total",
+                     "Bytes skipped between STX/ETX frames (line noise, cut-short frames)",
+                     ["listener"], registry=REGISTRY)
+LINE_RETRANSMISSIONS = Counter("tillgate_line_retransmissions_total",
+                               "STX/ETX retransmissions: sent (ours, on NAK or silence), "
+                               "given_up (never ACKed), joined (a till's, joined to the request "
+                               "in flight)", ["listener", "kind"], registry=REGISTRY)
 UNMATCHED_REVERSALS = Counter("tillgate_unmatched_reversals_total",
                               "Reversals whose original was unknown (tombstoned)",
                               registry=REGISTRY)

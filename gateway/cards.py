@@ -1,0 +1,140 @@
+"""Where a card lives in Redis, and the operator actions on cards (issue, show, unlock, rollback).
+
+A card is keyed by a hash of its number, never the number itself, inside the hash tag
+`{c:<id>}` so every key of one card is in one slot (Redis Cluster ready):
+
+  {c:<id>}:s            hash   state (fields: docs/ledger.md)
+  {c:<id>}:j            stream journal, one msgpack entry per change (gateway/journal.py)
+  {c:<id>}:r:<req key>  hash   record of one request: stored response, undo data, or a tombstone
+
+Request keys and invoice numbers belong to the merchant's slot, since the same request key may
+come with another card (that is a 94 too):
+
+  {m:<merchant>}:k:<req key>  string  fingerprint of the request that claimed the key
+  {m:<merchant>}:inv          hash    invoice number -> request key that used it
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+import msgpack
+
+from gateway.config import Program
+from gateway.pins import pin_hash
+from gateway.store import Store
+from protocols.model import mask_card
+
+STATUSES = ("issued", "active", "suspended", "locked", "lost", "closed")
+
+
+def card_id(card: str) -> str:
+    """The card's key id: a hash of the number (numbers never appear in key names)."""
+    return hashlib.sha256(b"tillgate-card:" + card.encode()).hexdigest()[:32]
+
+
+def state_key(cid: str) -> str:
+    return f"{{c:{cid}}}:s"
+
+
+def journal_key(cid: str) -> str:
+    return f"{{c:{cid}}}:j"
+
+
+def record_key(cid: str, request_key: str) -> str:
+    return f"{{c:{cid}}}:r:{request_key}"
+
+
+def card_keys(cid: str, request_key: str, original_key: str | None = None) -> list[str]:
+    """KEYS of every card script: state, journal, this request's record, the original's record."""
+    own = record_key(cid, request_key)
+    orig = record_key(cid, original_key) if original_key else own
+    return [state_key(cid), journal_key(cid), own, orig]
+
+
+def claim_key(merchant: str, request_key: str) -> str:
+    return f"{{m:{merchant}}}:k:{request_key}"
+
+
+def invoice_key(merchant: str) -> str:
+    return f"{{m:{merchant}}}:inv"
+
+
+@dataclass(slots=True)
+class CardView:
+    """What `cards show` prints. The number is held only to be masked on output."""
+
+    card: str
+    program: str
+    kind: str
+    status: str
+    balance: int
+    points: int
+    expiry: str | None
+    face_value: int
+    pin_tries_failed: int
+
+    def as_dict(self, mask: bool = True) -> dict[str, object]:
+        return {
+            "card": mask_card(self.card) if mask else self.card, "program": self.program,
+            "kind": self.kind, "status": self.status, "balance": self.balance,
+            "points": self.points, "expiry": self.expiry, "face_value": self.face_value,
+            "pin_tries_failed": self.pin_tries_failed,
+        }
+
+
+def _pack(params: dict[str, object]) -> bytes:
+    return msgpack.packb(params)
+
+
+async def issue_card(store: Store, program: Program, card: str, pin: str | None = None,
+                     face_value: int = 0) -> bool:
+    """Create a pre-issued card; False when the number already exists."""
+    params: dict[str, object] = {
+        "now": int(time.time()), "prog": program.id, "kind": program.kind,
+        "mask": mask_card(card), "face": face_value,
+    }
+    if pin is not None:
+        params["pinh"] = pin_hash(card, pin)
+    cid = card_id(card)
+    return bool(await store.run("issue", [state_key(cid)], [_pack(params)]))
+
+
+async def show_card(store: Store, card: str) -> CardView | None:
+    raw = await store.command("HGETALL", state_key(card_id(card)))
+    if not raw:
+        return None
+    st = {k.decode(): v.decode() for k, v in raw.items()}
+    exp = st.get("exp", "0")
+    return CardView(
+        card=card, program=st.get("prog", ""), kind=st.get("kind", ""),
+        status=st.get("status", ""), balance=int(st.get("bal", 0)), points=int(st.get("pts", 0)),
+        expiry=None if exp in ("", "0") else exp, face_value=int(st.get("face", 0)),
+        pin_tries_failed=int(st.get("pinf", 0)),
+    )
+
+
+async def unlock_card(store: Store, card: str) -> bool:
+    """Operator unlock of a PIN-locked card; False when it was not locked."""
+    cid = card_id(card)
+    return bool(await store.run("unlock", [state_key(cid)], [_pack({"now": int(time.time())})]))
+
+
+async def rollback_last(store: Store, card: str) -> dict[str, object]:
+    """Undo the card's most recent transaction with a compensating journal entry.
+
+    Returns the script's response map (rc 00, or 25 when there is nothing to roll back, 12 when
+    the value was spent since).
+    """
+    cid = card_id(card)
+    last = await store.command("HGET", state_key(cid), "last")
+    last_key = last.decode() if last else ""
+    keys = card_keys(cid, last_key or "-", last_key or "-")
+    params = {"now": int(time.time()), "today": 0, "ch": cid, "term": "OPERATOR",
+              "merch": "OPERATOR", "key": "rollback:" + secrets.token_hex(6), "op": "rollback",
+              "norec": 1, "lastkey": last_key, "auth": "", "ttl": 1}
+    packed, _fresh = await store.run("rollback", keys, [_pack(params)])
+    return msgpack.unpackb(packed)

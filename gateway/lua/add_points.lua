@@ -1,0 +1,7 @@
+-- Add points directly (points-only programs).
+local r = replay()
+if r then return r end
+local rc = admit('active', false)
+if rc then return decline(rc) end
+local u = apply('add_points', 0, a.amount, { last = a.key })
+return respond({ rc = '00', amt = a.amount, ptsd = a.amount }, u)

@@ -1,0 +1,23 @@
+-- Reversal (HOST-SPEC 2.6) of the original named by KEYS[4].
+-- Unknown original: leave a tombstone there (a late original then gets 05) and approve.
+-- Already reversed, declined or a change-free original: approve and change nothing.
+-- Applied: undo it exactly once, within a.window seconds; a load whose value was spent: 12.
+local r = replay()
+if r then return r end
+if not st.status then return decline('14') end
+if st.status == 'lost' then return decline('41') end
+local o = record(O)
+if not o then
+  redis.call('HSET', O, 'tomb', 1, 't', now)
+  redis.call('EXPIRE', O, a.ttl)
+  return respond({ rc = '00' })
+end
+if o.tomb or o.undone or (o.rc ~= '00' and o.rc ~= '10') then return respond({ rc = '00' }) end
+if not o.jid then
+  if o.op == 'balance' or o.op == 'prevalidate' then return decline('12', 'not reversible') end
+  return respond({ rc = '00' })
+end
+if now - num(o.t) > a.window then return decline('12', 'reversal window passed') end
+local code, msg = undo(o, 'reversal')
+if code ~= '00' then return decline(code, msg) end
+return respond({ rc = '00', amt = math.abs(num(o.dv) ~= 0 and num(o.dv) or num(o.dp)) })

@@ -1,0 +1,325 @@
+"""The Processor: every transport submits its `Request` here and gets a `Result` back.
+
+It does everything that does not depend on the transport: network messages, terminal and
+merchant checks, finding the card's program, club and currency checks, required tags, which
+operations a program allows; then the store scripts, in phases batched across requests:
+
+  phase 1  claim the request key and reserve the invoice number   (merchant slot: claim.lua)
+  phase 2  the card script of the operation                       (card slot: <op>.lua)
+  phase 3  free the invoice number of a refused request           (merchant slot: release.lua)
+
+`submit()` only queues. Once per reactor turn the queue becomes ONE asyncio task (a single
+Twisted->asyncio crossing, gateway.reactor.deferred_from_coro) that runs every request of the
+batch concurrently; the store sends each phase's calls of the whole batch as one pipeline.
+The Deferred of a request always fires with a Result and never errbacks: a store that cannot be
+reached answers 96, and nothing was changed by that request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import secrets
+import string
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+from twisted.internet.defer import Deferred
+
+from gateway import cards
+from gateway.config import Config, Program
+from gateway.pins import pin_hash
+from gateway.reactor import deferred_from_coro
+from gateway.store import Store, StoreError
+from protocols.model import RC, Op, Request, Result, mask_card
+
+log = logging.getLogger(__name__)
+
+GIFT_OPS = frozenset({
+    Op.ACTIVATE, Op.ACTIVATE_PREVALUED, Op.PREVALIDATE, Op.RELOAD, Op.REDEEM, Op.REFUND,
+    Op.CASHOUT, Op.BALANCE, Op.VOID, Op.REVERSAL, Op.TRANSFER,
+})
+LOYALTY_OPS = frozenset({
+    Op.ACTIVATE, Op.PREVALIDATE, Op.EARN, Op.ADD_POINTS, Op.RETURN, Op.REDEEM_POINTS,
+    Op.POINTS_BALANCE, Op.VOID, Op.REVERSAL, Op.TRANSFER,
+})
+SCRIPT_OF = {
+    Op.ACTIVATE: "activate", Op.ACTIVATE_PREVALUED: "activate_prevalued",
+    Op.PREVALIDATE: "prevalidate", Op.RELOAD: "reload", Op.REDEEM: "redeem", Op.REFUND: "refund",
+    Op.CASHOUT: "cashout", Op.BALANCE: "balance", Op.POINTS_BALANCE: "balance", Op.VOID: "void",
+    Op.REVERSAL: "reversal", Op.TRANSFER: "transfer_out", Op.EARN: "earn",
+    Op.ADD_POINTS: "add_points", Op.RETURN: "return", Op.REDEEM_POINTS: "redeem_points",
+}
+# HOST-SPEC 2.3: the PIN guards operations that take value out or reveal it. A void of a load
+# also needs it; the void script decides that, since only it knows what the original was.
+PIN_OPS = frozenset({Op.REDEEM, Op.CASHOUT, Op.BALANCE, Op.POINTS_BALANCE, Op.TRANSFER,
+                     Op.REDEEM_POINTS, Op.VOID})
+# Operations that must carry an invoice number where the program requires one. Voids and
+# reversals name their original instead and use up no number of their own.
+INVOICE_OPS = frozenset({
+    Op.ACTIVATE, Op.ACTIVATE_PREVALUED, Op.RELOAD, Op.REDEEM, Op.REFUND, Op.CASHOUT,
+    Op.TRANSFER, Op.EARN, Op.ADD_POINTS, Op.RETURN, Op.REDEEM_POINTS,
+})
+POSITIVE_AMOUNT_OPS = frozenset({Op.RELOAD, Op.REDEEM, Op.REFUND, Op.EARN, Op.ADD_POINTS,
+                                 Op.RETURN})
+MONEY_LIMIT_OPS = frozenset({Op.ACTIVATE, Op.ACTIVATE_PREVALUED, Op.RELOAD, Op.REDEEM,
+                             Op.REFUND})
+RECORD_TTL_MIN = 35 * 86400  # records and claims outlive any void or reversal window
+AUTH_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def points_for(program: Program, amount: int) -> int:
+    """Points a purchase of `amount` minor units earns, by the program's integer rules."""
+    q, r = divmod(amount * program.points_per_unit, program.unit)
+    if program.rounding == "ceil" and r:
+        q += 1
+    elif program.rounding == "half_up" and 2 * r >= program.unit:
+        q += 1
+    if q < program.min_points:
+        return 0
+    if program.max_points:
+        q = min(q, program.max_points)
+    return q
+
+
+def new_auth_id() -> str:
+    return "".join(secrets.choice(AUTH_ALPHABET) for _ in range(6))
+
+
+class Processor:
+    def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time):
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.in_flight = 0
+        self._pending: list[tuple[Request, Deferred[Result]]] = []
+        self._scheduled = False
+        self.record_ttl = max(RECORD_TTL_MIN, 2 * config.reversal_window)
+
+    # -- batching across the Twisted/asyncio boundary ------------------------------------------
+
+    def submit(self, request: Request) -> Deferred[Result]:
+        d: Deferred[Result] = Deferred()
+        self._pending.append((request, d))
+        self.in_flight += 1
+        if not self._scheduled:
+            from twisted.internet import reactor
+
+            self._scheduled = True
+            reactor.callLater(0, self._flush)  # type: ignore[attr-defined]
+        return d
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        self._scheduled = False
+        crossing = deferred_from_coro(self.process_many([r for r, _ in batch]))
+
+        def deliver(results: list[Result]) -> None:
+            for (_, d), result in zip(batch, results):
+                self.in_flight -= 1
+                d.callback(result)
+
+        def failed(failure: Any) -> None:  # process_many never raises; belt and braces
+            log.error("batch failed: %s", failure.getErrorMessage())
+            deliver([Result(RC.SYSTEM_ERROR)] * len(batch))
+
+        crossing.addCallbacks(deliver, failed)
+
+    async def process_many(self, requests: list[Request]) -> list[Result]:
+        return list(await asyncio.gather(*(self.process(r) for r in requests)))
+
+    async def process(self, request: Request) -> Result:
+        """One request, start to end; never raises."""
+        try:
+            return await self._process(request)
+        except StoreError as e:
+            log.warning("store unavailable for %s %s: %s", request.op.value,
+                        mask_card(request.card), e)
+        except Exception:
+            log.exception("internal error on %s %s", request.op.value, mask_card(request.card))
+        return Result(RC.SYSTEM_ERROR)
+
+    # -- checks that need no store -------------------------------------------------------------
+
+    def precheck(self, req: Request) -> Result | Program:
+        """Transport-independent refusals in the order of the issue; else the card's program."""
+        merchant = self.config.merchant_of_terminal(req.terminal)
+        if merchant is None or merchant.id != req.merchant:
+            return Result(RC.TERMINAL_NOT_PERMITTED)
+        if not req.card:
+            return Result(RC.FORMAT_ERROR, message="card missing")
+        program = self.config.program_of_card(req.card)
+        if program is None:
+            return Result(RC.UNKNOWN_CARD)
+        if program.merchants and req.merchant not in program.merchants:
+            return Result(RC.TERMINAL_NOT_PERMITTED)
+        # A currency given on the wire must be the program's (13, "invalid amount": the amount
+        # is in a currency the card does not hold). Channels without a currency skip this.
+        if req.currency is not None and req.currency != program.currency:
+            return Result(RC.INVALID_AMOUNT, message="currency")
+        if program.invoice_required and req.op in INVOICE_OPS and not req.invoice:
+            return Result(RC.FORMAT_ERROR, message="invoice number required")
+        if req.op in (Op.VOID, Op.REVERSAL) and not req.original_key:
+            return Result(RC.FORMAT_ERROR, message="original missing")
+        if req.op is Op.TRANSFER and not req.target_card:
+            return Result(RC.FORMAT_ERROR, message="target card missing")
+        allowed = LOYALTY_OPS if program.is_loyalty else GIFT_OPS
+        if req.op not in allowed:
+            return Result(RC.INVALID_TRANSACTION)
+        refused = self._amount_check(req, program)
+        return refused or program
+
+    def _amount_check(self, req: Request, program: Program) -> Result | None:
+        op, amount = req.op, req.amount
+        if amount < 0:
+            return Result(RC.INVALID_AMOUNT)
+        if op is Op.RELOAD and not program.reload:
+            return Result(RC.INVALID_TRANSACTION, message="reload not allowed")
+        if op is Op.ADD_POINTS and not program.points_only:
+            return Result(RC.INVALID_TRANSACTION, message="points-only mode off")
+        if op in POSITIVE_AMOUNT_OPS and amount == 0:
+            return Result(RC.INVALID_AMOUNT)
+        if op is Op.ACTIVATE:
+            if program.is_loyalty and amount:
+                return Result(RC.INVALID_AMOUNT)
+            if amount < program.min_activation:
+                return Result(RC.INVALID_AMOUNT)
+        if op is Op.REDEEM_POINTS:
+            if req.reward:
+                if program.reward(req.reward) is None:
+                    return Result(RC.INVALID_TRANSACTION, message="unknown reward")
+            elif amount == 0:
+                return Result(RC.INVALID_AMOUNT)
+        if op in MONEY_LIMIT_OPS and program.max_transaction and amount > program.max_transaction:
+            return Result(RC.LIMIT_EXCEEDED)
+        return None
+
+    # -- the store phases ----------------------------------------------------------------------
+
+    async def _process(self, req: Request) -> Result:
+        if req.op.is_network:
+            return Result(RC.APPROVED)
+        checked = self.precheck(req)
+        if isinstance(checked, Result):
+            return checked
+        program = checked
+        invoice = req.invoice if program.invoice_required and req.op in INVOICE_OPS else ""
+        claim = await self.store.run(
+            "claim", [cards.claim_key(req.merchant, req.key), cards.invoice_key(req.merchant)],
+            [req.fingerprint(), self.record_ttl, invoice or "", req.key])
+        if claim == 2:
+            return Result(RC.DUPLICATE, message="request key reused")
+        if claim == 3:
+            return Result(RC.DUPLICATE, message="invoice number used")
+        if req.op is Op.TRANSFER:
+            result = await self._transfer(req, program)
+        else:
+            result = await self._card_script(req, program)
+        if invoice and claim == 0 and not result.approved:
+            await self.store.run("release", [cards.invoice_key(req.merchant)], [invoice, req.key])
+        if req.op is Op.REVERSAL and result.code == RC.INVALID_TRANSACTION:
+            log.warning("alert: reversal refused for %s: %s", mask_card(req.card), result.message)
+        return result
+
+    def params(self, req: Request, program: Program, script: str, card: str,
+               **extra: Any) -> dict[str, Any]:
+        """The msgpack map every card script reads as `a` (see gateway/lua/_prelude.lua)."""
+        now = self.clock()
+        today_date = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        exp = 0
+        if program.expiry_days:
+            exp = int((today_date + dt.timedelta(days=program.expiry_days)).strftime("%Y%m%d"))
+        needs_pin = program.pin_required and req.op in PIN_OPS
+        pin = ""
+        if needs_pin and req.pin is not None:
+            pin = pin_hash(card, req.pin)
+        points = 0
+        if req.op in (Op.EARN, Op.RETURN):
+            points = points_for(program, req.amount)
+        elif req.op is Op.REDEEM_POINTS:
+            reward = program.reward(req.reward) if req.reward else None
+            points = reward.cost if reward else req.amount
+        p = {
+            "now": int(now), "today": int(today_date.strftime("%Y%m%d")), "ttl": self.record_ttl,
+            "ch": cards.card_id(card), "term": req.terminal, "merch": req.merchant,
+            "key": req.key, "op": script, "amount": req.amount, "auth": new_auth_id(),
+            "pinreq": 1 if needs_pin else 0, "pin": pin, "tries": program.pin_tries,
+            "lock": program.pin_lock_seconds, "maxbal": program.max_balance,
+            "window": self.config.reversal_window, "exp": exp, "faces": list(program.face_values),
+            "partial": 1 if (req.partial_ok and program.partial_approval) else 0,
+            "advice": 1 if req.advice else 0, "points": points,
+        }
+        p.update(extra)
+        return p
+
+    async def _run_card(self, script: str, card: str, req: Request, params: dict[str, Any],
+                        original_key: str | None = None) -> tuple[dict[str, Any], bool]:
+        keys = cards.card_keys(cards.card_id(card), req.key, original_key)
+        packed, fresh = await self.store.run(script, keys, [msgpack.packb(params)])
+        return msgpack.unpackb(packed), bool(fresh)
+
+    async def _card_script(self, req: Request, program: Program) -> Result:
+        assert req.card is not None
+        script = SCRIPT_OF[req.op]
+        res, _ = await self._run_card(script, req.card, req, self.params(req, program, script,
+                                                                          req.card),
+                                      req.original_key)
+        return to_result(res, program)
+
+    async def _transfer(self, req: Request, program: Program) -> Result:
+        """Balance transfer across two slots (no single script can span them in a cluster).
+
+        Check the target, then move everything out of the source and mark it lost
+        (transfer_out), then credit the target (transfer_in); if the target refuses, the source
+        gets it back (transfer_back) and the refusal is the answer. Every step is idempotent on
+        the request key, so a retransmission replays, or finishes, the same transfer.
+        """
+        assert req.card is not None and req.target_card is not None
+        target = req.target_card
+        tprog = self.config.program_of_card(target)
+        if tprog is None:
+            return Result(RC.UNKNOWN_CARD, message="target card")
+        if tprog.kind != program.kind or target == req.card:
+            return Result(RC.INVALID_TRANSACTION, message="target card")
+        tid = cards.card_id(target)
+        status = await self.store.command("HGET", cards.state_key(tid), "status")
+        if status is None:
+            return Result(RC.UNKNOWN_CARD, message="target card")
+        if status != b"active":
+            return Result(TARGET_STATUS_RC.get(status, RC.NOT_ACTIVE), message="target card")
+        out, _ = await self._run_card("transfer_out", req.card, req,
+                                      self.params(req, program, "transfer_out", req.card))
+        if out["rc"] != RC.APPROVED:
+            return to_result(out, program)
+        moved, moved_points = out.get("amt", 0), out.get("ptsd", 0)
+        tparams = self.params(req, tprog, "transfer_in", target, amount=moved,
+                              points=moved_points, pinreq=0)
+        got, _ = await self._run_card("transfer_in", target, req, tparams)
+        if got["rc"] == RC.APPROVED:
+            return to_result(got, tprog)
+        back, _ = await self._run_card("transfer_back", req.card, req, self.params(
+            req, program, "transfer_back", req.card, rc=got["rc"],
+            msg="target refused: " + got["rc"]))
+        log.warning("transfer to %s refused with %s; source %s restored", mask_card(target),
+                    got["rc"], mask_card(req.card))
+        result = to_result(back, program)
+        result.code = got["rc"]
+        return result
+
+
+TARGET_STATUS_RC = {b"lost": RC.LOST_CARD, b"suspended": RC.SUSPENDED, b"locked": RC.SUSPENDED}
+
+
+def to_result(res: dict[str, Any], program: Program) -> Result:
+    """A script's response map as a Result: money for gift programs, points for loyalty."""
+    loyalty = program.is_loyalty
+    return Result(
+        code=res["rc"], amount=res.get("amt"),
+        balance=None if loyalty else res.get("bal"),
+        points=res.get("pts") if loyalty else None,
+        currency=program.currency, auth_id=res.get("auth") or None, expiry=res.get("exp"),
+        message=res.get("msg"),
+    )

@@ -1,0 +1,130 @@
+"""Idempotency, voids, reversals and tombstones, operator rollback (HOST-SPEC 2.2, 2.3, 2.6)."""
+
+from __future__ import annotations
+
+import pytest_twisted
+from test_ledger_support import ledger  # noqa: F401  (fixture)
+
+from gateway import cards
+from gateway.audit import audit
+from protocols.model import RC, Op
+
+
+@pytest_twisted.ensureDeferred
+async def test_retransmission_replays_and_other_content_is_94(ledger):  # noqa: F811
+    card = await ledger.issue("gift", activate=1000)
+    other = await ledger.issue("gift", activate=1000)
+    key = ledger.key()
+    first = await ledger.send(Op.REDEEM, card, 300, key=key)
+    again = await ledger.send(Op.REDEEM, card, 300, key=key, pin="9999")  # PIN not in content
+    assert first == again and first.balance == 700
+    assert (await ledger.send(Op.REDEEM, card, 301, key=key)).code == RC.DUPLICATE
+    # the same key with another card is a 94 too, although the card's slot never saw it
+    assert (await ledger.send(Op.REDEEM, other, 300, key=key)).code == RC.DUPLICATE
+    assert (await ledger.show(card)).balance == 700
+    assert (await ledger.show(other)).balance == 1000
+
+
+@pytest_twisted.ensureDeferred
+async def test_declines_are_replayed_too(ledger):  # noqa: F811
+    card = await ledger.issue("gift", activate=100)
+    key = ledger.key()
+    assert (await ledger.send(Op.REDEEM, card, 300, key=key)).code == RC.INSUFFICIENT_FUNDS
+    await ledger.send(Op.RELOAD, card, 500)
+    assert (await ledger.send(Op.REDEEM, card, 300, key=key)).code == RC.INSUFFICIENT_FUNDS
+
+
+@pytest_twisted.ensureDeferred
+async def test_void_of_redeem_load_and_activation(ledger):  # noqa: F811
+    card = await ledger.issue("gift")
+    act_key = ledger.key()
+    await ledger.send(Op.ACTIVATE, card, 2000, key=act_key)
+    assert (await ledger.send(Op.VOID, card, original_key="nope")).code == RC.ORIGINAL_NOT_FOUND
+    redeem_key, reload_key = ledger.key(), ledger.key()
+    await ledger.send(Op.REDEEM, card, 500, key=redeem_key)
+    await ledger.send(Op.RELOAD, card, 100, key=reload_key)
+    r = await ledger.send(Op.VOID, card, original_key=redeem_key)
+    assert (r.code, r.amount, r.balance) == ("00", 500, 2100)
+    assert (await ledger.send(Op.VOID, card, original_key=redeem_key)).code == "12"  # once
+    assert (await ledger.send(Op.VOID, card, original_key=reload_key)).balance == 2000
+    # deactivation only while nothing was spent since the activation
+    assert (await ledger.send(Op.VOID, card, original_key=act_key)).code == "12"
+
+    fresh = await ledger.issue("gift")
+    key = ledger.key()
+    await ledger.send(Op.ACTIVATE, fresh, 700, key=key)
+    r = await ledger.send(Op.VOID, fresh, original_key=key)
+    assert (r.code, r.balance) == ("00", 0)
+    assert (await ledger.show(fresh)).status == "issued"
+    assert (await ledger.call(audit(ledger.store))).ok
+
+
+@pytest_twisted.ensureDeferred
+async def test_void_of_a_spent_load_is_12(ledger):  # noqa: F811
+    card = await ledger.issue("gift", activate=0)
+    key = ledger.key()
+    await ledger.send(Op.RELOAD, card, 1000, key=key)
+    await ledger.send(Op.REDEEM, card, 600)
+    r = await ledger.send(Op.VOID, card, original_key=key)
+    assert (r.code, (await ledger.show(card)).balance) == ("12", 400)
+
+
+@pytest_twisted.ensureDeferred
+async def test_reversal_undoes_once_and_repeats_change_nothing(ledger):  # noqa: F811
+    card = await ledger.issue("gift", activate=1000)
+    orig = ledger.key()
+    await ledger.send(Op.REDEEM, card, 400, key=orig)
+    rev_key = ledger.key()
+    r = await ledger.send(Op.REVERSAL, card, original_key=orig, key=rev_key)
+    assert (r.code, r.balance) == ("00", 1000)
+    r = await ledger.send(Op.REVERSAL, card, original_key=orig, key=rev_key, repeat=True)
+    assert (r.code, r.balance) == ("00", 1000)
+    r = await ledger.send(Op.REVERSAL, card, original_key=orig)  # another key, same original
+    assert (r.code, r.balance) == ("00", 1000)
+    assert (await ledger.show(card)).balance == 1000
+
+
+@pytest_twisted.ensureDeferred
+async def test_reversal_before_original_leaves_tombstone(ledger):  # noqa: F811
+    card = await ledger.issue("gift", activate=1000)
+    orig = ledger.key()
+    assert (await ledger.send(Op.REVERSAL, card, original_key=orig)).code == "00"
+    late = await ledger.send(Op.REDEEM, card, 400, key=orig)
+    assert late.code == RC.DO_NOT_HONOUR
+    assert (await ledger.send(Op.REDEEM, card, 400, key=orig)).code == RC.DO_NOT_HONOUR
+    assert (await ledger.show(card)).balance == 1000
+
+
+@pytest_twisted.ensureDeferred
+async def test_reversal_of_spent_load_window_and_balance(ledger):  # noqa: F811
+    card = await ledger.issue("gift", activate=0)
+    load = ledger.key()
+    await ledger.send(Op.RELOAD, card, 500, key=load)
+    await ledger.send(Op.REDEEM, card, 200)
+    assert (await ledger.send(Op.REVERSAL, card, original_key=load)).code == "12"
+    inquiry = ledger.key()
+    await ledger.send(Op.BALANCE, card, key=inquiry)
+    assert (await ledger.send(Op.REVERSAL, card, original_key=inquiry)).code == "12"
+    late = ledger.key()
+    await ledger.send(Op.REDEEM, card, 100, key=late)
+    real = ledger.processor.clock
+    ledger.processor.clock = lambda: real() + ledger.config.reversal_window + 5
+    try:
+        assert (await ledger.send(Op.REVERSAL, card, original_key=late)).code == "12"
+    finally:
+        ledger.processor.clock = real
+    assert (await ledger.show(card)).balance == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_rollback_of_last_transaction(ledger):  # noqa: F811
+    card = await ledger.issue("gift", activate=1000)
+    await ledger.send(Op.REDEEM, card, 250)
+    res = await ledger.call(cards.rollback_last(ledger.store, card))
+    assert (res["rc"], res["bal"]) == ("00", 1000)
+    res = await ledger.call(cards.rollback_last(ledger.store, card))
+    assert res["rc"] == RC.ORIGINAL_NOT_FOUND  # one level: the activation is not "last" now
+    never = await ledger.issue("gift")
+    assert (await ledger.call(cards.rollback_last(ledger.store, never)))["rc"] == "25"
+    report = await ledger.call(audit(ledger.store))
+    assert report.ok and report.entries == 3

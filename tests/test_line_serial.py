@@ -1,0 +1,176 @@
+"""Serial tills over real pseudo-terminals, against the real Processor and redis-server.
+
+The gateway opens the pty's slave end by path through twisted's SerialPort (pyserial applies the
+listener's baud rate, data bits, parity, stop bits and flow control to the real tty); the test
+till holds the master end. The configured device is a symlink, so a test can unplug the device
+(close the pty) and plug a new one in under the same name.
+"""
+
+from __future__ import annotations
+
+import os
+import termios
+
+import pytest_twisted
+from linetill import ACK, NAK, PtyTill, frame, tgl_fields, tgl_request
+from test_ledger_support import ledger  # noqa: F401  (fixture)
+from test_line_tcp import TERM, session
+from twisted.internet import reactor, task
+
+from gateway.config import Listener
+from gateway.serial_listener import SerialListenerService
+
+
+class Pty:
+    """A pseudo-terminal pair published under a stable device name (a symlink)."""
+
+    def __init__(self, link: str):
+        self.link = link
+        self.master, self.slave = os.openpty()
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(os.ttyname(self.slave), link)
+        self.till: PtyTill | None = None
+
+    def attach_till(self) -> PtyTill:
+        self.till = PtyTill(reactor, self.master)
+        return self.till
+
+    def unplug(self) -> None:
+        if self.till is not None:
+            self.till.unplug()
+        else:
+            os.close(self.master)
+        os.close(self.slave)
+        os.unlink(self.link)
+
+
+def serial_listener(device: str, protocol: str = "line", **kw) -> Listener:
+    settings = dict(baud=19200, bytesize=7, parity="E", stopbits=1, flow="none",
+                    retries=3, retry_interval=3.0)
+    settings.update(kw)
+    return Listener(name="till-com1", protocol=protocol, transport="serial", device=device,
+                    **settings)
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if predicate():
+            return
+        await task.deferLater(reactor, 0.02, lambda: None)
+    raise AssertionError("condition not met in time")
+
+
+async def open_service(ledger, listener: Listener) -> SerialListenerService:  # noqa: F811
+    service = SerialListenerService(reactor, listener, ledger.processor, ledger.config,
+                                    initial_delay=0.05, max_delay=0.4)
+    await service.start()
+    return service
+
+
+@pytest_twisted.ensureDeferred
+async def test_listener_settings_reach_the_tty(ledger, tmp_path):  # noqa: F811
+    pty = Pty(str(tmp_path / "ttyTILL"))
+    service = await open_service(ledger, serial_listener(pty.link, flow="rtscts", stopbits=2))
+    try:
+        assert service.is_open
+        iflag, oflag, cflag, lflag, ispeed, ospeed, cc = termios.tcgetattr(pty.slave)
+        assert ispeed == ospeed == termios.B19200
+        assert cflag & termios.CSTOPB
+        assert cflag & termios.CRTSCTS
+        assert not iflag & (termios.IXON | termios.IXOFF)
+        assert not lflag & (termios.ICANON | termios.ECHO)  # raw: bytes pass untouched
+        # A Linux pty forces CS8 without parity whatever is asked, so data bits and parity are
+        # checked where pyserial holds them.
+        port = service.port._serial
+        assert (port.baudrate, port.bytesize, port.parity, port.stopbits) == (19200, 7, "E", 2)
+        assert (port.rtscts, port.xonxoff) == (True, False)
+    finally:
+        await service.stop()
+        pty.unplug()
+
+
+@pytest_twisted.ensureDeferred
+async def test_till_session_over_a_serial_line(ledger, tmp_path):  # noqa: F811
+    card = await ledger.issue("gift")
+    pty = Pty(str(tmp_path / "ttyTILL"))
+    service = await open_service(ledger, serial_listener(pty.link))
+    till = pty.attach_till()
+    try:
+        await session(till.line, card)
+        await till.line.quiet(0.1)
+    finally:
+        await service.stop()
+        pty.unplug()
+
+
+@pytest_twisted.ensureDeferred
+async def test_noise_bad_lrc_and_retransmission_on_serial(ledger, tmp_path):  # noqa: F811
+    card = await ledger.issue("gift", activate=2000)
+    pty = Pty(str(tmp_path / "ttyTILL"))
+    service = await open_service(ledger, serial_listener(pty.link, retry_interval=0.3))
+    line = pty.attach_till().line
+    try:
+        redeem = frame(tgl_request(id="7", op="redeem", card=card, amt="500", **TERM))
+        line.write(b"\x00\x11\x13\xfe" + redeem[:-1] + bytes([redeem[-1] ^ 0x0F]))
+        await line.expect(NAK)
+        line.write(redeem)
+        await line.expect(ACK)
+        first = tgl_fields(await line.read_frame(ack=None))  # our ACK is "lost": no ACK
+        line.write(redeem)  # the till gives up waiting and retransmits its request
+        await line.expect(ACK)
+        payloads = [await line.read_frame(ack=True), await line.read_frame(ack=True)]
+        # The gateway retransmitted its unacknowledged response and answered the repeat with
+        # the ledger's stored result: the same answer, and one redemption.
+        assert all(tgl_fields(p) == first for p in payloads)
+        assert (first["rc"], first["bal"]) == ("00", "1500")
+        assert (await ledger.show(card)).balance == 1500
+    finally:
+        await service.stop()
+        pty.unplug()
+
+
+@pytest_twisted.ensureDeferred
+async def test_device_unplugged_mid_session_is_reopened(ledger, tmp_path, caplog):  # noqa: F811
+    card = await ledger.issue("gift", activate=1000)
+    link = str(tmp_path / "ttyTILL")
+    pty = Pty(link)
+    service = await open_service(ledger, serial_listener(link))
+    line = pty.attach_till().line
+    try:
+        r = await line.request(tgl_request(id="1", op="redeem", card=card, amt="100", **TERM))
+        assert (r["rc"], r["bal"]) == ("00", "900")
+
+        pty.unplug()  # the USB adapter is pulled out
+        await until(lambda: not service.is_open)
+        await until(lambda: service.open_failures >= 2)  # the device is missing: retried
+        assert "lost" in caplog.text and "cannot open" in caplog.text
+
+        pty = Pty(link)  # plugged back in (a new tty behind the same name)
+        line = pty.attach_till().line
+        await until(lambda: service.is_open)
+        r = await line.request(tgl_request(id="2", op="balance", card=card, **TERM))
+        assert (r["rc"], r["bal"]) == ("00", "900")
+        assert service.opens == 2
+    finally:
+        await service.stop()
+        pty.unplug()
+
+
+@pytest_twisted.ensureDeferred
+async def test_missing_device_at_start_is_not_a_crash(ledger, tmp_path):  # noqa: F811
+    link = str(tmp_path / "ttyLATE")
+    service = await open_service(ledger, serial_listener(link))
+    pty = None
+    try:
+        assert not service.is_open
+        await until(lambda: service.open_failures >= 1)
+        pty = Pty(link)
+        line = pty.attach_till().line
+        await until(lambda: service.is_open)
+        r = await line.request(tgl_request(id="1", op="echo", **TERM))
+        assert r == {"id": "1", "rc": "00"}
+    finally:
+        await service.stop()
+        if pty is not None:
+            pty.unplug()

@@ -116,25 +116,34 @@ class IsoPayloads:
     def decode(self, payload: bytes, source: str) -> Decoded:
         from protocols import isocodec, isomap
 
-        def respond_with(build: Callable[[], dict]) -> Callable[[Result], bytes]:
-            return lambda _result: isocodec.encode(build(), self.spec)
-
         try:
             fields = isocodec.decode(payload, self.spec)
         except isocodec.IsoDecodeError as e:
-            if not (e.mti and e.stan):
-                return Decoded("undecodable", None, None, error=str(e))
-            echo = e.fields_to_echo
-            return Decoded(e.mti, None, respond_with(lambda: isomap.format_error_response(echo)),
-                           error=str(e))
+            return self._refused(e.mti or "undecodable", e.fields_to_echo, e.code, str(e))
         try:
             request = isomap.message_to_request(fields, source=source)
         except isomap.IsoFormatError as e:
-            return Decoded(fields["t"], None,
-                           respond_with(lambda: isomap.format_error_response(fields)),
-                           error=str(e))
-        return Decoded(fields["t"], request, lambda result: isocodec.encode(
-            isomap.result_to_response(fields, result, mask_pan=self.mask_pan), self.spec))
+            return self._refused(fields["t"], fields, e.code, str(e))
+
+        def respond(result: Result) -> bytes:
+            response = isomap.result_to_response(fields, result, mask_pan=self.mask_pan)
+            return isocodec.encode(response, self.spec)
+
+        return Decoded(fields["t"], request, respond)
+
+    def _refused(self, label: str, fields: dict, code: str, error: str) -> Decoded:
+        """A message that cannot become a Request: answered `code` when MTI and STAN are
+        readable (HOST-SPEC 2.5: 30 echoes what it can), else only logged."""
+        from protocols import isocodec, isomap
+
+        response = isomap.format_error_response(fields, code=code, mask_pan=self.mask_pan)
+        if response is None:
+            return Decoded(label, None, None, error)
+        try:
+            encoded = isocodec.encode(response, self.spec)
+        except isocodec.IsoEncodeError:
+            return Decoded(label, None, None, error)
+        return Decoded(label, None, lambda _result: encoded, error)
 
 
 def payload_codec(listener: Listener, config: Config, clock: IReactorTime) -> PayloadCodec:

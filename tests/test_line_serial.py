@@ -174,3 +174,65 @@ async def test_missing_device_at_start_is_not_a_crash(ledger, tmp_path):  # noqa
         await service.stop()
         if pty is not None:
             pty.unplug()
+
+
+# --- ISO 8583 in STX/ETX frames on a serial line -----------------------------------------------
+
+
+def iso_message(mti: str, stan: str, **fields: str) -> bytes:
+    import iso8583
+
+    from protocols.isospec import SPEC_ASCII
+
+    doc = {"t": mti, "7": "1124101500", "11": stan, "41": "TILL0001", "42": "STORE0000000001",
+           **{k.lstrip("f"): v for k, v in fields.items()}}
+    data, _ = iso8583.encode(doc, SPEC_ASCII)
+    return bytes(data)
+
+
+def iso_fields(payload: bytes) -> dict[str, str]:
+    import iso8583
+
+    from protocols.isospec import SPEC_ASCII
+
+    doc, _ = iso8583.decode(payload, SPEC_ASCII)
+    return doc
+
+
+@pytest_twisted.ensureDeferred
+async def test_iso8583_session_over_a_serial_line(ledger, tmp_path):  # noqa: F811
+    card = await ledger.issue("gift")
+    pty = Pty(str(tmp_path / "ttyISO"))
+    service = await open_service(ledger, serial_listener(pty.link, protocol="iso8583"))
+    line = pty.attach_till().line
+
+    async def exchange(message: bytes) -> dict[str, str]:
+        line.write(frame(message))
+        await line.expect(ACK)
+        return iso_fields(await line.read_frame())
+
+    try:
+        r = await exchange(iso_message("0800", "000001", f70="001"))
+        assert (r["t"], r["11"], r["39"]) == ("0810", "000001", "00")
+        r = await exchange(iso_message("0200", "000002", f2=card, f3="900060",
+                                       f4="000000005000", f49="840"))
+        assert (r["t"], r["39"], r["4"]) == ("0210", "00", "000000005000")
+        assert r["2"] != card and r["2"].endswith(card[-4:])  # masked echo
+        redeem = iso_message("0200", "000003", f2=card, f3="006000", f4="000000001250",
+                             f49="840")
+        first = await exchange(redeem)
+        assert (first["39"], first["4"]) == ("00", "000000001250")
+        assert (await exchange(redeem)) == first  # a retransmission: same answer, no change
+        assert (await ledger.show(card)).balance == 3750
+        r = await exchange(iso_message("0200", "000004", f2=card, f3="316000", f49="840"))
+        assert r["39"] == "00" and r["54"].endswith("C000000003750")
+        # A message that decodes but cannot be mapped gets 30 with its STAN.
+        r = await exchange(iso_message("0200", "000005", f2=card, f3="006000", f49="840"))
+        assert (r["t"], r["11"], r["39"]) == ("0210", "000005", "30")
+        # One that cannot even be addressed (no MTI, no STAN) is ACKed, logged and not answered.
+        line.write(frame(b"NOT AN ISO MESSAGE"))
+        await line.expect(ACK)
+        await line.quiet(0.2)
+    finally:
+        await service.stop()
+        pty.unplug()

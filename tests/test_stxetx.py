@@ -30,6 +30,7 @@ from protocols.stxetx import (
     Write,
     encode_frame,
     lrc,
+    parse_frame,
 )
 
 PAYLOAD = b"TGL1\x1cQ\x1cid=1\x1cop=echo\x1cterm=TILL0001\x1cmerch=STORE0000000001"
@@ -76,6 +77,21 @@ def test_layout_parses_and_rejects_bad_checksum():
     assert FRAME.parse(_frame(b"hello")).payload == b"hello"
     with pytest.raises(construct.ChecksumError):
         FRAME.parse(b"\x02hello\x03\x00")
+
+
+def test_parse_frame():
+    assert parse_frame(_frame(b"hello")) == b"hello"
+    for bad in (b"\x02hello\x03\x00", b"hello", _frame(b"a") + b"x", b"\x02abc"):
+        with pytest.raises(FrameError):
+            parse_frame(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200).map(lambda b: b.replace(b"\x02", b"").replace(b"\x03", b"")))
+def test_hand_written_framer_is_the_declared_layout(payload):
+    assert encode_frame(payload) == FRAME.build({"payload": payload}) == _frame(payload)
+    assert FRAME.parse(encode_frame(payload)).payload == payload
+    assert Receiver().feed(encode_frame(payload)) == [Frame(payload)]
 
 
 # --- receiver ------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ Choices this module makes where HOST-SPEC 3 leaves room (docs/till-integration.m
 - The card comes from `card`, else `track`, else `swipe`, else `barcode` (first present wins);
   the last three are decoded by protocols.carddata. Every op but `signon` and `echo` needs one;
   `transfer` also needs `target`, `void` and `reverse` need `orig`.
+- Values are printable ASCII, except that `swipe` may end in the CR (or CR LF) a keyboard-wedge
+  reader types after the tracks (HOST-SPEC 4 accepts such swipes).
 - A key given twice, a value that is not printable ASCII, a malformed value or a missing
   required key is a format error (`TglFormatError`, answered `rc=30`, echoing `id` when it could
   be read). Unknown keys are ignored (listed in `Request.extras["tgl_unknown"]` for the log).
@@ -45,6 +47,8 @@ _PIN = re.compile(r"\d{4,12}")
 _TEXT20 = re.compile(r"[ -~]{1,20}")
 _PRINTABLE = re.compile(rb"[ -~]*")
 _FLAG = re.compile(r"[01]")
+# A keyboard-wedge swipe ends with the reader's CR (HOST-SPEC 4), which `swipe` may keep.
+_SWIPE = re.compile(rb"[ -~]*[\r\n]*")
 
 CARD_SOURCES = ("card", "track", "swipe", "barcode")
 KNOWN_KEYS = frozenset({"id", "op", "term", "merch", *CARD_SOURCES, "amt", "pin", "inv", "opid",
@@ -83,7 +87,7 @@ def split_fields(payload: bytes, kind: bytes) -> dict[str, str]:
         if not eq or not key:
             problems.append("a field without key=value")
             continue
-        if not _PRINTABLE.fullmatch(raw):
+        if not _PRINTABLE.fullmatch(raw) and not (key == b"swipe" and _SWIPE.fullmatch(value)):
             problems.append(f"{_safe_key(key)}: not printable ASCII")
             continue
         name = key.decode("ascii")

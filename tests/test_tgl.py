@@ -254,3 +254,10 @@ def test_format_error_response_without_id():
 def test_message_is_cleaned_and_cut():
     out = parse_response(format_response("1", Result(code="05", message="caf\xe9\x1c" + "x" * 60)))
     assert out["msg"] == "caf??" + "x" * 35
+
+
+def test_only_swipe_may_carry_the_readers_trailing_cr():
+    with pytest.raises(TglFormatError, match="track: not printable"):
+        parse(id="12", op="balance", track=f";{GIFT}=2912?\r", **BASE)
+    with pytest.raises(TglFormatError, match="swipe: not printable"):
+        parse(id="12", op="balance", swipe=f";{GIFT}\r=2912?", **BASE)

@@ -251,6 +251,27 @@ def decode(bytes s not None, CompiledSpec spec not None):
 
 cdef int _field_number(key) except -2:
     """pyiso8583's view of a dict key: the field number, or -1 for a key it ignores."""
+    cdef const unsigned char *c
+    cdef Py_ssize_t n, i
+    cdef int number = 0
+    if type(key) is str and PyUnicode_IS_ASCII(key):
+        # Fast path for the keys we write ("t", "2" .. "128"): no Python calls.
+        n = PyUnicode_GET_LENGTH(key)
+        c = <const unsigned char *>PyUnicode_DATA(key)
+        if 1 <= n <= 3 and c[0] != 48:
+            for i in range(n):
+                if not 48 <= c[i] <= 57:
+                    break
+                number = number * 10 + c[i] - 48
+            else:
+                if number <= MAX_FIELD:
+                    return number
+        elif n == 1 and not 48 <= c[0] <= 57:
+            return -1
+    return _field_number_slow(key)
+
+
+cdef int _field_number_slow(key) except -2:
     if not isinstance(key, str):
         raise EncodeError("Dictionary contains invalid fields", {}, {}, "p")
     if not key.isnumeric():

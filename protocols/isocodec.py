@@ -86,9 +86,10 @@ def _check_decoded(doc: dict[str, str]) -> dict[str, str]:
     if secondary is not None and len(secondary) > 16:
         raise IsoDecodeError("tertiary bitmap (field 65) is not part of the spec",
                              field="1", fields=doc)
+    get = doc.get
     for key in NUMERIC_FIELDS:
-        value = doc.get(key)
-        if value is not None and not value.isdigit():
+        value = get(key)
+        if value is not None and not value.isdigit():  # ASCII already: isdigit means 0-9
             raise IsoDecodeError("numeric field holds a non-digit", field=key, fields=doc)
     return doc
 
@@ -144,7 +145,7 @@ if _use_extensions():
             "(or set TILLGATE_NO_EXTENSIONS=1 to run on pyiso8583 alone, about 5x slower)"
         ) from exc
 
-    IMPLEMENTATION = "compiled"
+    IMPLEMENTATION = "c"
     _compiled_specs: dict[int, tuple[SpecDict, Any]] = {}
 
     def _compiled(spec: SpecDict) -> Any:
@@ -156,12 +157,20 @@ if _use_extensions():
             _compiled_specs[id(spec)] = entry
         return entry[1]
 
-    def _compiled_raw_decode(data: bytes, spec: SpecDict) -> dict[str, str]:
-        return _isocodec_c.decode(bytes(data), _compiled(spec))
+    _c_decode = _isocodec_c.decode
 
     def decode(data: bytes, spec: SpecDict) -> dict[str, str]:
         """Decode one ISO 8583 message; raises IsoDecodeError for anything malformed."""
-        return _decode_with(_compiled_raw_decode, data, spec)
+        # _decode_with inlined: this is the listener's per-message hot path.
+        if type(data) is not bytes:
+            if not isinstance(data, bytearray):
+                raise TypeError(f"ISO 8583 data must be bytes, not {type(data).__name__}")
+            data = bytes(data)
+        try:
+            doc = _c_decode(data, _compiled(spec))
+        except DecodeError as exc:
+            raise IsoDecodeError(exc.msg, field=exc.field, fields=exc.doc_dec) from None
+        return _check_decoded(doc)
 
     def encode(fields: dict[str, str], spec: SpecDict) -> bytes:
         """Encode a field dict (`"t"` and numbered fields; bitmaps are computed)."""
@@ -171,6 +180,6 @@ if _use_extensions():
             raise IsoEncodeError(str(exc)) from None
 
 else:
-    IMPLEMENTATION = "pyiso8583"
+    IMPLEMENTATION = "python"
     decode = decode_reference
     encode = encode_reference

@@ -14,6 +14,7 @@ is ASCII LLVAR in our specs) when `mask_pan` is true, left out when it is false.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from protocols import carddata, field63
@@ -88,7 +89,7 @@ AMOUNT_LIMIT = 10**12  # field 4 is 12 digits
 
 TAG_FIELDS = {"IN": "invoice", "OP": "operator", "RW": "reward", "UP": "upc", "SN": "serial"}
 EXTRA_TAG_PREFIX = "63."
-HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
+HEX16 = re.compile("[0-9A-Fa-f]{16}")
 
 
 class IsoFormatError(ValueError):
@@ -283,7 +284,7 @@ def clear_pin(block: str, pan: str) -> str | None:
     card, or encrypted under a key we were not told about): the handler treats it as a wrong
     PIN, as HOST-SPEC treats a missing one. Raises ValueError when `block` is not 16 hex digits.
     """
-    if len(block) != 16 or not all(c in HEX_DIGITS for c in block):
+    if HEX16.fullmatch(block) is None:
         raise ValueError("PIN block is not 16 hexadecimal characters")
     value = int(block, 16)
     if not (pan.isascii() and pan.isdigit()):
@@ -386,11 +387,7 @@ def result_to_response(request_fields: Mapping[str, str], result: Result, *,
     tags = _response_tags(result)
     if tags:
         response["63"] = tags
-    return dict(sorted(response.items(), key=_field_order))
-
-
-def _field_order(item: tuple[str, str]) -> int:
-    return -1 if item[0] == "t" else int(item[0])
+    return response
 
 
 def _echoable(key: str, value: object) -> bool:
@@ -424,4 +421,4 @@ def format_error_response(fields: Mapping[str, str], *, code: str = "30",
         if key in fields and _echoable(key, fields[key]):
             response[key] = fields[key]
     response["39"] = code
-    return dict(sorted(response.items(), key=_field_order))
+    return response

@@ -46,9 +46,18 @@ def build_site(health_source) -> server.Site:
     root = resource.Resource()
     root.putChild(b"healthz", Health(health_source))
     root.putChild(b"metrics", MetricsResource(registry=REGISTRY))
-    site = server.Site(root)
+    site = QuietSite(root)
     site.displayTracebacks = False
     return site
+
+
+class QuietSite(server.Site):
+    """No access log: probes hit /healthz and /metrics every few seconds; that is not news."""
+
+    noisy = False
+
+    def log(self, request) -> None:
+        pass
 
 
 class AdminHTTPService(AsyncService):
@@ -61,7 +70,8 @@ class AdminHTTPService(AsyncService):
         self.port = None
 
     async def start(self) -> None:
-        endpoint = server_endpoint(self.reactor, self.config.host, self.config.port, self.config.tls)
+        cfg = self.config
+        endpoint = server_endpoint(self.reactor, cfg.host, cfg.port, cfg.tls)
         self.port = await endpoint.listen(self.site)
         log.info("admin HTTP on %s:%d", self.config.host, self.port.getHost().port)
 

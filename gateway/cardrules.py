@@ -1,8 +1,11 @@
-"""Which program a card number belongs to (HOST-SPEC 4: a number failing its program's rules is 14)."""
+"""Which program a card number belongs to.
+
+HOST-SPEC 4: a number failing its program's rules (length, range, Luhn) is answered 14.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from gateway.config import Program
 from protocols.carddata import luhn_valid

@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module with `register(subparsers, common)`: it adds its parser
 with `parents=[common]` (so every command takes `--config FILE`, after the subcommand as HOST-SPEC 5
-writes it) and sets `func(args) -> int` on it. Exit status: 0 success, 2 bad input (one line on stderr).
+writes it) and sets `func(args) -> int` on it.
+Exit status: 0 success, 2 bad input (one line on stderr).
 """
 
 from __future__ import annotations

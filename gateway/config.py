@@ -117,7 +117,7 @@ class Listener:
     ack: bool = True  # line protocol ACK/NAK
     retries: int = 3
     retry_interval: float = 3.0
-    mask_pan: bool = True  # responses echo field 2 masked; false = echo it whole
+    mask_pan: bool = True  # responses echo field 2 masked; false: leave field 2 out (never whole)
     tls: TLSConfig | None = None
 
 
@@ -301,7 +301,8 @@ def _read_listener(s: Section) -> Listener:
             flow=s.string("flow", "none", choices=("none", "rtscts", "xonxoff")),
         )
     else:
-        kw.update(host=s.string("host", "127.0.0.1"), port=s.integer("port", minimum=0, maximum=65535),
+        kw.update(host=s.string("host", "127.0.0.1"),
+                  port=s.integer("port", minimum=0, maximum=65535),
                   tls=_read_tls(s.table("tls")))
     s.reject_unknown()
     return Listener(**kw)
@@ -353,7 +354,8 @@ def _read_program(pid: str, s: Section) -> Program:
         s.error("prefix", "must be shorter than card_length")
     rewards = []
     for r in s.array_of_tables("rewards"):
-        rewards.append(Reward(id=r.string("id"), name=r.string("name", ""), cost=r.integer("cost", minimum=1)))
+        rewards.append(Reward(id=r.string("id"), name=r.string("name", ""),
+                              cost=r.integer("cost", minimum=1)))
         r.reject_unknown()
     pin_length = s.integer("pin_length", 0, minimum=0, maximum=12)
     program = Program(
@@ -422,5 +424,7 @@ def _check_program_overlap(programs: dict[str, Program], errors: list[str]) -> N
         for b in items[i + 1:]:
             if a.prefix and b.prefix and (a.prefix.startswith(b.prefix)
                                           or b.prefix.startswith(a.prefix)):
-                if a.card_length_min <= b.card_length_max and b.card_length_min <= a.card_length_max:
+                lengths_meet = (a.card_length_min <= b.card_length_max
+                                and b.card_length_min <= a.card_length_max)
+                if lengths_meet:
                     errors.append(f"programs.{b.id}.prefix: overlaps program {a.id!r}")

@@ -33,7 +33,8 @@ REACTOR_LAG = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
     registry=REGISTRY,
 )
-REDIS_UP = Gauge("tillgate_redis_up", "1 when the last Redis health probe answered", registry=REGISTRY)
+REDIS_UP = Gauge("tillgate_redis_up", "1 when the last Redis health probe answered",
+                 registry=REGISTRY)
 REDIS_PING = Histogram("tillgate_redis_ping_seconds", "Round trip of the Redis health probe",
                        buckets=_LATENCY_BUCKETS, registry=REGISTRY)
 REDIS_ERRORS = Counter("tillgate_redis_errors_total", "Redis calls that failed, by kind",
@@ -47,7 +48,8 @@ OPERATION_LATENCY = Histogram("tillgate_operation_seconds",
                               "From a request decoded to its response encoded, by operation",
                               ["operation"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
 IN_FLIGHT = Gauge("tillgate_in_flight", "Requests being processed", ["listener"], registry=REGISTRY)
-CONNECTIONS = Gauge("tillgate_open_connections", "Open connections", ["listener"], registry=REGISTRY)
+CONNECTIONS = Gauge("tillgate_open_connections", "Open connections", ["listener"],
+                    registry=REGISTRY)
 CONNECTIONS_TOTAL = Counter("tillgate_accepted_connections", "Connections accepted", ["listener"],
                             registry=REGISTRY)
 CLOSED_FOR_CAUSE = Counter("tillgate_connections_closed_total",

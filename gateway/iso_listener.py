@@ -1,0 +1,205 @@
+"""ISO 8583 over TCP (HOST-SPEC 1 and 2): a thin Twisted protocol around the sans-IO codec.
+
+Per connection: bytes -> `Deframer` -> `isocodec.decode` -> `isomap.message_to_request` ->
+`processor.submit` -> `isomap.result_to_response` -> `isocodec.encode` -> framed reply. Many
+requests may be in flight on one connection; each is answered when its own result is ready.
+
+What is refused, and how (HOST-SPEC 1, issue 4):
+- a frame that cannot be split (zero/garbled length, over `max_frame`): the connection is closed;
+- a message that cannot be decoded: `30` when its MTI and STAN can be read, else the connection
+  is closed; either way it is logged with a masked hex dump and counted;
+- a message missing what its operation requires: `30`, echoing what it can;
+- more than `max_in_flight` requests in progress on this listener: `91` at once (load shed),
+  never an unbounded queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from twisted.internet import protocol, task
+from twisted.protocols.policies import TimeoutMixin
+
+from gateway import metrics
+from gateway.config import Config, Listener
+from gateway.endpoints import server_endpoint
+from gateway.hexdump import masked_hexdump
+from gateway.services import AsyncService
+from protocols import isocodec, isomap
+from protocols.framing import Deframer, Frame, FramingError
+from protocols.isospec import spec_for_bitmap
+from protocols.model import RC, Request, Result
+
+log = logging.getLogger(__name__)
+
+
+class IsoProtocol(protocol.Protocol, TimeoutMixin):
+    def __init__(self, service: IsoTCPService):
+        self.service = service
+        self.listener = service.listener
+        self.name = service.listener.name
+        self.spec = service.spec
+        self.deframer = Deframer(self.listener.framing, self.listener.max_frame)
+        self.peer = "?"
+        self.closing = False
+
+    # -- connection -------------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        address = self.transport.getPeer()
+        self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+        self.service.connections.add(self)
+        metrics.CONNECTIONS.labels(self.name).inc()
+        metrics.CONNECTIONS_TOTAL.labels(self.name).inc()
+        self.setTimeout(self.listener.idle_timeout or None)
+
+    def connectionLost(self, reason=None) -> None:
+        self.setTimeout(None)
+        self.service.connections.discard(self)
+        metrics.CONNECTIONS.labels(self.name).dec()
+
+    def timeoutConnection(self) -> None:
+        self.close_for_cause("idle", f"idle for {self.listener.idle_timeout} s")
+
+    def close_for_cause(self, reason: str, detail: str, data: bytes = b"") -> None:
+        if self.closing:
+            return
+        self.closing = True
+        metrics.CLOSED_FOR_CAUSE.labels(self.name, reason).inc()
+        if data:
+            log.warning("%s: closing %s: %s\n%s", self.name, self.peer, detail,
+                        masked_hexdump(data))
+        else:
+            log.info("%s: closing %s: %s", self.name, self.peer, detail)
+        self.transport.loseConnection()
+
+    # -- inbound ----------------------------------------------------------------------------
+    def dataReceived(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.resetTimeout()
+        try:
+            frames = self.deframer.feed(data)
+        except FramingError as e:
+            for frame in e.frames:  # whole messages that came before the bad length
+                self.frame_received(frame)
+            self.close_for_cause("framing", e.reason, e.head)
+            return
+        for frame in frames:
+            self.frame_received(frame)
+
+    def frame_received(self, frame: Frame) -> None:
+        started = time.monotonic()
+        try:
+            fields = isocodec.decode(frame.payload, self.spec)
+        except isocodec.IsoDecodeError as e:
+            self.refuse(frame, e.fields_to_echo if e.mti and e.stan else None,
+                        f"undecodable: {e}", "decode")
+            return
+        mti = fields["t"]
+        metrics.MESSAGES_IN.labels(self.name, mti).inc()
+        try:
+            request = isomap.message_to_request(fields, source=self.peer)
+        except isomap.IsoFormatError as e:
+            self.refuse(frame, fields, f"format error: {e}", "format")
+            return
+        if request.extras:
+            log.info("%s: ignored unknown field 63 tags %s from %s", self.name,
+                     ",".join(sorted(request.extras)), request.terminal)
+        if self.service.in_flight >= self.listener.max_in_flight:
+            metrics.SHED.labels(self.name).inc()
+            self.answer(Result(RC.OVERLOADED), fields, frame, request, started)
+            return
+        self.service.in_flight += 1
+        metrics.IN_FLIGHT.labels(self.name).inc()
+        d = self.service.processor.submit(request)
+        d.addCallback(self._completed, fields, frame, request, started)
+        d.addErrback(self._failed, fields, frame, request, started)
+
+    def refuse(self, frame: Frame, fields: dict | None, detail: str, reason: str) -> None:
+        """Log and count a malformed message; answer 30 when it can be addressed, else close."""
+        metrics.MALFORMED.labels(self.name, reason).inc()
+        if fields is None:
+            self.close_for_cause("undecodable", detail, frame.payload)
+            return
+        log.warning("%s: %s from %s\n%s", self.name, detail, self.peer,
+                    masked_hexdump(frame.payload))
+        self.send(isomap.format_error_response(fields), frame)
+
+    # -- outbound ---------------------------------------------------------------------------
+    def _completed(self, result: Result, fields, frame, request: Request, started: float) -> None:
+        self.service.in_flight -= 1
+        metrics.IN_FLIGHT.labels(self.name).dec()
+        self.answer(result, fields, frame, request, started)
+
+    def _failed(self, failure, fields, frame, request: Request, started: float) -> None:
+        # The processor never errbacks by contract; if it does, the till still gets an answer.
+        log.error("%s: processing failed: %s", self.name, failure.getTraceback())
+        self._completed(Result(RC.SYSTEM_ERROR), fields, frame, request, started)
+
+    def answer(self, result: Result, fields, frame, request: Request, started: float) -> None:
+        self.send(isomap.result_to_response(fields, result, mask_pan=self.listener.mask_pan),
+                  frame)
+        metrics.OPERATION_LATENCY.labels(request.op.value).observe(time.monotonic() - started)
+
+    def send(self, response: dict, frame: Frame) -> None:
+        try:
+            payload = isocodec.encode(response, self.spec)
+        except isocodec.IsoEncodeError:
+            log.exception("%s: cannot encode a response to MTI %s", self.name, response.get("t"))
+            return
+        metrics.MESSAGES_OUT.labels(self.name, response.get("t", "?"),
+                                    response.get("39", "")).inc()
+        if self.transport is not None and self.connected:
+            self.transport.write(self.deframer.reply(frame, payload))
+
+
+class IsoFactory(protocol.Factory):
+    noisy = False  # the service logs its own start line
+
+    def __init__(self, service: IsoTCPService):
+        self.service = service
+
+    def buildProtocol(self, addr) -> IsoProtocol:
+        p = IsoProtocol(self.service)
+        p.factory = self
+        return p
+
+
+class IsoTCPService(AsyncService):
+    """One configured ISO 8583 TCP listener and its connections."""
+
+    def __init__(self, reactor, listener: Listener, processor, config: Config):
+        self.reactor = reactor
+        self.listener = listener
+        self.processor = processor
+        self.config = config
+        self.name = listener.name
+        self.spec = spec_for_bitmap(listener.bitmap)
+        self.connections: set[IsoProtocol] = set()
+        self.in_flight = 0
+        self.port = None
+
+    async def start(self) -> None:
+        endpoint = server_endpoint(self.reactor, self.listener.host, self.listener.port,
+                                   self.listener.tls)
+        self.port = await endpoint.listen(IsoFactory(self))
+        log.info("%s: ISO 8583 (%s, %s bitmap) on %s:%d", self.name, self.listener.framing,
+                 self.listener.bitmap, self.listener.host, self.port.getHost().port)
+
+    @property
+    def bound_port(self) -> int:
+        return self.port.getHost().port
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests be answered (up to the grace), then close."""
+        if self.port is not None:
+            await self.port.stopListening()
+            self.port = None
+        deadline = time.monotonic() + self.config.shutdown_grace
+        while self.in_flight and time.monotonic() < deadline:
+            await task.deferLater(self.reactor, 0.02, lambda: None)
+        if self.in_flight:
+            log.warning("%s: %d requests still in flight at shutdown", self.name, self.in_flight)
+        for connection in list(self.connections):
+            connection.transport.loseConnection()

@@ -1,0 +1,118 @@
+"""The real daemon as a subprocess: start-up, health, metrics, shutdown, restart on its data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import redis
+
+from gateway.embedded_redis import free_port
+from gateway.testing import GatewayProcess
+
+
+def _redis_pid(gateway: GatewayProcess) -> int:
+    return int((gateway.workdir / "var" / "redis" / "redis.pid").read_text())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_serve_answers_health_and_metrics_then_stops_cleanly(tmp_path):
+    gateway = GatewayProcess.prepare(tmp_path).start()
+    try:
+        status, body = gateway.http_get("/healthz")
+        assert status == 200 and b'"redis": "up"' in body
+        status, body = gateway.http_get("/metrics")
+        text = body.decode()
+        assert status == 200
+        for name in ("process_resident_memory_bytes", "tillgate_redis_up 1.0",
+                     "tillgate_reactor_lag_seconds_bucket", "tillgate_redis_ping_seconds"):
+            assert name in text, name
+        redis_pid = _redis_pid(gateway)
+        assert _alive(redis_pid)
+    finally:
+        code = gateway.stop(signal.SIGTERM)
+    assert code == 0, gateway.log
+    assert "tillgate stopped" in gateway.log
+    deadline = time.monotonic() + 5
+    while _alive(redis_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(redis_pid)
+    assert any((tmp_path / "var" / "redis").glob("appendonly*")), "AOF is on"
+
+
+def test_sigint_also_stops_cleanly(tmp_path):
+    gateway = GatewayProcess.prepare(tmp_path).start()
+    assert gateway.stop(signal.SIGINT) == 0, gateway.log
+
+
+def test_a_killed_run_leaves_its_data_for_the_next(tmp_path):
+    gateway = GatewayProcess.prepare(tmp_path).start()
+    socket_path = gateway.workdir / "var" / "redis" / "redis.sock"
+    client = redis.Redis(unix_socket_path=str(socket_path))
+    client.set("tillgate:test:survivor", "yes")
+    client.close()
+    time.sleep(1.2)  # appendfsync everysec
+    redis_pid = _redis_pid(gateway)
+    gateway.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _alive(redis_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(redis_pid), "the embedded redis-server dies with a killed gateway"
+
+    gateway.start()
+    try:
+        client = redis.Redis(unix_socket_path=str(socket_path))
+        assert client.get("tillgate:test:survivor") == b"yes"
+        client.close()
+    finally:
+        assert gateway.stop() == 0
+
+
+def test_a_redis_url_that_does_not_answer_fails_with_one_line(tmp_path):
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    gateway = GatewayProcess.prepare(tmp_path, redis_url=dead)
+    run = subprocess.run(gateway.command("serve"), capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert run.returncode == 1
+    lines = [line for line in run.stderr.splitlines() if line.startswith("tillgate:")]
+    assert len(lines) == 1, run.stderr
+    assert f"cannot reach Redis at {dead}" in lines[0]
+    assert not (tmp_path / "var" / "redis").exists(), "no embedded server when a URL is set"
+
+
+def test_a_bad_config_is_refused_before_anything_starts(tmp_path):
+    gateway = GatewayProcess.prepare(tmp_path)
+    text = gateway.config_path.read_text().replace("max_balance = 100000", "max_balance = -1")
+    gateway.config_path.write_text(text)
+    run = subprocess.run(gateway.command("serve"), capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert run.returncode == 2
+    assert "programs.gift.max_balance: must be a non-negative integer" in run.stderr
+    assert not (tmp_path / "var").exists()
+
+
+def test_a_port_in_use_fails_with_one_line(tmp_path):
+    import socket
+
+    gateway = GatewayProcess.prepare(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", gateway.ports["http"]))
+        busy.listen()
+        run = subprocess.run(gateway.command("serve"), capture_output=True, text=True,
+                             timeout=60, cwd=tmp_path)
+    assert run.returncode == 1
+    assert "cannot start" in run.stderr and str(gateway.ports["http"]) in run.stderr
+    # The embedded server started for the attempt was stopped again.
+    pid_file = tmp_path / "var" / "redis" / "redis.pid"
+    if pid_file.exists():
+        assert not _alive(int(pid_file.read_text()))
+    assert os.path.isdir(tmp_path / "var")

@@ -10,11 +10,13 @@ open (a USB adapter pulled out: the read fails and the port reports connectionLo
 with exponential back-off, `initial_delay` doubling up to `max_delay`, each attempt logged; it is
 never a crash and never stops the gateway. The back-off starts over once a device has stayed open
 for `max_delay` seconds. A frame over `max_frame` closes the port like a TCP connection, and it
-is reopened the same way. Serial lines have no idle timeout.
+is reopened the same way. Serial lines have no idle timeout, and ACK/NAK is always on (HOST-SPEC 1
+lets only TCP listeners switch it off).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import serial
@@ -52,6 +54,12 @@ class SerialListenerService(LineEndpoint, AsyncService):
 
     def __init__(self, reactor, listener: Listener, processor, config: Config, *,
                  initial_delay: float = 0.5, max_delay: float = 30.0):
+        if not listener.ack:
+            # HOST-SPEC 1 lets only TCP listeners switch ACK/NAK off: a serial line corrupts
+            # bytes, and the NAK is how the till learns to send a frame again.
+            log.warning("%s: ack = false applies to TCP listeners only; ACK/NAK stays on",
+                        listener.name)
+            listener = dataclasses.replace(listener, ack=True)
         super().__init__(reactor, listener, processor, config, idle_timeout=0)
         self.initial_delay = initial_delay
         self.max_delay = max_delay

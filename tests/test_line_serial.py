@@ -236,3 +236,16 @@ async def test_iso8583_session_over_a_serial_line(ledger, tmp_path):  # noqa: F8
     finally:
         await service.stop()
         pty.unplug()
+
+
+@pytest_twisted.ensureDeferred
+async def test_ack_nak_stays_on_for_serial_lines(ledger, tmp_path):  # noqa: F811
+    pty = Pty(str(tmp_path / "ttyTILL"))
+    service = await open_service(ledger, serial_listener(pty.link, ack=False))
+    line = pty.attach_till().line
+    try:
+        r = await line.request(tgl_request(id="1", op="echo", **TERM))  # expects the ACKs
+        assert r == {"id": "1", "rc": "00"}
+    finally:
+        await service.stop()
+        pty.unplug()

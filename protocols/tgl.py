@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from protocols.carddata import card_number
+from protocols.carddata_errors import CardDataError
 from protocols.model import Op, Request, Result, line_request_key
 
 FS = b"\x1c"
@@ -192,10 +194,6 @@ class _Parser:
         return None, None
 
     def _decode(self, source: str, text: str) -> str:
-        # Imported here so this module loads while the card-data decoders are still being built.
-        from protocols.carddata import card_number
-        from protocols.carddata_errors import CardDataError
-
         try:
             return card_number(text)
         except CardDataError as e:

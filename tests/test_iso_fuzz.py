@@ -40,7 +40,7 @@ def handle(payload: bytes, spec) -> dict | None:
             assert exc.mti is not None and exc.stan is not None
             isocodec.encode(response, spec)
         return response
-    assert request.terminal == fields["41"] or request.op.is_network
+    assert request.terminal == fields.get("41", "")
     response = result_to_response(fields, Result(RC.APPROVED, amount=1, balance=2,
                                                   currency="840", points=3, auth_id="X"))
     isocodec.encode(response, spec)

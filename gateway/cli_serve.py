@@ -8,6 +8,7 @@ SIGTERM/SIGINT stop accepting, finish in-flight work, close Redis and exit 0.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from gateway.cli_config import load_or_report, summary
@@ -50,10 +51,27 @@ def run(args) -> int:
 
     reactor.callWhenRunning(lambda: ensureDeferred(start()))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(gateway.stop()))
-    reactor.run()
+    _stop_on_signals(reactor)
+    reactor.run(installSignalHandlers=False)
     if outcome["status"] == 0:
         log.info("tillgate stopped")
     return outcome["status"]
+
+
+def _stop_on_signals(reactor) -> None:
+    """SIGTERM/SIGINT stop the reactor once; a second signal while stopping is ignored
+    (an init system or a shell often sends two), rather than logged as an error."""
+    stopping = []
+
+    def handler(signum, _frame) -> None:
+        if stopping:
+            return
+        stopping.append(signum)
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        reactor.callFromThread(reactor.stop)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def _endpoints(config) -> list[str]:

@@ -93,15 +93,14 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         try:
             fields = isocodec.decode(frame.payload, self.spec)
         except isocodec.IsoDecodeError as e:
-            self.refuse(frame, e.fields_to_echo if e.mti and e.stan else None,
-                        f"undecodable: {e}", "decode")
+            self.refuse(frame, e, "decode")
             return
         mti = fields["t"]
         metrics.MESSAGES_IN.labels(self.name, mti).inc()
         try:
             request = isomap.message_to_request(fields, source=self.peer)
         except isomap.IsoFormatError as e:
-            self.refuse(frame, fields, f"format error: {e}", "format")
+            self.refuse(frame, e, "format")
             return
         if request.extras:
             log.info("%s: ignored unknown field 63 tags %s from %s", self.name,
@@ -116,15 +115,19 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         d.addCallback(self._completed, fields, frame, request, started)
         d.addErrback(self._failed, fields, frame, request, started)
 
-    def refuse(self, frame: Frame, fields: dict | None, detail: str, reason: str) -> None:
-        """Log and count a malformed message; answer 30 when it can be addressed, else close."""
+    def refuse(self, frame: Frame, error: isocodec.IsoDecodeError | isomap.IsoFormatError,
+               reason: str) -> None:
+        """Log and count a malformed message; answer it (30, or the error's code) when the till
+        can match the answer (readable MTI and STAN), else close the connection."""
         metrics.MALFORMED.labels(self.name, reason).inc()
-        if fields is None:
-            self.close_for_cause("undecodable", detail, frame.payload)
+        response = isomap.format_error_response(error.fields_to_echo, code=error.code,
+                                                mask_pan=self.listener.mask_pan)
+        if response is None:
+            self.close_for_cause("undecodable", f"unanswerable message: {error}", frame.payload)
             return
-        log.warning("%s: %s from %s\n%s", self.name, detail, self.peer,
-                    masked_hexdump(frame.payload))
-        self.send(isomap.format_error_response(fields), frame)
+        log.warning("%s: refused with %s from %s: %s\n%s", self.name, error.code, self.peer,
+                    error, masked_hexdump(frame.payload))
+        self.send(response, frame)
 
     # -- outbound ---------------------------------------------------------------------------
     def _completed(self, result: Result, fields, frame, request: Request, started: float) -> None:

@@ -1,0 +1,79 @@
+"""`python -m gateway.demo`: show a running gateway answering, as a till would see it.
+
+Issues one gift card in the gateway's store, then over ISO 8583 sends a sign-on, an activation
+of 25.00, a redemption of 12.50 and a balance inquiry, printing each exchange. Used by
+`make run`; the terminal simulator (`tillgate sim`) is the tool for anything more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from gateway.cards import issue_card
+from gateway.config import DEFAULT_CONFIG_PATH, load_config
+from gateway.isoclient import IsoClient
+from gateway.storeconnect import open_store
+from protocols.carddata import generate_card_number
+from protocols.isobuild import StanCounter, request_fields
+from protocols.model import Op, mask_card
+
+TILL = {"terminal": "TILL0001", "merchant": "STORE0000000001"}
+
+
+async def _issue(config) -> str:
+    program = config.programs["gift"]
+    store, embedded = await open_store(config, start_embedded=False)
+    try:
+        while True:
+            card = generate_card_number(program.prefix, program.card_length_max, program.luhn)
+            if await issue_card(store, program, card):
+                return card
+    finally:
+        await store.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _describe(fields: dict[str, str]) -> str:
+    shown = {k: v for k, v in fields.items() if k not in ("p", "1", "52")}
+    if "2" in shown:
+        shown["2"] = mask_card(shown["2"]) if "*" not in shown["2"] else shown["2"]
+    return " ".join(f"{k}={v}" for k, v in sorted(shown.items(), key=_order))
+
+
+def _order(item: tuple[str, str]) -> int:
+    return -1 if item[0] == "t" else int(item[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.demo")
+    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH)
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    iso = next(lst for lst in config.listeners if lst.protocol == "iso8583"
+               and lst.transport == "tcp")
+    card = asyncio.run(_issue(config))
+    print(f"issued gift card {mask_card(card)} (status issued)\n")
+    stans = StanCounter()
+    steps = [
+        ("sign-on", request_fields(Op.SIGNON, stan=stans.next(), **TILL)),
+        ("activate 25.00", request_fields(Op.ACTIVATE, card=card, amount=2500, currency="840",
+                                          stan=stans.next(), **TILL)),
+        ("redeem 12.50", request_fields(Op.REDEEM, card=card, amount=1250, stan=stans.next(),
+                                        **TILL)),
+        ("balance", request_fields(Op.BALANCE, card=card, stan=stans.next(), **TILL)),
+    ]
+    with IsoClient(iso.host, iso.port, framing=iso.framing, bitmap=iso.bitmap) as till:
+        for title, fields in steps:
+            response = till.exchange(fields)
+            print(f"{title}\n  -> {_describe(fields)}\n  <- {_describe(response)}\n")
+            if response.get("39") not in ("00", "10"):
+                print(f"unexpected response code {response.get('39')}", file=sys.stderr)
+                return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

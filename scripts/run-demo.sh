@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make run`: start the gateway on its embedded default, show it answering, keep it running.
+set -euo pipefail
+config=${TILLGATE_CONFIG:-config/tillgate.toml}
+tillgate serve --config "$config" &
+gateway=$!
+trap 'kill -TERM $gateway 2>/dev/null; wait $gateway' INT TERM
+for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8580/healthz', timeout=1)" 2>/dev/null; then
+        break
+    fi
+    kill -0 $gateway 2>/dev/null || { echo "tillgate serve exited" >&2; exit 1; }
+    sleep 0.1
+done
+echo; echo "GET /healthz: $(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8580/healthz').read().decode().strip())")"; echo
+python -m gateway.demo --config "$config"
+echo "tillgate is running: ISO 8583 on 127.0.0.1:8583, TGL/1 on :8584, metrics on http://127.0.0.1:8580/metrics"
+echo "Ctrl-C stops it."
+wait $gateway

@@ -171,3 +171,30 @@ async def test_format_error_and_oversize(ledger):  # noqa: F811
         assert line.closed
     finally:
         await service.stop()
+
+
+def test_the_daemon_serves_tgl_on_its_line_port(tmp_path, redis_url):
+    """`tillgate serve` with the default config: TGL/1 with ACK/NAK on the `line` port."""
+    import socket
+
+    from gateway.testing import GatewayProcess
+
+    gateway = GatewayProcess.prepare(tmp_path, redis_url=redis_url).start()
+    try:
+        with socket.create_connection(("127.0.0.1", gateway.ports["line"]), timeout=5) as s:
+            def exchange(payload: bytes) -> dict[str, str]:
+                s.sendall(frame(payload))
+                data = b""
+                while len(data) < 2 or data[-2] != 0x03:
+                    data += s.recv(4096)
+                assert data[:1] == bytes([ACK])
+                s.sendall(bytes([ACK]))
+                return tgl_fields(data[2:-2])
+
+            assert exchange(tgl_request(id="1", op="signon", **TERM)) == {"id": "1", "rc": "00"}
+            r = exchange(tgl_request(id="2", op="balance", card="6039530000000000001", **TERM))
+            assert r["id"] == "2" and r["rc"] in ("14", "78")  # a number never issued
+        status, body = gateway.http_get("/metrics")
+        assert 'tillgate_messages_in_total{listener="line",mti="signon"} 1.0' in body.decode()
+    finally:
+        assert gateway.stop() == 0, gateway.log

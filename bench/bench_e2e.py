@@ -1,0 +1,226 @@
+"""End-to-end: approved redemptions per second over loopback, tillgate vs a straightforward host.
+
+Both hosts run as subprocesses against one redis-server started here, and run the same redeem
+Lua script on the same cards; the driver keeps 1, 16 or 256 requests outstanding on one
+connection (responses matched by STAN), for a fixed time, alternating the hosts round by round
+so both see the same machine noise. Printed: median throughput and p50/p99 latency per host and
+level, and the ratio tillgate / baseline.
+
+    python bench/bench_e2e.py [--seconds 4] [--rounds 3] [--levels 1,16,256]
+
+The driver pre-encodes its messages with the compiled codec and decodes only what it needs, so
+it is not the bottleneck (see bench/bench_loadgen.py for the generator's own ceiling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.cards import issue_card  # noqa: E402
+from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from gateway.store import Store  # noqa: E402
+from gateway.testing import config_text  # noqa: E402
+from protocols import isocodec  # noqa: E402
+from protocols.carddata import generate_card_number  # noqa: E402
+from protocols.isobuild import request_fields  # noqa: E402
+from protocols.isospec import SPEC_ASCII  # noqa: E402
+from protocols.model import Op  # noqa: E402
+
+TILL = {"terminal": "TILL0001", "merchant": "STORE0000000001"}
+CARDS = 512
+LOAD = 10**9  # minor units on each card: never runs dry during a benchmark
+
+
+async def prepare_cards(redis_url: str, config) -> list[str]:
+    """Issue and directly activate the cards (activation is not what is measured)."""
+    store = await Store.connect(redis_url)
+    program = config.programs["gift"]
+    numbers = []
+    for _ in range(CARDS):
+        card = generate_card_number(program.prefix, program.card_length_max, program.luhn)
+        await issue_card(store, program, card)
+        numbers.append(card)
+    await store.close()
+    return numbers
+
+
+class Driver(asyncio.Protocol):
+    """Keeps `level` requests outstanding on one connection; records each latency."""
+
+    def __init__(self, messages, level: int, deadline: float, done: asyncio.Future):
+        self.messages = messages
+        self.level = level
+        self.deadline = deadline
+        self.done = done
+        self.sent: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.codes: dict[str, int] = {}
+        self.buffer = bytearray()
+        self.next = 0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        for _ in range(self.level):
+            self.send()
+
+    def send(self) -> None:
+        stan, payload = self.messages[self.next % len(self.messages)]
+        self.next += 1
+        self.sent[stan] = time.perf_counter()
+        self.transport.write(payload)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 2:
+            size = int.from_bytes(self.buffer[:2], "big")
+            if len(self.buffer) < size + 2:
+                return
+            body = bytes(self.buffer[2:size + 2])
+            del self.buffer[:size + 2]
+            fields = isocodec.decode(body, SPEC_ASCII)
+            now = time.perf_counter()
+            self.latencies.append(now - self.sent.pop(fields["11"]))
+            self.codes[fields["39"]] = self.codes.get(fields["39"], 0) + 1
+            if now < self.deadline:
+                self.send()
+            elif not self.sent and not self.done.done():
+                self.done.set_result(now)
+
+
+def build_messages(cards: list[str], count: int, run: int) -> list[tuple[str, bytes]]:
+    """Pre-encoded, framed redemptions of 1 cent with unique request keys for this run."""
+    transmitted = f"{run:010d}"  # field 7: unique per run, so no request key repeats
+    out = []
+    for n in range(count):
+        stan = f"{n % 999999 + 1:06d}"
+        fields = request_fields(Op.REDEEM, card=cards[n % len(cards)], amount=1, stan=stan,
+                                transmitted=transmitted, **TILL)
+        payload = isocodec.encode(fields, SPEC_ASCII)
+        out.append((stan, len(payload).to_bytes(2, "big") + payload))
+    return out
+
+
+async def measure(port: int, messages, level: int, seconds: float) -> dict:
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    started = time.perf_counter()
+    transport, driver = await loop.create_connection(
+        lambda: Driver(messages, level, started + seconds, done), "127.0.0.1", port)
+    finished = await asyncio.wait_for(done, seconds + 30)
+    transport.close()
+    lat = sorted(driver.latencies)
+    return {
+        "rate": len(lat) / (finished - started),
+        "p50_ms": lat[len(lat) // 2] * 1000,
+        "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
+        "codes": driver.codes,
+    }
+
+
+def wait_port(port: int, process: subprocess.Popen, timeout: float = 20) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"host exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--levels", default="1,16,256")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+
+    from gateway.config import parse_config
+    import tomllib
+
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis",
+                                                              port=free_port(),
+                                                              appendonly=False) as server:
+        ports = {"iso": free_port(), "line": free_port(), "http": free_port()}
+        text = config_text(ROOT / "config/tillgate.toml", data_dir=str(Path(tmp) / "var"),
+                           ports=ports, redis_url=server.url)
+        text = text.replace("max_balance = 100000", f"max_balance = {LOAD * 2}")
+        text = text.replace('log_level = "INFO"', 'log_level = "WARNING"')
+        config_path = Path(tmp) / "bench.toml"
+        config_path.write_text(text)
+        config = parse_config(tomllib.loads(text))
+        cards = asyncio.run(prepare_cards(server.url, config))
+        import redis
+
+        client = redis.Redis.from_url(server.url)
+        from gateway.cards import card_id, state_key
+
+        for card in cards:  # activated with a large balance, outside what is measured
+            client.hset(state_key(card_id(card)), mapping={"status": "active", "bal": LOAD})
+        client.close()
+
+        baseline_port = free_port()
+        hosts = {
+            "tillgate": (ports["iso"], subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config_path)],
+                cwd=tmp)),
+            "baseline": (baseline_port, subprocess.Popen(
+                [sys.executable, str(ROOT / "bench/baseline_host.py"), str(baseline_port),
+                 server.url], cwd=ROOT)),
+        }
+        try:
+            for port, process in hosts.values():
+                wait_port(port, process)
+            results: dict[tuple[str, int], list[dict]] = {}
+            run = 0
+            for _round in range(args.rounds):
+                for level in levels:
+                    for name, (port, _process) in hosts.items():
+                        run += 1
+                        budget = min(int(max(level * 200, 60000 * args.seconds)), 999999)
+                        messages = build_messages(cards, budget, run)
+                        asyncio.run(measure(port, messages[:level * 4], level, 0.5))  # warm up
+                        results.setdefault((name, level), []).append(
+                            asyncio.run(measure(port, messages, level, args.seconds)))
+            report(results, levels)
+        finally:
+            for _port, process in hosts.values():
+                process.terminate()
+                process.wait(20)
+
+
+def report(results, levels) -> None:
+    print(f"{'host':<10} {'outstanding':>11} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  codes")
+    for level in levels:
+        rates = {}
+        for name in ("tillgate", "baseline"):
+            runs = results[(name, level)]
+            rate = statistics.median(r["rate"] for r in runs)
+            rates[name] = rate
+            p50 = statistics.median(r["p50_ms"] for r in runs)
+            p99 = statistics.median(r["p99_ms"] for r in runs)
+            codes = {}
+            for r in runs:
+                for code, n in r["codes"].items():
+                    codes[code] = codes.get(code, 0) + n
+            print(f"{name:<10} {level:>11} {rate:>10.0f} {p50:>8.2f} {p99:>8.2f}  {codes}")
+        print(f"{'ratio':<10} {level:>11} {rates['tillgate'] / rates['baseline']:>10.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -150,8 +150,9 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
-    from gateway.config import parse_config
     import tomllib
+
+    from gateway.config import parse_config
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis",
                                                               port=free_port(),

@@ -7,7 +7,8 @@ bad value; each reader records `path: problem` and returns a harmless default so
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

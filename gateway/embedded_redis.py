@@ -12,13 +12,12 @@ import ctypes
 import hashlib
 import os
 import shutil
-import tempfile
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
-
 
 _MAX_UNIX_PATH = 100
 

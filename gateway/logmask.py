@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 from protocols.model import mask_card
 

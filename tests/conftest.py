@@ -7,8 +7,8 @@ gateway embeds in production-like single-node runs.
 
 from __future__ import annotations
 
-import redis
 import pytest
+import redis
 
 from gateway.embedded_redis import EmbeddedRedis, free_port
 

@@ -292,6 +292,9 @@ def _read_listener(s: Section) -> Listener:
         mask_pan=s.boolean("mask_pan", True),
     )
     if transport == "serial":
+        if protocol == "iso8583" and kw["bitmap"] == "binary":
+            # STX/ETX frames cannot carry the bytes 02 and 03 that a binary bitmap may hold.
+            s.error("bitmap", "serial lines frame with STX/ETX: use the ascii bitmap")
         kw.update(
             device=s.string("device"),
             baud=s.integer("baud", 9600, minimum=50),

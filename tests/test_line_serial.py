@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import termios
+import tomllib
 
+import pytest
 import pytest_twisted
 from linetill import ACK, NAK, PtyTill, frame, tgl_fields, tgl_request
 from test_ledger_support import ledger  # noqa: F401  (fixture)
 from test_line_tcp import TERM, session
 from twisted.internet import reactor, task
 
-from gateway.config import Listener
+from gateway.config import Listener, parse_config
+from gateway.configcheck import ConfigError
 from gateway.serial_listener import SerialListenerService
 
 
@@ -249,3 +252,14 @@ async def test_ack_nak_stays_on_for_serial_lines(ledger, tmp_path):  # noqa: F81
     finally:
         await service.stop()
         pty.unplug()
+
+
+def test_iso_serial_listener_with_binary_bitmap_is_refused():
+    with open("config/tillgate.toml", "rb") as f:
+        data = tomllib.load(f)
+    data["listeners"].append({"name": "com2", "protocol": "iso8583", "transport": "serial",
+                              "device": "/dev/ttyS1", "bitmap": "binary"})
+    with pytest.raises(ConfigError, match="bitmap: serial lines frame with STX/ETX"):
+        parse_config(data)
+    data["listeners"][-1]["bitmap"] = "ascii"
+    assert parse_config(data).listeners[-1].device == "/dev/ttyS1"

@@ -148,6 +148,34 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class Product:
+    """A reseller's card product: the UPC on the package, its program and what it may load."""
+
+    upc: str
+    program: str
+    denomination: int = 0  # fixed face value in minor units; 0 = variable between min and max
+    min: int = 0
+    max: int = 0
+
+    def admits(self, amount: int) -> bool:
+        if self.denomination:
+            return amount == self.denomination
+        return self.min <= amount <= (self.max or amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Reseller:
+    """A POSA network (config/resellers.example.toml): its catalogue and its rules."""
+
+    id: str
+    name: str
+    products: dict[str, Product]
+    require_upc: bool = True
+    rrn_retransmission: bool = True
+    reversal_window: int = 86400
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: str
     data_dir: Path
@@ -158,6 +186,7 @@ class Config:
     merchants: dict[str, Merchant]
     programs: dict[str, Program]
     rules: tuple[Rule, ...] = ()
+    resellers: dict[str, Reseller] = field(default_factory=dict)
     reversal_window: int = 86400
     shutdown_grace: float = 10.0
     raw: dict = field(default_factory=dict, repr=False)
@@ -228,8 +257,14 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     _check_program_overlap(programs, errors)
 
     rules = tuple(_read_rule(s) for s in top.array_of_tables("rules"))
+    resellers = {rid: _read_reseller(rid, s, programs)
+                 for rid, s in top.tables("resellers").items()}
+    for merchant in merchants.values():
+        if merchant.reseller and merchant.reseller not in resellers:
+            errors.append(f"merchants.{merchant.id}.reseller: no reseller "
+                          f"{merchant.reseller!r} under [resellers]")
     # Sections owned by later parts of the product are read by them; they are accepted here.
-    for later in ("resellers", "alerts", "security", "email"):
+    for later in ("alerts", "security", "email"):
         top._seen.add(later)
     top.reject_unknown()
 
@@ -238,6 +273,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     return Config(
         path=path, data_dir=Path(data_dir), log_level=log_level, redis=redis_cfg, http=http_cfg,
         listeners=listeners, merchants=merchants, programs=programs, rules=rules,
+        resellers=resellers,
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
         terminals={t: m for m in merchants.values() for t in m.terminals},
     )
@@ -410,6 +446,51 @@ def _read_rule(s: Section) -> Rule:
         s.error("", "needs max_count or max_amount")
     s.reject_unknown()
     return rule
+
+
+def _read_reseller(rid: str, s: Section, programs: dict[str, Program]) -> Reseller:
+    """A reseller's table, on top of the profile file it names (its own keys win)."""
+    profile_path = s.string("profile", None)
+    data = dict(s.data)
+    if profile_path:
+        try:
+            with open(profile_path, "rb") as f:
+                profile = tomllib.load(f).get("resellers", {}).get(rid)
+        except FileNotFoundError:
+            s.error("profile", f"no such file {profile_path!r}")
+            profile = {}
+        except tomllib.TOMLDecodeError as e:
+            s.error("profile", f"{profile_path} is not valid TOML: {e}")
+            profile = {}
+        if profile is None:
+            s.error("profile", f"{profile_path} has no [resellers.{rid}] table")
+            profile = {}
+        data = {**profile, **data}
+    r = Section(data, s.path, s.errors)
+    r._seen.add("profile")
+    products: dict[str, Product] = {}
+    for p in r.array_of_tables("products"):
+        product = Product(
+            upc=p.string("upc", pattern=lambda v: v.isdigit() and 8 <= len(v) <= 14,
+                         what="8 to 14 digits"),
+            program=p.string("program"), denomination=p.integer("denomination", 0, minimum=0),
+            min=p.integer("min", 0, minimum=0), max=p.integer("max", 0, minimum=0))
+        if product.program and product.program not in programs:
+            p.error("program", f"unknown program {product.program!r}")
+        if not product.denomination and not product.max:
+            p.error("", "needs a denomination, or a min and max")
+        if product.upc in products:
+            p.error("upc", f"{product.upc} is listed twice")
+        p.reject_unknown()
+        products[product.upc] = product
+    reseller = Reseller(
+        id=rid, name=r.string("name", rid), products=products,
+        require_upc=r.boolean("require_upc", True),
+        rrn_retransmission=r.boolean("rrn_retransmission", True),
+        reversal_window=r.integer("reversal_window", 86400, minimum=1),
+    )
+    r.reject_unknown()
+    return reseller
 
 
 def _check_unique(values: list[str], where: str, what: str, errors: list[str]) -> None:

@@ -104,3 +104,31 @@ def test_not_toml_and_missing_file(tmp_path):
         load_config(broken)
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_reseller_profiles_load_with_overrides(tmp_path):
+    from gateway.testing import config_text
+
+    text = config_text(DEFAULT, data_dir="var", ports={}) + "\n"
+    text = text.replace('profile = ', 'reversal_window = 3600\nprofile = ', 1)
+    config = parse_config(__import__("tomllib").loads(text))
+    blackhawk = config.resellers["blackhawk"]
+    assert blackhawk.reversal_window == 3600  # the gateway's own key wins over the profile
+    assert blackhawk.products["799366289999"].admits(2500)
+    assert not blackhawk.products["799366289999"].admits(2000)
+    assert blackhawk.products["799366289975"].admits(1000)
+    assert not blackhawk.products["799366289975"].admits(50001)
+
+
+def test_reseller_errors_name_their_path(tmp_path):
+    profile = tmp_path / "p.toml"
+    profile.write_text('[resellers.bhn]\n[[resellers.bhn.products]]\nupc = "12"\n'
+                       'program = "nope"\n')
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"merchants": {"M": {"terminals": ["T"], "reseller": "other"}},
+                      "resellers": {"bhn": {"profile": str(profile)}}})
+    errors = raised.value.errors
+    assert "resellers.bhn.products[0].upc: must be 8 to 14 digits (got '12')" in errors
+    assert "resellers.bhn.products[0].program: unknown program 'nope'" in errors
+    assert "resellers.bhn.products[0]: needs a denomination, or a min and max" in errors
+    assert "merchants.M.reseller: no reseller 'other' under [resellers]" in errors

@@ -8,13 +8,14 @@ till holds the master end. The configured device is a symlink, so a test can unp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import termios
 import tomllib
 
 import pytest
 import pytest_twisted
-from linetill import ACK, NAK, PtyTill, frame, tgl_fields, tgl_request
+from linetill import ACK, NAK, PtyTill, TillLine, frame, tgl_fields, tgl_request
 from test_ledger_support import ledger  # noqa: F401  (fixture)
 from test_line_tcp import TERM, session
 from twisted.internet import reactor, task
@@ -25,7 +26,8 @@ from gateway.serial_listener import SerialListenerService
 
 
 class Pty:
-    """A pseudo-terminal pair published under a stable device name (a symlink)."""
+    """A pseudo-terminal pair published under a stable device name (a symlink), with the test
+    till on its master end."""
 
     def __init__(self, link: str):
         self.link = link
@@ -33,19 +35,35 @@ class Pty:
         if os.path.lexists(link):
             os.unlink(link)
         os.symlink(os.ttyname(self.slave), link)
-        self.till: PtyTill | None = None
-
-    def attach_till(self) -> PtyTill:
         self.till = PtyTill(reactor, self.master)
-        return self.till
 
     def unplug(self) -> None:
-        if self.till is not None:
-            self.till.unplug()
-        else:
-            os.close(self.master)
+        self.till.unplug()
         os.close(self.slave)
         os.unlink(self.link)
+
+
+class SerialRig:
+    """A serial listener on a device name that a test can plug a pty into, and pull out."""
+
+    def __init__(self, link: str):
+        self.link = link
+        self.pty: Pty | None = None
+        self.service: SerialListenerService | None = None
+
+    @property
+    def line(self) -> TillLine:
+        assert self.pty is not None
+        return self.pty.till.line
+
+    def plug(self) -> TillLine:
+        self.pty = Pty(self.link)
+        return self.line
+
+    def unplug(self) -> None:
+        assert self.pty is not None
+        self.pty.unplug()
+        self.pty = None
 
 
 def serial_listener(device: str, protocol: str = "line", **kw) -> Listener:
@@ -64,20 +82,30 @@ async def until(predicate, timeout: float = 5.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-async def open_service(ledger, listener: Listener) -> SerialListenerService:  # noqa: F811
-    service = SerialListenerService(reactor, listener, ledger.processor, ledger.config,
-                                    initial_delay=0.05, max_delay=0.4)
-    await service.start()
-    return service
+@contextlib.asynccontextmanager
+async def serial_line(ledger, tmp_path, *, plugged: bool = True, **settings):  # noqa: F811
+    """A SerialListenerService (fast back-off) on `tmp_path/ttyTILL`, a pty plugged in unless
+    `plugged=False`; stops the service and unplugs whatever is plugged in afterwards."""
+    rig = SerialRig(str(tmp_path / "ttyTILL"))
+    if plugged:
+        rig.plug()
+    rig.service = SerialListenerService(reactor, serial_listener(rig.link, **settings),
+                                        ledger.processor, ledger.config,
+                                        initial_delay=0.05, max_delay=0.4)
+    await rig.service.start()
+    try:
+        yield rig
+    finally:
+        await rig.service.stop()
+        if rig.pty is not None:
+            rig.unplug()
 
 
 @pytest_twisted.ensureDeferred
 async def test_listener_settings_reach_the_tty(ledger, tmp_path):  # noqa: F811
-    pty = Pty(str(tmp_path / "ttyTILL"))
-    service = await open_service(ledger, serial_listener(pty.link, flow="rtscts", stopbits=2))
-    try:
-        assert service.is_open
-        iflag, oflag, cflag, lflag, ispeed, ospeed, cc = termios.tcgetattr(pty.slave)
+    async with serial_line(ledger, tmp_path, flow="rtscts", stopbits=2) as rig:
+        assert rig.service.is_open
+        iflag, oflag, cflag, lflag, ispeed, ospeed, cc = termios.tcgetattr(rig.pty.slave)
         assert ispeed == ospeed == termios.B19200
         assert cflag & termios.CSTOPB
         assert cflag & termios.CRTSCTS
@@ -85,35 +113,24 @@ async def test_listener_settings_reach_the_tty(ledger, tmp_path):  # noqa: F811
         assert not lflag & (termios.ICANON | termios.ECHO)  # raw: bytes pass untouched
         # A Linux pty forces CS8 without parity whatever is asked, so data bits and parity are
         # checked where pyserial holds them.
-        port = service.port._serial
+        port = rig.service.port._serial
         assert (port.baudrate, port.bytesize, port.parity, port.stopbits) == (19200, 7, "E", 2)
         assert (port.rtscts, port.xonxoff) == (True, False)
-    finally:
-        await service.stop()
-        pty.unplug()
 
 
 @pytest_twisted.ensureDeferred
 async def test_till_session_over_a_serial_line(ledger, tmp_path):  # noqa: F811
     card = await ledger.issue("gift")
-    pty = Pty(str(tmp_path / "ttyTILL"))
-    service = await open_service(ledger, serial_listener(pty.link))
-    till = pty.attach_till()
-    try:
-        await session(till.line, card)
-        await till.line.quiet(0.1)
-    finally:
-        await service.stop()
-        pty.unplug()
+    async with serial_line(ledger, tmp_path) as rig:
+        await session(rig.line, card)
+        await rig.line.quiet(0.1)
 
 
 @pytest_twisted.ensureDeferred
 async def test_noise_bad_lrc_and_retransmission_on_serial(ledger, tmp_path):  # noqa: F811
     card = await ledger.issue("gift", activate=2000)
-    pty = Pty(str(tmp_path / "ttyTILL"))
-    service = await open_service(ledger, serial_listener(pty.link, retry_interval=0.3))
-    line = pty.attach_till().line
-    try:
+    async with serial_line(ledger, tmp_path, retry_interval=0.3) as rig:
+        line = rig.line
         redeem = frame(tgl_request(id="7", op="redeem", card=card, amt="500", **TERM))
         line.write(b"\x00\x11\x13\xfe" + redeem[:-1] + bytes([redeem[-1] ^ 0x0F]))
         await line.expect(NAK)
@@ -128,55 +145,36 @@ async def test_noise_bad_lrc_and_retransmission_on_serial(ledger, tmp_path):  # 
         assert all(tgl_fields(p) == first for p in payloads)
         assert (first["rc"], first["bal"]) == ("00", "1500")
         assert (await ledger.show(card)).balance == 1500
-    finally:
-        await service.stop()
-        pty.unplug()
 
 
 @pytest_twisted.ensureDeferred
 async def test_device_unplugged_mid_session_is_reopened(ledger, tmp_path, caplog):  # noqa: F811
     card = await ledger.issue("gift", activate=1000)
-    link = str(tmp_path / "ttyTILL")
-    pty = Pty(link)
-    service = await open_service(ledger, serial_listener(link))
-    line = pty.attach_till().line
-    try:
-        r = await line.request(tgl_request(id="1", op="redeem", card=card, amt="100", **TERM))
+    async with serial_line(ledger, tmp_path) as rig:
+        r = await rig.line.request(tgl_request(id="1", op="redeem", card=card, amt="100", **TERM))
         assert (r["rc"], r["bal"]) == ("00", "900")
 
-        pty.unplug()  # the USB adapter is pulled out
-        await until(lambda: not service.is_open)
-        await until(lambda: service.open_failures >= 2)  # the device is missing: retried
+        rig.unplug()  # the USB adapter is pulled out
+        await until(lambda: not rig.service.is_open)
+        await until(lambda: rig.service.open_failures >= 2)  # the device is missing: retried
         assert "lost" in caplog.text and "cannot open" in caplog.text
 
-        pty = Pty(link)  # plugged back in (a new tty behind the same name)
-        line = pty.attach_till().line
-        await until(lambda: service.is_open)
+        line = rig.plug()  # plugged back in (a new tty behind the same name)
+        await until(lambda: rig.service.is_open)
         r = await line.request(tgl_request(id="2", op="balance", card=card, **TERM))
         assert (r["rc"], r["bal"]) == ("00", "900")
-        assert service.opens == 2
-    finally:
-        await service.stop()
-        pty.unplug()
+        assert rig.service.opens == 2
 
 
 @pytest_twisted.ensureDeferred
 async def test_missing_device_at_start_is_not_a_crash(ledger, tmp_path):  # noqa: F811
-    link = str(tmp_path / "ttyLATE")
-    service = await open_service(ledger, serial_listener(link))
-    pty = None
-    try:
-        assert not service.is_open
-        await until(lambda: service.open_failures >= 1)
-        pty = Pty(link)
-        line = pty.attach_till().line
-        await until(lambda: service.is_open)
+    async with serial_line(ledger, tmp_path, plugged=False) as rig:
+        assert not rig.service.is_open
+        await until(lambda: rig.service.open_failures >= 1)
+        line = rig.plug()
+        await until(lambda: rig.service.is_open)
         r = await line.request(tgl_request(id="1", op="echo", **TERM))
         assert r == {"id": "1", "rc": "00"}
-    finally:
-        await service.stop()
-        if pty is not None:
-            pty.unplug()
 
 
 # --- ISO 8583 in STX/ETX frames on a serial line -----------------------------------------------
@@ -205,16 +203,14 @@ def iso_fields(payload: bytes) -> dict[str, str]:
 @pytest_twisted.ensureDeferred
 async def test_iso8583_session_over_a_serial_line(ledger, tmp_path):  # noqa: F811
     card = await ledger.issue("gift")
-    pty = Pty(str(tmp_path / "ttyISO"))
-    service = await open_service(ledger, serial_listener(pty.link, protocol="iso8583"))
-    line = pty.attach_till().line
+    async with serial_line(ledger, tmp_path, protocol="iso8583") as rig:
+        line = rig.line
 
-    async def exchange(message: bytes) -> dict[str, str]:
-        line.write(frame(message))
-        await line.expect(ACK)
-        return iso_fields(await line.read_frame())
+        async def exchange(message: bytes) -> dict[str, str]:
+            line.write(frame(message))
+            await line.expect(ACK)
+            return iso_fields(await line.read_frame())
 
-    try:
         r = await exchange(iso_message("0800", "000001", f70="001"))
         assert (r["t"], r["11"], r["39"]) == ("0810", "000001", "00")
         r = await exchange(iso_message("0200", "000002", f2=card, f3="900060",
@@ -236,22 +232,13 @@ async def test_iso8583_session_over_a_serial_line(ledger, tmp_path):  # noqa: F8
         line.write(frame(b"NOT AN ISO MESSAGE"))
         await line.expect(ACK)
         await line.quiet(0.2)
-    finally:
-        await service.stop()
-        pty.unplug()
 
 
 @pytest_twisted.ensureDeferred
 async def test_ack_nak_stays_on_for_serial_lines(ledger, tmp_path):  # noqa: F811
-    pty = Pty(str(tmp_path / "ttyTILL"))
-    service = await open_service(ledger, serial_listener(pty.link, ack=False))
-    line = pty.attach_till().line
-    try:
-        r = await line.request(tgl_request(id="1", op="echo", **TERM))  # expects the ACKs
+    async with serial_line(ledger, tmp_path, ack=False) as rig:
+        r = await rig.line.request(tgl_request(id="1", op="echo", **TERM))  # expects the ACKs
         assert r == {"id": "1", "rc": "00"}
-    finally:
-        await service.stop()
-        pty.unplug()
 
 
 def test_iso_serial_listener_with_binary_bitmap_is_refused():

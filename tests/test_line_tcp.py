@@ -6,6 +6,7 @@ must not double a redemption, a till that never ACKs, and a listener with ACK/NA
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest_twisted
@@ -20,18 +21,20 @@ from gateway.line_listener import LineTCPService
 TERM = {"term": "TILL0001", "merch": "STORE0000000001"}
 
 
-async def start(ledger, **overrides) -> LineTCPService:  # noqa: F811
+@contextlib.asynccontextmanager
+async def tcp_line(ledger, **overrides):  # noqa: F811
+    """A LineTCPService on a free port (listener `line` with `overrides`) and a till connected
+    to it; yields (service, the till's line) and stops the service afterwards."""
     base = next(lst for lst in ledger.config.listeners if lst.protocol == "line")
     listener: Listener = dataclasses.replace(base, port=0, **overrides)
     service = LineTCPService(reactor, listener, ledger.processor, ledger.config)
     await service.start()
-    return service
-
-
-async def connect(service: LineTCPService):
-    till = TcpTill(reactor)
-    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", service.bound_port), till)
-    return till
+    try:
+        till = TcpTill(reactor)
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", service.bound_port), till)
+        yield service, till.line
+    finally:
+        await service.stop()
 
 
 async def session(line, card: str) -> None:
@@ -52,22 +55,15 @@ async def session(line, card: str) -> None:
 @pytest_twisted.ensureDeferred
 async def test_till_session(ledger):  # noqa: F811
     card = await ledger.issue("gift")
-    service = await start(ledger)
-    till = await connect(service)
-    try:
-        await session(till.line, card)
-        await till.line.quiet(0.1)
-    finally:
-        await service.stop()
+    async with tcp_line(ledger) as (service, line):
+        await session(line, card)
+        await line.quiet(0.1)
 
 
 @pytest_twisted.ensureDeferred
 async def test_noise_bad_lrc_and_retransmissions_redeem_once(ledger):  # noqa: F811
     card = await ledger.issue("gift", activate=5000)
-    service = await start(ledger)
-    till = await connect(service)
-    line = till.line
-    try:
+    async with tcp_line(ledger) as (service, line):
         redeem = frame(tgl_request(id="10", op="redeem", card=card, amt="1000", **TERM))
         # Noise, then the frame with a broken LRC: NAK, nothing redeemed.
         line.write(b"\r\n\x00\xffAT" + redeem[:-1] + bytes([redeem[-1] ^ 0x5A]))
@@ -92,17 +88,12 @@ async def test_noise_bad_lrc_and_retransmissions_redeem_once(ledger):  # noqa: F
         # Same id, other content: 94.
         r = await line.request(tgl_request(id="10", op="redeem", card=card, amt="5", **TERM))
         assert r["rc"] == "94"
-    finally:
-        await service.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_unacknowledged_response_is_retried_then_given_up(ledger):  # noqa: F811
     card = await ledger.issue("gift", activate=700)
-    service = await start(ledger, retries=2, retry_interval=0.1)
-    till = await connect(service)
-    line = till.line
-    try:
+    async with tcp_line(ledger, retries=2, retry_interval=0.1) as (service, line):
         line.write(frame(tgl_request(id="20", op="balance", card=card, **TERM)))
         await line.expect(ACK)
         sent = [await line.read_frame(ack=None) for _ in range(3)]  # first + 2 retries, no ACK
@@ -114,32 +105,22 @@ async def test_unacknowledged_response_is_retried_then_given_up(ledger):  # noqa
         # The line still works afterwards.
         r = await line.request(tgl_request(id="21", op="balance", card=card, **TERM))
         assert r["rc"] == "00"
-    finally:
-        await service.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_nak_of_a_response_gets_it_again(ledger):  # noqa: F811
     card = await ledger.issue("gift", activate=300)
-    service = await start(ledger)
-    till = await connect(service)
-    line = till.line
-    try:
+    async with tcp_line(ledger) as (service, line):
         line.write(frame(tgl_request(id="30", op="balance", card=card, **TERM)))
         await line.expect(ACK)
         first = await line.read_frame(ack=False)  # NAK it
         assert await line.read_frame() == first
-    finally:
-        await service.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_ack_off_listener(ledger):  # noqa: F811
     card = await ledger.issue("gift")
-    service = await start(ledger, ack=False)
-    till = await connect(service)
-    line = till.line
-    try:
+    async with tcp_line(ledger, ack=False) as (service, line):
         r = await line.request(tgl_request(id="1", op="activate", card=card, amt="900", **TERM),
                                handshake=False)
         assert (r["rc"], r["bal"]) == ("00", "900")
@@ -150,16 +131,11 @@ async def test_ack_off_listener(ledger):  # noqa: F811
                                handshake=False)
         assert r["bal"] == "900"
         await line.quiet(0.1)  # our ACK-less response is never retransmitted
-    finally:
-        await service.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_format_error_and_oversize(ledger):  # noqa: F811
-    service = await start(ledger, max_frame=256)
-    till = await connect(service)
-    line = till.line
-    try:
+    async with tcp_line(ledger, max_frame=256) as (service, line):
         r = await line.request(tgl_request(id="40", op="redeem", card="6039530000000000006",
                                            amt="1.00", **TERM))
         assert r == {"id": "40", "rc": "30"}
@@ -169,8 +145,6 @@ async def test_format_error_and_oversize(ledger):  # noqa: F811
         except ConnectionError:
             pass
         assert line.closed
-    finally:
-        await service.stop()
 
 
 def test_the_daemon_serves_tgl_on_its_line_port(tmp_path, redis_url):

@@ -11,6 +11,8 @@ import json
 import logging
 
 from prometheus_client.twisted import MetricsResource
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.interfaces import IListeningPort
 from twisted.web import resource, server
 
 from gateway.config import HTTPConfig
@@ -67,15 +69,15 @@ class AdminHTTPService(AsyncService):
         self.reactor = reactor
         self.config = config
         self.site = build_site(health_source)
-        self.port = None
+        self.port: IListeningPort | None = None
 
     async def start(self) -> None:
         cfg = self.config
         endpoint = server_endpoint(self.reactor, cfg.host, cfg.port, cfg.tls)
-        self.port = await endpoint.listen(self.site)
-        log.info("admin HTTP on %s:%d", self.config.host, self.port.getHost().port)
+        port = self.port = await endpoint.listen(self.site)
+        log.info("admin HTTP on %s:%d", cfg.host, port.getHost().port)
 
     async def stop(self) -> None:
         if self.port is not None:
-            await self.port.stopListening()
+            await maybeDeferred(self.port.stopListening)
             self.port = None

@@ -12,11 +12,17 @@ import importlib
 import logging
 import time
 
+from twisted.internet.defer import Deferred
+
 from gateway import metrics
 from gateway.admin_http import AdminHTTPService
 from gateway.config import Config, Listener
+from gateway.embedded_redis import EmbeddedRedis
+from gateway.processor import Processor
 from gateway.reactor import deferred_from_coro
 from gateway.services import AsyncService, ServiceTree
+from gateway.store import Store
+from protocols.model import Request, Result
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +44,8 @@ class StoreService(AsyncService):
         self.reactor = reactor
         self.config = config
         self.probe_interval = probe_interval
-        self.store = None
-        self.embedded = None
+        self.store: Store | None = None
+        self.embedded: EmbeddedRedis | None = None
         self.healthy = False
         self._probe_call = None
 
@@ -55,6 +61,8 @@ class StoreService(AsyncService):
         self._probe_call = self.reactor.callLater(self.probe_interval, self._probe)
 
     def _probe(self) -> None:
+        if self.store is None:
+            return
         started = time.monotonic()
 
         def done(ok):
@@ -88,14 +96,14 @@ class ProcessorService(AsyncService):
     def __init__(self, config: Config, store_service: StoreService):
         self.config = config
         self.store_service = store_service
-        self.processor = None
+        self.processor: Processor | None = None
 
     async def start(self) -> None:
-        from gateway.processor import Processor
-
+        assert self.store_service.store is not None, "the store starts first"
         self.processor = Processor(self.config, self.store_service.store)
 
-    def submit(self, request):
+    def submit(self, request: Request) -> Deferred[Result]:
+        assert self.processor is not None, "submit before start"
         return self.processor.submit(request)
 
     @property

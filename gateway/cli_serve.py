@@ -52,7 +52,7 @@ def run(args) -> int:
     reactor.callWhenRunning(lambda: ensureDeferred(start()))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(gateway.stop()))
     _stop_on_signals(reactor)
-    reactor.run(installSignalHandlers=False)
+    reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]  # not in IReactorCore
     if outcome["status"] == 0:
         log.info("tillgate stopped")
     return outcome["status"]
@@ -61,7 +61,7 @@ def run(args) -> int:
 def _stop_on_signals(reactor) -> None:
     """SIGTERM/SIGINT stop the reactor once; a second signal while stopping is ignored
     (an init system or a shell often sends two), rather than logged as an error."""
-    stopping = []
+    stopping: list[int] = []
 
     def handler(signum, _frame) -> None:
         if stopping:

@@ -448,6 +448,10 @@ def _read_rule(s: Section) -> Rule:
     return rule
 
 
+def _is_upc(value: str) -> bool:
+    return value.isdigit() and 8 <= len(value) <= 14
+
+
 def _read_reseller(rid: str, s: Section, programs: dict[str, Program]) -> Reseller:
     """A reseller's table, on top of the profile file it names (its own keys win)."""
     profile_path = s.string("profile", None)
@@ -471,7 +475,7 @@ def _read_reseller(rid: str, s: Section, programs: dict[str, Program]) -> Resell
     products: dict[str, Product] = {}
     for p in r.array_of_tables("products"):
         product = Product(
-            upc=p.string("upc", pattern=lambda v: v.isdigit() and 8 <= len(v) <= 14,
+            upc=p.string("upc", pattern=_is_upc,
                          what="8 to 14 digits"),
             program=p.string("program"), denomination=p.integer("denomination", 0, minimum=0),
             min=p.integer("min", 0, minimum=0), max=p.integer("max", 0, minimum=0))

@@ -52,7 +52,7 @@ class Section:
         return value
 
     def string(self, key: str, default: Any = _MISSING, *, choices: tuple[str, ...] | None = None,
-            pattern: Callable[[str], bool] | None = None, what: str = "") -> Any:
+            pattern: Callable[[str], object] | None = None, what: str = "") -> Any:
         value = self._get(key, default)
         if value is _MISSING:
             return None if default is _MISSING else default

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 from gateway.cards import issue_card
 from gateway.config import DEFAULT_CONFIG_PATH, load_config
@@ -19,7 +20,7 @@ from protocols.carddata import generate_card_number
 from protocols.isobuild import StanCounter, request_fields
 from protocols.model import Op, mask_card
 
-TILL = {"terminal": "TILL0001", "merchant": "STORE0000000001"}
+TERMINAL, MERCHANT = "TILL0001", "STORE0000000001"
 
 
 async def _issue(config) -> str:
@@ -57,13 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     card = asyncio.run(_issue(config))
     print(f"issued gift card {mask_card(card)} (status issued)\n")
     stans = StanCounter()
+    def message(op: Op, **fields: Any) -> dict[str, str]:
+        return request_fields(op, stan=stans.next(), terminal=TERMINAL, merchant=MERCHANT,
+                              **fields)
+
     steps = [
-        ("sign-on", request_fields(Op.SIGNON, stan=stans.next(), **TILL)),
-        ("activate 25.00", request_fields(Op.ACTIVATE, card=card, amount=2500, currency="840",
-                                          stan=stans.next(), **TILL)),
-        ("redeem 12.50", request_fields(Op.REDEEM, card=card, amount=1250, stan=stans.next(),
-                                        **TILL)),
-        ("balance", request_fields(Op.BALANCE, card=card, stan=stans.next(), **TILL)),
+        ("sign-on", message(Op.SIGNON)),
+        ("activate 25.00", message(Op.ACTIVATE, card=card, amount=2500, currency="840")),
+        ("redeem 12.50", message(Op.REDEEM, card=card, amount=1250)),
+        ("balance", message(Op.BALANCE, card=card)),
     ]
     with IsoClient(iso.host, iso.port, framing=iso.framing, bitmap=iso.bitmap) as till:
         for title, fields in steps:

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import cast
 
 from twisted.internet import protocol, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.interfaces import IListeningPort, ITCPTransport
 from twisted.protocols.policies import TimeoutMixin
 
 from gateway import metrics
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 
 
 class IsoProtocol(protocol.Protocol, TimeoutMixin):
+    transport: ITCPTransport  # set by Twisted before connectionMade
+
     def __init__(self, service: IsoTCPService):
         self.service = service
         self.listener = service.listener
@@ -181,23 +187,24 @@ class IsoTCPService(AsyncService):
         self.spec = spec_for_bitmap(listener.bitmap)
         self.connections: set[IsoProtocol] = set()
         self.in_flight = 0
-        self.port = None
+        self.port: IListeningPort | None = None
 
     async def start(self) -> None:
         endpoint = server_endpoint(self.reactor, self.listener.host, self.listener.port,
                                    self.listener.tls)
         self.port = await endpoint.listen(IsoFactory(self))
         log.info("%s: ISO 8583 (%s, %s bitmap) on %s:%d", self.name, self.listener.framing,
-                 self.listener.bitmap, self.listener.host, self.port.getHost().port)
+                 self.listener.bitmap, self.listener.host, self.bound_port)
 
     @property
     def bound_port(self) -> int:
-        return self.port.getHost().port
+        assert self.port is not None, "not listening"
+        return cast(IPv4Address, self.port.getHost()).port
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests be answered (up to the grace), then close."""
         if self.port is not None:
-            await self.port.stopListening()
+            await maybeDeferred(self.port.stopListening)
             self.port = None
         deadline = time.monotonic() + self.config.shutdown_grace
         while self.in_flight and time.monotonic() < deadline:

@@ -96,9 +96,9 @@ def request_fields(op: Op, *, terminal: str, merchant: str, stan: str, card: str
         fields["103"] = target
     if original is not None:
         fields["90"] = original_data(original)
-    tags = {"IN": invoice, "OP": operator, "PA": "1" if partial else None, "RW": reward,
-            "UP": upc, "SN": serial, "BC": barcode, **(extra_tags or {})}
-    tags = {k: v for k, v in tags.items() if v is not None}
+    given = {"IN": invoice, "OP": operator, "PA": "1" if partial else None, "RW": reward,
+             "UP": upc, "SN": serial, "BC": barcode, **(extra_tags or {})}
+    tags = {k: v for k, v in given.items() if v is not None}
     if tags:
         fields["63"] = field63.format(tags)
     return fields

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from twisted.internet import task
 
@@ -37,7 +38,7 @@ class LineTCPService(LineEndpoint, AsyncService):
 
     def __init__(self, reactor, listener: Listener, processor, config: Config):
         super().__init__(reactor, listener, processor, config)
-        self.port = None
+        self.port: Any = None  # the IListeningPort once started
 
     async def start(self) -> None:
         endpoint = server_endpoint(self.reactor, self.listener.host, self.listener.port,

@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from typing import Protocol as TypingProtocol
 
 from twisted.internet import protocol
@@ -189,12 +190,13 @@ class LineFactory(protocol.Factory):
 
 
 class LineProtocol(protocol.Protocol, TimeoutMixin):
+    transport: Any  # a TCP connection or a SerialPort, set by makeConnection
+
     def __init__(self, endpoint: LineEndpoint, on_lost: Callable[[object], None] | None = None):
         self.endpoint = endpoint
         self.listener = endpoint.listener
         self.name = endpoint.name
         self.clock: IReactorTime = endpoint.reactor
-        self.callLater = self.clock.callLater  # TimeoutMixin's idle timer runs on the same clock
         self.on_lost = on_lost
         self.ack = self.listener.ack
         self.receiver = stxetx.Receiver(self.listener.max_frame)
@@ -207,12 +209,17 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         self.closing = False
         self.counts: dict[str, int] = {}  # what happened on this line, for tests and logs
 
+    def callLater(self, period, func):
+        # TimeoutMixin's hook: the idle timer runs on the endpoint's clock, like the retry timer.
+        return self.clock.callLater(period, func)
+
     def count(self, what: str, n: int = 1) -> None:
         self.counts[what] = self.counts.get(what, 0) + n
 
     # -- connection -------------------------------------------------------------------------
     def connectionMade(self) -> None:
         self.peer = self.listener.device or "?"
+        address: Any
         try:
             address = self.transport.getPeer()
         except NotImplementedError:  # a serial port has no peer address

@@ -143,7 +143,7 @@ class Oversize:
 Event = Frame | BadFrame | Ack | Nak | Noise | Oversize
 
 _HUNT, _PAYLOAD, _LRC = range(3)
-_CONTROL = {ACK: Ack(), NAK: Nak()}
+_CONTROL: dict[int, Event] = {ACK: Ack(), NAK: Nak()}
 
 
 class Receiver:

@@ -142,9 +142,10 @@ class _Parser:
         name = self.fields.get("op")
         if name is None:
             raise self.fail("op: required")
-        op = TGL_OPS.get(name)
-        if op is None:
+        found = TGL_OPS.get(name)
+        if found is None:
             raise self.fail(f"op: unknown operation {name[:20]!r}")
+        op: Op = found
         term = self.get("term", _TERM, "1 to 8 printable characters", required=True)
         merch = self.get("merch", _MERCH, "1 to 15 printable characters", required=True)
         assert term is not None and merch is not None

@@ -197,6 +197,15 @@ class Processor:
             return Result(RC.LIMIT_EXCEEDED)
         return None
 
+    async def operator_apply(self, req: Request) -> Result:
+        """An operator's own operation (`cards issue --activate`): no terminal, merchant, claim
+        or invoice, since the request key is unique by construction; every card rule applies."""
+        program = self.config.program_of_card(req.card or "")
+        if program is None:
+            return Result(RC.UNKNOWN_CARD)
+        return await self._card_script(req, program) if not (
+            refused := self._amount_check(req, program)) else refused
+
     # -- the store phases ----------------------------------------------------------------------
 
     async def _process(self, req: Request) -> Result:

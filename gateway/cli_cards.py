@@ -1,0 +1,211 @@
+"""`tillgate cards issue|show|unlock|rollback` (HOST-SPEC 5).
+
+Amounts on the command line are decimal major units parsed with decimal.Decimal
+(gateway.amounts.parse_amount): `--activate 25.00` or `--activate 25` is 2500 minor units;
+points (loyalty programs) are given as whole numbers and taken as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import secrets
+import sys
+from typing import TextIO
+
+from gateway.amounts import parse_amount
+from gateway.cards import issue_card, rollback_last, show_card, unlock_card
+from gateway.cli import fail
+from gateway.cli_config import load_or_report
+from gateway.config import Config, Program
+from gateway.processor import Processor
+from gateway.storeconnect import StoreUnavailable, open_store
+from protocols.carddata import generate_card_number, generate_pin
+from protocols.model import Op, Request, mask_card
+
+MAX_ISSUE = 1_000_000
+OPERATOR = "OPERATOR"
+
+
+def register(subparsers, common) -> None:
+    cards = subparsers.add_parser("cards", help="issue and inspect cards")
+    sub = cards.add_subparsers(dest="cards_command", required=True)
+    issue = sub.add_parser("issue", parents=[common], help="issue new cards of a program")
+    issue.add_argument("--program", required=True, help="program id from the config")
+    issue.add_argument("--count", required=True, type=int, help="how many cards")
+    issue.add_argument("--activate", metavar="AMOUNT",
+                       help="activate with this load (12.50 = 1250 minor units; 0 allowed)")
+    issue.add_argument("--face", metavar="AMOUNT", help="face value of pre-valued cards")
+    issue.add_argument("--out", metavar="FILE.csv",
+                       help="write card,pin,... CSV here (default: standard output)")
+    issue.set_defaults(func=run_issue)
+    show = sub.add_parser("show", parents=[common], help="show one card")
+    show.add_argument("card")
+    show.add_argument("--json", action="store_true", help="one JSON object")
+    show.set_defaults(func=run_show)
+    unlock = sub.add_parser("unlock", parents=[common], help="unlock a PIN-locked card")
+    unlock.add_argument("card")
+    unlock.set_defaults(func=run_unlock)
+    rollback = sub.add_parser("rollback", parents=[common],
+                              help="undo the card's most recent transaction")
+    rollback.add_argument("card")
+    rollback.set_defaults(func=run_rollback)
+
+
+def _amount(text: str, program: Program) -> int:
+    if program.is_loyalty:
+        if not text.isdigit():
+            raise ValueError(f"points {text!r}: expected a whole number")
+        return int(text)
+    return parse_amount(text)
+
+
+def run_issue(args) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return 2
+    program = config.programs.get(args.program)
+    if program is None:
+        return fail(f"unknown program {args.program!r} (have: {', '.join(config.programs)})")
+    if not 1 <= args.count <= MAX_ISSUE:
+        return fail(f"--count must be 1 to {MAX_ISSUE}")
+    try:
+        activate = None if args.activate is None else _amount(args.activate, program)
+        face = 0 if args.face is None else parse_amount(args.face)
+    except ValueError as e:
+        return fail(str(e))
+    if program.alphanumeric and (program.luhn or program.range_low):
+        return fail(f"program {program.id!r}: cannot generate its numbers")
+    out: TextIO
+    try:
+        out = open(args.out, "w", newline="") if args.out else sys.stdout
+    except OSError as e:
+        return fail(f"cannot write {args.out}: {e.strerror}")
+    try:
+        return _run(_issue(config, program, args.count, activate, face, out))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+async def _issue(config: Config, program: Program, count: int, activate: int | None,
+                 face: int, out: TextIO) -> int:
+    store, embedded = await open_store(config)
+    try:
+        processor = Processor(config, store)
+        writer = csv.writer(out)
+        writer.writerow(["card", "pin", "program", "status", "balance", "points"])
+        for _ in range(count):
+            pin = generate_pin(program.pin_length) if program.pin_required else ""
+            card = await _new_card(store, program, face, pin or None)
+            status, balance, points = "issued", 0, 0
+            if activate is not None:
+                op = Op.ACTIVATE_PREVALUED if face else Op.ACTIVATE
+                result = await processor.operator_apply(Request(
+                    op=op, terminal=OPERATOR, merchant=OPERATOR, card=card, amount=activate,
+                    key=f"CLI:{secrets.token_hex(8)}", channel="cli"))
+                if not result.approved:
+                    print(f"tillgate: {mask_card(card)} issued but not activated: "
+                          f"response {result.code}", file=sys.stderr)
+                    writer.writerow([card, pin, program.id, status, balance, points])
+                    return 1
+                status, balance, points = "active", result.balance or 0, result.points or 0
+            writer.writerow([card, pin, program.id, status, balance, points])
+        print(f"issued {count} {program.id} card(s)" + (" (active)" if activate is not None
+                                                        else ""), file=sys.stderr)
+        return 0
+    finally:
+        await store.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _new_card(store, program: Program, face: int, pin: str | None) -> str:
+    """A random number of the program, never issued before (the issue script refuses a taken
+    number atomically; a collision just draws again)."""
+    for _ in range(1000):
+        card = generate_card_number(program.prefix, program.card_length_max, program.luhn,
+                                    program.range_low, program.range_high, program.alphanumeric)
+        if await issue_card(store, program, card, pin, face):
+            return card
+    raise RuntimeError(f"program {program.id}: no free card number found in 1000 draws")
+
+
+def _card_arg(config: Config, card: str) -> str | None:
+    card = card.strip()
+    return card if config.program_of_card(card) is not None else None
+
+
+def run_show(args) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return 2
+    card = _card_arg(config, args.card)
+    if card is None:
+        return fail("CARD is not a card number of any configured program")
+    return _run(_show(config, card, args.json))
+
+
+async def _show(config: Config, card: str, as_json: bool) -> int:
+    store, embedded = await open_store(config)
+    try:
+        view = await show_card(store, card)
+    finally:
+        await store.close()
+        if embedded is not None:
+            embedded.stop()
+    if view is None:
+        return fail(f"{mask_card(card)}: unknown card")
+    data = view.as_dict()
+    if as_json:
+        print(json.dumps(data, sort_keys=True))
+    else:
+        for key, value in data.items():
+            print(f"{key:18} {'-' if value is None else value}")
+    return 0
+
+
+def run_unlock(args) -> int:
+    return _card_action(args, "unlock")
+
+
+def run_rollback(args) -> int:
+    return _card_action(args, "rollback")
+
+
+def _card_action(args, action: str) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return 2
+    card = _card_arg(config, args.card)
+    if card is None:
+        return fail("CARD is not a card number of any configured program")
+    return _run(_act(config, card, action))
+
+
+async def _act(config: Config, card: str, action: str) -> int:
+    store, embedded = await open_store(config)
+    try:
+        if action == "unlock":
+            if not await unlock_card(store, card):
+                return fail(f"{mask_card(card)}: not locked")
+            print(f"{mask_card(card)}: unlocked")
+            return 0
+        res = await rollback_last(store, card)
+        if res["rc"] != "00":
+            return fail(f"{mask_card(card)}: nothing rolled back ({res['rc']}"
+                        f"{': ' + res['msg'] if res.get('msg') else ''})")
+        print(f"{mask_card(card)}: rolled back, balance {res.get('bal')} points {res.get('pts')}")
+        return 0
+    finally:
+        await store.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _run(coro) -> int:
+    try:
+        return asyncio.run(coro)
+    except StoreUnavailable as e:
+        return fail(str(e))

@@ -1,0 +1,211 @@
+"""Blocking byte channels a simulated till talks through: one frame in, one frame out.
+
+`LengthChannel`: ISO 8583 over TCP with `len2b`, `len4a` or `tpdu` framing (protocols.framing).
+`StxEtxChannel`: STX payload ETX LRC frames (protocols.stxetx), with the ACK/NAK handshake of
+HOST-SPEC 1 when `ack` is on: a request is sent again on NAK or silence, up to `retries` times;
+a response with a good LRC is ACKed, a bad one NAKed (the gateway resends it).
+
+Both run over a `Stream`: a TCP socket or a serial device (pyserial). `send_raw` writes bytes as
+they are, for fault injection (bad lengths, garbage, trickled writes).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Protocol
+
+from gateway.sim.target import Target
+from protocols import stxetx
+from protocols.framing import Deframer, FramingError, frame
+
+
+class LinkClosed(ConnectionError):
+    """The other end closed the connection (or the device went away)."""
+
+
+class Stream(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def read(self, timeout: float) -> bytes: ...  # b"" on timeout, LinkClosed at EOF
+    def close(self) -> None: ...
+
+
+class SocketStream:
+    def __init__(self, host: str, port: int, timeout: float):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def write(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self, timeout: float) -> bytes:
+        self.sock.settimeout(max(timeout, 0.001))
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return b""
+        except OSError as e:
+            raise LinkClosed(f"connection lost: {e}") from None
+        if not data:
+            raise LinkClosed("the gateway closed the connection")
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class SerialStream:
+    def __init__(self, device: str, baud: int):
+        import serial  # pyserial; imported here so TCP-only users never load it
+
+        try:
+            self.port = serial.serial_for_url(device, baudrate=baud, timeout=0.05)
+        except (serial.SerialException, ValueError) as e:
+            raise LinkClosed(f"cannot open {device}: {e}") from None
+
+    def write(self, data: bytes) -> None:
+        self.port.write(data)
+        self.port.flush()
+
+    def read(self, timeout: float) -> bytes:
+        self.port.timeout = max(timeout, 0.001)
+        waiting = max(self.port.in_waiting, 1)
+        return self.port.read(waiting)
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def open_stream(target: Target, timeout: float) -> Stream:
+    if target.transport == "serial":
+        if not target.device:
+            raise LinkClosed("a serial target needs a device")
+        return SerialStream(target.device, target.baud)
+    return SocketStream(target.host, target.port, timeout)
+
+
+class LengthChannel:
+    """Length-prefixed ISO 8583 frames (HOST-SPEC 1) over a stream."""
+
+    def __init__(self, stream: Stream, framing: str = "len2b", tpdu: bytes | None = None):
+        self.stream = stream
+        self.framing = framing
+        self.tpdu = tpdu
+        self.deframer = Deframer(framing, 65535 if framing != "len4a" else 9999)
+        self.frames: list[bytes] = []
+
+    def send(self, payload: bytes) -> None:
+        self.stream.write(frame(payload, self.framing, tpdu=self.tpdu))
+
+    def send_raw(self, data: bytes) -> None:
+        self.stream.write(data)
+
+    def frame(self, payload: bytes) -> bytes:
+        return frame(payload, self.framing, tpdu=self.tpdu)
+
+    def receive(self, timeout: float) -> bytes:
+        """The next frame's payload; TimeoutError when none comes within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.frames:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no response within {timeout:g} s")
+            data = self.stream.read(left)
+            if data:
+                try:
+                    self.frames.extend(f.payload for f in self.deframer.feed(data))
+                except FramingError as e:
+                    raise LinkClosed(f"unreadable frame from the gateway: {e.reason}") from None
+        return self.frames.pop(0)
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+class StxEtxChannel:
+    """STX/ETX/LRC frames with the ACK/NAK handshake, as a till on a line (HOST-SPEC 1)."""
+
+    def __init__(self, stream: Stream, *, ack: bool = True, retries: int = 3,
+                 interval: float = 3.0, max_frame: int = stxetx.DEFAULT_MAX_FRAME):
+        self.stream = stream
+        self.ack = ack
+        self.retries = retries
+        self.interval = interval
+        self.max_frame = max_frame
+        self.receiver = stxetx.Receiver(max_frame=65535)
+        self.frames: list[bytes] = []
+        self.acks = 0
+        self.naks = 0
+        self.retransmissions = 0
+
+    def frame(self, payload: bytes) -> bytes:
+        return stxetx.encode_frame(payload, max(self.max_frame, len(payload)))
+
+    def send(self, payload: bytes) -> None:
+        data = self.frame(payload)
+        self.stream.write(data)
+        if not self.ack:
+            return
+        for _attempt in range(self.retries + 1):
+            got = self._await_control(self.interval)
+            if got == "ack":
+                return
+            self.retransmissions += 1
+            self.stream.write(data)
+        raise TimeoutError(f"no ACK after {self.retries} retransmissions")
+
+    def send_raw(self, data: bytes) -> None:
+        self.stream.write(data)
+
+    def _await_control(self, timeout: float) -> str | None:
+        """Read until an ACK or NAK arrives (frames meanwhile are kept); None on silence."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            for kind in self._pump(left):
+                return kind
+
+    def _pump(self, timeout: float) -> list[str]:
+        data = self.stream.read(timeout)
+        controls = []
+        for event in self.receiver.feed(data) if data else ():
+            if isinstance(event, stxetx.Frame):
+                if self.ack:
+                    self.stream.write(stxetx.ACK_BYTE)
+                # A repeat is kept: a retransmitted request is answered twice, both count.
+                self.frames.append(event.payload)
+            elif isinstance(event, stxetx.BadFrame):
+                if self.ack:
+                    self.stream.write(stxetx.NAK_BYTE)
+            elif isinstance(event, stxetx.Ack):
+                self.acks += 1
+                controls.append("ack")
+            elif isinstance(event, stxetx.Nak):
+                self.naks += 1
+                controls.append("nak")
+        return controls
+
+    def receive(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while not self.frames:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no response within {timeout:g} s")
+            self._pump(left)
+        return self.frames.pop(0)
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+Channel = LengthChannel | StxEtxChannel
+
+
+def open_channel(target: Target, timeout: float = 10.0) -> Channel:
+    stream = open_stream(target, timeout)
+    if target.stxetx:
+        return StxEtxChannel(stream, ack=target.ack, retries=target.retries,
+                             interval=target.retry_interval, max_frame=target.max_frame)
+    return LengthChannel(stream, target.framing, target.tpdu)

@@ -19,7 +19,7 @@ import logging
 import time
 from typing import cast
 
-from twisted.internet import protocol, task
+from twisted.internet import protocol
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import IListeningPort, ITCPTransport
@@ -29,7 +29,7 @@ from gateway import metrics
 from gateway.config import Config, Listener
 from gateway.endpoints import server_endpoint
 from gateway.hexdump import masked_hexdump
-from gateway.services import AsyncService
+from gateway.services import AsyncService, drain
 from protocols import isocodec, isomap
 from protocols.framing import Deframer, Frame, FramingError
 from protocols.isospec import spec_for_bitmap
@@ -206,10 +206,4 @@ class IsoTCPService(AsyncService):
         if self.port is not None:
             await maybeDeferred(self.port.stopListening)
             self.port = None
-        deadline = time.monotonic() + self.config.shutdown_grace
-        while self.in_flight and time.monotonic() < deadline:
-            await task.deferLater(self.reactor, 0.02, lambda: None)
-        if self.in_flight:
-            log.warning("%s: %d requests still in flight at shutdown", self.name, self.in_flight)
-        for connection in list(self.connections):
-            connection.transport.loseConnection()
+        await drain(self, self.config.shutdown_grace)

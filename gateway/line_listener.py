@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
-
-from twisted.internet import task
 
 from gateway.config import Config, Listener
 from gateway.endpoints import server_endpoint
 from gateway.line_protocol import LineEndpoint, LineFactory
-from gateway.services import AsyncService
+from gateway.services import AsyncService, drain
 
 log = logging.getLogger(__name__)
 
@@ -19,18 +16,6 @@ log = logging.getLogger(__name__)
 def line_tcp_factory(endpoint: LineEndpoint) -> LineFactory:
     """The factory a TCP port (or a test's `listenTCP`) accepts line connections with."""
     return LineFactory(endpoint)
-
-
-async def drain(endpoint: LineEndpoint, grace: float) -> None:
-    """Let in-flight requests be answered (up to `grace` s), then close every connection."""
-    deadline = time.monotonic() + grace
-    while endpoint.in_flight and time.monotonic() < deadline:
-        await task.deferLater(endpoint.reactor, 0.02, lambda: None)
-    if endpoint.in_flight:
-        log.warning("%s: %d requests still in flight at shutdown", endpoint.name,
-                    endpoint.in_flight)
-    for connection in list(endpoint.connections):
-        connection.transport.loseConnection()
 
 
 class LineTCPService(LineEndpoint, AsyncService):

@@ -23,9 +23,8 @@ import serial
 from twisted.internet.interfaces import IDelayedCall
 
 from gateway.config import Config, Listener
-from gateway.line_listener import drain
 from gateway.line_protocol import LineEndpoint, LineProtocol
-from gateway.services import AsyncService
+from gateway.services import AsyncService, drain
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,10 @@ in-flight work, then close the store). A failed start stops what had already sta
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
+
+from twisted.internet import task
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +57,17 @@ class ServiceTree(AsyncService):
             except Exception:
                 log.exception("error while stopping %s", child.name)
             log.debug("stopped %s", child.name)
+
+
+async def drain(listener: Any, grace: float) -> None:
+    """Let a listener's in-flight requests be answered (up to `grace` s), then close its
+    connections. `listener` has `reactor`, `name`, `in_flight` and `connections` (each with a
+    `transport`): every listener service of the gateway does."""
+    deadline = time.monotonic() + grace
+    while listener.in_flight and time.monotonic() < deadline:
+        await task.deferLater(listener.reactor, 0.02, lambda: None)
+    if listener.in_flight:
+        log.warning("%s: %d requests still in flight at shutdown", listener.name,
+                    listener.in_flight)
+    for connection in list(listener.connections):
+        connection.transport.loseConnection()

@@ -128,3 +128,12 @@ async def test_rollback_of_last_transaction(ledger):  # noqa: F811
     assert (await ledger.call(cards.rollback_last(ledger.store, never)))["rc"] == "25"
     report = await ledger.call(audit(ledger.store))
     assert report.ok and report.entries == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_reversal_for_a_card_never_issued_is_approved(ledger):  # noqa: F811
+    from test_ledger_support import random_number
+    card = random_number(ledger.config, "gift")
+    r = await ledger.send(Op.REVERSAL, card, original_key=ledger.key())
+    assert (r.code, r.balance) == ("00", None)
+    assert (await ledger.send(Op.BALANCE, card)).code == RC.UNKNOWN_CARD

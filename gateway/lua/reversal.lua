@@ -4,7 +4,9 @@
 -- Applied: undo it exactly once, within a.window seconds; a load whose value was spent: 12.
 local r = replay()
 if r then return r end
-if not st.status then return decline('14') end
+-- A card never issued cannot have had the original applied: approve (a till retries a declined
+-- reversal for ever) and change nothing.
+if not st.status then return respond({ rc = '00' }) end
 if st.status == 'lost' then return decline('41') end
 local o = record(O)
 if not o then

@@ -1,0 +1,193 @@
+"""pytest plugin `tillgate` (entry point `pytest11`): a private gateway and a till for your tests.
+
+Installed with tillgate, it is active in every pytest run; nothing starts until a test asks for a
+fixture. Fixtures:
+
+- `tillgate_gateway` (session): a real `tillgate serve` subprocess on free loopback ports with its
+  own embedded redis-server, started from `tillgate_base_config` plus `tillgate_extra_config`.
+- `till` / `tgl_till`: a blocking `Till` on that gateway speaking ISO 8583 / TGL/1, with one
+  method per operation (`activate`, `redeem`, `void`, ...) and `new_card(program, balance)`.
+- `tillgate_gateway_factory`: start further private gateways with their own config in one test.
+- `tillgate_base_config`, `tillgate_extra_config` (session): override them in your conftest.py
+  to run against your configuration (defaults: ini options `tillgate_config` / `tillgate_extra`,
+  else tillgate's default config of HOST-SPEC 6).
+
+It needs no pytest-twisted and no event loop: the gateway runs in its own process and the till
+is blocking. See docs/simulator.md for a complete example test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.sim.issuer import IssuedCard
+    from gateway.testing import GatewayProcess
+
+_PACKAGE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "tillgate.toml"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("tillgate_config", "base configuration for the tillgate_gateway fixture "
+                  "(default: tillgate's config/tillgate.toml)", default="")
+    parser.addini("tillgate_extra", "TOML appended to the tillgate_gateway configuration",
+                  default="")
+
+
+def default_base_config() -> Path:
+    """tillgate's own default config: beside the package (source checkout), else ./config."""
+    if _PACKAGE_CONFIG.is_file():
+        return _PACKAGE_CONFIG
+    from gateway.config import DEFAULT_CONFIG_PATH
+
+    return Path(DEFAULT_CONFIG_PATH).resolve()
+
+
+class RunningGateway:
+    """A started private gateway: its config, ports, tills and cards."""
+
+    def __init__(self, process: GatewayProcess):
+        from gateway.config import load_config
+
+        self.process = process
+        self.config: Config = load_config(process.config_path)
+        self.ports = process.ports
+        self.config_path = process.config_path
+
+    def till(self, protocol: str = "iso", **options: Any) -> TestTill:
+        """A connected till on the gateway's first `iso` or `tgl` (TGL/1) listener."""
+        from gateway.sim.target import target_from_config
+
+        return TestTill(self, target_from_config(self.config, protocol), config=self.config,
+                        **options)
+
+    def issue_card(self, program: str = "gift") -> IssuedCard:
+        """A new card of `program` in the gateway's store, status `issued` (PIN if required)."""
+        from gateway.sim.issuer import issue_cards
+
+        return issue_cards(self.config, program, 1)[0]
+
+    def card_state(self, card: str) -> dict[str, object] | None:
+        """What `tillgate cards show --json` prints for the card (number masked), or None."""
+        from gateway.sim.issuer import card_state
+
+        return card_state(self.config, card)
+
+    @property
+    def log(self) -> str:
+        return self.process.log
+
+    def stop(self) -> int:
+        return self.process.stop()
+
+
+def _test_till_class() -> type:
+    from gateway.sim.till import Till
+
+    class _TestTill(Till):
+        """A `Till` that can also issue cards in its gateway (`new_card`)."""
+
+        def __init__(self, gateway: RunningGateway, target: Any, **options: Any):
+            super().__init__(target, **options)
+            self.gateway = gateway
+
+        def new_card(self, program: str = "gift", balance: int | None = None) -> IssuedCard:
+            """Issue a card; with `balance` (minor units, or points for loyalty) also activate
+            it over this till, checking the activation was approved."""
+            card = self.gateway.issue_card(program)
+            if balance is not None:
+                prog = self.gateway.config.programs[program]
+                invoice = f"ACT{card.number[-8:]}" if prog.invoice_required else None
+                if prog.is_loyalty:
+                    done = self.activate(card.number, 0)
+                    if done.reply is not None and done.reply.approved and balance:
+                        done = self.add_points(card.number, balance)
+                else:
+                    done = self.activate(card.number, balance, invoice=invoice)
+                rc = done.reply.rc if done.reply else None
+                if rc not in ("00", "10"):
+                    raise AssertionError(f"activating a new {program} card was answered {rc}")
+            return card
+
+    return _TestTill
+
+
+def TestTill(gateway: RunningGateway, target: Any, **options: Any) -> Any:  # noqa: N802
+    """Build the till class lazily: importing the plugin must not import the simulator."""
+    return _test_till_class()(gateway, target, **options)
+
+
+TestTill.__test__ = False  # type: ignore[attr-defined]  # not a test, despite the name
+
+
+def start_gateway(workdir: Path, base: str | os.PathLike[str], extra: str = "",
+                  timeout: float = 30.0) -> RunningGateway:
+    from gateway.testing import GatewayProcess
+
+    process = GatewayProcess.prepare(workdir, base=base, extra=extra)
+    try:
+        process.start(timeout=timeout)
+    except BaseException:
+        process.stop()
+        raise
+    return RunningGateway(process)
+
+
+@pytest.fixture(scope="session")
+def tillgate_base_config(pytestconfig: pytest.Config) -> Path:
+    """The configuration the session gateway starts from; override to use your own."""
+    configured = pytestconfig.getini("tillgate_config")
+    return Path(configured).resolve() if configured else default_base_config()
+
+
+@pytest.fixture(scope="session")
+def tillgate_extra_config(pytestconfig: pytest.Config) -> str:
+    """TOML appended to the base configuration (extra merchants, programs, listeners)."""
+    return str(pytestconfig.getini("tillgate_extra"))
+
+
+@pytest.fixture(scope="session")
+def tillgate_gateway(tmp_path_factory: pytest.TempPathFactory, tillgate_base_config: Path,
+                     tillgate_extra_config: str) -> Iterator[RunningGateway]:
+    """One private gateway for the session (cards are fresh per test, so tests stay apart)."""
+    gateway = start_gateway(tmp_path_factory.mktemp("tillgate"), tillgate_base_config,
+                            tillgate_extra_config)
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture
+def tillgate_gateway_factory(tmp_path_factory: pytest.TempPathFactory, tillgate_base_config: Path
+                             ) -> Iterator[Callable[..., RunningGateway]]:
+    """`start(extra="", base=None)`: more private gateways, each stopped after the test."""
+    started: list[RunningGateway] = []
+
+    def start(extra: str = "", base: str | os.PathLike[str] | None = None) -> RunningGateway:
+        gateway = start_gateway(tmp_path_factory.mktemp("tillgate"),
+                                base or tillgate_base_config, extra)
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture
+def till(tillgate_gateway: RunningGateway) -> Iterator[Any]:
+    """An ISO 8583 till (TILL0001 of STORE0000000001 on the default config)."""
+    with tillgate_gateway.till("iso") as t:
+        yield t
+
+
+@pytest.fixture
+def tgl_till(tillgate_gateway: RunningGateway) -> Iterator[Any]:
+    """A TGL/1 till on the gateway's line listener."""
+    with tillgate_gateway.till("tgl") as t:
+        yield t

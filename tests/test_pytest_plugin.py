@@ -1,0 +1,48 @@
+"""The pytest plugin as an integrator meets it: the example test of docs/simulator.md, run as is
+in a fresh pytest process that finds the plugin through its `pytest11` entry point."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+pytest_plugins = ["pytester"]
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "simulator.md"
+_EXAMPLE = re.compile(r"<!-- example-test.*?-->\n```python\n(.*?)```", re.S)
+
+
+def example_test() -> str:
+    found = _EXAMPLE.search(DOC.read_text())
+    assert found, "docs/simulator.md lost its example test block"
+    return found.group(1)
+
+
+def test_the_documented_example_passes(pytester):
+    pytester.makepyfile(test_example=example_test())
+    # A subprocess: no conftest, no ini file, no pytest-twisted reactor option. The plugin
+    # comes from the installed entry point, as in an integrator's project.
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=6)
+
+
+def test_a_failing_expectation_fails_and_the_factory_takes_extra_config(pytester):
+    pytester.makepyfile(test_wrong="""
+        def test_wrong_balance(till):
+            card = till.new_card("gift", balance=1000)
+            assert till.redeem(card.number, 100).reply.balance == 1000
+
+        def test_private_gateway(tillgate_gateway_factory):
+            gw = tillgate_gateway_factory(extra='''
+        [merchants.SHOP00000000002]
+        name = "Second shop"
+        terminals = ["POS00001"]
+        ''')
+            with gw.till(terminal="POS00001", merchant="SHOP00000000002") as t:
+                card = t.new_card("gift", balance=500)
+                assert t.balance(card.number).reply.balance == 500
+                assert gw.card_state(card.number)["status"] == "active"
+    """)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*assert 900 == 1000*"])

@@ -45,6 +45,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         self.service = service
         self.listener = service.listener
         self.name = service.listener.name
+        self.metrics = service.metrics
         self.spec = service.spec
         self.deframer = Deframer(self.listener.framing, self.listener.max_frame)
         self.peer = "?"
@@ -55,14 +56,14 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         address = self.transport.getPeer()
         self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
         self.service.connections.add(self)
-        metrics.CONNECTIONS.labels(self.name).inc()
-        metrics.CONNECTIONS_TOTAL.labels(self.name).inc()
+        self.metrics.connections.inc()
+        self.metrics.accepted.inc()
         self.setTimeout(self.listener.idle_timeout or None)
 
     def connectionLost(self, reason=None) -> None:
         self.setTimeout(None)
         self.service.connections.discard(self)
-        metrics.CONNECTIONS.labels(self.name).dec()
+        self.metrics.connections.dec()
 
     def timeoutConnection(self) -> None:
         self.close_for_cause("idle", f"idle for {self.listener.idle_timeout} s")
@@ -71,7 +72,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         if self.closing:
             return
         self.closing = True
-        metrics.CLOSED_FOR_CAUSE.labels(self.name, reason).inc()
+        self.metrics.closed(reason)
         if data:
             log.warning("%s: closing %s: %s\n%s", self.name, self.peer, detail,
                         masked_hexdump(data))
@@ -102,7 +103,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
             self.refuse(frame, e, "decode")
             return
         mti = fields["t"]
-        metrics.MESSAGES_IN.labels(self.name, mti).inc()
+        self.metrics.message_in(mti)
         try:
             request = isomap.message_to_request(fields, source=self.peer)
         except isomap.IsoFormatError as e:
@@ -112,11 +113,11 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
             log.info("%s: ignored unknown field 63 tags %s from %s", self.name,
                      ",".join(sorted(request.extras)), request.terminal)
         if self.service.in_flight >= self.listener.max_in_flight:
-            metrics.SHED.labels(self.name).inc()
+            self.metrics.shed.inc()
             self.answer(Result(RC.OVERLOADED), fields, frame, request, started)
             return
         self.service.in_flight += 1
-        metrics.IN_FLIGHT.labels(self.name).inc()
+        self.metrics.in_flight.inc()
         d = self.service.processor.submit(request)
         d.addCallback(self._completed, fields, frame, request, started)
         d.addErrback(self._failed, fields, frame, request, started)
@@ -125,7 +126,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
                reason: str) -> None:
         """Log and count a malformed message; answer it (30, or the error's code) when the till
         can match the answer (readable MTI and STAN), else close the connection."""
-        metrics.MALFORMED.labels(self.name, reason).inc()
+        self.metrics.malformed(reason)
         response = isomap.format_error_response(error.fields_to_echo, code=error.code,
                                                 mask_pan=self.listener.mask_pan)
         if response is None:
@@ -138,7 +139,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
     # -- outbound ---------------------------------------------------------------------------
     def _completed(self, result: Result, fields, frame, request: Request, started: float) -> None:
         self.service.in_flight -= 1
-        metrics.IN_FLIGHT.labels(self.name).dec()
+        self.metrics.in_flight.dec()
         self.answer(result, fields, frame, request, started)
 
     def _failed(self, failure, fields, frame, request: Request, started: float) -> None:
@@ -149,7 +150,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
     def answer(self, result: Result, fields, frame, request: Request, started: float) -> None:
         self.send(isomap.result_to_response(fields, result, mask_pan=self.listener.mask_pan),
                   frame)
-        metrics.OPERATION_LATENCY.labels(request.op.value).observe(time.monotonic() - started)
+        self.metrics.latency(request.op.value, time.monotonic() - started)
 
     def send(self, response: dict, frame: Frame) -> None:
         try:
@@ -157,8 +158,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         except isocodec.IsoEncodeError:
             log.exception("%s: cannot encode a response to MTI %s", self.name, response.get("t"))
             return
-        metrics.MESSAGES_OUT.labels(self.name, response.get("t", "?"),
-                                    response.get("39", "")).inc()
+        self.metrics.message_out(response.get("t", "?"), response.get("39", ""))
         if self.transport is not None and self.connected:
             self.transport.write(self.deframer.reply(frame, payload))
 
@@ -185,6 +185,7 @@ class IsoTCPService(AsyncService):
         self.config = config
         self.name = listener.name
         self.spec = spec_for_bitmap(listener.bitmap)
+        self.metrics = metrics.ListenerMetrics(listener.name)
         self.connections: set[IsoProtocol] = set()
         self.in_flight = 0
         self.port: IListeningPort | None = None

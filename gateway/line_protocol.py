@@ -174,12 +174,15 @@ class LineEndpoint:
         self.idle_timeout = listener.idle_timeout if idle_timeout is None else idle_timeout
         self.connections: set[LineProtocol] = set()
         self.in_flight = 0
+        self.metrics = metrics.ListenerMetrics(listener.name)
 
     def build_protocol(self) -> LineProtocol:
         return LineProtocol(self)
 
 
 class LineFactory(protocol.Factory):
+    noisy = False  # the listener service logs its own start line
+
     def __init__(self, endpoint: LineEndpoint):
         self.endpoint = endpoint
 
@@ -196,6 +199,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         self.endpoint = endpoint
         self.listener = endpoint.listener
         self.name = endpoint.name
+        self.metrics = endpoint.metrics
         self.clock: IReactorTime = endpoint.reactor
         self.on_lost = on_lost
         self.ack = self.listener.ack
@@ -227,8 +231,8 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         if getattr(address, "host", None):
             self.peer = f"{address.host}:{address.port}"
         self.endpoint.connections.add(self)
-        metrics.CONNECTIONS.labels(self.name).inc()
-        metrics.CONNECTIONS_TOTAL.labels(self.name).inc()
+        self.metrics.connections.inc()
+        self.metrics.accepted.inc()
         self.setTimeout(self.endpoint.idle_timeout or None)
 
     def connectionLost(self, reason=None) -> None:
@@ -237,7 +241,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         self.closing = True
         if self in self.endpoint.connections:
             self.endpoint.connections.discard(self)
-            metrics.CONNECTIONS.labels(self.name).dec()
+            self.metrics.connections.dec()
         if self.on_lost is not None:
             self.on_lost(reason)
 
@@ -248,7 +252,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         if self.closing:
             return
         self.closing = True
-        metrics.CLOSED_FOR_CAUSE.labels(self.name, reason).inc()
+        self.metrics.closed(reason)
         log.warning("%s: closing %s: %s", self.name, self.peer, detail)
         self.transport.loseConnection()
 
@@ -272,14 +276,14 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
                            1 if event.truncated else len(event.data))
                 metrics.LINE_NOISE.labels(self.name).inc(len(event.data))
             elif isinstance(event, stxetx.Oversize):
-                metrics.MALFORMED.labels(self.name, "oversize").inc()
+                self.metrics.malformed("oversize")
                 self.close_for_cause("oversize", f"frame over max_frame "
                                      f"({self.listener.max_frame} bytes)")
                 return
 
     def bad_frame(self, event: stxetx.BadFrame) -> None:
         self.count("bad_lrc")
-        metrics.MALFORMED.labels(self.name, "lrc").inc()
+        self.metrics.malformed("lrc")
         log.warning("%s: bad LRC from %s (expected %02x, got %02x), %s\n%s", self.name, self.peer,
                     event.expected, event.got, "NAKed" if self.ack else "dropped",
                     masked_hexdump(event.payload))
@@ -298,16 +302,16 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
             metrics.LINE_RETRANSMISSIONS.labels(self.name, "joined").inc()
             return
         decoded = self.endpoint.codec.decode(frame.payload, self.peer)
-        metrics.MESSAGES_IN.labels(self.name, decoded.label).inc()
+        self.metrics.message_in(decoded.label)
         if decoded.request is None:
             self.refuse(frame.payload, decoded)
             return
         if self.endpoint.in_flight >= self.listener.max_in_flight:
-            metrics.SHED.labels(self.name).inc()
+            self.metrics.shed.inc()
             self.answer(decoded, Result(RC.OVERLOADED), time.monotonic())
             return
         self.endpoint.in_flight += 1
-        metrics.IN_FLIGHT.labels(self.name).inc()
+        self.metrics.in_flight.inc()
         self._pending[frame.payload] = decoded
         started = time.monotonic()
         d = self.endpoint.processor.submit(decoded.request)
@@ -316,7 +320,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
 
     def refuse(self, payload: bytes, decoded: Decoded) -> None:
         self.count("format_errors")
-        metrics.MALFORMED.labels(self.name, "format").inc()
+        self.metrics.malformed("format")
         log.warning("%s: %s from %s: %s\n%s", self.name,
                     "format error" if decoded.respond else "unaddressable message", self.peer,
                     decoded.error, masked_hexdump(payload))
@@ -331,7 +335,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
 
     def _completed(self, result: Result, payload: bytes, decoded: Decoded, started: float) -> None:
         self.endpoint.in_flight -= 1
-        metrics.IN_FLIGHT.labels(self.name).dec()
+        self.metrics.in_flight.dec()
         self._pending.pop(payload, None)
         self.answer(decoded, result, started)
 
@@ -344,10 +348,9 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         except Exception:
             log.exception("%s: cannot encode the response to a %s", self.name, decoded.label)
             return
-        metrics.MESSAGES_OUT.labels(self.name, decoded.label, result.code).inc()
+        self.metrics.message_out(decoded.label, result.code)
         if started is not None and decoded.request is not None:
-            metrics.OPERATION_LATENCY.labels(decoded.request.op.value).observe(
-                time.monotonic() - started)
+            self.metrics.latency(decoded.request.op.value, time.monotonic() - started)
         self.run(actions)
 
     def run(self, actions: list[stxetx.Action]) -> None:

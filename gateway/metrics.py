@@ -95,3 +95,48 @@ class ReactorLagProbe:
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
+
+
+class ListenerMetrics:
+    """The metrics of one listener, with its labelled children looked up once.
+
+    `labels()` costs microseconds per call, several times per message on the hot path; the
+    children for a listener (and each MTI, code and operation seen) are kept here instead.
+    Label values are bounded: MTIs outside the HOST-SPEC set are counted as `other`.
+    """
+
+    KNOWN_MTIS = frozenset({"0100", "0110", "0200", "0210", "0220", "0230", "0400", "0401",
+                            "0410", "0420", "0421", "0430", "0800", "0810"})
+
+    def __init__(self, listener: str):
+        self.listener = listener
+        self.connections = CONNECTIONS.labels(listener)
+        self.accepted = CONNECTIONS_TOTAL.labels(listener)
+        self.in_flight = IN_FLIGHT.labels(listener)
+        self.shed = SHED.labels(listener)
+        self._children: dict[tuple, object] = {}
+
+    def _child(self, metric, *labels: str):
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def _mti(self, mti: str) -> str:
+        return mti if mti in self.KNOWN_MTIS or not mti[:1].isdigit() else "other"
+
+    def message_in(self, kind: str) -> None:
+        self._child(MESSAGES_IN, self.listener, self._mti(kind)).inc()
+
+    def message_out(self, kind: str, code: str) -> None:
+        self._child(MESSAGES_OUT, self.listener, self._mti(kind), code).inc()
+
+    def latency(self, operation: str, seconds: float) -> None:
+        self._child(OPERATION_LATENCY, operation).observe(seconds)
+
+    def malformed(self, reason: str) -> None:
+        self._child(MALFORMED, self.listener, reason).inc()
+
+    def closed(self, reason: str) -> None:
+        self._child(CLOSED_FOR_CAUSE, self.listener, reason).inc()

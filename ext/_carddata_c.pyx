@@ -8,6 +8,10 @@ PyUnicode_Substring, and Python objects are made only for the results and for re
 table is the pure module's, loaded once into C arrays. Built by setup.py into protocols._carddata_c.
 """
 
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from libc.string cimport memchr
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport (
     PyUnicode_DATA,
     PyUnicode_GET_LENGTH,
@@ -40,11 +44,16 @@ cdef enum:
     BARCODE_MAX = 4096
     GS = 0x1D
 
+assert _spec.GS1_PAN_AIS == ("8004", "8018", "21"), "GS1 pan choice differs from the specification"
 assert (TRACK1_MAX_DATA, TRACK2_MAX_DATA, TRACK3_MAX_DATA, PAN_MAX, NAME_MIN, NAME_MAX, CARD_MIN,
         CARD_MAX, SWIPE_MAX, BARCODE_MAX) == (
     _spec.TRACK1_MAX_DATA, _spec.TRACK2_MAX_DATA, _spec.TRACK3_MAX_DATA, _spec.PAN_MAX,
     _spec.NAME_MIN, _spec.NAME_MAX, _spec.CARD_MIN, _spec.CARD_MAX, _spec.SWIPE_MAX,
     _spec.BARCODE_MAX), "limits differ from the specification module"
+
+cdef extern from "Python.h":
+    int PyGC_Enable()  # each returns whether the collector was enabled before the call
+    int PyGC_Disable()
 
 # --- the GS1 AI table, indexed by width * 10000 + the AI's digits ---------------------------------
 
@@ -57,11 +66,19 @@ cdef unsigned char ai_min[50000]
 cdef unsigned char ai_max[50000]
 cdef unsigned char ai_flags[50000]
 cdef unsigned char cset82[128]
+# Each AI's own str, made once: shared keys whose hash is already computed.
+cdef PyObject *ai_codes[50000]
+cdef enum:
+    AI_8004 = 48004
+    AI_8018 = 48018
+    AI_21 = 20021
 
 
 def _load_tables():
     for code, (low, high, numeric, check) in _spec.GS1_AI.items():
         index = len(code) * 10000 + int(code)
+        Py_INCREF(code)  # held for the module's lifetime
+        ai_codes[index] = <PyObject *>code
         ai_min[index] = low
         ai_max[index] = high
         ai_flags[index] = AI_KNOWN | (AI_NUMERIC if numeric else 0) | (AI_CHECK if check else 0)
@@ -99,10 +116,36 @@ cdef inline bint is_alnum(Py_UCS4 c) noexcept:
 
 cdef inline Py_ssize_t find(Buf b, Py_UCS4 c, Py_ssize_t start, Py_ssize_t end) noexcept:
     cdef Py_ssize_t i
+    cdef const char *hit
+    if start >= end:
+        return -1
+    if b.kind == 1:  # one byte per character, the usual case: libc's vectorised memchr
+        hit = <const char *>memchr(<const char *>b.data + start, <int>c, end - start)
+        return -1 if hit is NULL else hit - <const char *>b.data
     for i in range(start, end):
         if at(b, i) == c:
             return i
     return -1
+
+
+# Short digit fields (format code, expiry, service code, country code) repeat across a bulk file;
+# each distinct one is made once and shared, like CPython's own small-int cache. Index: width * 10000
+# + value; the entries live as long as the module.
+cdef PyObject *short_digits[50000]
+
+
+cdef object digit_field(str text, Buf b, Py_ssize_t i, Py_ssize_t width):
+    """text[i:i + width], known to be 2 to 4 ASCII digits."""
+    cdef Py_ssize_t k, index = 0
+    cdef object value
+    for k in range(i, i + width):
+        index = index * 10 + (<int>at(b, k) - 48)
+    index += width * 10000
+    if short_digits[index] is NULL:
+        value = PyUnicode_Substring(text, i, i + width)
+        Py_INCREF(value)
+        short_digits[index] = <PyObject *>value
+    return <object>short_digits[index]
 
 
 cdef inline str shown(Py_UCS4 c):
@@ -178,26 +221,62 @@ cdef struct Frame:
     Py_ssize_t data_start
     Py_ssize_t data_end
     Py_ssize_t lrc_pos
+    Py_ssize_t bad  # first character outside the track's set, or -1
+    Py_ssize_t separator  # first field separator (`^` track 1, `=` tracks 2 and 3), or -1
 
 
-cdef int frame(Buf b, Py_ssize_t start, Py_ssize_t end, Py_UCS4 s1, Py_UCS4 s2,
+cdef inline bint track_char(Py_UCS4 c, bint track1) noexcept:
+    if track1:
+        return 32 <= c <= 95 and c != 37  # space to '_', but not the start sentinel '%'
+    return 48 <= c <= 57 or c == 61  # digits and '='
+
+
+cdef int frame(Buf b, Py_ssize_t start, Py_ssize_t end, Py_UCS4 s1, Py_UCS4 s2, bint track1,
                Frame *f) except -1:
-    cdef Py_ssize_t question
+    """The pure module's _frame, with its character-set pass and separator search fused into the
+    one scan for `?`; the caller raises the character error after the framing checks, as there."""
+    cdef Py_ssize_t i, bad = -1, first_separator = -1  # locals, not f.*: they stay in registers
+    cdef Py_ssize_t question, limit
+    cdef const unsigned char *bytes1
     cdef Py_UCS4 c
+    cdef Py_UCS4 separator = 94 if track1 else 61
     f.data_start = start
     if start < end:
         c = at(b, start)
         if c == s1 or c == s2:
             f.data_start = start + 1
-    question = find(b, 63, f.data_start, end)  # '?'
-    if question < 0:
+    i = f.data_start
+    if b.kind == 1:  # the usual case: memchr finds '?', then a plain byte loop checks the data
+        question = find(b, 63, i, end)
+        limit = end if question < 0 else question
+        bytes1 = <const unsigned char *>b.data
+        while i < limit:
+            c = bytes1[i]
+            if bad < 0 and not track_char(c, track1):
+                bad = i
+            if c == separator and first_separator < 0:
+                first_separator = i
+            i += 1
+    else:
+        while i < end:
+            c = at(b, i)
+            if c == 63:  # '?'
+                break
+            if bad < 0 and not track_char(c, track1):
+                bad = i
+            if c == separator and first_separator < 0:
+                first_separator = i
+            i += 1
+    f.bad = bad
+    f.separator = first_separator
+    if i == end:
         f.data_end = end
         f.lrc_pos = -1
         return 0
-    if end - question > 2:
-        raise FormatError(question + 2, "unexpected characters after the end sentinel")
-    f.data_end = question
-    f.lrc_pos = question + 1 if question + 1 < end else -1
+    if end - i > 2:
+        raise FormatError(i + 2, "unexpected characters after the end sentinel")
+    f.data_end = i
+    f.lrc_pos = i + 1 if i + 1 < end else -1
     return 0
 
 
@@ -226,7 +305,7 @@ cdef object fixed_or_absent(str text, Buf b, Py_ssize_t i, Py_ssize_t end, int w
         if k == end or not is_digit(at(b, k)):
             raise FormatError(k, f"{field} needs {width} digits")
     next_i[0] = i + width
-    return PyUnicode_Substring(text, i, i + width)
+    return digit_field(text, b, i, width)
 
 
 cdef int check_pan_length(Py_ssize_t pan_start, Py_ssize_t pan_end) except -1:
@@ -241,11 +320,9 @@ cdef int numeric_track(Buf b, Py_ssize_t start, Py_ssize_t end, Py_UCS4 s1, Py_U
                        Py_ssize_t max_data, str track, Frame *f) except -1:
     cdef Py_ssize_t i
     cdef Py_UCS4 c
-    frame(b, start, end, s1, s2, f)
-    for i in range(f.data_start, f.data_end):
-        c = at(b, i)
-        if not (is_digit(c) or c == 61):  # '='
-            raise CharacterError(i, f"character {shown(c)} is not allowed in {track}")
+    frame(b, start, end, s1, s2, False, f)
+    if f.bad >= 0:
+        raise CharacterError(f.bad, f"character {shown(at(b, f.bad))} is not allowed in {track}")
     if f.data_end - f.data_start > max_data:
         raise LengthError(f.data_start + max_data, f"{track} holds at most {max_data} characters")
     if f.lrc_pos >= 0:
@@ -257,7 +334,7 @@ cdef dict track2(str text, Buf b, Py_ssize_t start, Py_ssize_t end):
     cdef Frame f
     cdef Py_ssize_t separator, pan_end, i
     numeric_track(b, start, end, 59, 59, TRACK2_MAX_DATA, "track 2", &f)  # ';'
-    separator = find(b, 61, f.data_start, f.data_end)
+    separator = f.separator
     pan_end = f.data_end if separator < 0 else separator
     check_pan_length(f.data_start, pan_end)
     expiry = service_code = None
@@ -281,7 +358,7 @@ cdef dict track3(str text, Buf b, Py_ssize_t start, Py_ssize_t end):
         if k == f.data_end or at(b, k) == 61:
             raise FormatError(k, "track 3 format code needs 2 digits")
     pan_start = f.data_start + 2
-    separator = find(b, 61, pan_start, f.data_end)
+    separator = f.separator  # the format code holds no '=': it is the first one after it
     pan_end = f.data_end if separator < 0 else separator
     check_pan_length(pan_start, pan_end)
     country = None
@@ -290,7 +367,7 @@ cdef dict track3(str text, Buf b, Py_ssize_t start, Py_ssize_t end):
         country = fixed_or_absent(text, b, separator + 1, f.data_end, 3, 61, "country code", &i)
     return {
         "pan": PyUnicode_Substring(text, pan_start, pan_end),
-        "format_code": PyUnicode_Substring(text, f.data_start, pan_start),
+        "format_code": digit_field(text, b, f.data_start, 2),
         "country_code": country,
         "discretionary": PyUnicode_Substring(text, i, f.data_end),
     }
@@ -300,11 +377,9 @@ cdef dict track1(str text, Buf b, Py_ssize_t start, Py_ssize_t end):
     cdef Frame f
     cdef Py_ssize_t i, pan_start, pan_end, name_start, name_end
     cdef Py_UCS4 c
-    frame(b, start, end, 37, 37, &f)  # '%'
-    for i in range(f.data_start, f.data_end):
-        c = at(b, i)
-        if not (32 <= c <= 95) or c == 37:
-            raise CharacterError(i, f"character {shown(c)} is not allowed in track 1")
+    frame(b, start, end, 37, 37, True, &f)  # '%'
+    if f.bad >= 0:
+        raise CharacterError(f.bad, f"character {shown(at(b, f.bad))} is not allowed in track 1")
     if f.data_end - f.data_start > TRACK1_MAX_DATA:
         raise LengthError(f.data_start + TRACK1_MAX_DATA,
                           f"track 1 holds at most {TRACK1_MAX_DATA} characters")
@@ -371,10 +446,10 @@ def decode_track3(text):
     return c_track3(require_text(text))
 
 
-cdef enum:
+cdef enum:  # bits, so that a set of tracks is an int
     T1 = 1
     T2 = 2
-    T3 = 3
+    T3 = 4
 
 
 cdef inline bint is_sentinel(Py_UCS4 c) noexcept:
@@ -386,8 +461,8 @@ cdef dict c_swipe(str text):
     cdef Py_ssize_t end = content_end(text, b)
     cdef Py_ssize_t i = 0, question, segment_end
     cdef Py_UCS4 sentinel, c
-    cdef int name
-    cdef bint seen_track2 = False
+    cdef int name, have = 0
+    cdef bint seen_track2 = False, in_set
     cdef Py_ssize_t segments = 0
     cdef dict tracks = {}
     cdef dict decoded
@@ -414,8 +489,11 @@ cdef dict c_swipe(str text):
             segment_end = question + 1
             if segment_end < end:
                 c = at(b, segment_end)
-                if ((32 <= c <= 95) if name == T1 else (48 <= c <= 63)) \
-                        and not is_sentinel(c) and c != 63:
+                if name == T1:
+                    in_set = 32 <= c <= 95
+                else:
+                    in_set = 48 <= c <= 63
+                if in_set and not is_sentinel(c) and c != 63:
                     segment_end += 1
         if not (question == i + 2 and at(b, i + 1) == 69):  # the reader's `E` marker
             try:
@@ -429,12 +507,13 @@ cdef dict c_swipe(str text):
                 if first_error is None:
                     first_error = error
             else:
-                key = "track1" if name == T1 else ("track2" if name == T2 else "track3")
-                if key not in tracks:
+                if not (have & name):  # a repeated track (a swipe sent twice) keeps the first
+                    have |= name
+                    key = "track1" if name == T1 else ("track2" if name == T2 else "track3")
                     tracks[key] = decoded
-                if pan is None:
-                    pan = decoded["pan"]
-                    source = key
+                    if pan is None:
+                        pan = decoded["pan"]
+                        source = key
         i = segment_end
     if pan is None:
         if first_error is not None:
@@ -455,12 +534,22 @@ cdef inline dict barcode_result(str symbology, str data, object ai, object pan):
     return {"symbology": symbology, "data": data, "ai": ai, "pan": pan}
 
 
+cdef inline bint carries_card(object value):
+    return value is not None and is_card_token(buf_of(<str>value), 0,
+                                               PyUnicode_GET_LENGTH(value))
+
+
 cdef dict gs1(str text, Buf b, Py_ssize_t p, Py_ssize_t end):
-    cdef Py_ssize_t width, index, v, i, digits
+    cdef Py_ssize_t width, index, v, i, k, digits
     cdef int low, high, flags
+    cdef bint allowed
     cdef Py_UCS4 c
     cdef dict ai = {}
-    cdef list human = []
+    cdef object giai = None, gsrn = None, serial = None  # the AIs that may carry a card number
+    # The human-readable "(AI)value..." form is written here: every accepted character is ASCII,
+    # and it is at most twice the input (two parentheses per element of at least 3 characters).
+    cdef char human[2 * BARCODE_MAX + 8]
+    cdef Py_ssize_t n = 0
     if p < end and at(b, p) == GS:
         p += 1
     if p == end:
@@ -477,7 +566,7 @@ cdef dict gs1(str text, Buf b, Py_ssize_t p, Py_ssize_t end):
                 break
         if index < 0:
             raise FormatError(p, "unknown GS1 application identifier")
-        code = PyUnicode_Substring(text, p, p + width)
+        code = <object>ai_codes[index]
         low = ai_min[index]
         high = ai_max[index]
         flags = ai_flags[index]
@@ -487,7 +576,11 @@ cdef dict gs1(str text, Buf b, Py_ssize_t p, Py_ssize_t end):
             c = at(b, i)
             if c == GS:
                 break
-            if not (is_digit(c) if flags & AI_NUMERIC else (c < 128 and cset82[c])):
+            if flags & AI_NUMERIC:
+                allowed = is_digit(c)
+            else:
+                allowed = c < 128 and cset82[c] != 0
+            if not allowed:
                 raise CharacterError(i, f"character {shown(c)} is not allowed in ({code})")
             i += 1
         if i - v < low:
@@ -500,15 +593,32 @@ cdef dict gs1(str text, Buf b, Py_ssize_t p, Py_ssize_t end):
             raise FormatError(p, f"({code}) appears twice")
         value = PyUnicode_Substring(text, v, i)
         ai[code] = value
-        human.append(f"({code}){value}")
+        if index == AI_8004:
+            giai = value
+        elif index == AI_8018:
+            gsrn = value
+        elif index == AI_21:
+            serial = value
+        human[n] = 40  # '('
+        n += 1
+        for k in range(p, v):
+            human[n] = <char>at(b, k)
+            n += 1
+        human[n] = 41  # ')'
+        n += 1
+        for k in range(v, i):
+            human[n] = <char>at(b, k)
+            n += 1
         p = i + 1 if i < end and at(b, i) == GS else i
-    pan = None
-    for code in ("8004", "8018", "21"):
-        value = ai.get(code)
-        if value is not None and is_card_token(buf_of(<str>value), 0, PyUnicode_GET_LENGTH(value)):
-            pan = value
-            break
-    return barcode_result("gs1", "".join(human), ai, pan)
+    if carries_card(giai):
+        pan = giai
+    elif carries_card(gsrn):
+        pan = gsrn
+    elif carries_card(serial):
+        pan = serial
+    else:
+        pan = None
+    return barcode_result("gs1", human[:n].decode("ascii"), ai, pan)
 
 
 cdef dict uri(str text, Buf b, Py_ssize_t p, Py_ssize_t end):
@@ -714,30 +824,50 @@ _KINDS = {"track1": K_TRACK1, "track2": K_TRACK2, "track3": K_TRACK3, "swipe": K
           "barcode": K_BARCODE, "card": K_CARD}
 
 
+cdef object decode_one(int k, str text):
+    if k == K_TRACK2:
+        return c_track2(text)
+    if k == K_TRACK1:
+        return c_track1(text)
+    if k == K_SWIPE:
+        return c_swipe(text)
+    if k == K_BARCODE:
+        return c_barcode(text)
+    if k == K_TRACK3:
+        return c_track3(text)
+    return c_card_number(text)
+
+
 def decode_many(kind, items):
     """Decode every item with the decoder named `kind`; a refused item holds its CardDataError."""
     cdef int k
-    cdef list results = []
-    cdef str text
+    cdef Py_ssize_t i = 0, n
+    cdef list todo, results
+    cdef object result
     code = _KINDS.get(kind)
     if code is None:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(_KINDS)}")
     k = code
-    for item in items:
-        text = require_text(item)
-        try:
-            if k == K_TRACK2:
-                results.append(c_track2(text))
-            elif k == K_TRACK1:
-                results.append(c_track1(text))
-            elif k == K_SWIPE:
-                results.append(c_swipe(text))
-            elif k == K_BARCODE:
-                results.append(c_barcode(text))
-            elif k == K_TRACK3:
-                results.append(c_track3(text))
-            else:
-                results.append(c_card_number(text))
-        except CardDataError as error:
-            results.append(error)
+    todo = list(items)  # a private copy: nothing can resize it under the unchecked indexing
+    n = len(todo)
+    results = PyList_New(n)
+    # The results are acyclic, yet swipe and GS1 results are GC-tracked containers: without this
+    # the collector would sweep the young generation every 700 of them (15% of a swipe batch).
+    cdef int collecting = PyGC_Disable()
+    try:
+        # One try block per refusal, not per item: the good path pays no exception setup.
+        while i < n:
+            try:
+                while i < n:
+                    result = decode_one(k, require_text(todo[i]))
+                    Py_INCREF(result)  # PyList_SET_ITEM steals a reference
+                    PyList_SET_ITEM(results, i, result)
+                    i += 1
+            except CardDataError as error:
+                Py_INCREF(error)
+                PyList_SET_ITEM(results, i, error)
+                i += 1
+    finally:
+        if collecting:
+            PyGC_Enable()
     return results

@@ -203,8 +203,8 @@ class Processor:
         program = self.config.program_of_card(req.card or "")
         if program is None:
             return Result(RC.UNKNOWN_CARD)
-        return await self._card_script(req, program) if not (
-            refused := self._amount_check(req, program)) else refused
+        refused = self._amount_check(req, program)
+        return refused or (await self._card_script(req, program))[0]
 
     # -- the store phases ----------------------------------------------------------------------
 
@@ -223,12 +223,16 @@ class Processor:
             return Result(RC.DUPLICATE, message="request key reused")
         if claim == 3:
             return Result(RC.DUPLICATE, message="invoice number used")
+        freed = None
         if req.op is Op.TRANSFER:
             result = await self._transfer(req, program)
         else:
-            result = await self._card_script(req, program)
+            result, freed = await self._card_script(req, program)
         if invoice and claim == 0 and not result.approved:
             await self.store.run("release", [cards.invoice_key(req.merchant)], [invoice, req.key])
+        elif freed:  # a voided or reversed sale never happened: its number is free again
+            await self.store.run("release", [cards.invoice_key(req.merchant)],
+                                 [freed, req.original_key])
         if req.op is Op.REVERSAL and result.code == RC.INVALID_TRANSACTION:
             log.warning("alert: reversal refused for %s: %s", mask_card(req.card), result.message)
         return result
@@ -260,6 +264,7 @@ class Processor:
             "window": self.config.reversal_window, "exp": exp, "faces": list(program.face_values),
             "partial": 1 if (req.partial_ok and program.partial_approval) else 0,
             "advice": 1 if req.advice else 0, "points": points,
+            "inv": req.invoice if program.invoice_required and req.op in INVOICE_OPS else "",
         }
         p.update(extra)
         return p
@@ -270,13 +275,13 @@ class Processor:
         packed, fresh = await self.store.run(script, keys, [msgpack.packb(params)])
         return msgpack.unpackb(packed), bool(fresh)
 
-    async def _card_script(self, req: Request, program: Program) -> Result:
+    async def _card_script(self, req: Request, program: Program) -> tuple[Result, str | None]:
+        """The operation's card script; also the invoice number an undo freed, if any."""
         assert req.card is not None
         script = SCRIPT_OF[req.op]
-        res, _ = await self._run_card(script, req.card, req, self.params(req, program, script,
-                                                                          req.card),
-                                      req.original_key)
-        return to_result(res, program)
+        params = self.params(req, program, script, req.card)
+        res, _ = await self._run_card(script, req.card, req, params, req.original_key)
+        return to_result(res, program), res.get("freed")
 
     async def _transfer(self, req: Request, program: Program) -> Result:
         """Balance transfer across two slots (no single script can span them in a cluster).
@@ -325,10 +330,11 @@ TARGET_STATUS_RC = {b"lost": RC.LOST_CARD, b"suspended": RC.SUSPENDED, b"locked"
 def to_result(res: dict[str, Any], program: Program) -> Result:
     """A script's response map as a Result: money for gift programs, points for loyalty."""
     loyalty = program.is_loyalty
-    return Result(
+    result = Result(
         code=res["rc"], amount=res.get("amt"),
         balance=None if loyalty else res.get("bal"),
         points=res.get("pts") if loyalty else None,
         currency=program.currency, auth_id=res.get("auth") or None, expiry=res.get("exp"),
         message=res.get("msg"),
     )
+    return result

@@ -58,3 +58,18 @@ async def test_invoice_required_single_use_and_released_on_decline(ledger):  # n
     assert (await ledger.send(Op.RELOAD, card, 1, invoice="INV1", terminal="BHN00001",
                               merchant="BHNRESELLER0001")).code == "00"
     assert (await ledger.show(card)).balance == 851
+
+
+@pytest_twisted.ensureDeferred
+async def test_reversed_or_voided_sale_frees_its_invoice_number(ledger):  # noqa: F811
+    card = await ledger.issue("secure", pin="1234", activate=1000)
+    sale = ledger.key()
+    assert (await ledger.send(Op.REDEEM, card, 100, pin="1234", invoice="T1", key=sale)
+            ).code == "00"
+    assert (await ledger.send(Op.REVERSAL, card, original_key=sale)).balance == 1000
+    retry = ledger.key()
+    assert (await ledger.send(Op.REDEEM, card, 100, pin="1234", invoice="T1", key=retry)
+            ).code == "00"
+    assert (await ledger.send(Op.VOID, card, original_key=retry, pin="1234")).code == "00"
+    assert (await ledger.send(Op.REDEEM, card, 100, pin="1234", invoice="T1")).code == "00"
+    assert (await ledger.send(Op.REDEEM, card, 100, pin="1234", invoice="T1")).code == "94"

@@ -41,6 +41,7 @@ local function respond(res, undo)
   local packed = cmsgpack.pack(res)
   if a.norec ~= 1 then
     local fields = { 'resp', packed, 'rc', res.rc, 'op', a.op, 't', now }
+    if a.inv and a.inv ~= '' then fields[#fields + 1] = 'inv'; fields[#fields + 1] = a.inv end
     if undo then
       for k, v in pairs(undo) do
         fields[#fields + 1] = k

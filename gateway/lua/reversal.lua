@@ -22,4 +22,6 @@ end
 if now - num(o.t) > a.window then return decline('12', 'reversal window passed') end
 local code, msg = undo(o, 'reversal')
 if code ~= '00' then return decline(code, msg) end
-return respond({ rc = '00', amt = math.abs(num(o.dv) ~= 0 and num(o.dv) or num(o.dp)) })
+-- the undone sale never happened: its invoice number may be used again (`freed`)
+return respond({ rc = '00', amt = math.abs(num(o.dv) ~= 0 and num(o.dv) or num(o.dp)),
+                 freed = o.inv })

@@ -11,4 +11,6 @@ if not o.jid then return decline('12', 'nothing to void') end
 if o.undone then return decline('12', 'already undone') end
 local code, msg = undo(o, 'void')
 if code ~= '00' then return decline(code, msg) end
-return respond({ rc = '00', amt = math.abs(num(o.dv) ~= 0 and num(o.dv) or num(o.dp)) })
+-- the undone sale never happened: its invoice number may be used again (`freed`)
+return respond({ rc = '00', amt = math.abs(num(o.dv) ~= 0 and num(o.dv) or num(o.dp)),
+                 freed = o.inv })

@@ -233,6 +233,8 @@ class Processor:
         elif freed:  # a voided or reversed sale never happened: its number is free again
             await self.store.run("release", [cards.invoice_key(req.merchant)],
                                  [freed, req.original_key])
+        if program.uniform_decline and result.code == RC.NOT_ACTIVE:
+            result = Result(RC.UNKNOWN_CARD)  # enumeration defence: inactive looks unknown
         if req.op is Op.REVERSAL and result.code == RC.INVALID_TRANSACTION:
             log.warning("alert: reversal refused for %s: %s", mask_card(req.card), result.message)
         return result

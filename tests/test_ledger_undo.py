@@ -7,7 +7,8 @@ from test_ledger_support import ledger  # noqa: F401  (fixture)
 
 from gateway import cards
 from gateway.audit import audit
-from protocols.model import RC, Op
+from gateway.journal import entries
+from protocols.model import RC, Op, mask_card
 
 
 @pytest_twisted.ensureDeferred
@@ -137,3 +138,30 @@ async def test_reversal_for_a_card_never_issued_is_approved(ledger):  # noqa: F8
     r = await ledger.send(Op.REVERSAL, card, original_key=ledger.key())
     assert (r.code, r.balance) == ("00", None)
     assert (await ledger.send(Op.BALANCE, card)).code == RC.UNKNOWN_CARD
+
+
+async def journal_of(store, card):
+    return [e async for e in entries(store, cards.journal_key(cards.card_id(card)))]
+
+
+@pytest_twisted.ensureDeferred
+async def test_journal_links_undo_and_the_number_is_nowhere(ledger, redis_client):  # noqa: F811
+    card = await ledger.issue("gift", activate=900)
+    sale = ledger.key()
+    await ledger.send(Op.REDEEM, card, 400, key=sale)
+    await ledger.send(Op.VOID, card, original_key=sale)
+    got = await ledger.call(journal_of(ledger.store, card))
+    assert [(e.op, e.dv, e.bal) for e in got] == [("activate", 900, 900), ("redeem", -400, 500),
+                                                  ("void", 400, 900)]
+    assert got[2].undo == got[1].id and got[1].key == sale and got[1].terminal == "TILL0001"
+    assert {e.card for e in got} == {mask_card(card)}
+    for key in redis_client.scan_iter():  # the whole number is in no key and no value
+        assert card.encode() not in key
+        kind = redis_client.type(key)
+        if kind == b"hash":
+            blob = b"".join(k + v for k, v in redis_client.hgetall(key).items())
+        elif kind == b"stream":
+            blob = b"".join(v for _, f in redis_client.xrange(key) for v in f.values())
+        else:
+            blob = redis_client.get(key) or b""
+        assert card.encode() not in blob, key

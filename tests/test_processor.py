@@ -80,3 +80,14 @@ async def test_connect_to_nothing_is_one_clear_error():
     with pytest.raises(StoreError, match="bad redis url"):
         await deferred_from_coro(Store.connect("http://x"))
 
+
+
+@pytest_twisted.ensureDeferred
+async def test_uniform_decline_answers_inactive_like_unknown(ledger):  # noqa: F811
+    from dataclasses import replace
+    card = await ledger.issue("gift")
+    assert (await ledger.send(Op.REDEEM, card, 1)).code == RC.NOT_ACTIVE
+    programs = {**ledger.config.programs,
+                "gift": replace(ledger.config.programs["gift"], uniform_decline=True)}
+    hiding = Processor(replace(ledger.config, programs=programs), ledger.store)
+    assert (await hiding.submit(ledger.request(Op.REDEEM, card, 1))).code == RC.UNKNOWN_CARD

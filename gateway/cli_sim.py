@@ -44,8 +44,8 @@ def connection_options() -> argparse.ArgumentParser:
     # SUPPRESS: a --config given before the mode is not overwritten by this parser's default.
     conn.add_argument("--config", default=argparse.SUPPRESS,
                       help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
-    conn.add_argument("--protocol", choices=("iso", "tgl"), default="iso",
-                      help="ISO 8583 (default) or TGL/1")
+    conn.add_argument("--protocol", choices=("iso", "tgl"),
+                      help="ISO 8583 (default; a scenario file may choose) or TGL/1")
     conn.add_argument("--listener", help="the config listener to reach (default: the first "
                       "of the protocol, TCP first)")
     conn.add_argument("--host", help="override the listener's host")
@@ -104,13 +104,16 @@ def _add_request_options(p: argparse.ArgumentParser, op: Op, options: tuple[str,
     p.add_argument("--json", action="store_true", help="print the decoded response as JSON")
 
 
-def build_target(args):
+def build_target(args, protocol: str | None = None, config=None):
     """The target from --config plus overrides; raises TargetError / ConfigError."""
     from gateway.config import load_config
     from gateway.sim.target import target_from_config
 
-    config = load_config(getattr(args, "config", DEFAULT_CONFIG_PATH))
-    target = target_from_config(config, args.protocol, args.listener)
+    if config is None:
+        config = load_config(getattr(args, "config", DEFAULT_CONFIG_PATH))
+    # A scenario that names its protocol is pinned to it; --protocol picks for the others.
+    protocol = protocol or args.protocol or "iso"
+    target = target_from_config(config, protocol, args.listener)
     target = target.with_overrides(host=args.host, port=args.port, device=args.device,
                                    baud=args.baud, framing=args.framing, ack=args.ack)
     if target.protocol == "tgl" and target.framing != "stxetx":

@@ -147,7 +147,7 @@ class StxEtxChannel:
         if not self.ack:
             return
         for _attempt in range(self.retries + 1):
-            got = self._await_control(self.interval)
+            got = self.await_control(self.interval)
             if got == "ack":
                 return
             self.retransmissions += 1
@@ -157,17 +157,17 @@ class StxEtxChannel:
     def send_raw(self, data: bytes) -> None:
         self.stream.write(data)
 
-    def _await_control(self, timeout: float) -> str | None:
+    def await_control(self, timeout: float) -> str | None:
         """Read until an ACK or NAK arrives (frames meanwhile are kept); None on silence."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            for kind in self._pump(left):
+            for kind in self.pump(left):
                 return kind
 
-    def _pump(self, timeout: float) -> list[str]:
+    def pump(self, timeout: float) -> list[str]:
         data = self.stream.read(timeout)
         controls = []
         for event in self.receiver.feed(data) if data else ():
@@ -193,7 +193,7 @@ class StxEtxChannel:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no response within {timeout:g} s")
-            self._pump(left)
+            self.pump(left)
         return self.frames.pop(0)
 
     def close(self) -> None:

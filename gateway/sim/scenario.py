@@ -269,7 +269,8 @@ class Runner:
 class _State:
     def __init__(self) -> None:
         # ${run}: unique per run, for values that must not repeat across runs (invoice numbers).
-        self.vars: dict[str, str] = {"run": f"{int(time.time()) % 10**8:08d}{os.getpid() % 1000:03d}"}
+        run = f"{int(time.time()) % 10**8:08d}{os.getpid() % 1000:03d}"
+        self.vars: dict[str, str] = {"run": run}
         self.exchanges: dict[str, Exchange] = {}
 
     def exchange(self, name: str) -> Exchange:

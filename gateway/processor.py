@@ -235,6 +235,9 @@ class Processor:
                                  [freed, req.original_key])
         if program.uniform_decline and result.code == RC.NOT_ACTIVE:
             result = Result(RC.UNKNOWN_CARD)  # enumeration defence: inactive looks unknown
+        if result.message == "overdraft":
+            log.warning("alert: advice took %s into overdraft (balance %s)",
+                        mask_card(req.card), result.balance)
         if req.op is Op.REVERSAL and result.code == RC.INVALID_TRANSACTION:
             log.warning("alert: reversal refused for %s: %s", mask_card(req.card), result.message)
         return result
@@ -301,11 +304,17 @@ class Processor:
         if tprog.kind != program.kind or target == req.card:
             return Result(RC.INVALID_TRANSACTION, message="target card")
         tid = cards.card_id(target)
-        status = await self.store.command("HGET", cards.state_key(tid), "status")
+        (status, tbal), sbal = await asyncio.gather(  # one pipeline: both reads in this turn
+            self.store.command("HMGET", cards.state_key(tid), "status", "bal"),
+            self.store.command("HGET", cards.state_key(cards.card_id(req.card)), "bal"))
         if status is None:
             return Result(RC.UNKNOWN_CARD, message="target card")
         if status != b"active":
             return Result(TARGET_STATUS_RC.get(status, RC.NOT_ACTIVE), message="target card")
+        if tprog.max_balance and int(tbal or 0) + int(sbal or 0) > tprog.max_balance:
+            # early answer only; transfer_in checks again atomically (and the source is
+            # restored if a concurrent credit made the target full in between)
+            return Result(RC.LIMIT_EXCEEDED, message="target card")
         out, _ = await self._run_card("transfer_out", req.card, req,
                                       self.params(req, program, "transfer_out", req.card))
         if out["rc"] != RC.APPROVED:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 from test_ledger_support import ledger  # noqa: F401  (fixture)
+from test_ledger_undo import journal_of
 
 from gateway.audit import audit
 from gateway.processor import points_for
@@ -103,7 +104,27 @@ async def test_transfer_refusals_and_compensation(ledger):  # noqa: F811
     assert r.code == RC.LIMIT_EXCEEDED
     assert (await ledger.send(Op.TRANSFER, src, target_card=full, key=key)).code == "61"
     view = await ledger.show(src)
-    assert (view.status, view.balance) == ("active", 60_000)  # compensated
+    assert (view.status, view.balance) == ("active", 60_000)
     assert (await ledger.show(full)).balance == 50_000
+
+    # a target that refuses only in its own script (expired): the source is restored
+    small = await ledger.issue("gift", activate=1_000)
+    expiring = await ledger.issue("prepaid", face=2500)
+    assert (await ledger.send(Op.ACTIVATE_PREVALUED, expiring, 2500)).code == "00"
+    real = ledger.processor.clock
+    ledger.processor.clock = lambda: real() + 400 * 86400
+    try:
+        key = ledger.key()
+        assert (await ledger.send(Op.TRANSFER, small, target_card=expiring, key=key)
+                ).code == RC.EXPIRED
+        assert (await ledger.send(Op.TRANSFER, small, target_card=expiring, key=key)
+                ).code == RC.EXPIRED  # the retransmission replays the refusal
+    finally:
+        ledger.processor.clock = real
+    view = await ledger.show(small)
+    assert (view.status, view.balance) == ("active", 1_000)  # compensated
+    journal = await ledger.call(journal_of(ledger.store, small))
+    assert [e.op for e in journal] == ["activate", "transfer_out", "transfer_back"]
+    assert journal[2].undo == journal[1].id
     report = await ledger.call(audit(ledger.store))
     assert report.ok, report.differences

@@ -194,8 +194,8 @@ async def _act(config: Config, card: str, action: str) -> int:
             return 0
         res = await rollback_last(store, card)
         if res["rc"] != "00":
-            return fail(f"{mask_card(card)}: nothing rolled back ({res['rc']}"
-                        f"{': ' + res['msg'] if res.get('msg') else ''})")
+            why = f": {res['msg']}" if res.get("msg") else ""
+            return fail(f"{mask_card(card)}: nothing rolled back ({res['rc']}{why})")
         print(f"{mask_card(card)}: rolled back, balance {res.get('bal')} points {res.get('pts')}")
         return 0
     finally:

@@ -112,12 +112,14 @@ class IsoDialect:
         self.spec = spec_for_bitmap(bitmap)
         self.config = config
 
-    def build(self, call: Call, *, terminal: str, merchant: str, seq: str) -> dict[str, str]:
+    def build(self, call: Call, *, terminal: str, merchant: str, seq: str,
+              transmitted: str | None = None) -> dict[str, str]:
+        """`transmitted` (field 7) defaults to now; the load generator passes a cached one."""
         if call.op is Op.REVERSAL:
             if call.original is None:
                 raise ValueError("a reversal needs the original exchange")
             return reversal_fields(call.original.request, advice=call.advice, repeat=call.repeat,
-                                   stan=seq)
+                                   stan=seq, transmitted=transmitted)
         program = program_of(self.config, call.card)
         op, currency = call.op, call.currency
         if op is Op.ACTIVATE and program is not None and program.face_values:
@@ -127,6 +129,7 @@ class IsoDialect:
         return request_fields(
             op, terminal=terminal, merchant=merchant, stan=seq, card=call.card,
             amount=call.amount, mti=call.mti, loyalty=program is not None and program.is_loyalty,
+            transmitted=transmitted,
             currency=currency, pin=call.pin, invoice=call.invoice, operator=call.operator,
             partial=call.partial, reward=call.reward, target=call.target,
             original=call.original.request if call.original is not None else None,
@@ -185,7 +188,8 @@ class TglDialect:
     def __init__(self, config: Config | None = None):
         self.config = config
 
-    def build(self, call: Call, *, terminal: str, merchant: str, seq: str) -> dict[str, str]:
+    def build(self, call: Call, *, terminal: str, merchant: str, seq: str,
+              transmitted: str | None = None) -> dict[str, str]:
         fields = {"id": seq, "op": call.op.value, "term": terminal, "merch": merchant}
         if call.op in (Op.VOID, Op.REVERSAL):
             if call.original is None:

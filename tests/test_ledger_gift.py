@@ -120,3 +120,12 @@ async def test_card_states(ledger, redis_client):  # noqa: F811
         redis_client.hset(cards.state_key(cards.card_id(card)), "status", status)
         assert (await ledger.send(Op.RELOAD, card, 1)).code == code, status
     assert (await ledger.show(card)).balance == 100
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_numbers_leave_no_card_keys(ledger, redis_client):  # noqa: F811
+    for op in (Op.REDEEM, Op.BALANCE, Op.REVERSAL, Op.ACTIVATE):
+        card = random_number(ledger.config, "gift")
+        got = await ledger.send(op, card, 100, original_key="x")
+        assert got.code == ("00" if op is Op.REVERSAL else RC.UNKNOWN_CARD)
+    assert not [k for k in redis_client.scan_iter("{c:*")]

@@ -39,7 +39,8 @@ local function respond(res, undo)
     if num(st.exp) > 0 then res.exp = tostring(st.exp) end
   end
   local packed = cmsgpack.pack(res)
-  if a.norec ~= 1 then
+  -- Nothing is stored for a card that does not exist: random numbers must not create keys.
+  if a.norec ~= 1 and st.status then
     local fields = { 'resp', packed, 'rc', res.rc, 'op', a.op, 't', now }
     if a.inv and a.inv ~= '' then fields[#fields + 1] = 'inv'; fields[#fields + 1] = a.inv end
     if undo then

@@ -237,6 +237,13 @@ class LoadRun:
         self.stats.elapsed = end - self.started
         return self.stats
 
+    def run_blocking(self) -> LoadStats:
+        """`run` on a private event loop in a worker thread (from code that may already be
+        inside a running loop, such as a test on pytest-twisted's asyncio reactor)."""
+        from gateway.sim.issuer import run_blocking
+
+        return run_blocking(self.run)
+
     async def _open_loop(self, connections: list[_Connection]) -> None:
         rate = float(self.settings.rate or 1)
         sent = 0

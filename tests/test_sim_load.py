@@ -1,0 +1,81 @@
+"""The load generator and its report: real runs against the plugin's gateway (short ones; speed
+is measured in bench/bench_loadgen.py, never here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gateway.sim.load import LoadRun, LoadSettings, parse_mix
+from gateway.sim.loadsetup import load_tills, prepare_cards
+from gateway.sim.loadstats import LoadStats, percentile, render_text
+from gateway.sim.target import target_from_config
+from protocols.model import Op
+
+
+def test_mix_parsing():
+    assert parse_mix("redeem=5,balance") == [(Op.REDEEM, 5), (Op.BALANCE, 1)]
+    for bad, reason in (("sell=1", "'sell' is not one of"), ("redeem=0", "positive"),
+                        ("redeem=x", "positive")):
+        with pytest.raises(ValueError, match=reason):
+            parse_mix(bad)
+
+
+def test_percentiles_are_nearest_rank():
+    values = [i / 1000 for i in range(1, 101)]  # 1..100 ms
+    assert percentile(values, 50) == 0.050 and percentile(values, 99) == 0.099
+    assert percentile(values, 100) == 0.100 and percentile([0.007], 95) == 0.007
+    stats = LoadStats(sent=3, elapsed=2.0)
+    for rc, ms in (("00", 1), ("00", 3), ("51", 2)):
+        stats.answered("redeem", rc, ms / 1000)
+    stats.errors["timeout"] += 1
+    summary = stats.summary({"connections": 1})
+    assert summary["throughput_per_s"] == 1.5
+    assert summary["response_codes"] == {"00": 2, "51": 1}
+    assert summary["latency_ms"]["p50"] == 2.0 and summary["latency_ms"]["max"] == 3.0
+    text = render_text(summary)
+    assert "timeout: 1" in text and "00: 2, 51: 1" in text
+
+
+@pytest.mark.parametrize("protocol, mix", [("iso", "redeem=2,balance,reload,echo"),
+                                           ("tgl", "redeem,balance,earn,pbalance")])
+def test_closed_loop_run_against_the_gateway(tillgate_gateway, protocol, mix):
+    config = tillgate_gateway.config
+    target = target_from_config(config, protocol)
+    settings = LoadSettings(connections=2, depth=4, duration=1.0, mix=parse_mix(mix))
+    gift = prepare_cards(config, target, 8)
+    loyalty = prepare_cards(config, target, 8, loyalty=True) if "earn" in mix else []
+    stats = LoadRun(target, settings, load_tills(config), gift, loyalty).run_blocking()
+    assert stats.completed > 20 and stats.completed == stats.sent
+    assert not stats.errors and set(stats.codes) == {"00"}
+    assert set(stats.by_op) == {op.value for op, _ in settings.mix}
+
+
+def test_open_loop_keeps_its_rate(tillgate_gateway):
+    config = tillgate_gateway.config
+    target = target_from_config(config, "iso")
+    settings = LoadSettings(connections=2, rate=200, duration=1.0, mix=parse_mix("balance"))
+    cards = prepare_cards(config, target, 4)
+    stats = LoadRun(target, settings, load_tills(config), cards).run_blocking()
+    assert 190 <= stats.sent <= 201 and stats.completed == stats.sent
+
+
+def test_the_cli_load_run_writes_text_and_json(tillgate_gateway, tmp_path):
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "sim", "load", "--duration", "1", "--terminals",
+         "2", "--cards", "10", "--json", str(out), "--config", str(tillgate_gateway.config_path)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "throughput" in result.stdout and "latency ms   p50" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["completed"] > 0 and report["errors"] == {}
+    assert set(report["latency_ms"]) >= {"p50", "p95", "p99", "max"}
+    assert report["settings"]["connections"] == 2
+    bad = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "sim", "load", "--mix", "sell",
+         "--config", str(tillgate_gateway.config_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--mix" in bad.stderr

@@ -8,6 +8,10 @@ fixture. Fixtures:
 - `till` / `tgl_till`: a blocking `Till` on that gateway speaking ISO 8583 / TGL/1, with one
   method per operation (`activate`, `redeem`, `void`, ...) and `new_card(program, balance)`.
 - `tillgate_gateway_factory`: start further private gateways with their own config in one test.
+- `tillgate_inprocess_factory`: `await start(redis_url=None, extra="", **listener_overrides)`
+  runs a gateway inside the test process on the running Twisted asyncio reactor (for suites on
+  pytest-twisted with `--reactor=asyncio`); stopped after the test. Without `redis_url` it uses a
+  private redis-server started once per session (`tillgate_redis_url`).
 - `tillgate_base_config`, `tillgate_extra_config` (session): override them in your conftest.py
   to run against your configuration (defaults: ini options `tillgate_config` / `tillgate_extra`,
   else tillgate's default config of HOST-SPEC 6).
@@ -177,6 +181,74 @@ def tillgate_gateway_factory(tmp_path_factory: pytest.TempPathFactory, tillgate_
     yield start
     for gateway in started:
         gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def tillgate_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server for in-process gateways (started on first use)."""
+    from gateway.embedded_redis import EmbeddedRedis, free_port
+
+    server = EmbeddedRedis(tmp_path_factory.mktemp("tillgate-redis"), port=free_port(),
+                           appendonly=False)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+class InProcessGateway:
+    """A `gateway.app.Gateway` running in the test process, and what tests need of it."""
+
+    def __init__(self, gateway: Any):
+        self.gateway = gateway
+        self.config = gateway.config
+
+    def port(self, listener: str | None = None) -> int:
+        """The bound port of the listener named `listener` (default: the first one)."""
+        for service, conf in zip(self.gateway.listeners, self.config.listeners):
+            if listener is None or conf.name == listener:
+                return int(service.bound_port)
+        raise KeyError(listener)
+
+
+@pytest.fixture
+def tillgate_inprocess_factory(request: pytest.FixtureRequest, tmp_path: Path,
+                               tillgate_base_config: Path) -> Iterator[Callable[..., Any]]:
+    """`await start(redis_url=None, extra="", **listener_overrides) -> InProcessGateway`.
+
+    `listener_overrides` change the first listener (e.g. `framing="tpdu"`, `max_in_flight=1`).
+    Needs a running asyncio Twisted reactor (pytest-twisted, `--reactor=asyncio`).
+    """
+    started: list[Any] = []
+
+    async def start(redis_url: str | None = None, extra: str = "",
+                    **listener_overrides: Any) -> InProcessGateway:
+        import tomllib
+
+        from twisted.internet import reactor
+
+        from gateway.app import Gateway
+        from gateway.config import parse_config
+        from gateway.embedded_redis import free_port
+        from gateway.testing import config_text
+
+        url = redis_url or request.getfixturevalue("tillgate_redis_url")
+        workdir = tmp_path / f"gateway{len(started)}"
+        ports = {"iso": free_port(), "line": free_port(), "http": free_port()}
+        data = tomllib.loads(config_text(tillgate_base_config, data_dir=str(workdir / "var"),
+                                         ports=ports, redis_url=url, extra=extra))
+        data["listeners"][0].update(listener_overrides)
+        gateway = Gateway(reactor, parse_config(data, "tillgate_inprocess_factory"))
+        await gateway.start()
+        started.append(gateway)
+        return InProcessGateway(gateway)
+
+    yield start
+    if started:
+        import pytest_twisted
+        from twisted.internet.defer import ensureDeferred
+
+        for gateway in reversed(started):
+            pytest_twisted.blockon(ensureDeferred(gateway.stop()))
 
 
 @pytest.fixture

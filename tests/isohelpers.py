@@ -1,33 +1,14 @@
-"""An in-process gateway on free ports against the session's redis-server, for ISO tests."""
+"""Helpers for ISO tests on an in-process gateway (started by the pytest plugin's
+`tillgate_inprocess_factory`): fresh cards in its store, blocking clients off the reactor."""
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-
-from twisted.internet import reactor, threads
+from twisted.internet import threads
 
 from gateway.app import Gateway
 from gateway.cards import issue_card
-from gateway.config import parse_config
-from gateway.embedded_redis import free_port
 from gateway.reactor import deferred_from_coro
-from gateway.testing import config_text
 from protocols.carddata import generate_card_number, generate_pin
-
-
-def make_config(tmp_path: Path, redis_url: str, extra: str = "", **listener_overrides):
-    ports = {"iso": free_port(), "line": free_port(), "http": free_port()}
-    data = tomllib.loads(config_text(data_dir=str(tmp_path / "var"), ports=ports,
-                                     redis_url=redis_url, extra=extra))
-    data["listeners"][0].update(listener_overrides)
-    return parse_config(data, "test"), ports
-
-
-async def start_gateway(config) -> Gateway:
-    gateway = Gateway(reactor, config)
-    await gateway.start()
-    return gateway
 
 
 async def new_card(gateway: Gateway, program_id: str = "gift") -> tuple[str, str | None]:

@@ -6,7 +6,7 @@ import socket
 import struct
 
 import pytest_twisted
-from isohelpers import in_thread, make_config, new_card, start_gateway
+from isohelpers import in_thread, new_card
 
 from gateway.isoclient import IsoClient
 from protocols import isocodec
@@ -18,12 +18,9 @@ from protocols.model import Op
 TILL = {"terminal": "TILL0001", "merchant": "STORE0000000001"}
 
 
-@pytest_twisted.async_yield_fixture
-async def gateway(tmp_path, redis_url):
-    config, _ports = make_config(tmp_path, redis_url)
-    gw = await start_gateway(config)
-    yield gw
-    await gw.stop()
+@pytest_twisted.async_fixture
+async def gateway(tillgate_inprocess_factory, redis_url):
+    return (await tillgate_inprocess_factory(redis_url=redis_url)).gateway
 
 
 def iso_port(gw) -> int:
@@ -191,39 +188,32 @@ async def test_a_till_that_disconnects_mid_request_loses_nothing(gateway):
 
 
 @pytest_twisted.ensureDeferred
-async def test_tpdu_framing_swaps_source_and_destination(tmp_path, redis_url):
-    config, _ = make_config(tmp_path, redis_url, framing="tpdu")
-    gw = await start_gateway(config)
-    try:
-        def session():
-            with till(gw, framing="tpdu", tpdu=bytes.fromhex("6000120034")) as c:
-                c.send(request_fields(Op.ECHO, stan="000001", **TILL))
-                return c.receive_frame()
+async def test_tpdu_framing_swaps_source_and_destination(tillgate_inprocess_factory, redis_url):
+    gw = (await tillgate_inprocess_factory(redis_url=redis_url, framing="tpdu")).gateway
 
-        reply = await in_thread(session)
-        assert reply.tpdu == bytes.fromhex("6000340012")
-        assert isocodec.decode(reply.payload, SPEC_ASCII)["39"] == "00"
-    finally:
-        await gw.stop()
+    def session():
+        with till(gw, framing="tpdu", tpdu=bytes.fromhex("6000120034")) as c:
+            c.send(request_fields(Op.ECHO, stan="000001", **TILL))
+            return c.receive_frame()
+
+    reply = await in_thread(session)
+    assert reply.tpdu == bytes.fromhex("6000340012")
+    assert isocodec.decode(reply.payload, SPEC_ASCII)["39"] == "00"
 
 
 @pytest_twisted.ensureDeferred
-async def test_load_is_shed_with_91_beyond_max_in_flight(tmp_path, redis_url):
-    config, _ = make_config(tmp_path, redis_url, max_in_flight=1)
-    gw = await start_gateway(config)
-    try:
-        card, _ = await new_card(gw)
+async def test_load_is_shed_with_91_beyond_max_in_flight(tillgate_inprocess_factory, redis_url):
+    gw = (await tillgate_inprocess_factory(redis_url=redis_url, max_in_flight=1)).gateway
+    card, _ = await new_card(gw)
 
-        def session():
-            with till(gw) as c:
-                for n in range(50):
-                    c.send(request_fields(Op.BALANCE, card=card, stan=f"{n + 1:06d}", **TILL))
-                return [c.receive()["39"] for _ in range(50)]
+    def session():
+        with till(gw) as c:
+            for n in range(50):
+                c.send(request_fields(Op.BALANCE, card=card, stan=f"{n + 1:06d}", **TILL))
+            return [c.receive()["39"] for _ in range(50)]
 
-        codes = await in_thread(session)
-        assert "91" in codes and set(codes) <= {"91", "78"}
-    finally:
-        await gw.stop()
+    codes = await in_thread(session)
+    assert "91" in codes and set(codes) <= {"91", "78"}
 
 
 async def _show(gw, card):

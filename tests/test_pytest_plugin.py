@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest_twisted
+
 pytest_plugins = ["pytester"]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "simulator.md"
@@ -46,3 +48,23 @@ def test_a_failing_expectation_fails_and_the_factory_takes_extra_config(pytester
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*assert 900 == 1000*"])
+
+
+@pytest_twisted.ensureDeferred
+async def test_inprocess_gateway_on_its_own_redis(tillgate_inprocess_factory):
+    from isohelpers import in_thread, new_card
+
+    from gateway.sim import Till
+    from gateway.sim.target import Target
+
+    gw = await tillgate_inprocess_factory(framing="len4a")
+    card, _ = await new_card(gw.gateway)
+
+    def session():
+        target = Target(protocol="iso", port=gw.port("iso"), framing="len4a")
+        with Till(target, config=gw.config) as till:
+            till.activate(card, 700)
+            return till.redeem(card, 200).reply
+
+    reply = await in_thread(session)
+    assert (reply.rc, reply.balance) == ("00", 500)

@@ -144,7 +144,7 @@ def run_one(args) -> int:
     except (OSError, LinkClosed) as e:
         print(f"tillgate: {target.describe()}: {e}", file=sys.stderr)
         return 1
-    except TimeoutError as e:
+    except (TimeoutError, ValueError) as e:  # no answer, or an unreadable one
         print(f"tillgate: {e}", file=sys.stderr)
         return 1
     print(as_json(exchange) if args.json else as_table(exchange))

@@ -38,6 +38,10 @@ _stans: dict[str, StanCounter] = {}
 _ids = itertools.count(int(time.time() * 1000) % 10**12)
 
 
+class UnreadableResponse(ValueError):
+    """A response frame that does not decode (the gateway, or something else, sent garbage)."""
+
+
 def next_seq(protocol: str, terminal: str) -> str:
     """The next STAN (ISO) or id (TGL/1) for `terminal`, shared by every till of this process."""
     with _lock:
@@ -126,7 +130,8 @@ class Till:
     def wait(self, exchange: Exchange, timeout: float | None = None) -> Reply:
         """Read until `exchange`'s response arrives; others go to `stray`."""
         started = exchange.seconds
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         while True:
             for i, reply in enumerate(self.stray):
                 if self.dialect.match(exchange.request, reply.fields):
@@ -135,9 +140,13 @@ class Till:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no response to {exchange.call.op.value} "
-                                   f"{exchange.seq} within {self.timeout:g} s")
+                                   f"{exchange.seq} within {timeout:g} s")
             payload = self.link.receive(left)
-            self.stray.append(self.dialect.reply(self.dialect.decode(payload)))
+            try:
+                fields = self.dialect.decode(payload)
+            except ValueError as e:  # the codecs' errors are ValueErrors with a reason
+                raise UnreadableResponse(f"unreadable response: {e}") from None
+            self.stray.append(self.dialect.reply(fields))
 
     def _done(self, exchange: Exchange, reply: Reply, started: float) -> Reply:
         exchange.reply = reply

@@ -64,12 +64,12 @@ class RunningGateway:
         self.ports = process.ports
         self.config_path = process.config_path
 
-    def till(self, protocol: str = "iso", **options: Any) -> TestTill:
+    def till(self, protocol: str = "iso", **options: Any) -> Any:
         """A connected till on the gateway's first `iso` or `tgl` (TGL/1) listener."""
         from gateway.sim.target import target_from_config
 
-        return TestTill(self, target_from_config(self.config, protocol), config=self.config,
-                        **options)
+        return make_test_till(self, target_from_config(self.config, protocol),
+                              config=self.config, **options)
 
     def issue_card(self, program: str = "gift") -> IssuedCard:
         """A new card of `program` in the gateway's store, status `issued` (PIN if required)."""
@@ -122,12 +122,10 @@ def _test_till_class() -> type:
     return _TestTill
 
 
-def TestTill(gateway: RunningGateway, target: Any, **options: Any) -> Any:  # noqa: N802
-    """Build the till class lazily: importing the plugin must not import the simulator."""
+def make_test_till(gateway: RunningGateway, target: Any, **options: Any) -> Any:
+    """The till class is built on first use: importing the plugin (which pytest does in every
+    project where tillgate is installed) must not import the simulator."""
     return _test_till_class()(gateway, target, **options)
-
-
-TestTill.__test__ = False  # type: ignore[attr-defined]  # not a test, despite the name
 
 
 def start_gateway(workdir: Path, base: str | os.PathLike[str], extra: str = "",

@@ -17,6 +17,7 @@ Two modes:
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import socket
 import sys
@@ -212,7 +213,7 @@ class LoadRun:
             if self.target.transport != "tcp":
                 raise ValueError("load runs go over TCP")
             _, conn = await loop.create_connection(
-                lambda t=terminal, m=merchant: _Connection(self, t, m),
+                functools.partial(_Connection, self, terminal, merchant),
                 self.target.host, self.target.port)
             connections.append(conn)
         self.started = time.perf_counter()

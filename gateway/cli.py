@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "gateway.cli_config",
     "gateway.cli_cards",
     "gateway.cli_audit",
+    "gateway.cli_resellers",
     "gateway.cli_sim",
 )
 

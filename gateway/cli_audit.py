@@ -9,7 +9,7 @@ from gateway.audit import AuditReport, audit
 from gateway.cli import fail
 from gateway.cli_config import load_or_report
 from gateway.config import Config
-from gateway.storeconnect import StoreUnavailable, open_store
+from gateway.storeconnect import StoreUnavailable, store_session
 
 
 def register(subparsers, common) -> None:
@@ -35,10 +35,5 @@ def run_audit(args) -> int:
 
 
 async def _audit(config: Config) -> AuditReport:
-    store, embedded = await open_store(config)
-    try:
+    async with store_session(config) as store:
         return await audit(store)
-    finally:
-        await store.close()
-        if embedded is not None:
-            embedded.stop()

@@ -7,7 +7,6 @@ points (loyalty programs) are given as whole numbers and taken as they are.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import secrets
@@ -20,7 +19,7 @@ from gateway.cli import fail
 from gateway.cli_config import load_or_report
 from gateway.config import Config, Program
 from gateway.processor import Processor
-from gateway.storeconnect import StoreUnavailable, open_store
+from gateway.storeconnect import run_command, store_session
 from protocols.carddata import generate_card_number, generate_pin
 from protocols.model import Op, Request, mask_card
 
@@ -83,7 +82,7 @@ def run_issue(args) -> int:
     except OSError as e:
         return fail(f"cannot write {args.out}: {e.strerror}")
     try:
-        return _run(_issue(config, program, args.count, activate, face, out))
+        return run_command(_issue(config, program, args.count, activate, face, out))
     finally:
         if out is not sys.stdout:
             out.close()
@@ -91,8 +90,7 @@ def run_issue(args) -> int:
 
 async def _issue(config: Config, program: Program, count: int, activate: int | None,
                  face: int, out: TextIO) -> int:
-    store, embedded = await open_store(config)
-    try:
+    async with store_session(config) as store:
         processor = Processor(config, store)
         writer = csv.writer(out)
         writer.writerow(["card", "pin", "program", "status", "balance", "points"])
@@ -115,10 +113,6 @@ async def _issue(config: Config, program: Program, count: int, activate: int | N
         print(f"issued {count} {program.id} card(s)" + (" (active)" if activate is not None
                                                         else ""), file=sys.stderr)
         return 0
-    finally:
-        await store.close()
-        if embedded is not None:
-            embedded.stop()
 
 
 async def _new_card(store, program: Program, face: int, pin: str | None) -> str:
@@ -144,17 +138,12 @@ def run_show(args) -> int:
     card = _card_arg(config, args.card)
     if card is None:
         return fail("CARD is not a card number of any configured program")
-    return _run(_show(config, card, args.json))
+    return run_command(_show(config, card, args.json))
 
 
 async def _show(config: Config, card: str, as_json: bool) -> int:
-    store, embedded = await open_store(config)
-    try:
+    async with store_session(config) as store:
         view = await show_card(store, card)
-    finally:
-        await store.close()
-        if embedded is not None:
-            embedded.stop()
     if view is None:
         return fail(f"{mask_card(card)}: unknown card")
     data = view.as_dict()
@@ -181,12 +170,11 @@ def _card_action(args, action: str) -> int:
     card = _card_arg(config, args.card)
     if card is None:
         return fail("CARD is not a card number of any configured program")
-    return _run(_act(config, card, action))
+    return run_command(_act(config, card, action))
 
 
 async def _act(config: Config, card: str, action: str) -> int:
-    store, embedded = await open_store(config)
-    try:
+    async with store_session(config) as store:
         if action == "unlock":
             if not await unlock_card(store, card):
                 return fail(f"{mask_card(card)}: not locked")
@@ -198,14 +186,3 @@ async def _act(config: Config, card: str, action: str) -> int:
             return fail(f"{mask_card(card)}: nothing rolled back ({res['rc']}{why})")
         print(f"{mask_card(card)}: rolled back, balance {res.get('bal')} points {res.get('pts')}")
         return 0
-    finally:
-        await store.close()
-        if embedded is not None:
-            embedded.stop()
-
-
-def _run(coro) -> int:
-    try:
-        return asyncio.run(coro)
-    except StoreUnavailable as e:
-        return fail(str(e))

@@ -15,7 +15,7 @@ from typing import Any
 from gateway.cards import issue_card
 from gateway.config import DEFAULT_CONFIG_PATH, load_config
 from gateway.isoclient import IsoClient
-from gateway.storeconnect import open_store
+from gateway.storeconnect import store_session
 from protocols.carddata import generate_card_number
 from protocols.isobuild import StanCounter, request_fields
 from protocols.model import Op, mask_card
@@ -25,16 +25,11 @@ TERMINAL, MERCHANT = "TILL0001", "STORE0000000001"
 
 async def _issue(config) -> str:
     program = config.programs["gift"]
-    store, embedded = await open_store(config, start_embedded=False)
-    try:
+    async with store_session(config, start_embedded=False) as store:
         while True:
             card = generate_card_number(program.prefix, program.card_length_max, program.luhn)
             if await issue_card(store, program, card):
                 return card
-    finally:
-        await store.close()
-        if embedded is not None:
-            embedded.stop()
 
 
 def _describe(fields: dict[str, str]) -> str:

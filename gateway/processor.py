@@ -30,9 +30,10 @@ import msgpack
 from twisted.internet.defer import Deferred
 
 from gateway import cards
-from gateway.config import Config, Program
+from gateway.config import Config, Program, Reseller
 from gateway.pins import pin_hash
 from gateway.reactor import deferred_from_coro
+from gateway.resellers import ResellerRules
 from gateway.store import Store, StoreError
 from protocols.model import RC, Op, Request, Result, mask_card
 
@@ -97,7 +98,9 @@ class Processor:
         self.in_flight = 0
         self._pending: list[tuple[Request, Deferred[Result]]] = []
         self._scheduled = False
-        self.record_ttl = max(RECORD_TTL_MIN, 2 * config.reversal_window)
+        self.record_ttl = max(RECORD_TTL_MIN, 2 * config.reversal_window,
+                              *(2 * r.reversal_window for r in config.resellers.values()))
+        self.resellers = ResellerRules(config)
 
     # -- batching across the Twisted/asyncio boundary ------------------------------------------
 
@@ -215,6 +218,11 @@ class Processor:
         if isinstance(checked, Result):
             return checked
         program = checked
+        reseller = self.resellers.reseller_of(req)
+        if reseller is not None:
+            refused = await self._reseller_prepare(req, program, reseller)
+            if refused is not None:
+                return refused
         invoice = req.invoice if program.invoice_required and req.op in INVOICE_OPS else ""
         claim = await self.store.run(
             "claim", [cards.claim_key(req.merchant, req.key), cards.invoice_key(req.merchant)],
@@ -240,7 +248,31 @@ class Processor:
                         mask_card(req.card), result.balance)
         if req.op is Op.REVERSAL and result.code == RC.INVALID_TRANSACTION:
             log.warning("alert: reversal refused for %s: %s", mask_card(req.card), result.message)
+        if reseller is not None:
+            await self.resellers.settle(self.store, req, result, reseller, self.clock())
         return result
+
+    async def _reseller_prepare(self, req: Request, program: Program,
+                                reseller: Reseller) -> Result | None:
+        """Catalogue checks, then RRN retransmissions: a repeat takes the original's request
+        key (so the card script replays its answer); an undo finds its original by RRN."""
+        refused = self.resellers.check(req, program, reseller)
+        if refused is not None:
+            return refused
+        original = await self.resellers.same_rrn(self.store, req, reseller, self.record_ttl)
+        if isinstance(original, Result):
+            return original
+        if original is not None:
+            req.key = original
+        if req.op in (Op.VOID, Op.REVERSAL):
+            by_rrn = await self.resellers.original_by_rrn(self.store, req)
+            if by_rrn is not None:
+                req.original_key = by_rrn
+        return None
+
+    def _reversal_window(self, req: Request) -> int:
+        reseller = self.resellers.reseller_of(req)
+        return reseller.reversal_window if reseller is not None else self.config.reversal_window
 
     def params(self, req: Request, program: Program, script: str, card: str,
                **extra: Any) -> dict[str, Any]:
@@ -266,7 +298,7 @@ class Processor:
             "key": req.key, "op": script, "amount": req.amount, "auth": new_auth_id(),
             "pinreq": 1 if needs_pin else 0, "pin": pin, "tries": program.pin_tries,
             "lock": program.pin_lock_seconds, "maxbal": program.max_balance,
-            "window": self.config.reversal_window, "exp": exp, "faces": list(program.face_values),
+            "window": self._reversal_window(req), "exp": exp, "faces": list(program.face_values),
             "partial": 1 if (req.partial_ok and program.partial_approval) else 0,
             "advice": 1 if req.advice else 0, "points": points,
             "inv": req.invoice if program.invoice_required and req.op in INVOICE_OPS else "",

@@ -7,6 +7,11 @@ running there, the server is started for as long as the caller needs it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
 from gateway.config import Config
 from gateway.embedded_redis import EmbeddedRedis
 
@@ -53,3 +58,26 @@ def _safe_url(url: str) -> str:
 def _one_line(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     return text.splitlines()[0] if text else type(error).__name__
+
+
+@contextlib.asynccontextmanager
+async def store_session(config: Config, *, start_embedded: bool = True):
+    """`async with store_session(config) as store:` for admin commands: the configured store,
+    closed afterwards, and the embedded server stopped if this session started it."""
+    store, embedded = await open_store(config, start_embedded=start_embedded)
+    try:
+        yield store
+    finally:
+        await store.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def run_command(coro: Coroutine[Any, Any, int]) -> int:
+    """Run an admin command's coroutine; an unreachable store is one line and exit 2."""
+    from gateway.cli import fail
+
+    try:
+        return asyncio.run(coro)
+    except StoreUnavailable as e:
+        return fail(str(e))

@@ -87,7 +87,9 @@ def points_for(program: Program, amount: int) -> int:
 
 
 def new_auth_id() -> str:
-    return "".join(secrets.choice(AUTH_ALPHABET) for _ in range(6))
+    """Six characters of A-Z0-9 from one `secrets` call (a modulo bias of 256 % 36 over 36
+    symbols is irrelevant for an authorisation id, which is a receipt reference, not a secret)."""
+    return "".join(AUTH_ALPHABET[b % 36] for b in secrets.token_bytes(6))
 
 
 class Processor:
@@ -101,6 +103,8 @@ class Processor:
         self.record_ttl = max(RECORD_TTL_MIN, 2 * config.reversal_window,
                               *(2 * r.reversal_window for r in config.resellers.values()))
         self.resellers = ResellerRules(config)
+        self._day_second = -1
+        self._day_cache: tuple[int, dt.date] = (0, dt.date.min)
 
     # -- batching across the Twisted/asyncio boundary ------------------------------------------
 
@@ -270,6 +274,15 @@ class Processor:
                 req.original_key = by_rrn
         return None
 
+    def _day(self, now: float) -> tuple[int, dt.date]:
+        """Today (UTC) as YYYYMMDD and as a date, computed once per second, not per request."""
+        second = int(now)
+        if second != self._day_second:
+            date = dt.datetime.fromtimestamp(second, dt.UTC).date()
+            self._day_cache = (int(date.strftime("%Y%m%d")), date)
+            self._day_second = second
+        return self._day_cache
+
     def _reversal_window(self, req: Request) -> int:
         reseller = self.resellers.reseller_of(req)
         return reseller.reversal_window if reseller is not None else self.config.reversal_window
@@ -278,7 +291,7 @@ class Processor:
                **extra: Any) -> dict[str, Any]:
         """The msgpack map every card script reads as `a` (see gateway/lua/_prelude.lua)."""
         now = self.clock()
-        today_date = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        today, today_date = self._day(now)
         exp = 0
         if program.expiry_days:
             exp = int((today_date + dt.timedelta(days=program.expiry_days)).strftime("%Y%m%d"))
@@ -293,7 +306,7 @@ class Processor:
             reward = program.reward(req.reward) if req.reward else None
             points = reward.cost if reward else req.amount
         p = {
-            "now": int(now), "today": int(today_date.strftime("%Y%m%d")), "ttl": self.record_ttl,
+            "now": int(now), "today": today, "ttl": self.record_ttl,
             "ch": cards.card_id(card), "term": req.terminal, "merch": req.merchant,
             "key": req.key, "op": script, "amount": req.amount, "auth": new_auth_id(),
             "pinreq": 1 if needs_pin else 0, "pin": pin, "tries": program.pin_tries,

@@ -14,6 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.configcheck import ConfigError, Section
+from gateway.secconfig import (
+    AlertsConfig,
+    SecurityConfig,
+    SMTPConfig,
+    read_alerts,
+    read_email,
+    read_security,
+)
 
 DEFAULT_CONFIG_PATH = "config/tillgate.toml"
 
@@ -140,7 +148,7 @@ class RedisConfig:
 class Rule:
     name: str
     scope: str  # card | terminal | merchant | operator | source
-    event: str  # an operation name, or unknown_card / wrong_pin
+    event: str  # an operation name, or unknown_card / wrong_pin / declined (gateway/rules.py)
     window: int  # seconds
     max_count: int = 0  # 0 = not limited by count
     max_amount: int = 0  # 0 = not limited by amount sum
@@ -189,6 +197,9 @@ class Config:
     resellers: dict[str, Reseller] = field(default_factory=dict)
     reversal_window: int = 86400
     shutdown_grace: float = 10.0
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    email: SMTPConfig = field(default_factory=SMTPConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     raw: dict = field(default_factory=dict, repr=False)
 
     terminals: dict[str, Merchant] = field(default_factory=dict, repr=False)  # terminal -> owner
@@ -263,9 +274,12 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         if merchant.reseller and merchant.reseller not in resellers:
             errors.append(f"merchants.{merchant.id}.reseller: no reseller "
                           f"{merchant.reseller!r} under [resellers]")
-    # Sections owned by later parts of the product are read by them; they are accepted here.
-    for later in ("alerts", "security", "email"):
-        top._seen.add(later)
+    from gateway.rules import rule_problems
+
+    errors.extend(rule_problems(rules))
+    alerts = read_alerts(top.table("alerts"))
+    email = read_email(top.table("email"))
+    security = read_security(top.table("security"), set(seen_terminals), set(merchants))
     top.reject_unknown()
 
     if errors:
@@ -275,6 +289,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         listeners=listeners, merchants=merchants, programs=programs, rules=rules,
         resellers=resellers,
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
+        alerts=alerts, email=email, security=security,
         terminals={t: m for m in merchants.values() for t in m.terminals},
     )
 

@@ -140,3 +140,20 @@ class ListenerMetrics:
 
     def closed(self, reason: str) -> None:
         self._child(CLOSED_FOR_CAUSE, self.listener, reason).inc()
+
+# Alerts (gateway/alerts): rule names come from the config, sinks are log/webhook/email; never a
+# card or scope value in a label.
+ALERTS_RAISED = Counter("tillgate_alerts_raised_total",
+                        "Alerts queued (once per rule, scope value and window)", ["rule"],
+                        registry=REGISTRY)
+ALERTS_SUPPRESSED = Counter("tillgate_alerts_suppressed_total",
+                            "Alerts not queued again: already raised in this window", ["rule"],
+                            registry=REGISTRY)
+ALERTS_DELIVERED = Counter("tillgate_alerts_delivered_total", "Alerts delivered, by sink",
+                           ["rule", "sink"], registry=REGISTRY)
+ALERT_FAILURES = Counter("tillgate_alert_delivery_failures_total",
+                         "Failed alert deliveries (retried with back-off), by sink", ["sink"],
+                         registry=REGISTRY)
+VELOCITY_REFUSALS = Counter("tillgate_velocity_refusals_total",
+                            "Requests refused by a velocity rule (65, 62) or a disabled "
+                            "terminal (58)", ["rule"], registry=REGISTRY)

@@ -29,11 +29,13 @@ from typing import Any
 import msgpack
 from twisted.internet.defer import Deferred
 
-from gateway import cards
+from gateway import cards, metrics
+from gateway.alerts.queue import AlertQueue
 from gateway.config import Config, Program, Reseller
 from gateway.pins import pin_hash
 from gateway.reactor import deferred_from_coro
 from gateway.resellers import ResellerRules
+from gateway.rules import ClaimPlan, Trip, Velocity
 from gateway.store import Store, StoreError
 from protocols.model import RC, Op, Request, Result, mask_card
 
@@ -103,6 +105,8 @@ class Processor:
         self.record_ttl = max(RECORD_TTL_MIN, 2 * config.reversal_window,
                               *(2 * r.reversal_window for r in config.resellers.values()))
         self.resellers = ResellerRules(config)
+        self.velocity = Velocity(config.rules)  # gateway/rules.py, docs/security.md
+        self.alerts = AlertQueue(store, config.alerts.stream_max)
         self._day_second = -1
         self._day_cache: tuple[int, dt.date] = (0, dt.date.min)
 
@@ -211,7 +215,7 @@ class Processor:
         if program is None:
             return Result(RC.UNKNOWN_CARD)
         refused = self._amount_check(req, program)
-        return refused or (await self._card_script(req, program))[0]
+        return refused or (await self._card_script(req, program, velocity=False))[0]
 
     # -- the store phases ----------------------------------------------------------------------
 
@@ -220,6 +224,8 @@ class Processor:
             return Result(RC.APPROVED)
         checked = self.precheck(req)
         if isinstance(checked, Result):
+            if checked.code == RC.UNKNOWN_CARD:
+                return await self._velocity_unknown(req, checked)
             return checked
         program = checked
         reseller = self.resellers.reseller_of(req)
@@ -228,9 +234,17 @@ class Processor:
             if refused is not None:
                 return refused
         invoice = req.invoice if program.invoice_required and req.op in INVOICE_OPS else ""
-        claim = await self.store.run(
-            "claim", [cards.claim_key(req.merchant, req.key), cards.invoice_key(req.merchant)],
-            [req.fingerprint(), self.record_ttl, invoice or "", req.key])
+        plan = self.velocity.claim_plan(req, self.clock())
+        reply = await self.store.run(
+            "claim", [cards.claim_key(req.merchant, req.key), cards.invoice_key(req.merchant),
+                      *plan.keys],
+            [req.fingerprint(), self.record_ttl, invoice or "", req.key, *plan.argv])
+        claim, trips = self.velocity.claim_outcome(reply, plan)
+        await self._raise(trips, req)
+        if claim == 4:
+            return Result(RC.TERMINAL_NOT_PERMITTED, message="terminal disabled")
+        if claim == 5:
+            return Result(RC.VELOCITY)
         if claim == 2:
             return Result(RC.DUPLICATE, message="request key reused")
         if claim == 3:
@@ -247,6 +261,8 @@ class Processor:
                                  [freed, req.original_key])
         if program.uniform_decline and result.code == RC.NOT_ACTIVE:
             result = Result(RC.UNKNOWN_CARD)  # enumeration defence: inactive looks unknown
+        if claim == 0:
+            await self._velocity_after(req, plan, result)
         if result.message == "overdraft":
             log.warning("alert: advice took %s into overdraft (balance %s)",
                         mask_card(req.card), result.balance)
@@ -287,6 +303,43 @@ class Processor:
         reseller = self.resellers.reseller_of(req)
         return reseller.reversal_window if reseller is not None else self.config.reversal_window
 
+    # -- velocity rules (gateway/rules.py) -------------------------------------------------------
+
+    async def _velocity_unknown(self, req: Request, unknown: Result) -> Result:
+        """A number that fits no program is an unknown-card answer too: count it, and refuse
+        it (65) where a rate limit is reached or (58) the terminal is disabled."""
+        keys, argv, counters = self.velocity.precheck_steps(req, self.clock())
+        code, trips = self.velocity.after_outcome(
+            await self.store.run("velocity_after", keys, argv), counters)
+        await self._raise(trips, req)
+        if code == 2:
+            return Result(RC.TERMINAL_NOT_PERMITTED, message="terminal disabled")
+        return Result(RC.VELOCITY) if code == 1 else unknown
+
+    async def _velocity_after(self, req: Request, plan: ClaimPlan, result: Result) -> None:
+        """Phase 3: give back reservations the answer did not use; count answer events."""
+        found = self.velocity.after_steps(req, plan, result, self.clock())
+        if found is None:
+            return
+        keys, argv, counters = found
+        try:
+            reply = await self.store.run("velocity_after", keys, argv)
+        except StoreError as e:  # the answer stands; a lost count errs on the strict side
+            log.warning("velocity phase 3 failed for %s: %s", req.terminal, e)
+            return
+        await self._raise(self.velocity.after_outcome(reply, counters)[1], req)
+
+    async def _raise(self, trips: list[Trip], req: Request) -> None:
+        """Queue an alert per trip (de-duplicated per rule, value and window). Never fails the
+        request: the operation has already been decided."""
+        for trip in trips:
+            if trip.rule.action != "alert":
+                metrics.VELOCITY_REFUSALS.labels(trip.rule.name).inc()
+            try:
+                await self.alerts.raise_trip(trip, req, self.clock())
+            except Exception as e:
+                log.error("alert for rule %s not queued: %s", trip.rule.name, e)
+
     def params(self, req: Request, program: Program, script: str, card: str,
                **extra: Any) -> dict[str, Any]:
         """The msgpack map every card script reads as `a` (see gateway/lua/_prelude.lua)."""
@@ -320,17 +373,29 @@ class Processor:
         return p
 
     async def _run_card(self, script: str, card: str, req: Request, params: dict[str, Any],
-                        original_key: str | None = None) -> tuple[dict[str, Any], bool]:
-        keys = cards.card_keys(cards.card_id(card), req.key, original_key)
+                        original_key: str | None = None,
+                        velocity: bool = False) -> tuple[dict[str, Any], bool]:
+        """One card script; with `velocity`, the card-scope rules are checked inside it."""
+        cid = cards.card_id(card)
+        keys = cards.card_keys(cid, req.key, original_key)
+        plan = self.velocity.card_plan(req, cid, params["now"]) if velocity else None
+        if plan is not None:
+            keys += plan.keys
+            params["vr"] = plan.vr
         packed, fresh = await self.store.run(script, keys, [msgpack.packb(params)])
-        return msgpack.unpackb(packed), bool(fresh)
+        res = msgpack.unpackb(packed)
+        if plan is not None:
+            await self._raise(self.velocity.card_trips(res, plan), req)
+        return res, bool(fresh)
 
-    async def _card_script(self, req: Request, program: Program) -> tuple[Result, str | None]:
+    async def _card_script(self, req: Request, program: Program,
+                           velocity: bool = True) -> tuple[Result, str | None]:
         """The operation's card script; also the invoice number an undo freed, if any."""
         assert req.card is not None
         script = SCRIPT_OF[req.op]
         params = self.params(req, program, script, req.card)
-        res, _ = await self._run_card(script, req.card, req, params, req.original_key)
+        res, _ = await self._run_card(script, req.card, req, params, req.original_key,
+                                      velocity=velocity)
         return to_result(res, program), res.get("freed")
 
     async def _transfer(self, req: Request, program: Program) -> Result:
@@ -361,7 +426,8 @@ class Processor:
             # restored if a concurrent credit made the target full in between)
             return Result(RC.LIMIT_EXCEEDED, message="target card")
         out, _ = await self._run_card("transfer_out", req.card, req,
-                                      self.params(req, program, "transfer_out", req.card))
+                                      self.params(req, program, "transfer_out", req.card),
+                                      velocity=True)
         if out["rc"] != RC.APPROVED:
             return to_result(out, program)
         moved, moved_points = out.get("amt", 0), out.get("ptsd", 0)

@@ -28,6 +28,71 @@ local function replay()
   return nil
 end
 
+-- Velocity rules of the card scope (gateway/rules.py). a.vr lists the rules that apply to this
+-- request; rule i counts in KEYS[4 + i], a hash { n = count, s = amount sum } that expires at the
+-- end of its fixed window (r.x, epoch seconds). Each rule: n / m = max count / max amount (0 =
+-- unlimited), act = 'alert' | 'decline' | 'lock', ev = 'op' (this operation, counted when
+-- approved) | 'pin' (55/75 answers) | 'dec' (any refusal but 65). "More than N": the (N+1)th trips.
+local vel_trips = {}
+
+local function vel_trip(i, n, s) vel_trips[#vel_trips + 1] = { i, n, s } end
+
+local function vel_lock()
+  st.status = 'suspended'
+  redis.call('HSET', S, 'status', 'suspended', 'vlock', 1)
+end
+
+-- Before anything changes: would this request pass a limit that refuses? Returns 65 or 62.
+-- Event rules that refuse are rate limits: once N events are counted, the next request is 65.
+local function vel_check()
+  if not a.vr then return nil end
+  for i, r in ipairs(a.vr) do
+    if r.act ~= 'alert' then
+      local h = redis.call('HMGET', KEYS[4 + i], 'n', 's')
+      local n, s = num(h[1]), num(h[2])
+      local over
+      if r.ev == 'op' then
+        over = (r.n > 0 and n + 1 > r.n) or (r.m > 0 and s + a.amount > r.m)
+      else
+        over = r.act == 'decline' and r.n > 0 and n >= r.n
+      end
+      if over then
+        vel_trip(i, n, s)
+        if r.act == 'lock' then
+          vel_lock()
+          return '62'
+        end
+        return '65'
+      end
+    end
+  end
+  return nil
+end
+
+-- After the answer is known, in the same script: count what happened; report alert rules that
+-- went past their limit and lock the card where an event rule says so (for the next requests).
+local function vel_commit(res)
+  if not a.vr or not st.status or res.rc == '65' then return end
+  local ok = res.rc == '00' or res.rc == '10'
+  for i, r in ipairs(a.vr) do
+    local hit
+    if r.ev == 'op' then hit = ok
+    elseif r.ev == 'pin' then hit = res.rc == '55' or res.rc == '75'
+    else hit = not ok end
+    if hit then
+      local key = KEYS[4 + i]
+      local n = redis.call('HINCRBY', key, 'n', 1)
+      local s = 0
+      if r.ev == 'op' then s = redis.call('HINCRBY', key, 's', num(res.amt or a.amount)) end
+      redis.call('EXPIREAT', key, r.x)
+      if (r.n > 0 and n > r.n) or (r.m > 0 and s > r.m) then
+        if r.ev ~= 'op' and r.act == 'lock' and st.status ~= 'suspended' then vel_lock() end
+        if r.ev ~= 'op' or r.act == 'alert' then vel_trip(i, n, s) end
+      end
+    end
+  end
+end
+
 -- Store the response under the request key (so a retransmission replays it) and return it.
 -- `undo` holds what an undo needs: dv, dp (deltas), jid, n, prev (status before), op.
 local function respond(res, undo)
@@ -38,6 +103,7 @@ local function respond(res, undo)
     res.pts = num(st.pts)
     if num(st.exp) > 0 then res.exp = tostring(st.exp) end
   end
+  vel_commit(res)
   local packed = cmsgpack.pack(res)
   -- Nothing is stored for a card that does not exist: random numbers must not create keys.
   if a.norec ~= 1 and st.status then
@@ -51,6 +117,10 @@ local function respond(res, undo)
     end
     redis.call('HSET', R, unpack(fields))
     redis.call('EXPIRE', R, a.ttl)
+  end
+  if #vel_trips > 0 then  -- reported to the gateway (alerts), never stored for a replay
+    res.vt = vel_trips
+    packed = cmsgpack.pack(res)
   end
   return { packed, 1 }
 end
@@ -125,9 +195,9 @@ local function check_pin()
   return '55'
 end
 
--- Both checks in order; nil = go on.
+-- Status, velocity and PIN checks in order; nil = go on.
 local function admit(want, pin)
-  local rc = gate(want, pin)
+  local rc = gate(want, pin) or vel_check()
   if rc then return rc end
   if pin then return check_pin() end
   return nil

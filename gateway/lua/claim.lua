@@ -5,15 +5,72 @@
 --   ARGV: fingerprint, ttl seconds, invoice ('' = none), request key
 -- Returns 0 new, 1 retransmission (same content), 2 key reused with other content,
 -- 3 invoice number already used.
+--
+-- With velocity rules (gateway/rules.py) there are more keys and a fifth argument, and the
+-- answer is a list {code, then i, count, sum for each rule past its limit}:
+--   KEYS[3] {m:<merchant>}:off:<terminal>    (the terminal is disabled while this exists)
+--   KEYS[3 + i] the counter hash { n, s } of rule i in its current window
+--   ARGV[5] msgpack list of rules { n = max count, m = max amount, a = amount this request adds,
+--           act = 'alert' | 'decline' | 'disable', ev = 'op' | 'post', x = window end (epoch s) }
+-- and two more codes: 4 the terminal is disabled, 5 a rule refuses (65). Operation rules count
+-- here, as a reservation (phase 3 gives back what the card script refused); event rules that
+-- refuse ('post') reserve one event, which phase 3 gives back when the event did not happen.
+-- Every check is made before anything is written, so a refused request changes nothing.
+local rules = ARGV[5] and cmsgpack.unpack(ARGV[5]) or nil
+local function answer(code, trips)
+  if not rules then return code end
+  local out = { code }
+  for _, t in ipairs(trips or {}) do
+    out[#out + 1] = t[1]; out[#out + 1] = t[2]; out[#out + 1] = t[3]
+  end
+  return out
+end
+
 local fp = redis.call('GET', KEYS[1])
 if fp then
-  if fp == ARGV[1] then return 1 end
-  return 2
+  if fp == ARGV[1] then return answer(1) end
+  return answer(2)
 end
+if rules and redis.call('EXISTS', KEYS[3]) == 1 then return answer(4) end
 if ARGV[3] ~= '' then
   local holder = redis.call('HGET', KEYS[2], ARGV[3])
-  if holder and holder ~= ARGV[4] then return 3 end
-  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+  if holder and holder ~= ARGV[4] then return answer(3) end
 end
+local trips = {}
+if rules then
+  local refused, disable = false, false
+  for i, r in ipairs(rules) do
+    if r.act ~= 'alert' then
+      local h = redis.call('HMGET', KEYS[3 + i], 'n', 's')
+      local n, s = tonumber(h[1] or 0), tonumber(h[2] or 0)
+      local over
+      if r.ev == 'op' then
+        over = (r.n > 0 and n + 1 > r.n) or (r.m > 0 and s + r.a > r.m)
+      else
+        over = r.n > 0 and n >= r.n
+      end
+      if over then
+        trips[#trips + 1] = { i, n, s }
+        refused = true
+        if r.act == 'disable' then disable = true end
+      end
+    end
+  end
+  if refused then
+    if disable then redis.call('SET', KEYS[3], 'velocity') end
+    return answer(5, trips)
+  end
+  for i, r in ipairs(rules) do
+    local key = KEYS[3 + i]
+    local n = redis.call('HINCRBY', key, 'n', 1)
+    local s = 0
+    if r.a > 0 then s = redis.call('HINCRBY', key, 's', r.a) end
+    redis.call('EXPIREAT', key, r.x)
+    if r.act == 'alert' and ((r.n > 0 and n > r.n) or (r.m > 0 and s > r.m)) then
+      trips[#trips + 1] = { i, n, s }
+    end
+  end
+end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 0
+return answer(0, trips)

@@ -1,0 +1,57 @@
+"""The alert record: built from a velocity trip or a one-off event, serialised as JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass
+
+from gateway.rules import Trip
+from protocols.model import Request, mask_card
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    rule: str
+    scope: str  # card | terminal | merchant | operator | source
+    value: str  # scope value; a card is masked
+    event: str
+    action: str
+    window: int  # seconds
+    window_start: int  # epoch seconds
+    count: int
+    amount: int  # minor units
+    max_count: int
+    max_amount: int
+    terminal: str
+    merchant: str
+    card: str  # masked, or ""
+    time: int  # epoch seconds when raised
+
+    @property
+    def message(self) -> str:
+        limit = (f"more than {self.max_count} in {self.window} s" if self.max_count
+                 else f"more than {self.max_amount} (minor units) in {self.window} s")
+        return (f"rule {self.rule}: {self.event} {limit} for {self.scope} {self.value} "
+                f"(count {self.count}, amount {self.amount}); action {self.action}")
+
+    @property
+    def time_text(self) -> str:
+        return dt.datetime.fromtimestamp(self.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Alert:
+        data = json.loads(text)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+    @classmethod
+    def from_trip(cls, trip: Trip, req: Request, now: float) -> Alert:
+        rule = trip.rule
+        return cls(rule=rule.name, scope=rule.scope, value=trip.value, event=rule.event,
+                   action=rule.action, window=rule.window, window_start=trip.window_start,
+                   count=trip.count, amount=trip.amount, max_count=rule.max_count,
+                   max_amount=rule.max_amount, terminal=req.terminal, merchant=req.merchant,
+                   card=mask_card(req.card), time=int(now))

@@ -181,26 +181,15 @@ def _call_from_args(args, protocol: str):
 
 def _original_from_args(args, protocol: str, call):
     """The original exchange a void or reversal names, rebuilt from --orig (and --orig-time)."""
-    from gateway.sim.messages import Call, Exchange
-    from protocols.isobuild import request_fields
+    from gateway.sim.messages import original_exchange
 
-    if protocol == "tgl":
-        if not (args.orig.isdigit() and len(args.orig) <= 12):
-            raise ValueError("--orig must be the original's id (1 to 12 digits)")
-        return Exchange(call=Call(op=Op(args.orig_op), card=call.card), seq=args.orig,
-                        request={"id": args.orig})
-    if not (args.orig.isdigit() and len(args.orig) == 6):
-        raise ValueError("--orig must be the original's STAN (6 digits)")
-    if not (args.orig_time and args.orig_time.isdigit() and len(args.orig_time) == 10):
-        raise ValueError("ISO voids and reversals need --orig-time (the original's field 7, "
-                         "MMDDhhmmss)")
     try:
         orig_op = Op(args.orig_op)
     except ValueError:
         raise ValueError(f"--orig-op: unknown operation {args.orig_op!r}") from None
-    fields = request_fields(orig_op, terminal=args.terminal, merchant=args.merchant,
-                            stan=args.orig,
-                            card=call.card, amount=call.amount, mti=args.orig_mti,
-                            transmitted=args.orig_time)
-    return Exchange(call=Call(op=orig_op, card=call.card, amount=call.amount), seq=args.orig,
-                    request=fields)
+    try:
+        return original_exchange(protocol, seq=args.orig, terminal=args.terminal,
+                                 merchant=args.merchant, card=call.card, amount=call.amount,
+                                 op=orig_op, mti=args.orig_mti, transmitted=args.orig_time)
+    except ValueError as e:
+        raise ValueError(f"--orig/--orig-time: {e}") from None

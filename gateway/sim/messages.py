@@ -235,6 +235,26 @@ def dialect_for(protocol: str, *, bitmap: str = "ascii", config: Config | None =
     raise ValueError(f"protocol must be iso or tgl, not {protocol!r}")
 
 
+def original_exchange(protocol: str, *, seq: str, terminal: str, merchant: str,
+                      card: str | None = None, amount: int | None = None,
+                      op: Op = Op.REDEEM, mti: str = "0200",
+                      transmitted: str | None = None) -> Exchange:
+    """The exchange a void or reversal names, rebuilt from what a till wrote down about it:
+    its STAN and field 7 (ISO) or its id (TGL/1). Raises ValueError with a reason."""
+    call = Call(op=op, card=card, amount=amount)
+    if protocol == "tgl":
+        if not (seq.isdigit() and 1 <= len(seq) <= 12):
+            raise ValueError("the original's id is 1 to 12 digits")
+        return Exchange(call=call, seq=seq, request={"id": seq})
+    if not (seq.isdigit() and len(seq) == 6):
+        raise ValueError("the original's STAN is 6 digits")
+    if not (transmitted and transmitted.isdigit() and len(transmitted) == 10):
+        raise ValueError("an ISO original needs its field 7 (MMDDhhmmss)")
+    fields = request_fields(op, terminal=terminal, merchant=merchant, stan=seq, card=card,
+                            amount=amount, mti=mti, transmitted=transmitted)
+    return Exchange(call=call, seq=seq, request=fields)
+
+
 def safe_request(fields: dict[str, str]) -> dict[str, str]:
     """A request's fields fit to print: card numbers masked, PIN and PIN block left out."""
     shown = {}
@@ -250,4 +270,4 @@ def safe_request(fields: dict[str, str]) -> dict[str, str]:
 
 
 __all__ = ["Call", "Dialect", "Exchange", "IsoDialect", "Reply", "TglDialect", "dialect_for",
-           "safe_request", "transmission_time"]
+           "original_exchange", "safe_request", "transmission_time"]

@@ -24,7 +24,7 @@ from gateway.config import Config
 from gateway.sim.faults import FAULTS, FaultOutcome, run_fault
 from gateway.sim.issuer import issue_cards
 from gateway.sim.links import LinkClosed
-from gateway.sim.messages import Call, Exchange
+from gateway.sim.messages import Call, Exchange, original_exchange
 from gateway.sim.target import Target
 from gateway.sim.till import Till
 from protocols.model import Op
@@ -156,6 +156,14 @@ def _step_problems(step: Any) -> list[str]:
     for key in ("balance", "amount"):
         if isinstance(expect, dict) and key in expect and not isinstance(expect[key], str):
             problems.append(f"expect.{key}: a string in major units, such as \"12.50\"")
+    original = step.get("original")
+    if isinstance(original, dict):
+        problems += [f"original.{k}: unknown key" for k in original
+                     if k not in ("stan", "id", "time", "op", "amount", "card", "mti")]
+        if "stan" not in original and "id" not in original:
+            problems.append("original: a table needs stan (ISO) or id (TGL/1)")
+    elif original is not None and not isinstance(original, str):
+        problems.append("original: a step name, or a table with stan/id")
     if "sleep" in step and not isinstance(step["sleep"], int | float):
         problems.append("sleep: seconds, a number")
     return problems
@@ -227,7 +235,7 @@ class Runner:
         return StepResult(0, "", True, summary=f"issued a {program} card as ${{{name}}}")
 
     def _operation(self, till: Till, state: _State, step: dict[str, Any]) -> StepResult:
-        call = self._call(state, step)
+        call = self._call(till, state, step)
         expect = step.get("expect", {})
         fault = step.get("fault")
         if fault:
@@ -246,7 +254,24 @@ class Runner:
                 state.vars[str(var)] = value
         return StepResult(0, "", not problems, "; ".join(problems), summary=_summary(outcome))
 
-    def _call(self, state: _State, step: dict[str, Any]) -> Call:
+    def _original(self, till: Till, state: _State, step: dict[str, Any]) -> Exchange:
+        """`original = "step"` names an earlier step; `original = { stan = "${sale_stan}",
+        time = "${sale.7}", op = "redeem", amount = "22.00" }` (ISO) or `{ id = "..." }`
+        (TGL/1) rebuilds it from captured values, as a till that wrote them down would."""
+        spec = step["original"]
+        if isinstance(spec, str):
+            return state.exchange(spec)
+        op = Op(state.expand(spec.get("op", "redeem")))
+        amount = parse_amount(state.expand(spec["amount"])) if "amount" in spec else None
+        card = state.expand(spec["card"]) if "card" in spec else (
+            state.expand(step["card"]) if "card" in step else None)
+        seq = state.expand(spec.get("id", spec.get("stan", "")))
+        return original_exchange(
+            till.dialect.name, seq=seq, terminal=till.terminal, merchant=till.merchant,
+            card=card, amount=amount, op=op, mti=state.expand(spec.get("mti", "0200")),
+            transmitted=state.expand(spec["time"]) if "time" in spec else None)
+
+    def _call(self, till: Till, state: _State, step: dict[str, Any]) -> Call:
         def text(key: str) -> str | None:
             return state.expand(step[key]) if key in step else None
 
@@ -254,7 +279,7 @@ class Runner:
         amount = parse_amount(state.expand(step["amount"])) if "amount" in step else None
         if "points" in step:
             amount = int(state.expand(str(step["points"])))
-        original = state.exchange(step["original"]) if "original" in step else None
+        original = self._original(till, state, step) if "original" in step else None
         card = text("card")
         if card is None and original is not None:
             card = original.call.card

@@ -231,6 +231,9 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         if getattr(address, "host", None):
             self.peer = f"{address.host}:{address.port}"
         self.endpoint.connections.add(self)
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:  # TCP (a serial port has none): answers must not wait on Nagle
+            no_delay(True)
         self.metrics.connections.inc()
         self.metrics.accepted.inc()
         self.setTimeout(self.endpoint.idle_timeout or None)

@@ -10,9 +10,9 @@ are matched to requests as HOST-SPEC 1 says (ISO: MTI class, field 11, field 41;
 a response that matches nothing in flight (the answer to a request whose response the caller
 chose to drop) is kept in `stray`.
 
-Sequence numbers are unique per process and unlikely to collide across processes: STANs start
-at a random point, TGL/1 ids at the current millisecond (TGL/1 keys last a day, ISO keys carry
-the second in field 7), so two short runs in the same second never replay each other's keys.
+Sequence numbers are unique per process and unlikely to collide across processes: STANs and
+TGL/1 ids start at a random point (ISO keys also carry the second in field 7; TGL/1 keys last a
+day), so runs one after the other do not replay each other's request keys.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ DEFAULT_MERCHANT = "STORE0000000001"
 
 _lock = threading.Lock()
 _stans: dict[str, StanCounter] = {}
-_ids = itertools.count(int(time.time() * 1000) % 10**12)
+# TGL/1 keys last a whole day, and a load run uses thousands of ids a second: a clock-based
+# start would let the next run reuse this one's ids (94). A random start in the 10**12 space
+# makes two runs' ranges overlap with odds of about (ids used) / 10**12.
+_ids = itertools.count(secrets.randbelow(10**12))
 
 
 class UnreadableResponse(ValueError):

@@ -56,6 +56,12 @@ def connection_options() -> argparse.ArgumentParser:
                       help="override the listener's framing")
     conn.add_argument("--no-ack", dest="ack", action="store_false", default=None,
                       help="STX/ETX over TCP without the ACK/NAK handshake")
+    conn.add_argument("--tls-ca", metavar="PEM",
+                      help="TLS: trust this certificate (default: the listener's own)")
+    conn.add_argument("--tls-cert", metavar="PEM", help="TLS: client certificate")
+    conn.add_argument("--tls-key", metavar="PEM", help="TLS: client key")
+    conn.add_argument("--tls-no-verify", dest="tls_verify", action="store_false", default=None,
+                      help="TLS: do not verify the gateway's certificate (tests only)")
     conn.add_argument("--terminal", help="terminal id (default TILL0001)")
     conn.add_argument("--merchant", help="merchant id (default STORE0000000001)")
     conn.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
@@ -115,7 +121,9 @@ def build_target(args, protocol: str | None = None, config=None):
     protocol = protocol or args.protocol or "iso"
     target = target_from_config(config, protocol, args.listener)
     target = target.with_overrides(host=args.host, port=args.port, device=args.device,
-                                   baud=args.baud, framing=args.framing, ack=args.ack)
+                                   baud=args.baud, framing=args.framing, ack=args.ack,
+                                   tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+                                   tls_key=args.tls_key, tls_verify=args.tls_verify)
     if target.protocol == "tgl" and target.framing != "stxetx":
         raise ValueError("TGL/1 is always STX/ETX framed")
     return config, target

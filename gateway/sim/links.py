@@ -12,6 +12,7 @@ they are, for fault injection (bad lengths, garbage, trickled writes).
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from typing import Protocol
 
@@ -30,10 +31,36 @@ class Stream(Protocol):
     def close(self) -> None: ...
 
 
+def ssl_context(target: Target) -> ssl.SSLContext | None:
+    """The client TLS context for a target (None for plain TCP).
+
+    The trust anchor may be the gateway's own (leaf) certificate, so partial chains are
+    accepted; hostname checking stays on unless verification is switched off entirely.
+    """
+    if not target.tls:
+        return None
+    context = ssl.create_default_context(cafile=target.tls_ca)
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    if not target.tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if target.tls_cert:
+        context.load_cert_chain(target.tls_cert, target.tls_key)
+    return context
+
+
 class SocketStream:
-    def __init__(self, host: str, port: int, timeout: float):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(self, host: str, port: int, timeout: float,
+                 context: ssl.SSLContext | None = None):
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if context is not None:
+            try:
+                sock = context.wrap_socket(sock, server_hostname=host)
+            except (ssl.SSLError, OSError):
+                sock.close()
+                raise
+        self.sock = sock
 
     def write(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -42,7 +69,7 @@ class SocketStream:
         self.sock.settimeout(max(timeout, 0.001))
         try:
             data = self.sock.recv(65536)
-        except TimeoutError:
+        except (TimeoutError, ssl.SSLWantReadError):
             return b""
         except OSError as e:
             raise LinkClosed(f"connection lost: {e}") from None
@@ -81,7 +108,7 @@ def open_stream(target: Target, timeout: float) -> Stream:
         if not target.device:
             raise LinkClosed("a serial target needs a device")
         return SerialStream(target.device, target.baud)
-    return SocketStream(target.host, target.port, timeout)
+    return SocketStream(target.host, target.port, timeout, ssl_context(target))
 
 
 class LengthChannel:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.sim.links import ssl_context
 from gateway.sim.loadstats import LoadStats
 from gateway.sim.messages import Call, dialect_for
 from gateway.sim.target import Target
@@ -212,9 +213,11 @@ class LoadRun:
             terminal, merchant = self.tills[i % len(self.tills)]
             if self.target.transport != "tcp":
                 raise ValueError("load runs go over TCP")
+            context = ssl_context(self.target)
             _, conn = await loop.create_connection(
                 functools.partial(_Connection, self, terminal, merchant),
-                self.target.host, self.target.port)
+                self.target.host, self.target.port, ssl=context,
+                server_hostname=self.target.host if context else None)
             connections.append(conn)
         self.started = time.perf_counter()
         self.deadline = self.started + self.settings.duration

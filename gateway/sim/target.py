@@ -43,6 +43,11 @@ class Target:
     retries: int = 3
     retry_interval: float = 3.0
     max_frame: int = 4096
+    tls: bool = False
+    tls_ca: str | None = None  # trust anchor for the gateway's certificate (PEM)
+    tls_cert: str | None = None  # client certificate, for listeners that require one
+    tls_key: str | None = None
+    tls_verify: bool = True
 
     @property
     def stxetx(self) -> bool:
@@ -50,13 +55,16 @@ class Target:
 
     def describe(self) -> str:
         where = self.device if self.transport == "serial" else f"{self.host}:{self.port}"
-        return f"{self.protocol} over {self.transport} {where} ({self.framing})"
+        tls = ", TLS" if self.tls and self.transport == "tcp" else ""
+        return f"{self.protocol} over {self.transport} {where} ({self.framing}{tls})"
 
     def with_overrides(self, **changes: object) -> Target:
         """A copy with every non-None value of `changes` applied (command-line options)."""
         given = {k: v for k, v in changes.items() if v is not None}
         if given.get("device"):
             given.setdefault("transport", "serial")
+        if any(given.get(k) for k in ("tls_ca", "tls_cert")):
+            given.setdefault("tls", True)
         target = dataclasses.replace(self, **given)  # type: ignore[arg-type]
         if target.transport == "serial":
             target = dataclasses.replace(target, framing="stxetx", ack=True)
@@ -77,6 +85,9 @@ def target_for_listener(listener: Listener) -> Target:
         ack=listener.ack or listener.transport == "serial",
         retries=listener.retries, retry_interval=listener.retry_interval,
         max_frame=listener.max_frame,
+        # The listener's own certificate is the trust anchor by default: it is what a
+        # self-signed deployment has, and what the config next to us names.
+        tls=listener.tls is not None, tls_ca=listener.tls.cert if listener.tls else None,
     )
 
 

@@ -131,14 +131,19 @@ def _card_arg(config: Config, card: str) -> str | None:
     return card if config.program_of_card(card) is not None else None
 
 
-def run_show(args) -> int:
+def _on_card(args, command) -> int:
+    """Load the config, check CARD names a card of some program, run `command(config, card)`."""
     config = load_or_report(args.config)
     if config is None:
         return 2
     card = _card_arg(config, args.card)
     if card is None:
         return fail("CARD is not a card number of any configured program")
-    return run_command(_show(config, card, args.json))
+    return run_command(command(config, card))
+
+
+def run_show(args) -> int:
+    return _on_card(args, lambda config, card: _show(config, card, args.json))
 
 
 async def _show(config: Config, card: str, as_json: bool) -> int:
@@ -156,21 +161,11 @@ async def _show(config: Config, card: str, as_json: bool) -> int:
 
 
 def run_unlock(args) -> int:
-    return _card_action(args, "unlock")
+    return _on_card(args, lambda config, card: _act(config, card, "unlock"))
 
 
 def run_rollback(args) -> int:
-    return _card_action(args, "rollback")
-
-
-def _card_action(args, action: str) -> int:
-    config = load_or_report(args.config)
-    if config is None:
-        return 2
-    card = _card_arg(config, args.card)
-    if card is None:
-        return fail("CARD is not a card number of any configured program")
-    return run_command(_act(config, card, action))
+    return _on_card(args, lambda config, card: _act(config, card, "rollback"))
 
 
 async def _act(config: Config, card: str, action: str) -> int:

@@ -79,3 +79,24 @@ def test_the_cli_load_run_writes_text_and_json(tillgate_gateway, tmp_path):
         [sys.executable, "-m", "gateway.cli", "sim", "load", "--mix", "sell",
          "--config", str(tillgate_gateway.config_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "--mix" in bad.stderr
+
+
+def test_progress_bar_draws_in_place():
+    import io
+    from types import SimpleNamespace
+
+    from gateway.sim.load import progress_bar
+
+    out = io.StringIO()
+    show = progress_bar(out)
+    stats = LoadStats()
+    for _ in range(50):
+        stats.answered("redeem", "00", 0.001)
+    stats.answered("redeem", "51", 0.001)
+    stats.errors["timeout"] = 2
+    run = SimpleNamespace(settings=LoadSettings(duration=10), stats=stats)
+    show(run, 5.0)
+    show(run, 10.0)
+    text = out.getvalue()
+    assert text.startswith("\r[###############...............]  5.0/10 s")
+    assert "answered 51  declined 1  errors 2" in text and text.endswith("\n")

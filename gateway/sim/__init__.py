@@ -7,8 +7,11 @@
 - till:      `Till`, a blocking till with one method per operation (HOST-SPEC 2.3)
 - issuer:    issue cards into a gateway's store (scenarios and tests start from fresh cards)
 - render:    a reply as a readable table (card masked) or JSON
-- scenario, junit:  scenario files of steps with expectations and faults, JUnit XML
-- load, loadstats:  the load generator (asyncio, pipelined) and its report
+- scenario, faults, junit:  scenario files of steps with expectations and injected faults,
+             JUnit XML
+- load, loadsetup, loadstats:  the load generator (asyncio, pipelined), the cards it needs,
+             and its report
+- cli_modes: the `run` and `load` modes of `tillgate sim` (gateway/cli_sim.py has the rest)
 """
 
 from gateway.sim.messages import Call, Exchange, Reply

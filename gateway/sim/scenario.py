@@ -221,6 +221,8 @@ class Runner:
         except (TimeoutError, OSError, LinkClosed) as e:
             outcome = StepResult(index, title, False, f"{type(e).__name__}: {e}")
             _reconnect(till)
+        except RuntimeError as e:  # the store could not be reached to issue a card
+            outcome = StepResult(index, title, False, str(e).splitlines()[0])
         outcome.index, outcome.title = index, title
         outcome.seconds = time.perf_counter() - started
         return outcome

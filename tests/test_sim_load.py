@@ -98,5 +98,5 @@ def test_progress_bar_draws_in_place():
     show(run, 5.0)
     show(run, 10.0)
     text = out.getvalue()
-    assert text.startswith("\r[###############...............]  5.0/10 s")
+    assert text.startswith("\r[###############...............]   5.0/10 s")
     assert "answered 51  declined 1  errors 2" in text and text.endswith("\n")

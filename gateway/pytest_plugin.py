@@ -145,7 +145,12 @@ def start_gateway(workdir: Path, base: str | os.PathLike[str], extra: str = "",
 def tillgate_base_config(pytestconfig: pytest.Config) -> Path:
     """The configuration the session gateway starts from; override to use your own."""
     configured = pytestconfig.getini("tillgate_config")
-    return Path(configured).resolve() if configured else default_base_config()
+    path = Path(configured).resolve() if configured else default_base_config()
+    if not path.is_file():
+        raise pytest.UsageError(
+            f"tillgate: no configuration at {path}; set the ini option tillgate_config, or "
+            "override the tillgate_base_config fixture")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -68,3 +68,11 @@ async def test_inprocess_gateway_on_its_own_redis(tillgate_inprocess_factory):
 
     reply = await in_thread(session)
     assert (reply.rc, reply.balance) == ("00", 500)
+
+
+def test_a_missing_configuration_is_a_clear_usage_error(pytester):
+    pytester.makeini("[pytest]\ntillgate_config = nowhere/tillgate.toml\n")
+    pytester.makepyfile(test_x="def test_x(till):\n    pass\n")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*tillgate: no configuration at *nowhere/tillgate.toml*"])

@@ -99,7 +99,8 @@ class _Connection(asyncio.Protocol):
         if not self.closed.done():
             self.closed.set_result(None)
 
-    def send(self, due: float) -> None:
+    def send(self, due: float | None = None) -> None:
+        """One request. `due` is when it was scheduled (open loop); else it is now."""
         if self.transport is None:
             return
         run = self.run
@@ -109,7 +110,7 @@ class _Connection(asyncio.Protocol):
         fields = run.dialect.build(call, terminal=self.terminal, merchant=self.merchant,
                                    seq=seq, transmitted=run.field7)
         payload = run.dialect.encode(fields)
-        self.pending[seq] = (due, op.value)
+        self.pending[seq] = (time.perf_counter() if due is None else due, op.value)
         run.stats.sent += 1
         if self.stxetx:
             self.transport.write(stxetx.encode_frame(payload, 65535))
@@ -143,7 +144,7 @@ class _Connection(asyncio.Protocol):
             run.stats.answered(entry[1], rc or "??", now - entry[0])
             run.last_answer = now
             if run.closed_loop and now < run.deadline:
-                self.send(now)
+                self.send()
 
     def _line_payloads(self, data: bytes) -> list[bytes]:
         payloads = []
@@ -226,7 +227,7 @@ class LoadRun:
             if self.closed_loop:
                 for conn in connections:
                     for _ in range(self.settings.depth):
-                        conn.send(time.perf_counter())
+                        conn.send()
                 await asyncio.sleep(self.settings.duration)
             else:
                 await self._open_loop(connections)
@@ -292,7 +293,7 @@ class LoadRun:
                     del conn.pending[key]
                     self.stats.errors["timeout"] += 1
                     if self.closed_loop and now < self.deadline:
-                        conn.send(now)
+                        conn.send()
 
 
 def progress_bar(stream=sys.stderr) -> Callable[[LoadRun, float], None]:

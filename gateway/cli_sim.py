@@ -86,7 +86,12 @@ def register(subparsers, common) -> None:
 
 def _add_request_options(p: argparse.ArgumentParser, op: Op, options: tuple[str, ...]) -> None:
     if "card" in options:
-        p.add_argument("--card", required=True, help="card number")
+        source = p.add_mutually_exclusive_group(required=True)
+        source.add_argument("--card", help="card number")
+        source.add_argument("--track2", help="track 2 data as read (ISO field 35)")
+        source.add_argument("--track1", help="track 1 data as read (ISO field 45)")
+        source.add_argument("--swipe", help="a whole keyboard-wedge swipe (TGL/1)")
+        source.add_argument("--barcode", help="a scanned barcode or QR payload")
     if "amount" in options:
         p.add_argument("--amount", help="amount in major units, e.g. 12.50")
     if "points" in options:
@@ -176,10 +181,15 @@ def _call_from_args(args, protocol: str):
     if op is Op.REDEEM_POINTS and amount is None and not args.reward:
         raise ValueError("predeem needs --points or --reward")
     call = Call(op=op, card=getattr(args, "card", None), amount=amount,
+                track2=getattr(args, "track2", None), track1=getattr(args, "track1", None),
+                swipe=getattr(args, "swipe", None), barcode=getattr(args, "barcode", None),
                 pin=getattr(args, "pin", None), invoice=getattr(args, "invoice", None),
                 operator=getattr(args, "operator", None),
                 partial=getattr(args, "partial", False), reward=getattr(args, "reward", None),
                 target=getattr(args, "target", None), mti=getattr(args, "mti", None))
+    if protocol == "iso" and call.swipe is not None:
+        raise ValueError("ISO 8583 carries tracks (fields 35 and 45), not a whole swipe; "
+                         "use --protocol tgl or give --track2")
     if call.pin is not None and not (call.pin.isdigit() and 4 <= len(call.pin) <= 12):
         raise ValueError("--pin must be 4 to 12 digits")
     if op in (Op.VOID, Op.REVERSAL):

@@ -185,3 +185,27 @@ baud = 9600
         assert json.loads(result.stdout)["balance"] == 1000, result.stderr
     finally:
         modem.close()
+
+
+@pytest.mark.parametrize("protocol, source, make", [
+    ("iso", "--track2", lambda c: f";{c}=4912101000000?"),
+    ("tgl", "--track2", lambda c: f";{c}=4912101000000?"),
+    ("iso", "--barcode", lambda c: f"tillgate:card/{c}"),
+    ("tgl", "--barcode", lambda c: f"tillgate:card/{c}"),
+    ("tgl", "--swipe", lambda c: f"%B{c}^GIFT/CARD^4912101?;{c}=4912101000000?\r"),
+])
+def test_card_data_as_a_reader_gives_it(tillgate_gateway, protocol, source, make):
+    card = tillgate_gateway.issue_card("gift").number
+    assert sim(tillgate_gateway, "activate", "--card", card, "--amount", "3").returncode == 0
+    result = sim(tillgate_gateway, "balance", source, make(card), "--protocol", protocol)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "balance            3.00" in result.stdout or "balance        3.00" in result.stdout
+    assert card not in result.stdout and "(not shown)" in result.stdout
+    as_json = sim(tillgate_gateway, "balance", source, make(card), "--protocol", protocol,
+                  "--json")
+    assert card not in as_json.stdout and json.loads(as_json.stdout)["balance"] == 300
+
+
+def test_a_swipe_is_refused_over_iso(tillgate_gateway):
+    result = sim(tillgate_gateway, "balance", "--swipe", ";6039530000000000018=49?")
+    assert result.returncode == 2 and "not a whole swipe" in result.stderr

@@ -33,6 +33,11 @@ class Call:
     op: Op
     card: str | None = None
     amount: int | None = None
+    # Card data instead of (or, for ISO barcodes, beside) the number, as a reader gives it.
+    track2: str | None = None  # ISO field 35; TGL/1 `track`
+    track1: str | None = None  # ISO field 45; TGL/1 `track`
+    swipe: str | None = None  # TGL/1 only: a whole keyboard-wedge swipe
+    barcode: str | None = None  # ISO field 63 tag BC; TGL/1 `barcode`
     pin: str | None = None
     invoice: str | None = None
     operator: str | None = None
@@ -126,8 +131,12 @@ class IsoDialect:
             op = Op.ACTIVATE_PREVALUED
         if currency is None and program is not None and op in MONEY_AMOUNT_OPS:
             currency = program.currency
+        if call.swipe is not None:
+            raise ValueError("ISO 8583 carries tracks (fields 35 and 45), not a whole swipe; "
+                             "use TGL/1 or give the track")
         return request_fields(
             op, terminal=terminal, merchant=merchant, stan=seq, card=call.card,
+            track2=call.track2, track1=call.track1, barcode=call.barcode,
             amount=call.amount, mti=call.mti, loyalty=program is not None and program.is_loyalty,
             transmitted=transmitted,
             currency=currency, pin=call.pin, invoice=call.invoice, operator=call.operator,
@@ -195,7 +204,9 @@ class TglDialect:
             if call.original is None:
                 raise ValueError(f"{call.op.value} needs the original exchange")
             fields["orig"] = call.original.seq
-        optional = {"card": call.card, "amt": None if call.amount is None else str(call.amount),
+        optional = {"card": call.card, "track": call.track2 or call.track1, "swipe": call.swipe,
+                    "barcode": call.barcode,
+                    "amt": None if call.amount is None else str(call.amount),
                     "pin": call.pin, "inv": call.invoice, "opid": call.operator,
                     "reward": call.reward, "target": call.target,
                     "partial": "1" if call.partial else None}
@@ -255,6 +266,16 @@ def original_exchange(protocol: str, *, seq: str, terminal: str, merchant: str,
     return Exchange(call=call, seq=seq, request=fields)
 
 
+def _hide_barcode(text: str) -> str:
+    """Field 63 with the value of tag BC (a scanned payload holding the card) left out."""
+    try:
+        known, unknown = field63.parse(text)
+    except field63.Field63Error:
+        return "<unreadable>"
+    known["BC"] = "<card data>"
+    return field63.format({**known, **unknown})
+
+
 def safe_request(fields: dict[str, str]) -> dict[str, str]:
     """A request's fields fit to print: card numbers masked, PIN and PIN block left out."""
     shown = {}
@@ -265,6 +286,8 @@ def safe_request(fields: dict[str, str]) -> dict[str, str]:
             value = mask_card(value)
         elif key in ("35", "45", "track", "swipe", "barcode"):
             value = "<card data>"
+        elif key == "63" and "BC" in value:
+            value = _hide_barcode(value)
         shown[key] = value
     return shown
 

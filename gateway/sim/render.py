@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from gateway.amounts import format_amount
-from gateway.sim.messages import POINTS_AMOUNT_OPS, Exchange, safe_request
+from gateway.sim.messages import POINTS_AMOUNT_OPS, Call, Exchange, safe_request
 from protocols.model import mask_card
 
 # HOST-SPEC 2.5, as a till operator reads them.
@@ -61,6 +61,7 @@ def table_rows(exchange: Exchange) -> list[tuple[str, str]]:
         ("sequence", exchange.seq),
         ("sent at (field 7)", exchange.request.get("7")),
         ("card", mask_card(call.card) if call.card else None),
+        ("card data", _card_data(call)),
         ("target card", mask_card(call.target) if call.target else None),
         ("amount asked", None if call.amount is None else
          (str(call.amount) if points_op else format_amount(call.amount))),
@@ -81,6 +82,14 @@ def table_rows(exchange: Exchange) -> list[tuple[str, str]]:
         ]
     rows.append(("round trip", f"{exchange.seconds * 1000:.1f} ms"))
     return [(k, v) for k, v in rows if v is not None]
+
+
+def _card_data(call: Call) -> str | None:
+    """Which reader input was sent instead of a number (never its content: it holds the PAN)."""
+    given = [name for name, value in (("track 2", call.track2), ("track 1", call.track1),
+                                      ("swipe", call.swipe), ("barcode", call.barcode))
+             if value is not None]
+    return ", ".join(given) + " (not shown)" if given else None
 
 
 def as_table(exchange: Exchange) -> str:

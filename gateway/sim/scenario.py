@@ -33,7 +33,7 @@ TOP_KEYS = frozenset({"name", "description", "protocol", "requires", "steps"})
 STEP_KEYS = frozenset({
     "name", "op", "card", "target", "amount", "points", "pin", "invoice", "operator", "partial",
     "reward", "mti", "original", "expect", "capture", "fault", "same_as", "sleep", "issue", "as",
-    "note",
+    "note", "track2", "track1", "swipe", "barcode",
 })
 EXPECT_KEYS = frozenset({"rc", "balance", "amount", "points", "auth", "closed", "message"})
 _VAR = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
@@ -287,7 +287,9 @@ class Runner:
             card = original.call.card
         if amount is None and op is Op.VOID and original is not None:
             amount = original.call.amount
-        return Call(op=op, card=card, amount=amount, pin=text("pin"), invoice=text("invoice"),
+        return Call(op=op, card=card, amount=amount, track2=text("track2"),
+                    track1=text("track1"), swipe=text("swipe"), barcode=text("barcode"),
+                    pin=text("pin"), invoice=text("invoice"),
                     operator=text("operator"), partial=bool(step.get("partial", False)),
                     reward=text("reward"), target=text("target"), mti=text("mti"),
                     original=original)

@@ -134,3 +134,18 @@ def test_printed_exchanges_hide_card_numbers_and_pins():
         assert SECURE not in text and "6039540000000014" not in text
         assert "9876" not in text and fields["52"] not in text
         assert "603954******0006" in text
+
+
+def test_reader_data_goes_where_the_host_reads_it_and_is_never_printed():
+    track = f";{GIFT}=4912101000000?"
+    fields, request = iso_round_trip(Call(Op.BALANCE, track2=track))
+    assert fields["35"] == track and request.card == GIFT
+    fields, request = iso_round_trip(Call(Op.BALANCE, barcode=f"tillgate:card/{GIFT}"))
+    assert "BC" in fields["63"] and request.card == GIFT
+    exchange = Exchange(Call(Op.BALANCE, barcode=f"tillgate:card/{GIFT}"), "000001", fields)
+    for text in (as_table(exchange), as_json(exchange)):
+        assert GIFT not in text and "barcode (not shown)" in as_table(exchange)
+    with pytest.raises(ValueError, match="not a whole swipe"):
+        IsoDialect().build(Call(Op.BALANCE, swipe=track), seq="000002", **IDS)
+    tgl_fields = TglDialect().build(Call(Op.BALANCE, swipe=track + "\r"), seq="3", **IDS)
+    assert tgl.parse_request(TglDialect().encode(tgl_fields), today="20261124").card == GIFT

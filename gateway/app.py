@@ -1,7 +1,7 @@
 """Wiring: the service tree of a running gateway, built from a Config.
 
 Start order: store (embedded redis-server if no URL, then the connection and its health probe),
-the processor, each configured listener, the admin HTTP listener. Stop order is the reverse:
+the processor, the alert delivery (its groups exist before any alert), each configured listener, the admin HTTP listener. Stop order is the reverse:
 stop accepting, let in-flight requests finish (bounded by gateway.shutdown_grace), close Redis,
 stop the embedded server.
 """
@@ -11,11 +11,13 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from collections.abc import Callable
 
 from twisted.internet.defer import Deferred
 
 from gateway import metrics
 from gateway.admin_http import AdminHTTPService
+from gateway.alerts.service import AlertService
 from gateway.config import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.processor import Processor
@@ -106,6 +108,11 @@ class ProcessorService(AsyncService):
         assert self.processor is not None, "submit before start"
         return self.processor.submit(request)
 
+    def submit_to(self, request: Request, deliver: Callable[[Result], object]) -> None:
+        """Processor.submit_to: `deliver(result)` instead of a Deferred (the ISO hot path)."""
+        assert self.processor is not None, "submit before start"
+        self.processor.submit_to(request, deliver)
+
     @property
     def in_flight(self) -> int:
         return self.processor.in_flight if self.processor is not None else 0
@@ -120,10 +127,16 @@ class Gateway:
         self.running = False
         self.store_service = StoreService(reactor, config)
         self.processor = ProcessorService(config, self.store_service)
+        self.alerts = AlertService(reactor, config, self._alert_queue)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
         self.http = AdminHTTPService(reactor, config.http, self.health)
         self.lag_probe = metrics.ReactorLagProbe(reactor)
-        self.tree = ServiceTree([self.store_service, self.processor, *self.listeners, self.http])
+        self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
+                                 *self.listeners, self.http])
+
+    def _alert_queue(self):
+        assert self.processor.processor is not None, "the processor starts first"
+        return self.processor.processor.alerts
 
     def _listener_service(self, listener: Listener) -> AsyncService:
         target = LISTENER_SERVICES[(listener.protocol, listener.transport)]

@@ -16,8 +16,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet.defer import Deferred
-
 from gateway import metrics
 from gateway.alerts.queue import AlertQueue
 from gateway.alerts.sinks import HTTPWebhookSink, LogSink, SMTPEmailSink
@@ -67,17 +65,18 @@ class AlertService(AsyncService):
         self.queue_source = queue_source  # callable -> AlertQueue (the store starts first)
         self.sinks = sinks if sinks is not None else build_sinks(reactor, config)
         self.queue: AlertQueue | None = None
-        self._loops: list[Deferred] = []
         self._tasks: list[asyncio.Task] = []
         self._wake: list[asyncio.Event] = []
+        self._stopping = False
 
     async def start(self) -> None:
         self.queue = self.queue_source()
+        self._stopping = False
         await deferred_from_coro(self._groups())
-        for sink, backoff in self.sinks:
+        for sink, backoff in self.sinks:  # tasks made here, so a stop right after finds them
             wake = asyncio.Event()
             self._wake.append(wake)
-            self._loops.append(deferred_from_coro(self._spawn(sink, backoff, wake)))
+            self._tasks.append(asyncio.ensure_future(self._run(sink, backoff, wake)))
         self.queue.listeners.append(self.poke)
 
     async def _groups(self) -> None:
@@ -85,11 +84,14 @@ class AlertService(AsyncService):
         for sink, _ in self.sinks:
             await self.queue.ensure_group(sink.name)
 
-    async def _spawn(self, sink, backoff: Backoff, wake: asyncio.Event) -> None:
-        task = asyncio.ensure_future(self._run(sink, backoff, wake))
-        self._tasks.append(task)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def _finish(self, tasks: list[asyncio.Task]) -> None:
+        # redis-py may turn a cancellation in the middle of a command into a connection error,
+        # which the loop takes for a store outage: the flag ends it at its next turn.
+        self._stopping = True
+        while not all(task.done() for task in tasks):
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=0.05)
 
     def poke(self) -> None:
         """An alert was raised here: sinks look now rather than at their next poll."""
@@ -99,23 +101,21 @@ class AlertService(AsyncService):
     async def stop(self) -> None:
         if self.queue is not None and self.poke in self.queue.listeners:
             self.queue.listeners.remove(self.poke)
-        for task in self._tasks:
-            task.cancel()
-        for d in self._loops:
-            await d
-        self._tasks.clear()
-        self._loops.clear()
+        tasks, self._tasks = self._tasks, []
+        await deferred_from_coro(self._finish(tasks))
         self._wake.clear()
 
     async def _run(self, sink, backoff: Backoff, wake: asyncio.Event) -> None:
         assert self.queue is not None
         queue, cfg = self.queue, self.config.alerts
         poll = cfg.poll_ms / 1000
-        while True:
+        while not self._stopping:
             wait = poll
             try:
                 batch = await queue.read(sink.name, cfg.consumer)
             except Exception as e:  # the store is down: wait like a failed delivery
+                if self._stopping:
+                    return
                 log.warning("alerts: cannot read the queue for %s: %s", sink.name, e)
                 batch, wait = [], backoff.failed()
             else:

@@ -4,9 +4,10 @@ Both hosts run as subprocesses against one redis-server started here, and run th
 Lua script on the same cards; the driver keeps 1, 16 or 256 requests outstanding on one
 connection (responses matched by STAN), for a fixed time, alternating the hosts round by round
 so both see the same machine noise. Printed: median throughput and p50/p99 latency per host and
-level, and the ratio tillgate / baseline.
+level, the ratio tillgate / baseline, and the CPU each process used while measured (host,
+redis-server, this driver; % of one core, from /proc) to show which of them is the limit.
 
-    python bench/bench_e2e.py [--seconds 4] [--rounds 3] [--levels 1,16,256]
+    python bench/bench_e2e.py [--seconds 4] [--rounds 3] [--levels 1,16,256] [--hosts tillgate]
 
 The driver pre-encodes its messages with the compiled codec and decodes only what it needs, so
 it is not the bottleneck (see bench/bench_loadgen.py for the generator's own ceiling).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -110,13 +112,26 @@ def build_messages(cards: list[str], count: int, run: int) -> list[tuple[str, by
     return out
 
 
-async def measure(port: int, messages, level: int, seconds: float) -> dict:
+def cpu_seconds(pid: int | str) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(port: int, messages, level: int, seconds: float,
+                  pids: dict[str, int] | None = None) -> dict:
     loop = asyncio.get_running_loop()
     done = loop.create_future()
+    pids = {"driver": os.getpid(), **(pids or {})}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started = time.perf_counter()
     transport, driver = await loop.create_connection(
         lambda: Driver(messages, level, started + seconds, done), "127.0.0.1", port)
     finished = await asyncio.wait_for(done, seconds + 30)
+    elapsed = time.perf_counter() - started
+    cpu = {name: 100 * (cpu_seconds(pid) - cpu_before[name]) / elapsed
+           for name, pid in pids.items()}
     transport.close()
     lat = sorted(driver.latencies)
     return {
@@ -124,6 +139,7 @@ async def measure(port: int, messages, level: int, seconds: float) -> dict:
         "p50_ms": lat[len(lat) // 2] * 1000,
         "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
         "codes": driver.codes,
+        "cpu": cpu,
     }
 
 
@@ -147,6 +163,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--levels", default="1,16,256")
+    parser.add_argument("--hosts", default="tillgate,baseline",
+                        help="which hosts to run (one alone, e.g. to profile it)")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
@@ -176,14 +194,16 @@ def main() -> None:
         client.close()
 
         baseline_port = free_port()
-        hosts = {
-            "tillgate": (ports["iso"], subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config_path)],
-                cwd=tmp)),
-            "baseline": (baseline_port, subprocess.Popen(
-                [sys.executable, str(ROOT / "bench/baseline_host.py"), str(baseline_port),
-                 server.url], cwd=ROOT)),
+        commands = {
+            "tillgate": (ports["iso"], [sys.executable, "-m", "gateway.cli", "serve",
+                                        "--config", str(config_path)], tmp),
+            "baseline": (baseline_port, [sys.executable, str(ROOT / "bench/baseline_host.py"),
+                                         str(baseline_port), server.url], ROOT),
         }
+        hosts = {name: (port, subprocess.Popen(command, cwd=cwd))
+                 for name, (port, command, cwd) in commands.items()
+                 if name in args.hosts.split(",")}
+        assert server.process is not None
         try:
             for port, process in hosts.values():
                 wait_port(port, process)
@@ -191,25 +211,27 @@ def main() -> None:
             run = 0
             for _round in range(args.rounds):
                 for level in levels:
-                    for name, (port, _process) in hosts.items():
+                    for name, (port, process) in hosts.items():
                         run += 1
                         budget = min(int(max(level * 200, 60000 * args.seconds)), 999999)
                         messages = build_messages(cards, budget, run)
                         asyncio.run(measure(port, messages[:level * 4], level, 0.5))  # warm up
+                        pids = {"host": process.pid, "redis": server.process.pid}
                         results.setdefault((name, level), []).append(
-                            asyncio.run(measure(port, messages, level, args.seconds)))
-            report(results, levels)
+                            asyncio.run(measure(port, messages, level, args.seconds, pids)))
+            report(results, levels, list(hosts))
         finally:
             for _port, process in hosts.values():
                 process.terminate()
                 process.wait(20)
 
 
-def report(results, levels) -> None:
-    print(f"{'host':<10} {'outstanding':>11} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  codes")
+def report(results, levels, names: list[str]) -> None:
+    print(f"{'host':<10} {'outstanding':>11} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  "
+          "CPU % host/redis/driver  codes")
     for level in levels:
         rates = {}
-        for name in ("tillgate", "baseline"):
+        for name in names:
             runs = results[(name, level)]
             rate = statistics.median(r["rate"] for r in runs)
             rates[name] = rate
@@ -219,8 +241,12 @@ def report(results, levels) -> None:
             for r in runs:
                 for code, n in r["codes"].items():
                     codes[code] = codes.get(code, 0) + n
-            print(f"{name:<10} {level:>11} {rate:>10.0f} {p50:>8.2f} {p99:>8.2f}  {codes}")
-        print(f"{'ratio':<10} {level:>11} {rates['tillgate'] / rates['baseline']:>10.2f}x")
+            cpu = "/".join(f"{statistics.median(r['cpu'][p] for r in runs):.0f}"
+                           for p in ("host", "redis", "driver"))
+            print(f"{name:<10} {level:>11} {rate:>10.0f} {p50:>8.2f} {p99:>8.2f}  {cpu:>23}  "
+                  f"{codes}")
+        if len(rates) == 2:
+            print(f"{'ratio':<10} {level:>11} {rates['tillgate'] / rates['baseline']:>10.2f}x")
 
 
 if __name__ == "__main__":

@@ -120,10 +120,8 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
             self.answer(Result(RC.OVERLOADED), fields, frame, request, started)
             return
         self.service.in_flight += 1
-        self.metrics.in_flight.inc()
-        d = self.service.processor.submit(request)
-        d.addCallback(self._completed, fields, frame, request, started)
-        d.addErrback(self._failed, fields, frame, request, started)
+        self.service.processor.submit_to(
+            request, lambda result: self._completed(result, fields, frame, request, started))
 
     def refuse(self, frame: Frame, error: isocodec.IsoDecodeError | isomap.IsoFormatError,
                reason: str) -> None:
@@ -142,13 +140,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
     # -- outbound ---------------------------------------------------------------------------
     def _completed(self, result: Result, fields, frame, request: Request, started: float) -> None:
         self.service.in_flight -= 1
-        self.metrics.in_flight.dec()
         self.answer(result, fields, frame, request, started)
-
-    def _failed(self, failure, fields, frame, request: Request, started: float) -> None:
-        # The processor never errbacks by contract; if it does, the till still gets an answer.
-        log.error("%s: processing failed: %s", self.name, failure.getTraceback())
-        self._completed(Result(RC.SYSTEM_ERROR), fields, frame, request, started)
 
     def answer(self, result: Result, fields, frame, request: Request, started: float) -> None:
         self.send(isomap.result_to_response(fields, result, mask_pan=self.listener.mask_pan),
@@ -191,6 +183,8 @@ class IsoTCPService(AsyncService):
         self.metrics = metrics.ListenerMetrics(listener.name)
         self.connections: set[IsoProtocol] = set()
         self.in_flight = 0
+        # read when scraped, instead of a locked inc() and dec() on every message
+        self.metrics.in_flight.set_function(lambda: self.in_flight)
         self.port: IListeningPort | None = None
 
     async def start(self) -> None:

@@ -5,6 +5,14 @@ event-loop turn is queued and sent as ONE non-transactional pipeline (each scrip
 itself; nothing needs MULTI). Scripts are called by EVALSHA; a NOSCRIPT answer (a restarted or
 failed-over server) loads the missing scripts and resends just those calls.
 
+The pipelines go over one connection of their own (`_Pipe`), not through redis-py's pool: each
+batch is one write, and replies are parsed by hiredis as they arrive and resolve the callers'
+futures in order, so several batches can be in flight on it at once. Per call this leaves a
+packed command and a future; per batch one write. redis-py still makes the connection (URL
+forms, TLS, AUTH, SELECT) and serves every other use of `Store.client`. Profiled under load,
+the pooled path spent most of its time in redis-py's per-reply `read_response` (a timeout
+context and three coroutines per reply) and per-batch pool checkout; see docs/benchmarks.md.
+
 Scripts live in gateway/lua/*.lua, one per operation. Redis has no include, so the loader puts
 `_prelude.lua` (the card helpers) in front of every script that does not start with
 `--! no-prelude` (the merchant-slot scripts, whose keys are not a card's).
@@ -15,13 +23,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import InvalidResponse, NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -40,6 +50,10 @@ class Script:
     name: str
     source: str
     sha: str
+    head: bytes = field(init=False)  # `EVALSHA <sha>` in RESP: the start of every call
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "head", b"$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % self.sha.encode())
 
 
 def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
@@ -58,10 +72,104 @@ def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
 
 @dataclass(slots=True)
 class _Call:
-    args: tuple[Any, ...]
+    name: str  # the command (plain calls: picks redis-py's reply callback) or the script's name
+    packed: bytes  # the whole command in RESP
     future: asyncio.Future[Any]
     script: Script | None = None
+    deadline: float = field(default=0.0)  # when the reply is overdue (set when written)
     attempts: int = field(default=0)
+
+
+_MORE = object()  # hiredis: no whole reply buffered yet
+
+
+def _reply_error(message: str) -> ResponseError:
+    """An error reply, as an exception object put in the reply's slot (never raised)."""
+    if message.startswith("NOSCRIPT"):
+        return NoScriptError(message)
+    return ResponseError(message)
+
+
+class _Pipe(asyncio.Protocol):
+    """One connection carrying the store's pipelines: writes in order, replies matched FIFO.
+
+    redis-py opens the connection (its URL forms, TLS, AUTH, SELECT, handshake); its transport
+    is then handed to this protocol, which feeds hiredis and resolves each waiting call as its
+    reply arrives. Any failure (lost connection, overdue reply) fails every waiting call and
+    closes the pipe; the store opens a new one for the next batch.
+    """
+
+    def __init__(self, store: Store, connection: Any):
+        self.store = store
+        # kept: a StreamWriter closes its transport when collected
+        self.writer: asyncio.StreamWriter = _take_writer(connection)
+        self.transport = self.writer.transport
+        self.reader = hiredis.Reader(protocolError=InvalidResponse, replyError=_reply_error,
+                                     notEnoughData=_MORE)
+        self.waiting: deque[_Call] = deque()
+        self.open = True
+        self._watchdog: asyncio.TimerHandle | None = None
+        self.transport.set_protocol(self)
+
+    def send(self, batch: list[_Call]) -> None:
+        deadline = asyncio.get_running_loop().time() + self.store.timeout
+        for call in batch:
+            call.deadline = deadline
+        self.waiting.extend(batch)
+        self.transport.write(b"".join([c.packed for c in batch]))
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().call_at(deadline, self._watch)
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        gets, waiting, resolve = self.reader.gets, self.waiting, self.store._resolve
+        try:
+            while (reply := gets()) is not _MORE:
+                if not waiting:  # a reply nobody asked for: the stream cannot be trusted
+                    self.fail("reply out of order")
+                    return
+                resolve(waiting.popleft(), reply)
+        except InvalidResponse as e:
+            self.fail(f"unreadable reply: {e}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(f"connection lost{f': {exc}' if exc else ''}")
+
+    def _watch(self) -> None:
+        """One timer per pipe, not per call: re-armed for the oldest unanswered call."""
+        self._watchdog = None
+        if not self.waiting or not self.open:
+            return
+        loop = asyncio.get_running_loop()
+        if self.waiting[0].deadline <= loop.time():
+            self.fail(f"no reply within {self.store.timeout} s")
+        else:
+            self._watchdog = loop.call_at(self.waiting[0].deadline, self._watch)
+
+    def fail(self, reason: str) -> None:
+        if self.open:
+            self.open = False
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self.transport.abort()
+        waiting, self.waiting = self.waiting, deque()
+        self.store._pipe_failed(self, StoreError(f"redis at {self.store.url}: {reason}"),
+                                waiting)
+
+    def close(self) -> None:
+        if self.open:
+            self.open = False
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self.transport.close()
+
+
+def _take_writer(connection: Any) -> asyncio.StreamWriter:
+    """The stream writer (and so the transport) of a connected redis-py connection, which gives
+    it up: redis-py keeps it private and would close it when the connection is collected."""
+    writer = connection._writer
+    connection._writer = connection._reader = None
+    return writer
 
 
 class Store:
@@ -74,6 +182,9 @@ class Store:
         self.scripts = load_scripts()
         self._queue: list[_Call] = []
         self._flush_scheduled = False
+        self._pipe: _Pipe | None = None
+        self._opening: list[_Call] | None = None  # calls waiting for the pipe being opened
+        self._reloading: dict[str, list[_Call]] = {}  # script -> calls to resend once loaded
         self._tasks: set[asyncio.Task[None]] = set()
         self.pipelines_sent = 0  # batches, for tests and metrics
         self.calls_sent = 0
@@ -105,6 +216,9 @@ class Store:
     async def close(self) -> None:
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
         await self.client.aclose()
         await self.client.connection_pool.disconnect()
 
@@ -112,13 +226,15 @@ class Store:
 
     def command(self, *args: Any) -> asyncio.Future[Any]:
         """Queue one Redis command for this turn's pipeline; await the returned future."""
-        return self._enqueue(_Call(args, asyncio.get_running_loop().create_future()))
+        future = asyncio.get_running_loop().create_future()
+        return self._enqueue(_Call(str(args[0]).upper(), pack_command(args), future))
 
     def run(self, name: str, keys: list[str], argv: list[Any]) -> asyncio.Future[Any]:
         """Queue one script call (EVALSHA) for this turn's pipeline; await the returned future."""
         script = self.scripts[name]
-        args = ("EVALSHA", script.sha, len(keys), *keys, *argv)
-        return self._enqueue(_Call(args, asyncio.get_running_loop().create_future(), script))
+        packed = pack_script_call(script.head, keys, argv)
+        future = asyncio.get_running_loop().create_future()
+        return self._enqueue(_Call(name, packed, future, script))
 
     def _enqueue(self, call: _Call) -> asyncio.Future[Any]:
         self._queue.append(call)
@@ -130,77 +246,117 @@ class Store:
     def _flush(self) -> None:
         batch, self._queue = self._queue, []
         self._flush_scheduled = False
-        task = asyncio.ensure_future(self._send(batch))
+        if batch:
+            self._send(batch)
+
+    def _send(self, batch: list[_Call]) -> None:
+        """Write the batch on the pipe, or hold it while the pipe is (re)opened."""
+        pipe = self._pipe
+        if pipe is not None and pipe.open:
+            self.pipelines_sent += 1
+            self.calls_sent += len(batch)
+            pipe.send(batch)
+        elif self._opening is not None:
+            self._opening.extend(batch)
+        else:
+            self._opening = batch
+            self._spawn(self._open_pipe())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[_Call]) -> None:
+    async def _open_pipe(self) -> None:
+        connection = self.client.connection_pool.make_connection()
         try:
-            async with asyncio.timeout(self.timeout):  # cheaper than wait_for: no extra task
-                results = await self._pipeline(batch)
-                missing = [c for c, r in zip(batch, results) if isinstance(r, NoScriptError)]
-                if missing:  # server restarted or failed over: load, resend only those calls
-                    for script in {c.script.name: c.script for c in missing
-                                   if c.script}.values():
-                        await self.client.script_load(script.source)
-                    again = await self._pipeline(missing)
-                    fixed = dict(zip(map(id, missing), again))
-                    results = [fixed.get(id(c), r) for c, r in zip(batch, results)]
+            async with asyncio.timeout(self.timeout):
+                await connection.connect()
+        except (TimeoutError, RedisError, OSError) as e:
+            await connection.disconnect(nowait=True)
+            held, self._opening = self._opening or [], None
+            self._fail(held, StoreError(f"redis at {self.url}: {e or type(e).__name__}"))
+            return
+        self._pipe = _Pipe(self, connection)
+        held, self._opening = self._opening or [], None
+        if held:
+            self._send(held)
+
+    def _pipe_failed(self, pipe: _Pipe, error: StoreError, waiting: deque[_Call]) -> None:
+        if self._pipe is pipe:
+            self._pipe = None
+        self._fail(waiting, error)
+
+    @staticmethod
+    def _fail(calls: Any, error: StoreError) -> None:
+        for call in calls:
+            if not call.future.done():
+                call.future.set_exception(error)
+
+    def _resolve(self, call: _Call, reply: Any) -> None:
+        """Hand one reply to its caller (called by the pipe, in reply order)."""
+        future = call.future
+        if future.done():  # the caller gave up (cancelled)
+            return
+        if isinstance(reply, ResponseError):
+            if isinstance(reply, NoScriptError) and call.script and not call.attempts:
+                self._reload(call)  # server restarted or failed over: load, resend this call
+            else:
+                future.set_exception(StoreError(f"redis error: {reply}"))
+            return
+        if call.script is None:  # plain commands get redis-py's reply shapes (HGETALL: dict)
+            callback = self.client.response_callbacks.get(call.name)
+            if callback is not None:
+                try:
+                    reply = callback(reply)
+                except Exception as e:
+                    future.set_exception(StoreError(f"redis reply to {call.name}: {e}"))
+                    return
+        future.set_result(reply)
+
+    def _reload(self, call: _Call) -> None:
+        """Resend a call once its script is loaded again (one SCRIPT LOAD per script)."""
+        assert call.script is not None
+        call.attempts += 1
+        waiting = self._reloading.get(call.script.name)
+        if waiting is not None:
+            waiting.append(call)
+            return
+        self._reloading[call.script.name] = [call]
+        self._spawn(self._load_and_resend(call.script))
+
+    async def _load_and_resend(self, script: Script) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.client.script_load(script.source)
         except (TimeoutError, RedisError, OSError) as e:
             error = StoreError(f"redis at {self.url}: {e or type(e).__name__}")
-            for call in batch:
-                if not call.future.done():
-                    call.future.set_exception(error)
+            self._fail(self._reloading.pop(script.name), error)
             return
-        callbacks = self.client.response_callbacks
-        for call, result in zip(batch, results):
-            if call.future.done():
-                continue
-            if isinstance(result, Exception):
-                call.future.set_exception(StoreError(f"redis error: {result}"))
-                continue
-            if call.script is None:  # plain commands get redis-py's reply shapes (HGETALL: dict)
-                callback = callbacks.get(call.args[0].upper())
-                if callback is not None:
-                    result = callback(result)
-            call.future.set_result(result)
-
-    async def _pipeline(self, batch: list[_Call]) -> list[Any]:
-        """Send the batch as one write on one pooled connection and read its replies in order.
-
-        This is a non-transactional pipeline without redis-py's Pipeline object: the commands
-        are packed here (EVALSHA of bytes and ints only) and an error reply stays in its slot
-        as an exception instead of failing the batch. Measured in bench/bench_store.py.
-        """
-        self.pipelines_sent += 1
-        self.calls_sent += len(batch)
-        pool = self.client.connection_pool
-        conn = await pool.get_connection()
-        try:
-            await conn.send_packed_command(b"".join([pack_command(c.args) for c in batch]),
-                                           check_health=False)
-            results: list[Any] = []
-            for _ in batch:
-                try:
-                    results.append(await conn.read_response())
-                except ResponseError as e:
-                    results.append(e)
-            return results
-        except BaseException:
-            await conn.disconnect()  # replies may be left unread: never reuse it
-            raise
-        finally:
-            await pool.release(conn)
+        for call in self._reloading.pop(script.name):
+            self._enqueue(call)
 
 
 def pack_command(args: tuple[Any, ...]) -> bytes:
     """RESP encoding of one command whose arguments are bytes, str or int."""
-    parts = [b"*%d\r\n" % len(args)]
+    return b"*%d\r\n%s" % (len(args), _pack_args(args))
+
+
+def pack_script_call(head: bytes, keys: list[str], argv: list[Any]) -> bytes:
+    """RESP encoding of `EVALSHA <sha> <numkeys> keys... argv...` (`head` = Script.head)."""
+    numkeys = b"%d" % len(keys)
+    return b"*%d\r\n%s$%d\r\n%s\r\n%s%s" % (
+        3 + len(keys) + len(argv), head, len(numkeys), numkeys, _pack_args(keys),
+        _pack_args(argv))
+
+
+def _pack_args(args: Any) -> bytes:
+    parts = []
     for arg in args:
-        if isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
+        if isinstance(arg, str):
             data = arg.encode()
+        elif isinstance(arg, bytes):
+            data = arg
         elif isinstance(arg, int):
             data = b"%d" % arg
         else:

@@ -32,6 +32,7 @@ from twisted.internet.defer import Deferred
 from gateway import cards, metrics
 from gateway.alerts.queue import AlertQueue
 from gateway.config import Config, Program, Reseller
+from gateway.pinkeys import PinKeys
 from gateway.pins import pin_hash
 from gateway.reactor import deferred_from_coro
 from gateway.resellers import ResellerRules
@@ -125,6 +126,7 @@ class Processor:
                               *(2 * r.reversal_window for r in config.resellers.values()))
         self.resellers = ResellerRules(config)
         self.velocity = Velocity(config.rules)  # gateway/rules.py, docs/security.md
+        self.pin_keys = PinKeys(config.security.pin_keys)  # field 52 under terminal keys
         self.alerts = AlertQueue(store, config.alerts.stream_max)
         self._day_second = -1
         self._day_cache: tuple[int, dt.date] = (0, dt.date.min)
@@ -249,6 +251,8 @@ class Processor:
     async def _process(self, req: Request) -> Result:
         if req.op.is_network:
             return Result(RC.APPROVED)
+        if self.pin_keys:
+            self.pin_keys.decode(req)
         checked = self.precheck(req)
         if isinstance(checked, Result):
             if checked.code == RC.UNKNOWN_CARD:

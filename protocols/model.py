@@ -91,8 +91,8 @@ class Request:
     card: str | None = None
     amount: int = 0
     currency: str | None = None  # ISO 4217 numeric, or None when the channel has none
-    pin: str | None = None  # clear PIN digits, only ever held in memory
-    pin_block: str | None = None  # field 52 as received, decoded by the PIN service
+    pin: str | None = field(default=None, repr=False)  # clear PIN digits: memory only, no repr
+    pin_block: str | None = field(default=None, repr=False)  # field 52 as received
     invoice: str | None = None
     operator: str | None = None
     partial_ok: bool = False

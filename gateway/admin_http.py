@@ -1,4 +1,5 @@
-"""Admin HTTP listener (HOST-SPEC 1, default 127.0.0.1:8580): `/healthz` and `/metrics`.
+"""Admin HTTP listener (HOST-SPEC 1, default 127.0.0.1:8580): `/healthz` and `/metrics`, and
+`/terminals/...` (gateway/admin_terminals.py); bearer tokens with scopes (gateway/auth.py).
 
 `/healthz` answers 200 while the gateway is started and its store answers, 503 otherwise (a
 load balancer stops sending tills to a gateway that cannot reach Redis). `/metrics` is the
@@ -15,6 +16,7 @@ from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import IListeningPort
 from twisted.web import resource, server
 
+from gateway.auth import Guarded, TokenAuth
 from gateway.config import HTTPConfig
 from gateway.endpoints import server_endpoint
 from gateway.metrics import REGISTRY
@@ -44,10 +46,16 @@ class Health(JSONResource):
                                                          **details})
 
 
-def build_site(health_source) -> server.Site:
+def build_site(health_source, auth: TokenAuth | None = None,
+               extra: dict[bytes, resource.Resource] | None = None) -> server.Site:
+    """`auth`: bearer tokens with scopes (gateway/auth.py); without tokens, health and metrics
+    answer loopback clients only. `extra`: more top-level resources (they check scopes)."""
+    auth = auth or TokenAuth()
     root = resource.Resource()
-    root.putChild(b"healthz", Health(health_source))
-    root.putChild(b"metrics", MetricsResource(registry=REGISTRY))
+    root.putChild(b"healthz", Guarded(Health(health_source), "health", auth))
+    root.putChild(b"metrics", Guarded(MetricsResource(registry=REGISTRY), "metrics", auth))
+    for name, child in (extra or {}).items():
+        root.putChild(name, child)
     site = QuietSite(root)
     site.displayTracebacks = False
     return site
@@ -65,10 +73,12 @@ class QuietSite(server.Site):
 class AdminHTTPService(AsyncService):
     name = "admin-http"
 
-    def __init__(self, reactor, config: HTTPConfig, health_source):
+    def __init__(self, reactor, config: HTTPConfig, health_source,
+                 auth: TokenAuth | None = None,
+                 extra: dict[bytes, resource.Resource] | None = None):
         self.reactor = reactor
         self.config = config
-        self.site = build_site(health_source)
+        self.site = build_site(health_source, auth, extra)
         self.port: IListeningPort | None = None
 
     async def start(self) -> None:

@@ -1,9 +1,9 @@
 """Wiring: the service tree of a running gateway, built from a Config.
 
 Start order: store (embedded redis-server if no URL, then the connection and its health probe),
-the processor, the alert delivery (its groups exist before any alert), each configured listener, the admin HTTP listener. Stop order is the reverse:
-stop accepting, let in-flight requests finish (bounded by gateway.shutdown_grace), close Redis,
-stop the embedded server.
+the processor, the alert delivery (its groups exist before any alert), each configured listener,
+the admin HTTP listener. Stop order is the reverse: stop accepting, let in-flight requests finish
+(bounded by gateway.shutdown_grace), close Redis, stop the embedded server.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from twisted.internet.defer import Deferred
 
 from gateway import metrics
 from gateway.admin_http import AdminHTTPService
+from gateway.admin_terminals import Terminals
 from gateway.alerts.service import AlertService
+from gateway.auth import TokenAuth
 from gateway.config import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.processor import Processor
@@ -129,7 +131,10 @@ class Gateway:
         self.processor = ProcessorService(config, self.store_service)
         self.alerts = AlertService(reactor, config, self._alert_queue)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
-        self.http = AdminHTTPService(reactor, config.http, self.health)
+        auth = TokenAuth(config.security.tokens)
+        terminals = Terminals(config, lambda: self.store_service.store, auth)
+        self.http = AdminHTTPService(reactor, config.http, self.health, auth,
+                                     {b"terminals": terminals})
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
                                  *self.listeners, self.http])

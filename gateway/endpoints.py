@@ -17,10 +17,10 @@ def server_endpoint(reactor, host: str, port: int, tls: TLSConfig | None = None)
     with open(tls.key, "rb") as f:
         key_pem = f.read()
     certificate = ssl.PrivateCertificate.loadPEM(cert_pem + b"\n" + key_pem)
-    kwargs = {}
-    if tls.ca:
+    authorities = []
+    if tls.ca:  # mutual TLS: a client must present a certificate signed by this CA
         with open(tls.ca, "rb") as f:
-            kwargs["trustRoot"] = ssl.Certificate.loadPEM(f.read())
-    options = certificate.options(**({"verify": True, "caCerts": [kwargs["trustRoot"].original]}
-                                     if tls.ca else {}))
+            authorities.append(ssl.Certificate.loadPEM(f.read()))
+    # PrivateCertificate.options(*authorities) turns on verify + requireCertificate for them
+    options = certificate.options(*authorities)
     return endpoints.SSL4ServerEndpoint(reactor, port, options, interface=host)

@@ -291,7 +291,9 @@ class Processor:
             await self.store.run("release", [cards.invoice_key(req.merchant)],
                                  [freed, req.original_key])
         if program.uniform_decline and result.code == RC.NOT_ACTIVE:
-            result = Result(RC.UNKNOWN_CARD)  # enumeration defence: inactive looks unknown
+            # enumeration defence: inactive looks unknown, down to the message and currency
+            # (a transfer's target says "target card" either way)
+            result = Result(RC.UNKNOWN_CARD, currency=result.currency, message=result.message)
         if claim == 0:
             await self._velocity_after(req, plan, result)
         if result.message == "overdraft":

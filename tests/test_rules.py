@@ -321,3 +321,26 @@ def test_source_host_drops_the_port():
     assert rules.source_host("::1:50123") == "::1"
     assert rules.source_host("/dev/ttyUSB0") == "/dev/ttyUSB0"
     assert rules.source_host(None) is None
+
+
+# -- enumeration defence: uniform answers --------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_uniform_decline_answers_inactive_exactly_like_unknown(store):
+    from dataclasses import replace
+
+    ledger = make_ledger(store)
+    gift = replace(ledger.config.programs["gift"], uniform_decline=True)
+    ledger.config = replace(ledger.config, programs={**ledger.config.programs, "gift": gift})
+    ledger.processor.config = ledger.config
+    issued = await ledger.issue()  # inactive
+    unknown = random_number(ledger.config, "gift")
+    source = await ledger.issue(activate=100)
+    pairs = [(await ledger.send(op, issued, amount, **kw), await ledger.send(op, unknown,
+                                                                            amount, **kw))
+             for op, amount, kw in ((Op.BALANCE, 0, {}), (Op.REDEEM, 10, {}),
+                                    (Op.RELOAD, 10, {}))]
+    pairs.append((await ledger.send(Op.TRANSFER, source, target_card=issued),
+                  await ledger.send(Op.TRANSFER, source, target_card=unknown)))
+    for inactive, missing in pairs:
+        assert inactive == missing and inactive.code == RC.UNKNOWN_CARD, (inactive, missing)

@@ -39,7 +39,8 @@ def config_text(base: str | os.PathLike[str] = DEFAULT_CONFIG_PATH, *, data_dir:
         if name in ports:
             text = re.sub(rf"(?m)^port = {old}$", f"port = {ports[name]}", text)
     if redis_url:
-        text = re.sub(r'(?m)^# url = ".*?".*$', f"url = {json.dumps(redis_url)}", text)
+        # the first commented url is [redis]'s (later ones are other sections' examples)
+        text = re.sub(r'(?m)^# url = ".*?".*$', f"url = {json.dumps(redis_url)}", text, count=1)
     return text + "\n" + extra
 
 

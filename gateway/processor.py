@@ -299,8 +299,12 @@ class Processor:
         if result.message == "overdraft":
             log.warning("alert: advice took %s into overdraft (balance %s)",
                         mask_card(req.card), result.balance)
+            await self._raise_event("advice-overdraft", req, result.balance or 0,
+                                    f"advice took the card into overdraft ({result.balance})")
         if req.op is Op.REVERSAL and result.code == RC.INVALID_TRANSACTION:
             log.warning("alert: reversal refused for %s: %s", mask_card(req.card), result.message)
+            await self._raise_event("reversal-refused", req, 0,
+                                    f"reversal refused: {result.message}")
         if reseller is not None:
             await self.resellers.settle(self.store, req, result, reseller, self.clock())
         return result
@@ -372,6 +376,12 @@ class Processor:
                 await self.alerts.raise_trip(trip, req, self.clock())
             except Exception as e:
                 log.error("alert for rule %s not queued: %s", trip.rule.name, e)
+
+    async def _raise_event(self, name: str, req: Request, amount: int, detail: str) -> None:
+        try:
+            await self.alerts.raise_event(name, req, detail, amount, self.clock())
+        except Exception as e:
+            log.error("alert %s not queued: %s", name, e)
 
     def params(self, req: Request, program: Program, script: str, card: str,
                **extra: Any) -> dict[str, Any]:

@@ -289,3 +289,27 @@ async def test_a_service_stopped_right_after_its_start_stops(store):
     service = AlertService(reactor, alert_config({"log": True}), lambda: AlertQueue(store))
     await service.start()
     await service.stop()  # a gateway whose next service failed to start does exactly this
+
+
+@pytest_twisted.ensureDeferred
+async def test_overdraft_advice_and_refused_reversal_raise_one_alert_each(store):
+    from test_ledger_support import Ledger, ledger_config
+
+    from protocols.model import Op, Request
+
+    ledger = Ledger(ledger_config(), store)
+    card = await ledger.issue("gift", activate=500)
+    advice = ledger.request(Op.REDEEM, card, 800, advice=True)
+    assert (await ledger.processor.submit(advice)).code == "00"
+    again = Request(op=Op.REDEEM, card=card, amount=800, advice=True, terminal=advice.terminal,
+                    merchant=advice.merchant, key=advice.key)
+    assert (await ledger.processor.submit(again)).code == "00"  # a repeat: no second alert
+    load_key = ledger.key()
+    await ledger.send(Op.RELOAD, card, 1000, key=load_key)
+    await ledger.send(Op.REDEEM, card, 600)
+    assert (await ledger.send(Op.REVERSAL, card, original_key=load_key)).code == "12"
+    entries = await deferred_from_coro(store.client.xrange("{alerts}:q"))
+    alerts = [Alert.from_json(fields[b"a"]) for _, fields in entries]
+    assert [(a.rule, a.amount) for a in alerts] == [("advice-overdraft", -300),
+                                                    ("reversal-refused", 0)]
+    assert "spent" in alerts[1].message and card not in alerts[1].to_json()

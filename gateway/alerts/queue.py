@@ -20,6 +20,7 @@ from gateway.store import Store
 from protocols.model import Request
 
 STREAM = "{alerts}:q"
+EVENT_DEDUP_SECONDS = 2 * 86400  # longer than any retransmission of one request
 
 
 def dedup_key(rule: str, value: str, window_start: int) -> str:
@@ -48,6 +49,12 @@ class AlertQueue:
     async def raise_trip(self, trip: Trip, req: Request, now: float) -> str | None:
         alert = Alert.from_trip(trip, req, now)
         return await self.raise_alert(alert, trip.key_value, trip.window_end - int(now) + 1)
+
+    async def raise_event(self, name: str, req: Request, detail: str, amount: int,
+                          now: float) -> str | None:
+        """A one-off event, once per request key (a retransmission does not raise it again)."""
+        alert = Alert.for_event(name, req, detail, amount, now)
+        return await self.raise_alert(alert, req.key, EVENT_DEDUP_SECONDS)
 
     # -- the consuming side (one group per sink) ---------------------------------------------
 

@@ -27,9 +27,12 @@ class Alert:
     merchant: str
     card: str  # masked, or ""
     time: int  # epoch seconds when raised
+    detail: str = ""  # for one-off events (no rule): what happened, never a whole card number
 
     @property
     def message(self) -> str:
+        if self.detail:
+            return f"{self.event}: {self.detail} (card {self.card or '-'})"
         limit = (f"more than {self.max_count} in {self.window} s" if self.max_count
                  else f"more than {self.max_amount} (minor units) in {self.window} s")
         return (f"rule {self.rule}: {self.event} {limit} for {self.scope} {self.value} "
@@ -45,7 +48,16 @@ class Alert:
     @classmethod
     def from_json(cls, text: str | bytes) -> Alert:
         data = json.loads(text)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    @classmethod
+    def for_event(cls, name: str, req: Request, detail: str, amount: int, now: float) -> Alert:
+        """A one-off event the host must report (HOST-SPEC 2.2/2.6: an advice's overdraft, a
+        refused reversal), as an alert of the pseudo-rule `name`."""
+        return cls(rule=name, scope="card", value=mask_card(req.card), event=name,
+                   action="alert", window=0, window_start=int(now), count=1, amount=amount,
+                   max_count=0, max_amount=0, terminal=req.terminal, merchant=req.merchant,
+                   card=mask_card(req.card), time=int(now), detail=detail)
 
     @classmethod
     def from_trip(cls, trip: Trip, req: Request, now: float) -> Alert:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_ledger_support import EXTRA_PROGRAMS, MERCH, TERM, Ledger, random_number
 from twisted.internet import defer
 
@@ -344,3 +346,57 @@ async def test_uniform_decline_answers_inactive_exactly_like_unknown(store):
                   await ledger.send(Op.TRANSFER, source, target_card=unknown)))
     for inactive, missing in pairs:
         assert inactive == missing and inactive.code == RC.UNKNOWN_CARD, (inactive, missing)
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_gateways_racing_share_one_limit(store, redis_url):
+    """Two processors on two connections (two gateways) split one burst between them."""
+    rule = {"name": "term-redeem", "scope": "terminal", "event": "redeem", "window": 600,
+            "max_count": 7, "action": "decline"}
+    first = make_ledger(store, rule)
+    other_store = await deferred_from_coro(Store.connect(redis_url, pool_size=4))
+    try:
+        second = make_ledger(other_store, rule)
+        card = await first.issue(activate=10000)
+        half = [first.request(Op.REDEEM, card, 10) for _ in range(6)]
+        other = [second.request(Op.REDEEM, card, 10, key=f"L:{TERM}:{MERCH}:b{i}:20260101")
+                 for i in range(6)]
+        results = await defer.gatherResults([first.processor.submit(r) for r in half]
+                                            + [second.processor.submit(r) for r in other])
+    finally:
+        await deferred_from_coro(other_store.close())
+    codes = [r.code for r in results]
+    assert codes.count("00") == 7 and codes.count(RC.VELOCITY) == 5
+    assert (await first.show(card)).balance == 10000 - 70
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(limit=st.integers(1, 6), requests=st.integers(1, 12),
+       scope=st.sampled_from(["card", "terminal", "source"]))
+@pytest_twisted.ensureDeferred
+async def test_any_burst_approves_exactly_the_limit(redis_url, limit, requests, scope):
+    s = await deferred_from_coro(Store.connect(redis_url, pool_size=4))
+    try:
+        await deferred_from_coro(s.command("FLUSHDB"))
+        ledger = make_ledger(s, {"name": "r", "scope": scope, "event": "reload", "window": 60,
+                                 "max_count": limit, "action": "decline"})
+        card = await ledger.issue(activate=0)
+        codes = await burst(ledger, [ledger.request(Op.RELOAD, card, 1, source="10.0.0.9:1")
+                                     for _ in range(requests)])
+    finally:
+        await deferred_from_coro(s.close())
+    assert codes.count("00") == min(limit, requests)
+    assert codes.count(RC.VELOCITY) == max(requests - limit, 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_declined_answers_at_a_terminal_alert_after_the_limit(store):
+    ledger = make_ledger(store, {"name": "declines", "scope": "terminal", "event": "declined",
+                                 "window": 60, "max_count": 2, "action": "alert"})
+    card = await ledger.issue(activate=100)
+    for _ in range(2):
+        assert (await ledger.send(Op.REDEEM, card, 500)).code == RC.INSUFFICIENT_FUNDS
+    assert await alerts(store) == []
+    assert (await ledger.send(Op.REDEEM, card, 500)).code == RC.INSUFFICIENT_FUNDS
+    assert [(a.rule, a.count) for a in await alerts(store)] == [("declines", 3)]

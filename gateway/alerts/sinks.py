@@ -22,7 +22,8 @@ import ssl
 from email.message import EmailMessage
 
 from twisted.internet.defer import Deferred
-from twisted.web.client import Agent, FileBodyProducer, readBody
+from twisted.internet.protocol import Protocol
+from twisted.web.client import Agent, FileBodyProducer
 from twisted.web.http_headers import Headers
 
 from gateway.alerts.record import Alert
@@ -85,9 +86,23 @@ class HTTPWebhookSink:
 
     @staticmethod
     def _read(response) -> Deferred:
-        d = readBody(response)  # read it all, so the connection is released
-        d.addCallback(lambda _body: response.code)
-        return d
+        done: Deferred = Deferred()
+        response.deliverBody(_Discard(done))  # read it all, so the connection is released
+        done.addCallback(lambda _: response.code)
+        return done
+
+
+class _Discard(Protocol):
+    """Reads a response body to its end and drops it (a receiver's body means nothing)."""
+
+    def __init__(self, done: Deferred):
+        self.done = done
+
+    def dataReceived(self, data: bytes) -> None:
+        pass
+
+    def connectionLost(self, reason=None) -> None:
+        self.done.callback(None)
 
 
 class SMTPEmailSink:

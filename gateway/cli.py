@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "gateway.cli_audit",
     "gateway.cli_resellers",
     "gateway.cli_sim",
+    "gateway.cli_terminals",
 )
 
 

@@ -11,6 +11,8 @@ import re
 # Any run of 13 or more digits: in a raw ISO message the PAN sits inside a longer run (its length
 # prefix before it, fixed numeric fields after it), so runs are masked whole, keeping 6 + 4.
 _CARD_DIGITS = re.compile(rb"[0-9]{13,}")
+# A TGL/1 `pin=` value runs to the next field separator (FS) or the frame's end (ETX).
+_TGL_PIN = re.compile(rb"(?<=pin=)[^\x1c\x03]+")
 
 
 def _mask(match: re.Match[bytes]) -> bytes:
@@ -20,11 +22,22 @@ def _mask(match: re.Match[bytes]) -> bytes:
 
 
 def mask_digits(data: bytes) -> bytes:
-    return _CARD_DIGITS.sub(_mask, data)
+    return _TGL_PIN.sub(lambda m: b"*" * len(m.group(0)), _CARD_DIGITS.sub(_mask, data))
+
+
+def hide(data: bytes, values: object) -> bytes:
+    """`data` with each of `values` (str or bytes, e.g. a decoded ISO field 52: a PIN block)
+    replaced by asterisks, for a dump whose field positions only the decoder knew."""
+    for value in values or ():  # type: ignore[attr-defined]
+        raw = value.encode() if isinstance(value, str) else value
+        if raw:
+            data = data.replace(raw, b"*" * len(raw))
+    return data
 
 
 def masked_hexdump(data: bytes, limit: int = 512) -> str:
-    """`offset  hex bytes  |ascii|` lines of at most `limit` bytes, card numbers masked."""
+    """`offset  hex bytes  |ascii|` lines of at most `limit` bytes, card numbers and TGL/1 PINs
+    masked."""
     shown = mask_digits(data[:limit])
     lines = []
     for offset in range(0, len(shown), 16):

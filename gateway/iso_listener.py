@@ -28,7 +28,7 @@ from twisted.protocols.policies import TimeoutMixin
 from gateway import metrics
 from gateway.config import Config, Listener
 from gateway.endpoints import server_endpoint
-from gateway.hexdump import masked_hexdump
+from gateway.hexdump import hide, masked_hexdump
 from gateway.services import AsyncService, drain
 from protocols import isocodec, isomap
 from protocols.framing import Deframer, Frame, FramingError
@@ -130,11 +130,13 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         self.metrics.malformed(reason)
         response = isomap.format_error_response(error.fields_to_echo, code=error.code,
                                                 mask_pan=self.listener.mask_pan)
+        # the PIN block (field 52, clear or not) never reaches the log, even as hex
+        payload = hide(frame.payload, [error.fields_to_echo.get("52")])
         if response is None:
-            self.close_for_cause("undecodable", f"unanswerable message: {error}", frame.payload)
+            self.close_for_cause("undecodable", f"unanswerable message: {error}", payload)
             return
         log.warning("%s: refused with %s from %s: %s\n%s", self.name, error.code, self.peer,
-                    error, masked_hexdump(frame.payload))
+                    error, masked_hexdump(payload))
         self.send(response, frame)
 
     # -- outbound ---------------------------------------------------------------------------

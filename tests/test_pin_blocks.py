@@ -178,3 +178,45 @@ async def test_encrypted_field_52_is_decrypted_under_the_terminal_key(keyed_ledg
     # TILL0002 has no key: its clear format 0 block is read as before
     assert (await ledger.processor.submit(
         iso_balance(card, clear, terminal="TILL0002", stan="000004"))).code == "00"
+
+
+# -- PINs never reach the log --------------------------------------------------------------------
+
+def test_hexdumps_mask_tgl_pins_and_hidden_values():
+    from gateway.hexdump import hide, masked_hexdump
+
+    tgl = b"\x02TGL1\x1cQ\x1cop=balance\x1cpin=4821\x1cid=7\x03"
+    assert b"4821" not in masked_hexdump(tgl).encode() and "34 38 32 31" not in masked_hexdump(
+        tgl)
+    assert hide(b"xx041225EEEEEEEEEEyy", ["041225EEEEEEEEEE", None]) == b"xx" + b"*" * 16 + b"yy"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_iso_message_is_logged_without_its_pin_block(tillgate_inprocess_factory,
+                                                                     caplog):
+    import asyncio
+    import logging
+    import re
+
+    from gateway.isoclient import IsoClient
+
+    gw = await tillgate_inprocess_factory()
+    card = "6039540000000000001"[:16]
+    fields = isobuild.request_fields(Op.BALANCE, terminal="TILL0001", merchant="STORE0000000001",
+                                     stan="000009", card=card, pin="4821")
+    block = fields["52"]
+    fields["3"] = "990000"  # a processing code nobody knows: refused, logged with a hex dump
+
+    def exchange() -> dict[str, str]:
+        with IsoClient("127.0.0.1", gw.port("iso"), timeout=5) as client:
+            return client.exchange(fields)
+
+    with caplog.at_level(logging.INFO):
+        answer = await deferred_from_coro(asyncio.to_thread(exchange))
+    assert answer["39"] != "00"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "refused" in logged
+    dumped = b"".join(bytes.fromhex(m.group(1)) for m in
+                      re.finditer(r"(?m)^[0-9a-f]{4}  ((?:[0-9a-f]{2} )*[0-9a-f]{2})", logged))
+    assert b"TILL0001" in dumped  # the dump is there
+    assert block.encode() not in dumped and block not in logged

@@ -63,7 +63,7 @@ class TokenAuth:
 class Guarded(resource.Resource):
     """A resource that answers only requests whose token has `scope`."""
 
-    def __init__(self, inner: resource.Resource, scope: str, auth: TokenAuth):
+    def __init__(self, inner: resource.IResource, scope: str, auth: TokenAuth):
         super().__init__()
         self.inner = inner
         self.scope = scope

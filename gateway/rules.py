@@ -227,7 +227,7 @@ class Velocity:
                 given_back = req.amount
                 if approved:
                     partial = result.code == RC.PARTIAL and result.amount is not None
-                    given_back = req.amount - result.amount if partial else 0
+                    given_back = req.amount - (result.amount or 0) if partial else 0
                 dn = 0 if approved else 1
                 if dn or given_back > 0:
                     steps.append({"d": "undo", "dn": dn, "a": max(given_back, 0)})

@@ -70,9 +70,9 @@ class AlertQueue:
     async def read(self, group: str, consumer: str, count: int = 16) -> list[tuple[str, Alert]]:
         """This consumer's pending alerts first (read before, never acked), else new ones."""
         for start in ("0", ">"):
-            reply = await self.store.client.xreadgroup(group, consumer, {STREAM: start},
-                                                       count=count)
-            entries = reply[0][1] if reply else []
+            reply: Any = await self.store.client.xreadgroup(group, consumer, {STREAM: start},
+                                                            count=count)
+            entries = reply[0][1] if reply else []  # [[stream, [(id, fields), ...]]]
             out = [(_text(i), Alert.from_json(f[b"a"])) for i, f in entries if f]
             if out:
                 return out

@@ -80,6 +80,7 @@ class WebhookSink:
     url: str
     secret: Secret | None  # HMAC-SHA256 key of the X-Tillgate-Signature header
     timeout: int = 10
+    ca_file: str | None = None  # https: trust this CA instead of the system's (private receivers)
     retry_initial_ms: int = 1000  # first back-off; doubles up to retry_max_s
     retry_max_s: int = 300
 
@@ -165,7 +166,10 @@ def read_alerts(s: Section) -> AlertsConfig:
             url=w.string("url", pattern=lambda v: v.startswith(("http://", "https://")),
                          what="an http:// or https:// URL"),
             secret=read_secret(w, "secret", required=False),
-            timeout=w.integer("timeout", 10, minimum=1), **_retry(w))
+            timeout=w.integer("timeout", 10, minimum=1), ca_file=w.string("ca_file", None),
+            **_retry(w))
+        if webhook.ca_file and not os.path.exists(webhook.ca_file):
+            w.error("ca_file", f"no such file {webhook.ca_file!r}")
         w.reject_unknown()
     e = s.table("email")
     if e.data:

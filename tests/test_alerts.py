@@ -313,3 +313,56 @@ async def test_overdraft_advice_and_refused_reversal_raise_one_alert_each(store)
     assert [(a.rule, a.amount) for a in alerts] == [("advice-overdraft", -300),
                                                     ("reversal-refused", 0)]
     assert "spent" in alerts[1].message and card not in alerts[1].to_json()
+
+
+@pytest_twisted.ensureDeferred
+async def test_webhook_over_https_checks_the_receiver_certificate(store, tmp_path, monkeypatch):
+    from twisted.internet import ssl as tssl
+
+    files = make_tls_files(tmp_path)
+    cert = tssl.PrivateCertificate.loadPEM(files.cert.read_bytes() + files.key.read_bytes())
+    receiver = Receiver()
+    port = free_port()
+    listening = reactor.listenSSL(port, server.Site(receiver), cert.options(),
+                                  interface="127.0.0.1")
+    monkeypatch.setenv("TG_TEST_HOOK_SECRET", SECRET)
+    config = alert_config({"log": False, "webhook": {
+        "url": f"https://localhost:{port}/hook", "secret_env": "TG_TEST_HOOK_SECRET",
+        "ca_file": str(files.ca), "retry_initial_ms": 50}})
+    queue = AlertQueue(store)
+    service = AlertService(reactor, config, lambda: queue)
+    await service.start()
+    try:
+        await deferred_from_coro(queue.raise_alert(an_alert(), "S", 60))
+        await until(lambda: len(receiver.posts) == 1)
+    finally:
+        await service.stop()
+        await listening.stopListening()
+    body, headers = receiver.posts[0]
+    assert verify_signature(SECRET.encode(), body, headers["x-tillgate-signature"])
+
+
+@pytest_twisted.ensureDeferred
+async def test_email_over_implicit_tls(store, tmp_path):
+    files = make_tls_files(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.cert, files.key)
+    box = MailBox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), ssl_context=context)
+    controller.start()
+    try:
+        config = alert_config(
+            {"log": False, "email": {"to": ["ho@example.com"], "merchant": False}},
+            email={"host": "127.0.0.1", "port": controller.port, "tls": "ssl",
+                   "ca_file": str(files.ca)})
+        queue = AlertQueue(store)
+        service = AlertService(reactor, config, lambda: queue)
+        await service.start()
+        try:
+            await deferred_from_coro(queue.raise_alert(an_alert(), "I", 60))
+            await until(lambda: len(box.messages) == 1)
+        finally:
+            await service.stop()
+    finally:
+        controller.stop()
+    assert box.messages[0][1] == ["ho@example.com"]

@@ -23,7 +23,8 @@ from email.message import EmailMessage
 
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
-from twisted.web.client import Agent, FileBodyProducer
+from twisted.internet.ssl import Certificate
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, FileBodyProducer
 from twisted.web.http_headers import Headers
 
 from gateway.alerts.record import Alert
@@ -61,7 +62,12 @@ class HTTPWebhookSink:
     def __init__(self, reactor, config: WebhookSink):
         self.reactor = reactor
         self.config = config
-        self.agent = Agent(reactor, connectTimeout=config.timeout)
+        kwargs = {}
+        if config.ca_file:  # a private receiver: its CA, still with host name checks
+            with open(config.ca_file, "rb") as f:
+                root = Certificate.loadPEM(f.read())
+            kwargs["contextFactory"] = BrowserLikePolicyForHTTPS(trustRoot=root)
+        self.agent = Agent(reactor, connectTimeout=config.timeout, **kwargs)
 
     def body(self, alert: Alert, alert_id: str) -> bytes:
         payload = json.loads(alert.to_json())

@@ -76,7 +76,9 @@ class Driver(asyncio.Protocol):
             self.send()
 
     def send(self) -> None:
-        stan, payload = self.messages[self.next % len(self.messages)]
+        if self.next == len(self.messages):  # never reuse one: it would be a retransmission
+            return
+        stan, payload = self.messages[self.next]
         self.next += 1
         self.sent[stan] = time.perf_counter()
         self.transport.write(payload)
@@ -93,7 +95,7 @@ class Driver(asyncio.Protocol):
             now = time.perf_counter()
             self.latencies.append(now - self.sent.pop(fields["11"]))
             self.codes[fields["39"]] = self.codes.get(fields["39"], 0) + 1
-            if now < self.deadline:
+            if now < self.deadline and self.next < len(self.messages):
                 self.send()
             elif not self.sent and not self.done.done():
                 self.done.set_result(now)
@@ -128,7 +130,11 @@ async def measure(port: int, messages, level: int, seconds: float,
     started = time.perf_counter()
     transport, driver = await loop.create_connection(
         lambda: Driver(messages, level, started + seconds, done), "127.0.0.1", port)
-    finished = await asyncio.wait_for(done, seconds + 30)
+    try:
+        finished = await asyncio.wait_for(done, seconds + 30)
+    except TimeoutError:
+        raise RuntimeError(f"port {port}, {level} outstanding: {len(driver.sent)} requests "
+                           f"never answered (answered: {driver.codes})") from None
     elapsed = time.perf_counter() - started
     cpu = {name: 100 * (cpu_seconds(pid) - cpu_before[name]) / elapsed
            for name, pid in pids.items()}
@@ -212,10 +218,11 @@ def main() -> None:
             for _round in range(args.rounds):
                 for level in levels:
                     for name, (port, process) in hosts.items():
-                        run += 1
+                        run += 2  # distinct request keys for the warm-up and the run
                         budget = min(int(max(level * 200, 60000 * args.seconds)), 999999)
+                        warm_up = build_messages(cards, level * 4 + 20000, run - 1)
+                        asyncio.run(measure(port, warm_up, level, 0.5))
                         messages = build_messages(cards, budget, run)
-                        asyncio.run(measure(port, messages[:level * 4], level, 0.5))  # warm up
                         pids = {"host": process.pid, "redis": server.process.pid}
                         results.setdefault((name, level), []).append(
                             asyncio.run(measure(port, messages, level, args.seconds, pids)))

@@ -7,6 +7,7 @@ SIGTERM/SIGINT stop accepting, finish in-flight work, close Redis and exit 0.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -47,6 +48,10 @@ def run(args) -> int:
             outcome["status"] = 1
             reactor.stop()
             return
+        # What exists now (modules, config, services) lives as long as the process: keep it out
+        # of the collector's full passes, which scanned it all again and again and showed up
+        # as p99 latency under load (bench/bench_e2e.py; docs/benchmarks.md).
+        gc.freeze()
         log.info("tillgate ready: %s; %s", summary(config), ", ".join(_endpoints(config)))
 
     reactor.callWhenRunning(lambda: ensureDeferred(start()))

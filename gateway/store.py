@@ -50,10 +50,6 @@ class Script:
     name: str
     source: str
     sha: str
-    head: bytes = field(init=False)  # `EVALSHA <sha>` in RESP: the start of every call
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "head", b"$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % self.sha.encode())
 
 
 def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
@@ -232,7 +228,11 @@ class Store:
     def run(self, name: str, keys: list[str], argv: list[Any]) -> asyncio.Future[Any]:
         """Queue one script call (EVALSHA) for this turn's pipeline; await the returned future."""
         script = self.scripts[name]
-        packed = pack_script_call(script.head, keys, argv)
+        args = ("EVALSHA", script.sha, len(keys), *keys, *argv)
+        try:
+            packed = hiredis.pack_command(args)  # C: ~0.8 us against ~2.2 us for pack_command
+        except TypeError:  # a bool, or what neither packs (pack_command says what)
+            packed = pack_command(args)
         future = asyncio.get_running_loop().create_future()
         return self._enqueue(_Call(name, packed, future, script))
 
@@ -340,14 +340,6 @@ class Store:
 def pack_command(args: tuple[Any, ...]) -> bytes:
     """RESP encoding of one command whose arguments are bytes, str or int."""
     return b"*%d\r\n%s" % (len(args), _pack_args(args))
-
-
-def pack_script_call(head: bytes, keys: list[str], argv: list[Any]) -> bytes:
-    """RESP encoding of `EVALSHA <sha> <numkeys> keys... argv...` (`head` = Script.head)."""
-    numkeys = b"%d" % len(keys)
-    return b"*%d\r\n%s$%d\r\n%s\r\n%s%s" % (
-        3 + len(keys) + len(argv), head, len(numkeys), numkeys, _pack_args(keys),
-        _pack_args(argv))
 
 
 def _pack_args(args: Any) -> bytes:

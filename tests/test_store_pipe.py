@@ -1,0 +1,72 @@
+"""The store's own pipelined connection: replies matched in order across batches in flight,
+an overdue reply failing its calls (and only then), a lost server, and recovery after each."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import pytest_twisted
+
+from gateway.embedded_redis import EmbeddedRedis, free_port
+from gateway.reactor import deferred_from_coro
+from gateway.store import Store, StoreError
+
+
+async def _batches_in_flight(store: Store) -> list[list[bytes]]:
+    """Three batches written in three loop turns before any reply is read."""
+    sent = []
+    for turn in range(3):
+        sent.append([store.command("ECHO", f"{turn}-{n}") for n in range(50)])
+        await asyncio.sleep(0)  # the batch is written in this turn; the next one follows
+    return [list(await asyncio.gather(*batch)) for batch in sent]
+
+
+@pytest_twisted.ensureDeferred
+async def test_batches_in_flight_get_their_own_replies(redis_url):
+    store = await deferred_from_coro(Store.connect(redis_url))
+    try:
+        await deferred_from_coro(_await(store.command("PING")))  # the pipe is open
+        before = store.pipelines_sent
+        got = await deferred_from_coro(_batches_in_flight(store))
+        assert got == [[f"{t}-{n}".encode() for n in range(50)] for t in range(3)]
+        assert store.pipelines_sent - before == 3
+        # replies keep redis-py's shapes for plain commands
+        await deferred_from_coro(_await(store.command("HSET", "pipe:h", "a", "1")))
+        assert await deferred_from_coro(_await(store.command("HGETALL", "pipe:h"))) == {
+            b"a": b"1"}
+    finally:
+        await deferred_from_coro(store.close())
+
+
+async def _await(future):
+    return await future
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_overdue_reply_fails_its_calls_and_the_next_call_reconnects(redis_url):
+    store = await deferred_from_coro(Store.connect(redis_url, timeout=0.3))
+    try:
+        with pytest.raises(StoreError, match="no reply within 0.3 s"):
+            await deferred_from_coro(_await(store.command("BLPOP", "pipe:nothing", "0.8")))
+        await deferred_from_coro(asyncio.sleep(0.6))  # the server is done blocking
+        assert await deferred_from_coro(_await(store.command("PING"))) is True
+    finally:
+        await deferred_from_coro(store.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_lost_server_fails_the_calls_and_a_restarted_one_serves_them(tmp_path):
+    server = EmbeddedRedis(tmp_path / "r", port=free_port(), appendonly=False)
+    server.start()
+    store = await deferred_from_coro(Store.connect(server.url, timeout=1.0))
+    try:
+        assert await deferred_from_coro(_await(store.command("SET", "k", "v"))) is True
+        server.stop()
+        with pytest.raises(StoreError):
+            await deferred_from_coro(_await(store.command("GET", "k")))
+        server.start()
+        assert await deferred_from_coro(_await(store.command("PING"))) is True
+    finally:
+        await deferred_from_coro(store.close())
+        server.stop()

@@ -1,7 +1,9 @@
 """Cost of the velocity rules on the Processor's redeem path (claim + card script per request).
 
-Three configurations on one redis-server started here, measured in interleaved rounds:
+Four configurations on one redis-server started here, measured in interleaved rounds:
 
+  no flag      claim.lua as before issue 8: no velocity arguments at all (not a real
+               configuration: the disabled-terminal check is always on)
   default      HOST-SPEC 6: the one alert-only unknown-card rule (phase 1 still checks the
                terminal's disabled flag)
   +2 checks    plus a card-scope redeem count rule (checked and counted in the card script) and
@@ -32,6 +34,7 @@ from bench_store import prepare, processor_rate  # noqa: E402
 from gateway.config import Rule, load_config  # noqa: E402
 from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from gateway.processor import Processor  # noqa: E402
+from gateway.rules import ClaimPlan  # noqa: E402
 
 HIGH = 10**15
 CHECKS = (Rule("card-redeem", "card", "redeem", 600, max_count=HIGH, action="decline"),
@@ -48,9 +51,12 @@ async def main_async(args) -> None:
                                                              appendonly=False) as server:
         store, gift, _ = await prepare(server.url, base)
         processors = {name: Processor(config, store) for name, config in configs.items()}
+        bare = Processor(base, store)
+        bare.velocity.claim_plan = lambda req, now: ClaimPlan([], [])  # type: ignore[method-assign]
+        processors = {"no flag": bare, **processors}
         for processor in processors.values():  # load the scripts, warm up
             await processor_rate(processor, gift, 4 * args.window, args.window)
-        rows: dict[str, list[float]] = {name: [] for name in configs}
+        rows: dict[str, list[float]] = {name: [] for name in processors}
         for _ in range(args.rounds):
             for name, processor in processors.items():
                 rows[name].append(await processor_rate(processor, gift, args.calls, args.window))

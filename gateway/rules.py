@@ -200,12 +200,12 @@ class Velocity:
                 continue
             counter, key, end = found
             entry = {"n": rule.max_count, "m": rule.max_amount, "x": end,
-                     "a": 0 if post else req.amount, "act": MERCHANT_ACTION[rule.action],
-                     "ev": "post" if post else "op"}
+                     "a": req.amount if rule.max_amount and not post else 0,
+                     "act": MERCHANT_ACTION[rule.action], "ev": "post" if post else "op"}
             plan.keys.append(key)
             plan.counters.append(counter)
             plan.entries.append(entry)
-        plan.argv.append(msgpack.packb(plan.entries))
+        plan.argv.append(msgpack.packb(plan.entries) if plan.entries else b"")
         return plan
 
     @staticmethod
@@ -224,10 +224,10 @@ class Velocity:
         for counter, key, entry in zip(plan.counters, plan.keys[1:], plan.entries):
             if entry["ev"] == "op":
                 # partial approval: the reservation was for more than the card gave
-                given_back = req.amount
+                given_back = entry["a"]
                 if approved:
                     partial = result.code == RC.PARTIAL and result.amount is not None
-                    given_back = req.amount - (result.amount or 0) if partial else 0
+                    given_back = entry["a"] - (result.amount or 0) if partial and entry["a"] else 0
                 dn = 0 if approved else 1
                 if dn or given_back > 0:
                     steps.append({"d": "undo", "dn": dn, "a": max(given_back, 0)})

@@ -400,3 +400,14 @@ async def test_declined_answers_at_a_terminal_alert_after_the_limit(store):
     assert await alerts(store) == []
     assert (await ledger.send(Op.REDEEM, card, 500)).code == RC.INSUFFICIENT_FUNDS
     assert [(a.rule, a.count) for a in await alerts(store)] == [("declines", 3)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_partial_approval_gives_back_the_part_not_approved(store):
+    ledger = make_ledger(store, {"name": "term-spend", "scope": "terminal", "event": "redeem",
+                                 "window": 3600, "max_amount": 1000, "action": "decline"})
+    poor, rich = await ledger.issue(activate=300), await ledger.issue(activate=5000)
+    partial = await ledger.send(Op.REDEEM, poor, 500, partial_ok=True)
+    assert (partial.code, partial.amount) == (RC.PARTIAL, 300)  # 200 of the 500 given back
+    assert (await ledger.send(Op.REDEEM, rich, 700)).code == "00"  # 300 + 700 = 1000
+    assert (await ledger.send(Op.REDEEM, rich, 1)).code == RC.VELOCITY

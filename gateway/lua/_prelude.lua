@@ -82,9 +82,9 @@ local function vel_commit(res)
     if hit then
       local key = KEYS[4 + i]
       local n = redis.call('HINCRBY', key, 'n', 1)
+      if n == 1 then redis.call('EXPIREAT', key, r.x) end  -- a new window's counter
       local s = 0
-      if r.ev == 'op' then s = redis.call('HINCRBY', key, 's', num(res.amt or a.amount)) end
-      redis.call('EXPIREAT', key, r.x)
+      if r.m > 0 then s = redis.call('HINCRBY', key, 's', num(res.amt or a.amount)) end
       if (r.n > 0 and n > r.n) or (r.m > 0 and s > r.m) then
         if r.ev ~= 'op' and r.act == 'lock' and st.status ~= 'suspended' then vel_lock() end
         if r.ev ~= 'op' or r.act == 'alert' then vel_trip(i, n, s) end

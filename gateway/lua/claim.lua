@@ -11,12 +11,16 @@
 --   KEYS[3] {m:<merchant>}:off:<terminal>    (the terminal is disabled while this exists)
 --   KEYS[3 + i] the counter hash { n, s } of rule i in its current window
 --   ARGV[5] msgpack list of rules { n = max count, m = max amount, a = amount this request adds,
---           act = 'alert' | 'decline' | 'disable', ev = 'op' | 'post', x = window end (epoch s) }
+--           act = 'alert' | 'decline' | 'disable', ev = 'op' | 'post', x = window end (epoch s) },
+--           or '' when no rule applies (then only the disabled flag is checked and the answer
+--           stays a plain code)
 -- and two more codes: 4 the terminal is disabled, 5 a rule refuses (65). Operation rules count
 -- here, as a reservation (phase 3 gives back what the card script refused); event rules that
 -- refuse ('post') reserve one event, which phase 3 gives back when the event did not happen.
--- Every check is made before anything is written, so a refused request changes nothing.
-local rules = ARGV[5] and cmsgpack.unpack(ARGV[5]) or nil
+-- A refused request changes nothing: its reservations are taken back in the same script.
+local flag = ARGV[5] ~= nil
+local rules = nil
+if flag and ARGV[5] ~= '' then rules = cmsgpack.unpack(ARGV[5]) end
 local function answer(code, trips)
   if not rules then return code end
   local out = { code }
@@ -31,44 +35,39 @@ if fp then
   if fp == ARGV[1] then return answer(1) end
   return answer(2)
 end
-if rules and redis.call('EXISTS', KEYS[3]) == 1 then return answer(4) end
+if flag and redis.call('EXISTS', KEYS[3]) == 1 then return answer(4) end
 if ARGV[3] ~= '' then
   local holder = redis.call('HGET', KEYS[2], ARGV[3])
   if holder and holder ~= ARGV[4] then return answer(3) end
 end
 local trips = {}
 if rules then
-  local refused, disable = false, false
+  -- Reserve first (the common case: one or two calls per rule), then take every reservation
+  -- back if any rule refuses: a refused request leaves the counters as they were.
+  -- The sum `s` is kept only by amount rules (m > 0), which alone send an amount `a`.
+  local refusals, disable = {}, false
   for i, r in ipairs(rules) do
-    if r.act ~= 'alert' then
-      local h = redis.call('HMGET', KEYS[3 + i], 'n', 's')
-      local n, s = tonumber(h[1] or 0), tonumber(h[2] or 0)
-      local over
-      if r.ev == 'op' then
-        over = (r.n > 0 and n + 1 > r.n) or (r.m > 0 and s + r.a > r.m)
-      else
-        over = r.n > 0 and n >= r.n
-      end
-      if over then
+    local key = KEYS[3 + i]
+    local n = redis.call('HINCRBY', key, 'n', 1)
+    if n == 1 then redis.call('EXPIREAT', key, r.x) end
+    local s = 0
+    if r.a > 0 then s = redis.call('HINCRBY', key, 's', r.a) end
+    if (r.n > 0 and n > r.n) or (r.m > 0 and s > r.m) then
+      if r.act == 'alert' then
         trips[#trips + 1] = { i, n, s }
-        refused = true
+      else
+        refusals[#refusals + 1] = { i, n - 1, s - r.a }
         if r.act == 'disable' then disable = true end
       end
     end
   end
-  if refused then
-    if disable then redis.call('SET', KEYS[3], 'velocity') end
-    return answer(5, trips)
-  end
-  for i, r in ipairs(rules) do
-    local key = KEYS[3 + i]
-    local n = redis.call('HINCRBY', key, 'n', 1)
-    local s = 0
-    if r.a > 0 then s = redis.call('HINCRBY', key, 's', r.a) end
-    redis.call('EXPIREAT', key, r.x)
-    if r.act == 'alert' and ((r.n > 0 and n > r.n) or (r.m > 0 and s > r.m)) then
-      trips[#trips + 1] = { i, n, s }
+  if #refusals > 0 then
+    for i, r in ipairs(rules) do
+      redis.call('HINCRBY', KEYS[3 + i], 'n', -1)
+      if r.a > 0 then redis.call('HINCRBY', KEYS[3 + i], 's', -r.a) end
     end
+    if disable then redis.call('SET', KEYS[3], 'velocity') end
+    return answer(5, refusals)
   end
 end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[4]) end

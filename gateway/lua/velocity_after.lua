@@ -41,9 +41,9 @@ for i, st in ipairs(steps) do
     end
   else
     local n = redis.call('HINCRBY', key, 'n', 1)
+    if n == 1 then redis.call('EXPIREAT', key, st.x) end  -- a new window's counter
     local s = 0
     if st.a > 0 then s = redis.call('HINCRBY', key, 's', st.a) end
-    redis.call('EXPIREAT', key, st.x)
     if st.d == 'count' and ((st.n > 0 and n > st.n) or (st.m > 0 and s > st.m)) then
       trip(i, n, s)
       if st.act == 'disable' then redis.call('SET', KEYS[1], 'velocity') end

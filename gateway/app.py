@@ -16,6 +16,7 @@ from collections.abc import Callable
 from twisted.internet.defer import Deferred
 
 from gateway import metrics
+from gateway.admin_alerts import alerts_resource
 from gateway.admin_http import AdminHTTPService
 from gateway.admin_terminals import Terminals
 from gateway.alerts.service import AlertService
@@ -133,8 +134,9 @@ class Gateway:
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
         auth = TokenAuth(config.security.tokens)
         terminals = Terminals(config, lambda: self.store_service.store, auth)
+        alerts = alerts_resource(config, lambda: self.store_service.store, auth)
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
-                                     {b"terminals": terminals})
+                                     {b"terminals": terminals, b"alerts": alerts})
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
                                  *self.listeners, self.http])

@@ -11,6 +11,7 @@ import json
 import pytest_twisted
 
 from gateway.auth import TokenAuth, is_loopback
+from gateway.embedded_redis import free_port
 from gateway.reactor import deferred_from_coro
 from gateway.secconfig import Token
 from protocols.model import RC, Op, Request
@@ -110,3 +111,39 @@ def test_token_matching_is_by_digest_and_case_insensitive_scheme():
 def test_loopback_addresses():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("127.9.9.9")
     assert not is_loopback("10.0.0.1") and not is_loopback("") and not is_loopback("/tmp/s")
+
+
+@pytest_twisted.ensureDeferred
+async def test_alerts_status_shows_undelivered_alerts_per_sink(tillgate_inprocess_factory,
+                                                               monkeypatch):
+    from gateway.alerts.record import Alert
+
+    monkeypatch.setenv("TG_TEST_OPS_TOKEN", OPS)
+    port_nobody = free_port()  # nothing listens there: the webhook keeps failing
+    extra = f"""
+[alerts.webhook]
+url = "http://127.0.0.1:{port_nobody}/down"
+retry_initial_ms = 50
+
+[[security.tokens]]
+id = "ops"
+scopes = ["alerts:read"]
+token_env = "TG_TEST_OPS_TOKEN"
+"""
+    gw = await tillgate_inprocess_factory(extra=extra)
+    port = http_port(gw)
+    assert (await call(port, "GET", "/alerts"))[0] == 401
+    queue = gw.gateway.processor.processor.alerts
+    alert = Alert(rule="r", scope="terminal", value="TILL0001", event="redeem", action="alert",
+                  window=60, window_start=0, count=2, amount=0, max_count=1, max_amount=0,
+                  terminal="TILL0001", merchant="STORE0000000001", card="", time=0)
+    await deferred_from_coro(queue.raise_alert(alert, "TILL0001", 60))
+    for _ in range(100):  # the webhook sink reads it and keeps failing; the log sink delivers
+        status, body, _ = await call(port, "GET", "/alerts", OPS)
+        state = json.loads(body)
+        if state["sinks"].get("webhook", {}).get("pending") == 1:
+            break
+    assert status == 200 and state["stream_length"] >= 1
+    assert state["sinks"]["webhook"]["pending"] == 1
+    assert state["sinks"]["log"]["pending"] == 0
+    assert state["configured"] == ["log", "webhook"]

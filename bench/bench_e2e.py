@@ -4,8 +4,9 @@ Both hosts run as subprocesses against one redis-server started here, and run th
 Lua script on the same cards; the driver keeps 1, 16 or 256 requests outstanding on one
 connection (responses matched by STAN), for a fixed time, alternating the hosts round by round
 so both see the same machine noise. Printed: median throughput and p50/p99 latency per host and
-level, the ratio tillgate / baseline, and the CPU each process used while measured (host,
-redis-server, this driver; % of one core, from /proc) to show which of them is the limit.
+level, the ratio tillgate / baseline, the CPU each process used while measured (host,
+redis-server, this driver; % of one core, from /proc) to show which of them is the limit, and the
+host's CPU time per answer (with its ratio), which other load on the machine changes less.
 
     python bench/bench_e2e.py [--seconds 4] [--rounds 3] [--levels 1,16,256] [--hosts tillgate]
 
@@ -146,6 +147,8 @@ async def measure(port: int, messages, level: int, seconds: float,
         "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
         "codes": driver.codes,
         "cpu": cpu,
+        # the host's CPU per answer: what the machine's other load does not change much
+        "host_us": cpu.get("host", 0.0) / 100 * elapsed / max(len(lat), 1) * 1e6,
     }
 
 
@@ -235,13 +238,14 @@ def main() -> None:
 
 def report(results, levels, names: list[str]) -> None:
     print(f"{'host':<10} {'outstanding':>11} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  "
-          "CPU % host/redis/driver  codes")
+          "CPU % host/redis/driver  host us/req  codes")
     for level in levels:
-        rates = {}
+        rates, costs = {}, {}
         for name in names:
             runs = results[(name, level)]
             rate = statistics.median(r["rate"] for r in runs)
             rates[name] = rate
+            costs[name] = statistics.median(r["host_us"] for r in runs)
             p50 = statistics.median(r["p50_ms"] for r in runs)
             p99 = statistics.median(r["p99_ms"] for r in runs)
             codes = {}
@@ -251,9 +255,10 @@ def report(results, levels, names: list[str]) -> None:
             cpu = "/".join(f"{statistics.median(r['cpu'][p] for r in runs):.0f}"
                            for p in ("host", "redis", "driver"))
             print(f"{name:<10} {level:>11} {rate:>10.0f} {p50:>8.2f} {p99:>8.2f}  {cpu:>23}  "
-                  f"{codes}")
+                  f"{costs[name]:>11.0f}  {codes}")
         if len(rates) == 2:
-            print(f"{'ratio':<10} {level:>11} {rates['tillgate'] / rates['baseline']:>10.2f}x")
+            print(f"{'ratio':<10} {level:>11} {rates['tillgate'] / rates['baseline']:>10.2f}x"
+                  f"{'':>44}{costs['baseline'] / costs['tillgate']:>10.2f}x (CPU per request)")
 
 
 if __name__ == "__main__":

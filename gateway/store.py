@@ -212,6 +212,8 @@ class Store:
     async def close(self) -> None:
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
+        if self._pipe is not None and self._pipe.waiting:  # let calls in flight be answered
+            await asyncio.wait([c.future for c in self._pipe.waiting], timeout=self.timeout)
         if self._pipe is not None:
             self._pipe.close()
             self._pipe = None

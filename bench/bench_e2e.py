@@ -209,7 +209,10 @@ def main() -> None:
             "baseline": (baseline_port, [sys.executable, str(ROOT / "bench/baseline_host.py"),
                                          str(baseline_port), server.url], ROOT),
         }
-        hosts = {name: (port, subprocess.Popen(command, cwd=cwd))
+        # the hosts import this checkout's code, not whatever `pip install -e` points at
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        hosts = {name: (port, subprocess.Popen(command, cwd=cwd, env=env))
                  for name, (port, command, cwd) in commands.items()
                  if name in args.hosts.split(",")}
         assert server.process is not None

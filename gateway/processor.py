@@ -290,7 +290,7 @@ class Processor:
             return Result(RC.DUPLICATE, message="invoice number used")
         freed = None
         if req.op is Op.TRANSFER:
-            result = await self._transfer(req, program)
+            result = await self._transfer(req, program, retransmission=claim == 1)
         else:
             result, freed = await self._card_script(req, program)
         if invoice and claim == 0 and not result.approved:
@@ -449,7 +449,23 @@ class Processor:
                                       velocity=velocity)
         return to_result(res, program), res.get("freed")
 
-    async def _transfer(self, req: Request, program: Program) -> Result:
+    async def _transfer_early_refusal(self, card: str, target: str,
+                                      tprog: Program) -> Result | None:
+        """Refuse before anything moves when the target is unknown, inactive or would overflow
+        (the source is restored anyway if a concurrent change makes transfer_in refuse)."""
+        (status, tbal), sbal = await asyncio.gather(  # one pipeline: both reads in this turn
+            self.store.command("HMGET", cards.state_key(cards.card_id(target)), "status", "bal"),
+            self.store.command("HGET", cards.state_key(cards.card_id(card)), "bal"))
+        if status is None:
+            return Result(RC.UNKNOWN_CARD, message="target card")
+        if status != b"active":
+            return Result(TARGET_STATUS_RC.get(status, RC.NOT_ACTIVE), message="target card")
+        if tprog.max_balance and int(tbal or 0) + int(sbal or 0) > tprog.max_balance:
+            return Result(RC.LIMIT_EXCEEDED, message="target card")
+        return None
+
+    async def _transfer(self, req: Request, program: Program,
+                        retransmission: bool = False) -> Result:
         """Balance transfer across two slots (no single script can span them in a cluster).
 
         Check the target, then move everything out of the source and mark it lost
@@ -464,18 +480,15 @@ class Processor:
             return Result(RC.UNKNOWN_CARD, message="target card")
         if tprog.kind != program.kind or target == req.card:
             return Result(RC.INVALID_TRANSACTION, message="target card")
-        tid = cards.card_id(target)
-        (status, tbal), sbal = await asyncio.gather(  # one pipeline: both reads in this turn
-            self.store.command("HMGET", cards.state_key(tid), "status", "bal"),
-            self.store.command("HGET", cards.state_key(cards.card_id(req.card)), "bal"))
-        if status is None:
-            return Result(RC.UNKNOWN_CARD, message="target card")
-        if status != b"active":
-            return Result(TARGET_STATUS_RC.get(status, RC.NOT_ACTIVE), message="target card")
-        if tprog.max_balance and int(tbal or 0) + int(sbal or 0) > tprog.max_balance:
-            # early answer only; transfer_in checks again atomically (and the source is
-            # restored if a concurrent credit made the target full in between)
-            return Result(RC.LIMIT_EXCEEDED, message="target card")
+        # Early answers only: transfer_in checks again atomically. A retransmission of a
+        # transfer that reached the source's script skips them: its first answer stands,
+        # whatever the target has become since (the scripts below replay it).
+        replaying = retransmission and await self.store.command(
+            "HEXISTS", cards.record_key(cards.card_id(req.card), req.key), "resp")
+        if not replaying:
+            early = await self._transfer_early_refusal(req.card, target, tprog)
+            if early is not None:
+                return early
         out, _ = await self._run_card("transfer_out", req.card, req,
                                       self.params(req, program, "transfer_out", req.card),
                                       velocity=True)

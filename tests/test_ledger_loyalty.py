@@ -90,6 +90,21 @@ async def test_balance_transfer_moves_value_and_marks_source_lost(ledger):  # no
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_retransmitted_transfer_replays_after_its_target_was_lost(ledger):  # noqa: F811
+    first = await ledger.issue("gift", activate=1000)
+    middle = await ledger.issue("gift", activate=200)
+    last = await ledger.issue("gift", activate=0)
+    key = ledger.key()
+    r = await ledger.send(Op.TRANSFER, first, target_card=middle, key=key)
+    assert (r.code, r.balance) == ("00", 1200)
+    # The middle card is itself transferred away, so it is lost...
+    assert (await ledger.send(Op.TRANSFER, middle, target_card=last)).code == "00"
+    # ...and a retransmission of the first transfer still gets its first answer, not 41.
+    assert (await ledger.send(Op.TRANSFER, first, target_card=middle, key=key)) == r
+    assert (await ledger.call(audit(ledger.store))).ok
+
+
+@pytest_twisted.ensureDeferred
 async def test_transfer_refusals_and_compensation(ledger):  # noqa: F811
     src = await ledger.issue("gift", activate=60_000)
     full = await ledger.issue("gift", activate=50_000)

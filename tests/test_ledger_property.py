@@ -102,12 +102,13 @@ async def check(store, all_cards, sent):
     report = await audit(store)
     assert report.ok, report.differences
     applied: Counter[tuple[str, str, str]] = Counter()
-    undone: Counter[str] = Counter()
+    # Journal ids are stream ids, unique within one card's stream only: key undos by card.
+    undone: Counter[tuple[str, str]] = Counter()
     for card in all_cards:
         async for e in entries(store, cards.journal_key(cards.card_id(card))):
             applied[(card, e.key, e.op)] += 1
             if e.undo:
-                undone[e.undo] += 1
+                undone[(card, e.undo)] += 1
     assert max(applied.values(), default=1) == 1, applied.most_common(3)
     assert max(undone.values(), default=1) == 1, undone.most_common(3)
     answers: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))

@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` (install, start the gateway on its embedded default,
-# show it answering) and `make test` (install tox, run the suite compiled and pure, and lint).
+# show it answering) and `make test` (install tox, run the suite compiled and pure, lint, mypy).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,7 +18,7 @@ run: install
 
 test:
 	$(PYTHON) -m pip install -q tox
-	$(PYTHON) -m tox -e py,pure,lint
+	$(PYTHON) -m tox -e py,pure,lint,type
 
 bench:
 	$(PYTHON) -m pip install -q tox

@@ -112,7 +112,7 @@ class ResellerRules:
 async def settlement_rows(store: Store, config: Config, reseller_id: str,
                           day: dt.date) -> list[dict]:
     """Every settled entry of a reseller's merchants on a UTC day, in time order."""
-    rows = []
+    rows: list[dict] = []
     for merchant in config.merchants.values():
         if merchant.reseller != reseller_id:
             continue

@@ -8,8 +8,10 @@ IMPLEMENTATION says which one is loaded: "c" or "python". docs/card-data.md docu
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
+from typing import Any
 
 from protocols import _carddata_py
 from protocols.carddata_errors import (
@@ -23,12 +25,13 @@ from protocols.carddata_errors import (
     UnreadableError,
 )
 
+_impl: Any
 if os.environ.get("TILLGATE_NO_EXTENSIONS") == "1" or platform.python_implementation() != "CPython":
     _impl = _carddata_py
     IMPLEMENTATION = "python"
 else:
     try:
-        from protocols import _carddata_c as _impl
+        _impl = importlib.import_module("protocols._carddata_c")
     except ImportError as error:  # pragma: no cover - depends on the build
         raise ImportError(
             "protocols._carddata_c is not built: run pip install -e . or "

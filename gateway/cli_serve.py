@@ -50,8 +50,12 @@ def run(args) -> int:
             return
         # What exists now (modules, config, services) lives as long as the process: keep it out
         # of the collector's full passes, which scanned it all again and again and showed up
-        # as p99 latency under load (bench/bench_e2e.py; docs/benchmarks.md).
+        # as p99 latency under load. Requests free their objects by reference counting and the
+        # collector only finds cycles, yet at the default thresholds it ran ~300 times a second
+        # over the requests in flight: 5.5 % of the CPU at 256 outstanding, 0.4 % at these
+        # (bench/bench_e2e.py; docs/benchmarks.md section 9).
         gc.freeze()
+        gc.set_threshold(10_000, 50, 1_000)
         log.info("tillgate ready: %s; %s", summary(config), ", ".join(_endpoints(config)))
 
     reactor.callWhenRunning(lambda: ensureDeferred(start()))

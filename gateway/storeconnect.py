@@ -31,12 +31,12 @@ async def open_store(config: Config, *, start_embedded: bool = True):
     embedded = None
     url = config.redis.url
     if url is None:
-        embedded = embedded_for(config)
-        if embedded._ping():
-            embedded = None  # a running gateway owns it; share its data, do not stop it
-        elif start_embedded:
-            embedded.start()
-        url = embedded_for(config).url
+        local = embedded_for(config)
+        url = local.url
+        # A running gateway owns a server that already answers: share its data, never stop it.
+        if start_embedded and not local._ping():
+            local.start()
+            embedded = local
     try:
         store = await Store.connect(url, pool_size=config.redis.pool_size,
                                     timeout=config.redis.timeout)

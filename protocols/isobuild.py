@@ -12,7 +12,12 @@ import itertools
 from collections.abc import Mapping
 
 from protocols import field63
-from protocols.isomap import AUTHORISATION_CODES, FINANCIAL_CODES, NETWORK_CODES
+from protocols.isomap import (
+    AUTHORISATION_CODES,
+    FINANCIAL_CODES,
+    NETWORK_CODES,
+    format0_pan_field,
+)
 from protocols.model import Op
 
 # op -> processing code for 0200 (gift account forms; loyalty activation is 900090).
@@ -45,8 +50,7 @@ def pin_block(pin: str, pan: str) -> str:
     if not (pin.isdigit() and 4 <= len(pin) <= 12):
         raise ValueError("a PIN is 4 to 12 digits")
     pin_field = int(f"0{len(pin):X}{pin}".ljust(16, "F"), 16)
-    pan_field = int("0000" + pan[:-1][-12:].rjust(12, "0"), 16)
-    return f"{pin_field ^ pan_field:016X}"
+    return f"{pin_field ^ format0_pan_field(pan):016X}"
 
 
 def request_fields(op: Op, *, terminal: str, merchant: str, stan: str, card: str | None = None,

@@ -30,6 +30,7 @@ __all__ = [
     "REQUEST_MTIS",
     "IsoFormatError",
     "clear_pin",
+    "format0_pan_field",
     "format_error_response",
     "message_to_request",
     "response_mti",
@@ -277,6 +278,11 @@ def _pin_from_block(fields: Mapping[str, str], card: str) -> str | None:
                              fields=fields) from None
 
 
+def format0_pan_field(pan: str) -> int:
+    """ISO 9564 format 0 PAN field: 0000 and the 12 PAN digits left of the check digit."""
+    return int("0000" + pan[:-1][-12:].rjust(12, "0"), 16)
+
+
 def clear_pin(block: str, pan: str) -> str | None:
     """The PIN in a clear ISO 9564 format 0 block (PIN field XOR PAN field), or None.
 
@@ -289,8 +295,7 @@ def clear_pin(block: str, pan: str) -> str | None:
     value = int(block, 16)
     if not (pan.isascii() and pan.isdigit()):
         return None
-    pan_field = int("0000" + pan[:-1][-12:].rjust(12, "0"), 16)
-    clear = f"{value ^ pan_field:016X}"
+    clear = f"{value ^ format0_pan_field(pan):016X}"
     length = int(clear[1], 16)
     if clear[0] != "0" or not 4 <= length <= 12:
         return None

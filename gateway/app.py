@@ -138,8 +138,10 @@ class Gateway:
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
                                      {b"terminals": terminals, b"alerts": alerts})
         self.lag_probe = metrics.ReactorLagProbe(reactor)
+        # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
-                                 *self.listeners, self.http])
+                                 *self.listeners, self.http],
+                                reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _alert_queue(self):
         assert self.processor.processor is not None, "the processor starts first"

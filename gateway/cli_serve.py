@@ -2,11 +2,14 @@
 
 Start-up problems (a config error, Redis not answering, a port in use) end the process with one
 clear line on stderr and a non-zero status: 2 for a bad config, 1 for a failure to start.
-SIGTERM/SIGINT stop accepting, finish in-flight work, close Redis and exit 0.
+SIGTERM/SIGINT stop accepting, finish in-flight work, close Redis and exit 0. SIGUSR1 writes
+every thread's Python stack to stderr (faulthandler) and carries on: the first look at a daemon
+that seems stuck, with no debugger to attach.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import logging
 import signal
@@ -61,6 +64,7 @@ def run(args) -> int:
     reactor.callWhenRunning(lambda: ensureDeferred(start()))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(gateway.stop()))
     _stop_on_signals(reactor)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]  # not in IReactorCore
     if outcome["status"] == 0:
         log.info("tillgate stopped")

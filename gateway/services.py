@@ -3,6 +3,10 @@
 Children start one after another, each only once the previous one is up (the listeners must not
 accept a till before the store answers), and stop in the reverse order (stop accepting, drain
 in-flight work, then close the store). A failed start stops what had already started.
+
+Stopping is bounded: given a reactor and a `stop_budget`, a child still stopping when the budget
+is spent is cancelled and named in the log, and the tree goes on to stop the rest, so a stuck
+part cannot keep the process alive until an init system kills it (and loses the Redis close).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from twisted.internet import task
+from twisted.internet import defer, task
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +35,15 @@ class AsyncService:
 class ServiceTree(AsyncService):
     name = "gateway"
 
-    def __init__(self, children: list[AsyncService] | None = None):
+    # Every child gets at least this long, even once the budget is spent: the store comes last
+    # and closing Redis cleanly is worth a moment more.
+    MIN_STOP_TIME = 2.0
+
+    def __init__(self, children: list[AsyncService] | None = None, *, reactor: Any = None,
+                 stop_budget: float | None = None):
         self.children: list[AsyncService] = list(children or [])
+        self.reactor = reactor
+        self.stop_budget = stop_budget
         self.started: list[AsyncService] = []
 
     def add(self, child: AsyncService) -> AsyncService:
@@ -50,13 +61,26 @@ class ServiceTree(AsyncService):
             log.debug("started %s", child.name)
 
     async def stop(self) -> None:
+        bounded = self.reactor is not None and self.stop_budget is not None
+        deadline = time.monotonic() + (self.stop_budget or 0.0)
         while self.started:
             child = self.started.pop()
+            began = time.monotonic()
+            stopping = defer.ensureDeferred(child.stop())
+            if bounded:
+                stopping.addTimeout(max(deadline - began, self.MIN_STOP_TIME), self.reactor)
             try:
-                await child.stop()
+                await stopping
+            except defer.TimeoutError:
+                log.error("%s did not stop within %.1f s; stopping the rest without it",
+                          child.name, time.monotonic() - began)
+                continue
             except Exception:
                 log.exception("error while stopping %s", child.name)
-            log.debug("stopped %s", child.name)
+            took = time.monotonic() - began
+            # A slow stop is worth a line at INFO: it is where a hung shutdown shows first.
+            log.log(logging.INFO if took >= 1.0 else logging.DEBUG, "stopped %s in %.2f s",
+                    child.name, took)
 
 
 async def drain(listener: Any, grace: float) -> None:

@@ -108,12 +108,19 @@ class GatewayProcess:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Signal the gateway and wait for it to exit. One that does not within `timeout` is
+        asked for its stacks (SIGUSR1), killed, and reported with the end of its log."""
         if self.process is None:
             return 0
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
             return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+            raise TimeoutError(f"gateway did not exit within {timeout} s of {sig!r}; the end "
+                               f"of its log:\n{self.log[-8000:]}") from None
         finally:
             if self.process.poll() is None:
                 self.process.kill()

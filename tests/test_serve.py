@@ -54,6 +54,19 @@ def test_sigint_also_stops_cleanly(tmp_path):
     assert gateway.stop(signal.SIGINT) == 0, gateway.log
 
 
+def test_sigusr1_dumps_the_stacks_and_the_gateway_carries_on(tmp_path):
+    gateway = GatewayProcess.prepare(tmp_path).start()
+    try:
+        gateway.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while "Current thread" not in gateway.log and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "Current thread" in gateway.log and "cli_serve.py" in gateway.log
+        assert gateway.http_get("/healthz")[0] == 200
+    finally:
+        assert gateway.stop() == 0, gateway.log
+
+
 def test_a_killed_run_leaves_its_data_for_the_next(tmp_path):
     gateway = GatewayProcess.prepare(tmp_path).start()
     socket_path = gateway.workdir / "var" / "redis" / "redis.sock"

@@ -2,7 +2,8 @@
 
 Start-up problems (a config error, Redis not answering, a port in use) end the process with one
 clear line on stderr and a non-zero status: 2 for a bad config, 1 for a failure to start.
-SIGTERM/SIGINT stop accepting, finish in-flight work, close Redis and exit 0. SIGUSR1 writes
+SIGTERM/SIGINT stop accepting, finish in-flight work, close Redis and exit 0 (1 if a part had
+to be cancelled at the shutdown bound, see gateway.services). SIGUSR1 writes
 every thread's Python stack to stderr (faulthandler) and carries on: the first look at a daemon
 that seems stuck, with no debugger to attach.
 """
@@ -66,7 +67,11 @@ def run(args) -> int:
     _stop_on_signals(reactor)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]  # not in IReactorCore
-    if outcome["status"] == 0:
+    if outcome["status"] == 0 and gateway.tree.stuck:
+        log.error("tillgate stopped, but not cleanly: %s had to be cancelled",
+                  ", ".join(gateway.tree.stuck))
+        outcome["status"] = 1
+    elif outcome["status"] == 0:
         log.info("tillgate stopped")
     return outcome["status"]
 

@@ -44,6 +44,7 @@ class ServiceTree(AsyncService):
         self.children: list[AsyncService] = list(children or [])
         self.reactor = reactor
         self.stop_budget = stop_budget
+        self.stuck: list[str] = []  # children cancelled at the budget, for the exit status
         self.started: list[AsyncService] = []
 
     def add(self, child: AsyncService) -> AsyncService:
@@ -74,6 +75,7 @@ class ServiceTree(AsyncService):
             except defer.TimeoutError:
                 log.error("%s did not stop within %.1f s; stopping the rest without it",
                           child.name, time.monotonic() - began)
+                self.stuck.append(child.name)
                 continue
             except Exception:
                 log.exception("error while stopping %s", child.name)

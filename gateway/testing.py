@@ -107,9 +107,10 @@ class GatewayProcess:
         except OSError:
             return ""
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        """Signal the gateway and wait for it to exit. One that does not within `timeout` is
-        asked for its stacks (SIGUSR1), killed, and reported with the end of its log."""
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Signal the gateway and wait for it to exit. One that does not within `timeout` (its
+        own stop is bounded at shutdown_grace + 10 s, 20 s by default) is asked for its stacks
+        (SIGUSR1), killed, and reported with the end of its log."""
         if self.process is None:
             return 0
         if self.process.poll() is None:

@@ -51,6 +51,7 @@ def test_a_stuck_child_is_named_and_the_rest_still_stops(caplog):
     assert events[-2:] == ["stop store", "stopped store"]
     assert "stopped com1" not in events
     assert "com1 did not stop within" in caplog.text
+    assert tree.stuck == ["com1"]
 
 
 def test_without_a_reactor_stop_is_unbounded():

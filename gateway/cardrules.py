@@ -6,9 +6,12 @@ HOST-SPEC 4: a number failing its program's rules (length, range, Luhn) is answe
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from gateway.config import Program
 from protocols.carddata import luhn_valid
+
+if TYPE_CHECKING:  # gateway.config imports this module
+    from gateway.config import Program
 
 
 def number_fits(program: Program, card: str) -> bool:

@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.cardrules import program_for_card
 from gateway.configcheck import ConfigError, Section
 from gateway.secconfig import (
     AlertsConfig,
@@ -209,7 +210,6 @@ class Config:
 
     def program_of_card(self, card: str) -> Program | None:
         """The program whose number rules admit this card, or None (HOST-SPEC 4: then 14)."""
-        from gateway.cardrules import program_for_card
         return program_for_card(self.programs.values(), card)
 
 

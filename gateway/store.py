@@ -7,8 +7,9 @@ failed-over server) loads the missing scripts and resends just those calls.
 
 The pipelines go over one connection of their own (`_Pipe`), not through redis-py's pool: each
 batch is one write, and replies are parsed by hiredis as they arrive and resolve the callers'
-futures in order, so several batches can be in flight on it at once. Per call this leaves a
-packed command and a future; per batch one write. redis-py still makes the connection (URL
+replies (gateway/replies.py) in order, waking each waiting request in place, so several batches
+can be in flight on it at once. Per call this leaves a packed command and a reply; per batch one
+write. redis-py still makes the connection (URL
 forms, TLS, AUTH, SELECT) and serves every other use of `Store.client`. Profiled under load,
 the pooled path spent most of its time in redis-py's per-reply `read_response` (a timeout
 context and three coroutines per reply) and per-batch pool checkout; see docs/benchmarks.md.
@@ -33,6 +34,8 @@ import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.exceptions import InvalidResponse, NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
+
+from gateway.replies import Reply
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
 class _Call:
     name: str  # the command (plain calls: picks redis-py's reply callback) or the script's name
     packed: bytes  # the whole command in RESP
-    future: asyncio.Future[Any]
+    future: Reply
     script: Script | None = None
     deadline: float = field(default=0.0)  # when the reply is overdue (set when written)
     attempts: int = field(default=0)
@@ -213,7 +216,8 @@ class Store:
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
         if self._pipe is not None and self._pipe.waiting:  # let calls in flight be answered
-            await asyncio.wait([c.future for c in self._pipe.waiting], timeout=self.timeout)
+            await asyncio.wait([c.future for c in self._pipe.waiting],  # type: ignore[type-var]
+                               timeout=self.timeout)  # a Reply is future-like, as wait needs
         if self._pipe is not None:
             self._pipe.close()
             self._pipe = None
@@ -222,23 +226,23 @@ class Store:
 
     # -- the batcher -------------------------------------------------------------------------
 
-    def command(self, *args: Any) -> asyncio.Future[Any]:
-        """Queue one Redis command for this turn's pipeline; await the returned future."""
-        future = asyncio.get_running_loop().create_future()
+    def command(self, *args: Any) -> Reply:
+        """Queue one Redis command for this turn's pipeline; await the returned reply."""
+        future = Reply(asyncio.get_running_loop())
         return self._enqueue(_Call(str(args[0]).upper(), pack_command(args), future))
 
-    def run(self, name: str, keys: list[str], argv: list[Any]) -> asyncio.Future[Any]:
-        """Queue one script call (EVALSHA) for this turn's pipeline; await the returned future."""
+    def run(self, name: str, keys: list[str], argv: list[Any]) -> Reply:
+        """Queue one script call (EVALSHA) for this turn's pipeline; await the returned reply."""
         script = self.scripts[name]
         args = ("EVALSHA", script.sha, len(keys), *keys, *argv)
         try:
             packed = hiredis.pack_command(args)  # C: ~0.8 us against ~2.2 us for pack_command
         except TypeError:  # a bool, or what neither packs (pack_command says what)
             packed = pack_command(args)
-        future = asyncio.get_running_loop().create_future()
+        future = Reply(asyncio.get_running_loop())
         return self._enqueue(_Call(name, packed, future, script))
 
-    def _enqueue(self, call: _Call) -> asyncio.Future[Any]:
+    def _enqueue(self, call: _Call) -> Reply:
         self._queue.append(call)
         if not self._flush_scheduled:
             self._flush_scheduled = True

@@ -149,7 +149,7 @@ class Processor:
             # The loop's own call_soon, not reactor.callLater(0): Twisted's timed-call heap and
             # its runUntilCurrent pass were 5 % of the gateway's CPU under load.
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self.store.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         """Start the batch: a task per request, created in this one turn. A done-callback (not a
@@ -158,8 +158,9 @@ class Processor:
         until its slowest request was done."""
         batch, self._pending = self._pending, []
         self._scheduled = False
+        loop = self.store.loop  # not ensure_future: it looks the loop up (a getpid) per task
         for request, deliver in batch:
-            task = asyncio.ensure_future(self.process(request))
+            task = loop.create_task(self.process(request))
             self._running.add(task)  # the loop keeps only weak references to tasks
             task.add_done_callback(partial(self._deliver, deliver))
 

@@ -132,6 +132,7 @@ class Processor:
         self.alerts = AlertQueue(store, config.alerts.stream_max)
         self._day_second = -1
         self._day_cache: tuple[int, dt.date] = (0, dt.date.min)
+        self._expiry_cache: dict[str, tuple[int, int]] = {}  # program -> (today, expiry)
 
     # -- batching across the Twisted/asyncio boundary ------------------------------------------
 
@@ -345,6 +346,16 @@ class Processor:
             self._day_second = second
         return self._day_cache
 
+    def _expiry(self, program: Program, today: int, today_date: dt.date) -> int:
+        """YYYYMMDD a card activated today expires (0: never), worked out once a day."""
+        if not program.expiry_days:
+            return 0
+        cached = self._expiry_cache.get(program.id)
+        if cached is None or cached[0] != today:
+            end = today_date + dt.timedelta(days=program.expiry_days)
+            cached = self._expiry_cache[program.id] = (today, int(end.strftime("%Y%m%d")))
+        return cached[1]
+
     def _reversal_window(self, req: Request) -> int:
         reseller = self.resellers.reseller_of(req)
         return reseller.reversal_window if reseller is not None else self.config.reversal_window
@@ -397,9 +408,7 @@ class Processor:
         """The msgpack map every card script reads as `a` (see gateway/lua/_prelude.lua)."""
         now = self.clock()
         today, today_date = self._day(now)
-        exp = 0
-        if program.expiry_days:
-            exp = int((today_date + dt.timedelta(days=program.expiry_days)).strftime("%Y%m%d"))
+        exp = self._expiry(program, today, today_date)
         needs_pin = program.pin_required and req.op in PIN_OPS
         pin = ""
         if needs_pin and req.pin is not None:

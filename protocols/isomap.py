@@ -113,9 +113,16 @@ class IsoFormatError(ValueError):
 
 def response_mti(mti: str) -> str:
     """0200 -> 0210, 0220 -> 0230, 0401 -> 0410, 0421 -> 0430, 0800 -> 0810."""
+    known = _RESPONSE_MTIS.get(mti)
+    if known is not None:
+        return known
     if len(mti) != 4 or not (mti.isascii() and mti.isdigit()) or mti[2] not in "02":
         raise ValueError(f"MTI {mti!r} is not a request or an advice")
     return f"{mti[:2]}{int(mti[2]) + 1}0"
+
+
+_RESPONSE_MTIS: dict[str, str] = {}  # every request MTI's answer, worked out once
+_RESPONSE_MTIS.update((mti, response_mti(mti)) for mti in REQUEST_MTIS)
 
 
 # --- request ----------------------------------------------------------------------------------
@@ -220,6 +227,8 @@ def _financial_request(mti: str, fields: Mapping[str, str], source: str | None,
 
 
 def _tags(fields: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    if "63" not in fields:
+        return {}, {}
     try:
         return field63.parse(fields.get("63", ""))
     except field63.Field63Error as exc:
@@ -340,6 +349,8 @@ def _amount_entry(account: str, currency: str, value: int) -> str:
 
 
 def _response_tags(result: Result) -> str:
+    if result.points is None and not (result.tier or result.expiry or result.message):
+        return ""  # most answers: nothing for field 63
     tags: dict[str, str] = {}
     if result.points is not None:
         tags["PT"] = str(result.points)

@@ -39,7 +39,11 @@ class Op(enum.Enum):
 
     @property
     def is_network(self) -> bool:
-        return self in (Op.SIGNON, Op.SIGNOFF, Op.ECHO)
+        return self in _NETWORK_OPS
+
+
+# Looked up once: `Op.SIGNON` goes through the enum's class attribute machinery each time.
+_NETWORK_OPS = frozenset({Op.SIGNON, Op.SIGNOFF, Op.ECHO})
 
 
 class RC:

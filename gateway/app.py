@@ -138,6 +138,7 @@ class Gateway:
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
                                      {b"terminals": terminals, b"alerts": alerts})
         self.lag_probe = metrics.ReactorLagProbe(reactor)
+        self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
                                  *self.listeners, self.http],
@@ -157,10 +158,12 @@ class Gateway:
         await self.tree.start()
         self.running = True
         self.lag_probe.start()
+        self.gc_probe.install()
 
     async def stop(self) -> None:
         self.running = False
         self.lag_probe.stop()
+        self.gc_probe.remove()
         await self.tree.stop()
 
     def health(self) -> tuple[bool, dict]:

@@ -108,7 +108,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         mti = fields["t"]
         self.metrics.message_in(mti)
         try:
-            request = isomap.message_to_request(fields, source=self.peer)
+            request = isomap.message_to_request(fields, source=self.peer, decoded=True)
         except isomap.IsoFormatError as e:
             self.refuse(frame, e, "format")
             return

@@ -122,7 +122,7 @@ class IsoPayloads:
         except isocodec.IsoDecodeError as e:
             return self._refused(e.mti or "undecodable", e.fields_to_echo, e.code, str(e))
         try:
-            request = isomap.message_to_request(fields, source=source)
+            request = isomap.message_to_request(fields, source=source, decoded=True)
         except isomap.IsoFormatError as e:
             return self._refused(fields["t"], fields, e.code, str(e))
 

@@ -129,20 +129,24 @@ _RESPONSE_MTIS.update((mti, response_mti(mti)) for mti in REQUEST_MTIS)
 
 
 def message_to_request(fields: Mapping[str, str], *, source: str | None = None,
-                       clear_pin_blocks: bool = True) -> Request:
+                       clear_pin_blocks: bool = True, decoded: bool = False) -> Request:
     """The `Request` a decoded message asks for.
 
     `clear_pin_blocks`: field 52 is a clear ISO 9564 format 0 block (no PIN key configured for
     the terminal), so decode the PIN into `request.pin`; `pin_block` is always kept.
+    `decoded`: `fields` comes straight from isocodec.decode, which has already checked that the
+    numeric fields hold digits; a dict from anywhere else is checked here.
     """
     mti = fields.get("t", "")
     if mti not in REQUEST_MTIS:
         raise IsoFormatError(f"MTI {mti!r} is not one HOST-SPEC 2.1 accepts", field="t",
                              fields=fields)
-    for key in NUMERIC_FIELDS:  # isocodec.decode checks these too; dicts may come from elsewhere
-        value = fields.get(key)
-        if value is not None and not (value.isascii() and value.isdigit()):
-            raise IsoFormatError("numeric field holds a non-digit", field=key, fields=fields)
+    if not decoded:
+        for key in NUMERIC_FIELDS:
+            value = fields.get(key)
+            if value is not None and not (value.isascii() and value.isdigit()):
+                raise IsoFormatError("numeric field holds a non-digit", field=key,
+                                     fields=fields)
     if mti == "0800":
         return _network_request(fields, source)
     return _financial_request(mti, fields, source, clear_pin_blocks)
@@ -206,12 +210,14 @@ def _financial_request(mti: str, fields: Mapping[str, str], source: str | None,
         card=card, amount=amount, currency=fields.get("49"), source=source,
         rrn=fields.get("37"), entry_mode=fields.get("22"), original_op=original_op,
         advice=mti[2] == "2", repeat=mti[3] == "1",
-        partial_ok=_partial_ok(known, fields),
-        extras={EXTRA_TAG_PREFIX + tag: value for tag, value in unknown.items()},
+        partial_ok=_partial_ok(known, fields) if known else False,
+        extras={EXTRA_TAG_PREFIX + tag: value for tag, value in unknown.items()} if unknown
+        else {},
     )
-    for tag, attribute in TAG_FIELDS.items():
-        if tag in known:
-            setattr(request, attribute, known[tag])
+    if known:
+        for tag, attribute in TAG_FIELDS.items():
+            if tag in known:
+                setattr(request, attribute, known[tag])
     if request.invoice is not None and not 1 <= len(request.invoice) <= 20:
         raise IsoFormatError("invoice number must be 1 to 20 characters", field="63.IN",
                              fields=fields)
@@ -331,8 +337,12 @@ def _masked_pan(value: str) -> str | None:
 def _balance_entries(request_fields: Mapping[str, str], result: Result) -> str:
     """Field 54: account type + `02` + currency + C/D + 12 digits, money first, then points."""
     code = request_fields.get("3", "")
-    accounts = [a for a in (code[2:4], code[4:6]) if a not in ("", "00")]
-    money_account = next((a for a in accounts if a != POINTS_ACCOUNT), MONEY_ACCOUNT)
+    # the first account of field 3 (from, then to) that is named and not the points account
+    money_account = MONEY_ACCOUNT
+    for account in (code[2:4], code[4:6]):
+        if account not in _NOT_MONEY_ACCOUNTS:
+            money_account = account
+            break
     currency = result.currency or request_fields.get("49")
     entries = []
     if result.balance is not None and currency is not None:
@@ -340,6 +350,9 @@ def _balance_entries(request_fields: Mapping[str, str], result: Result) -> str:
     if result.points is not None:
         entries.append(_amount_entry(POINTS_ACCOUNT, POINTS_CURRENCY, result.points))
     return "".join(entries)
+
+
+_NOT_MONEY_ACCOUNTS = frozenset({"", "00", POINTS_ACCOUNT})
 
 
 def _amount_entry(account: str, currency: str, value: int) -> str:

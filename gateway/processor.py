@@ -281,7 +281,8 @@ class Processor:
                       *plan.keys],
             [req.fingerprint(), self.record_ttl, invoice or "", req.key, *plan.argv])
         claim, trips = self.velocity.claim_outcome(reply, plan)
-        await self._raise(trips, req)
+        if trips:
+            await self._raise(trips, req)
         if claim == 4:
             return Result(RC.TERMINAL_NOT_PERMITTED, message="terminal disabled")
         if claim == 5:
@@ -304,7 +305,7 @@ class Processor:
             # enumeration defence: inactive looks unknown, down to the message and currency
             # (a transfer's target says "target card" either way)
             result = Result(RC.UNKNOWN_CARD, currency=result.currency, message=result.message)
-        if claim == 0:
+        if claim == 0 and (plan.entries or self.velocity.merchant_rules):
             await self._velocity_after(req, plan, result)
         if result.message == "overdraft":
             log.warning("alert: advice took %s into overdraft (balance %s)",
@@ -446,7 +447,7 @@ class Processor:
             params["vr"] = plan.vr
         packed, fresh = await self.store.run(script, keys, [msgpack.packb(params)])
         res = msgpack.unpackb(packed)
-        if plan is not None:
+        if plan is not None and res.get("vt"):
             await self._raise(self.velocity.card_trips(res, plan), req)
         return res, bool(fresh)
 

@@ -25,7 +25,7 @@ import asyncio
 import hashlib
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +69,19 @@ def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
     return scripts
 
 
-@dataclass(slots=True)
-class _Call:
-    name: str  # the command (plain calls: picks redis-py's reply callback) or the script's name
-    packed: bytes  # the whole command in RESP
-    future: Reply
-    script: Script | None = None
-    deadline: float = field(default=0.0)  # when the reply is overdue (set when written)
-    attempts: int = field(default=0)
+class _Call(Reply):
+    """One queued command, and the reply its caller awaits (one object per call, not two)."""
+
+    __slots__ = ("name", "packed", "script", "deadline", "attempts")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: str, packed: bytes,
+                 script: Script | None = None):
+        super().__init__(loop)
+        self.name = name  # the command (plain calls: picks redis-py's reply callback) or script
+        self.packed = packed  # the whole command in RESP
+        self.script = script
+        self.deadline = 0.0  # when the reply is overdue (set when written)
+        self.attempts = 0
 
 
 _MORE = object()  # hiredis: no whole reply buffered yet
@@ -228,7 +233,7 @@ class Store:
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
         if self._pipe is not None and self._pipe.waiting:  # let calls in flight be answered
-            await asyncio.wait([c.future for c in self._pipe.waiting],  # type: ignore[type-var]
+            await asyncio.wait(list(self._pipe.waiting),  # type: ignore[type-var]
                                timeout=self.timeout)  # a Reply is future-like, as wait needs
         if self._pipe is not None:
             self._pipe.close()
@@ -240,8 +245,7 @@ class Store:
 
     def command(self, *args: Any) -> Reply:
         """Queue one Redis command for this turn's pipeline; await the returned reply."""
-        future = Reply(self.loop)
-        return self._enqueue(_Call(str(args[0]).upper(), pack_command(args), future))
+        return self._enqueue(_Call(self.loop, str(args[0]).upper(), pack_command(args)))
 
     def run(self, name: str, keys: list[str], argv: list[Any]) -> Reply:
         """Queue one script call (EVALSHA) for this turn's pipeline; await the returned reply."""
@@ -251,15 +255,14 @@ class Store:
             packed = hiredis.pack_command(args)  # C: ~0.8 us against ~2.2 us for pack_command
         except TypeError:  # a bool, or what neither packs (pack_command says what)
             packed = pack_command(args)
-        future = Reply(self.loop)
-        return self._enqueue(_Call(name, packed, future, script))
+        return self._enqueue(_Call(self.loop, name, packed, script))
 
     def _enqueue(self, call: _Call) -> Reply:
         self._queue.append(call)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
-        return call.future
+        return call
 
     def _flush(self) -> None:
         batch, self._queue = self._queue, []
@@ -308,12 +311,12 @@ class Store:
     @staticmethod
     def _fail(calls: Any, error: StoreError) -> None:
         for call in calls:
-            if not call.future.done():
-                call.future.set_exception(error)
+            if not call.done():
+                call.set_exception(error)
 
     def _resolve(self, call: _Call, reply: Any) -> None:
         """Hand one reply to its caller (called by the pipe, in reply order)."""
-        future = call.future
+        future = call  # a call is its own reply
         if future.done():  # the caller gave up (cancelled)
             return
         if isinstance(reply, ResponseError):

@@ -141,8 +141,10 @@ token_env = "TG_TEST_OPS_TOKEN"
     for _ in range(100):  # the webhook sink reads it and keeps failing; the log sink delivers
         status, body, _ = await call(port, "GET", "/alerts", OPS)
         state = json.loads(body)
-        if state["sinks"].get("webhook", {}).get("pending") == 1:
-            break
+        sinks = state["sinks"]
+        if (sinks.get("webhook", {}).get("pending") == 1
+                and sinks.get("log", {}).get("pending") == 0):
+            break  # each sink reads the stream on its own schedule: wait for both
     assert status == 200 and state["stream_length"] >= 1
     assert state["sinks"]["webhook"]["pending"] == 1
     assert state["sinks"]["log"]["pending"] == 0

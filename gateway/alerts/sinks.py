@@ -17,8 +17,6 @@ import hmac
 import io
 import json
 import logging
-import smtplib
-import ssl
 from email.message import EmailMessage
 
 from twisted.internet.defer import Deferred
@@ -29,6 +27,7 @@ from twisted.web.http_headers import Headers
 
 from gateway.alerts.record import Alert
 from gateway.config import Merchant
+from gateway.mailer import MailError, new_message, send_email
 from gateway.secconfig import EmailSink as EmailSinkConfig
 from gateway.secconfig import SMTPConfig, WebhookSink
 
@@ -128,37 +127,18 @@ class SMTPEmailSink:
         return to
 
     def message(self, alert: Alert, alert_id: str) -> EmailMessage:
-        msg = EmailMessage()
-        msg["Subject"] = f"{self.config.subject_prefix} {alert.rule}: {alert.scope} {alert.value}"
-        msg["From"] = self.smtp.sender
-        msg["To"] = ", ".join(self.recipients(alert))
-        msg["X-Tillgate-Alert-Id"] = alert_id
         lines = [alert.message, "", f"time: {alert.time_text}", f"merchant: {alert.merchant}",
                  f"terminal: {alert.terminal}", f"card: {alert.card or '-'}", f"id: {alert_id}"]
-        msg.set_content("\n".join(lines) + "\n")
+        msg = new_message(self.smtp, self.recipients(alert),
+                          f"{self.config.subject_prefix} {alert.rule}: {alert.scope} "
+                          f"{alert.value}", "\n".join(lines) + "\n")
+        msg["X-Tillgate-Alert-Id"] = alert_id
         return msg
 
     async def deliver(self, alert: Alert, alert_id: str) -> None:
         if not self.recipients(alert):
             return  # nobody to tell (no head office, merchant without an address)
-        await asyncio.to_thread(self._send, self.message(alert, alert_id))
-
-    def _context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.smtp.ca_file)
-
-    def _send(self, msg: EmailMessage) -> None:
-        cfg = self.smtp
         try:
-            if cfg.tls == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
-                                                        context=self._context())
-            else:
-                client = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
-            with client:
-                if cfg.tls == "starttls":
-                    client.starttls(context=self._context())
-                if cfg.username and cfg.password is not None:
-                    client.login(cfg.username, cfg.password.text())
-                client.send_message(msg)
-        except (OSError, smtplib.SMTPException) as e:
-            raise DeliveryError(f"SMTP {cfg.host}:{cfg.port}: {e}") from None
+            await asyncio.to_thread(send_email, self.smtp, self.message(alert, alert_id))
+        except MailError as e:
+            raise DeliveryError(str(e)) from None

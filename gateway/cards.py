@@ -91,14 +91,17 @@ def _pack(params: dict[str, object]) -> bytes:
 
 
 async def issue_card(store: Store, program: Program, card: str, pin: str | None = None,
-                     face_value: int = 0) -> bool:
-    """Create a pre-issued card; False when the number already exists."""
+                     face_value: int = 0, batch: str | None = None) -> bool:
+    """Create a pre-issued card; False when the number already exists. `batch` names the
+    `cards import` file that created it (so a resumed import knows its own cards)."""
     params: dict[str, object] = {
         "now": int(time.time()), "prog": program.id, "kind": program.kind,
         "mask": mask_card(card), "face": face_value,
     }
     if pin is not None:
         params["pinh"] = pin_hash(card, pin)
+    if batch is not None:
+        params["batch"] = batch
     cid = card_id(card)
     return bool(await store.run("issue", [state_key(cid)], [_pack(params)]))
 

@@ -1,4 +1,4 @@
-"""`tillgate cards issue|show|unlock|rollback` (HOST-SPEC 5).
+"""`tillgate cards issue|show|unlock|rollback` (HOST-SPEC 5); `cards import`: cli_import.py.
 
 Amounts on the command line are decimal major units parsed with decimal.Decimal
 (gateway.amounts.parse_amount): `--activate 25.00` or `--activate 25` is 2500 minor units;
@@ -17,6 +17,7 @@ from gateway.amounts import parse_amount
 from gateway.cards import issue_card, rollback_last, show_card, unlock_card
 from gateway.cli import fail
 from gateway.cli_config import load_or_report
+from gateway.cli_import import add_parser as add_import_parser
 from gateway.config import Config, Program
 from gateway.processor import Processor
 from gateway.storeconnect import run_command, store_session
@@ -50,6 +51,7 @@ def register(subparsers, common) -> None:
                               help="undo the card's most recent transaction")
     rollback.add_argument("card")
     rollback.set_defaults(func=run_rollback)
+    add_import_parser(sub, common)
 
 
 def _amount(text: str, program: Program) -> int:

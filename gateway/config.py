@@ -17,10 +17,12 @@ from gateway.cardrules import program_for_card
 from gateway.configcheck import ConfigError, Section
 from gateway.secconfig import (
     AlertsConfig,
+    ImportsConfig,
     SecurityConfig,
     SMTPConfig,
     read_alerts,
     read_email,
+    read_imports,
     read_security,
 )
 
@@ -200,6 +202,7 @@ class Config:
     shutdown_grace: float = 10.0
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     email: SMTPConfig = field(default_factory=SMTPConfig)
+    imports: ImportsConfig = field(default_factory=ImportsConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -279,6 +282,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     errors.extend(rule_problems(rules))
     alerts = read_alerts(top.table("alerts"))
     email = read_email(top.table("email"))
+    imports = read_imports(top.table("imports"))
     security = read_security(top.table("security"), set(seen_terminals), set(merchants))
     top.reject_unknown()
 
@@ -289,7 +293,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         listeners=listeners, merchants=merchants, programs=programs, rules=rules,
         resellers=resellers,
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
-        alerts=alerts, email=email, security=security,
+        alerts=alerts, email=email, imports=imports, security=security,
         terminals={t: m for m in merchants.values() for t in m.terminals},
     )
 

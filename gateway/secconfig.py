@@ -1,4 +1,5 @@
-"""The `[alerts]`, `[email]` and `[security]` sections of the config (docs/security.md).
+"""The `[alerts]`, `[email]`, `[imports]` and `[security]` sections of the config
+(docs/security.md, docs/card-import.md).
 
 Secrets never sit in the config text: every key, password, token and webhook secret is named
 by `<what>_file = "path"` or `<what>_env = "VARIABLE"`, read when the config is loaded (a missing
@@ -110,6 +111,16 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportsConfig:
+    """`cards import`: a batch is applied only with the one-time code e-mailed to `confirm_to`."""
+
+    confirm_to: tuple[str, ...] = ()
+    code_minutes: int = 15  # how long a code is good for
+    max_tries: int = 3  # wrong codes before the pending batch is dropped
+    max_rows: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
 class Token:
     """An admin HTTP bearer token: only its SHA-256 is kept."""
 
@@ -184,6 +195,20 @@ def read_alerts(s: Section) -> AlertsConfig:
         consumer=s.string("consumer", "tillgate"),
         poll_ms=s.integer("poll_ms", 1000, minimum=10),
     )
+    s.reject_unknown()
+    return cfg
+
+
+def read_imports(s: Section) -> ImportsConfig:
+    cfg = ImportsConfig(
+        confirm_to=tuple(s.array("confirm_to", [])),
+        code_minutes=s.integer("code_minutes", 15, minimum=1, maximum=24 * 60),
+        max_tries=s.integer("max_tries", 3, minimum=1, maximum=10),
+        max_rows=s.integer("max_rows", 100_000, minimum=1),
+    )
+    for address in cfg.confirm_to:
+        if "@" not in address:
+            s.error("confirm_to", f"{address!r} is not an e-mail address")
     s.reject_unknown()
     return cfg
 

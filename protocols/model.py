@@ -151,8 +151,10 @@ def mask_card(card: str | None) -> str:
     """First 6 and last 4, the most of a card number that may appear in logs, metrics or errors."""
     if not card:
         return ""
+    if len(card) <= 4:  # too short to show any of it without showing all of it
+        return "*" * len(card)
     if len(card) <= 10:
-        return card[:2] + "*" * max(len(card) - 4, 0) + card[-2:]
+        return card[:2] + "*" * (len(card) - 4) + card[-2:]
     return card[:6] + "*" * (len(card) - 10) + card[-4:]
 
 

@@ -46,3 +46,11 @@ def test_other_numbers_are_left_alone():
     # STAN (6), transmission time (10 digits not matching a program), amounts stay readable.
     out = _log("stan %s time %s amount %s", "000123", "1124101530", "000000001250")
     assert "000123" in out and "1124101530" in out and "000000001250" in out
+
+
+def test_mask_card_never_shows_a_short_value_whole():
+    from protocols.model import mask_card
+
+    assert mask_card("123") == "***" and mask_card("1234") == "****"
+    assert mask_card("7712345678") == "77******78"
+    assert mask_card("6039530000000000019") == "603953*********0019"

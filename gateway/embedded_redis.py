@@ -80,10 +80,25 @@ def find_redis_server(explicit: str | None = None) -> str:
     )
 
 
+_GIVEN_PORTS: set[int] = set()  # handed out by free_port() in this process
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on now, and that this process has not handed out before.
+
+    The kernel may give the same ephemeral port to two binds in a row once the first socket is
+    closed; a test gateway asking for three ports then (rarely) got one twice and refused its
+    own config. So a port is given once per process.
+    """
+    if len(_GIVEN_PORTS) > 10_000:  # most of the ephemeral range: start over
+        _GIVEN_PORTS.clear()
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 class EmbeddedRedis:

@@ -1,4 +1,4 @@
-"""Admin HTTP: `GET /alerts` (scope alerts:read) — the alert stream's length and, per sink,
+"""Admin HTTP: `GET /v1/alerts` (scope alerts:read) — the alert stream's length and, per sink,
 how many alerts were read but not yet delivered (a webhook that is down shows here first)."""
 
 from __future__ import annotations

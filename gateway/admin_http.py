@@ -1,5 +1,6 @@
-"""Admin HTTP listener (HOST-SPEC 1, default 127.0.0.1:8580): `/healthz` and `/metrics`, and
-`/terminals/...` (gateway/admin_terminals.py); bearer tokens with scopes (gateway/auth.py).
+"""Admin HTTP listener (HOST-SPEC 1, default 127.0.0.1:8580): `/healthz` and `/metrics`, and the
+JSON API under `/v1/`: `/v1/terminals/...` (gateway/admin_terminals.py) and `/v1/alerts`
+(gateway/admin_alerts.py); bearer tokens with scopes (gateway/auth.py).
 
 `/healthz` answers 200 while the gateway is started and its store answers, 503 otherwise (a
 load balancer stops sending tills to a gateway that cannot reach Redis). `/metrics` is the
@@ -44,6 +45,15 @@ class Health(JSONResource):
         ok, details = self.health_source()
         return self.reply(request, 200 if ok else 503, {"status": "ok" if ok else "unavailable",
                                                          **details})
+
+
+def api_resources(api: dict[bytes, resource.Resource]) -> dict[bytes, resource.Resource]:
+    """The JSON API under `/v1/` (HOST-SPEC 1). The first release served it unversioned
+    (`/terminals/...`, `/alerts`): those paths still answer, the same resources."""
+    v1 = resource.Resource()
+    for name, child in api.items():
+        v1.putChild(name, child)
+    return {b"v1": v1, **api}
 
 
 def build_site(health_source, auth: TokenAuth | None = None,

@@ -1,8 +1,8 @@
 """Admin HTTP: a terminal's disabled flag (set by a disable_terminal rule, gateway/rules.py).
 
-  GET  /terminals/<id>           {"terminal", "merchant", "disabled"}   scope terminals:read
-  POST /terminals/<id>/enable    re-enable after a velocity rule        scope terminals:write
-  POST /terminals/<id>/disable   stop a terminal by hand (58)           scope terminals:write
+  GET  /v1/terminals/<id>          {"terminal", "merchant", "disabled"}  scope terminals:read
+  POST /v1/terminals/<id>/enable   re-enable after a velocity rule       scope terminals:write
+  POST /v1/terminals/<id>/disable  stop a terminal by hand (58)          scope terminals:write
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred
 
 from gateway import metrics
 from gateway.admin_alerts import alerts_resource
-from gateway.admin_http import AdminHTTPService
+from gateway.admin_http import AdminHTTPService, api_resources
 from gateway.admin_terminals import Terminals
 from gateway.alerts.service import AlertService
 from gateway.auth import TokenAuth
@@ -136,7 +136,7 @@ class Gateway:
         terminals = Terminals(config, lambda: self.store_service.store, auth)
         alerts = alerts_resource(config, lambda: self.store_service.store, auth)
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
-                                     {b"terminals": terminals, b"alerts": alerts})
+                                     api_resources({b"terminals": terminals, b"alerts": alerts}))
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.

@@ -1,7 +1,7 @@
 """`tillgate terminals show|enable|disable TERMINAL`: a terminal's disabled flag (docs/security.md).
 
 A `disable_terminal` velocity rule sets the flag; a disabled terminal is answered 58 until an
-operator enables it here (or with `POST /terminals/<id>/enable` on the admin HTTP listener).
+operator enables it here (or with `POST /v1/terminals/<id>/enable` on the admin HTTP listener).
 Works on the store of the config, whether or not a gateway is running.
 """
 

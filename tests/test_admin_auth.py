@@ -46,8 +46,8 @@ async def test_without_tokens_health_and_metrics_are_open_to_loopback_only(
     assert (await call(port, "GET", "/healthz"))[0] == 200
     status, body, _ = await call(port, "GET", "/metrics")
     assert status == 200 and b"tillgate_alerts_raised_total" in body
-    assert (await call(port, "GET", "/terminals/TILL0001"))[0] == 401
-    assert (await call(port, "POST", "/terminals/TILL0001/disable"))[0] == 401
+    assert (await call(port, "GET", "/v1/terminals/TILL0001"))[0] == 401
+    assert (await call(port, "POST", "/v1/terminals/TILL0001/disable"))[0] == 401
 
 
 @pytest_twisted.ensureDeferred
@@ -81,11 +81,12 @@ sha256 = "{ro_digest}"
     assert (await call(port, "GET", "/metrics", OPS))[0] == 403
     assert (await call(port, "GET", "/healthz"))[0] == 401  # loopback is not enough any more
     assert (await call(port, "GET", "/healthz", OPS))[0] == 200
-    status, body, _ = await call(port, "GET", "/terminals/TILL0001", RO)
+    assert (await call(port, "GET", "/terminals/TILL0001", RO))[0] == 200  # the first release's
+    status, body, _ = await call(port, "GET", "/v1/terminals/TILL0001", RO)
     assert status == 200 and json.loads(body)["disabled"] is False
-    assert (await call(port, "POST", "/terminals/TILL0001/disable", RO))[0] == 403
-    assert (await call(port, "GET", "/terminals/NOSUCH", RO))[0] == 404
-    status, body, _ = await call(port, "POST", "/terminals/TILL0001/disable", OPS)
+    assert (await call(port, "POST", "/v1/terminals/TILL0001/disable", RO))[0] == 403
+    assert (await call(port, "GET", "/v1/terminals/NOSUCH", RO))[0] == 404
+    status, body, _ = await call(port, "POST", "/v1/terminals/TILL0001/disable", OPS)
     assert status == 200 and json.loads(body)["disabled"] is True
 
     processor = gw.gateway.processor
@@ -93,7 +94,7 @@ sha256 = "{ro_digest}"
     req = Request(op=Op.BALANCE, terminal="TILL0001", merchant="STORE0000000001",
                   key="L:TILL0001:STORE0000000001:1:20260101", card=card)
     assert (await processor.submit(req)).code == RC.TERMINAL_NOT_PERMITTED
-    status, body, _ = await call(port, "POST", "/terminals/TILL0001/enable", OPS)
+    status, body, _ = await call(port, "POST", "/v1/terminals/TILL0001/enable", OPS)
     assert status == 200 and json.loads(body)["disabled"] is False
     req.key = "L:TILL0001:STORE0000000001:2:20260101"
     assert (await processor.submit(req)).code == RC.UNKNOWN_CARD
@@ -132,14 +133,14 @@ token_env = "TG_TEST_OPS_TOKEN"
 """
     gw = await tillgate_inprocess_factory(extra=extra)
     port = http_port(gw)
-    assert (await call(port, "GET", "/alerts"))[0] == 401
+    assert (await call(port, "GET", "/v1/alerts"))[0] == 401
     queue = gw.gateway.processor.processor.alerts
     alert = Alert(rule="r", scope="terminal", value="TILL0001", event="redeem", action="alert",
                   window=60, window_start=0, count=2, amount=0, max_count=1, max_amount=0,
                   terminal="TILL0001", merchant="STORE0000000001", card="", time=0)
     await deferred_from_coro(queue.raise_alert(alert, "TILL0001", 60))
     for _ in range(100):  # the webhook sink reads it and keeps failing; the log sink delivers
-        status, body, _ = await call(port, "GET", "/alerts", OPS)
+        status, body, _ = await call(port, "GET", "/v1/alerts", OPS)
         state = json.loads(body)
         sinks = state["sinks"]
         if (sinks.get("webhook", {}).get("pending") == 1

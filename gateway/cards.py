@@ -126,6 +126,23 @@ async def unlock_card(store: Store, card: str) -> bool:
     return bool(await store.run("unlock", [state_key(cid)], [_pack({"now": int(time.time())})]))
 
 
+STATUS_CHANGES = ("suspended", "reinstate", "lost", "closed")
+
+
+async def set_card_status(store: Store, card: str, to: str) -> dict[str, object]:
+    """An operator's status change (gateway/lua/set_status.lua): the script's response map,
+    rc 00 with `msg` "from -> to", 14 unknown card, 12 with `msg` when not allowed."""
+    if to not in STATUS_CHANGES:
+        raise ValueError(f"status change {to!r}: one of {', '.join(STATUS_CHANGES)}")
+    cid = card_id(card)
+    key = "status:" + secrets.token_hex(6)
+    params = {"now": int(time.time()), "today": 0, "ch": cid, "term": "OPERATOR",
+              "merch": "OPERATOR", "key": key, "op": "status", "norec": 1, "to": to,
+              "auth": "", "ttl": 1}
+    packed, _fresh = await store.run("set_status", card_keys(cid, key, key), [_pack(params)])
+    return msgpack.unpackb(packed)
+
+
 async def rollback_last(store: Store, card: str) -> dict[str, object]:
     """Undo the card's most recent transaction with a compensating journal entry.
 

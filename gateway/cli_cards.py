@@ -1,4 +1,5 @@
-"""`tillgate cards issue|show|unlock|rollback` (HOST-SPEC 5); `cards import`: cli_import.py.
+"""`tillgate cards issue|show|unlock|rollback|suspend|reinstate|lost|close` (HOST-SPEC 5 and
+operator extras); `cards import` is gateway/cli_import.py.
 
 Amounts on the command line are decimal major units parsed with decimal.Decimal
 (gateway.amounts.parse_amount): `--activate 25.00` or `--activate 25` is 2500 minor units;
@@ -14,7 +15,13 @@ import sys
 from typing import TextIO
 
 from gateway.amounts import parse_amount
-from gateway.cards import issue_card, rollback_last, show_card, unlock_card
+from gateway.cards import (
+    issue_card,
+    rollback_last,
+    set_card_status,
+    show_card,
+    unlock_card,
+)
 from gateway.cli import fail
 from gateway.cli_config import load_or_report
 from gateway.cli_import import add_parser as add_import_parser
@@ -25,6 +32,15 @@ from protocols.carddata import generate_card_number, generate_pin
 from protocols.model import Op, Request, mask_card
 
 MAX_ISSUE = 1_000_000
+# (command, help, final): `cards suspend|reinstate|lost|close CARD` (gateway/lua/set_status.lua)
+STATUS_COMMANDS = (
+    ("suspend", "suspend a card: every operation answered 62 until reinstated", False),
+    ("reinstate", "lift a suspension (an operator's or a velocity rule's)", False),
+    ("lost", "mark a card lost or stolen: answered 41, for good", True),
+    ("close", "close a card: answered 78, for good; its balance stays for the audit", True),
+)
+STATUS_OF_COMMAND = {"suspend": "suspended", "reinstate": "reinstate", "lost": "lost",
+                     "close": "closed"}
 OPERATOR = "OPERATOR"
 
 
@@ -51,6 +67,13 @@ def register(subparsers, common) -> None:
                               help="undo the card's most recent transaction")
     rollback.add_argument("card")
     rollback.set_defaults(func=run_rollback)
+    for name, helptext, final in STATUS_COMMANDS:
+        change = sub.add_parser(name, parents=[common], help=helptext)
+        change.add_argument("card")
+        if final:
+            change.add_argument("--yes", action="store_true",
+                                help="confirm: the card can never be used again")
+        change.set_defaults(func=run_status, status_command=name)
     add_import_parser(sub, common)
 
 
@@ -159,6 +182,24 @@ async def _show(config: Config, card: str, as_json: bool) -> int:
     else:
         for key, value in data.items():
             print(f"{key:18} {'-' if value is None else value}")
+    return 0
+
+
+def run_status(args) -> int:
+    if getattr(args, "yes", True) is False:
+        return fail(f"cards {args.status_command}: the card can never be used again; add --yes")
+    to = STATUS_OF_COMMAND[args.status_command]
+    return _on_card(args, lambda config, card: _set_status(config, card, to))
+
+
+async def _set_status(config: Config, card: str, to: str) -> int:
+    async with store_session(config) as store:
+        res = await set_card_status(store, card, to)
+    if res["rc"] == "14":
+        return fail(f"{mask_card(card)}: unknown card")
+    if res["rc"] != "00":
+        return fail(f"{mask_card(card)}: not changed ({res.get('msg')})")
+    print(f"{mask_card(card)}: {res.get('msg')}")
     return 0
 
 

@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 .PHONY: run test install bench clean
 
 $(BIN)/tillgate: pyproject.toml setup.py $(wildcard ext/*.pyx)
+	@# tox 4 writes a one-line .venv *file* naming its env (an editor hint); make a real one here
+	@if [ -f $(VENV) ]; then rm -f $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -1,6 +1,7 @@
 """Admin HTTP listener (HOST-SPEC 1, default 127.0.0.1:8580): `/healthz` and `/metrics`, and the
-JSON API under `/v1/`: `/v1/terminals/...` (gateway/admin_terminals.py) and `/v1/alerts`
-(gateway/admin_alerts.py); bearer tokens with scopes (gateway/auth.py).
+JSON API under `/v1/`: `/v1/terminals/...` (gateway/admin_terminals.py), `/v1/alerts`
+(gateway/admin_alerts.py) and `/v1/cards/...` (gateway/admin_cards.py); bearer tokens with
+scopes (gateway/auth.py).
 
 `/healthz` answers 200 while the gateway is started and its store answers, 503 otherwise (a
 load balancer stops sending tills to a gateway that cannot reach Redis). `/metrics` is the
@@ -47,13 +48,16 @@ class Health(JSONResource):
                                                          **details})
 
 
-def api_resources(api: dict[bytes, resource.Resource]) -> dict[bytes, resource.Resource]:
-    """The JSON API under `/v1/` (HOST-SPEC 1). The first release served it unversioned
-    (`/terminals/...`, `/alerts`): those paths still answer, the same resources."""
+def api_resources(first_release: dict[bytes, resource.Resource],
+                  since_v1: dict[bytes, resource.Resource] | None = None
+                  ) -> dict[bytes, resource.Resource]:
+    """The JSON API under `/v1/` (HOST-SPEC 1). The first release served its resources
+    unversioned (`/terminals/...`, `/alerts`): those paths still answer; newer ones are under
+    `/v1/` only."""
     v1 = resource.Resource()
-    for name, child in api.items():
+    for name, child in {**first_release, **(since_v1 or {})}.items():
         v1.putChild(name, child)
-    return {b"v1": v1, **api}
+    return {b"v1": v1, **first_release}
 
 
 def build_site(health_source, auth: TokenAuth | None = None,

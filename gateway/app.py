@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred
 
 from gateway import metrics
 from gateway.admin_alerts import alerts_resource
+from gateway.admin_cards import Cards
 from gateway.admin_http import AdminHTTPService, api_resources
 from gateway.admin_terminals import Terminals
 from gateway.alerts.service import AlertService
@@ -135,8 +136,10 @@ class Gateway:
         auth = TokenAuth(config.security.tokens)
         terminals = Terminals(config, lambda: self.store_service.store, auth)
         alerts = alerts_resource(config, lambda: self.store_service.store, auth)
+        cards = Cards(config, lambda: self.store_service.store, auth)
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
-                                     api_resources({b"terminals": terminals, b"alerts": alerts}))
+                                     api_resources({b"terminals": terminals, b"alerts": alerts},
+                                                   {b"cards": cards}))
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.

@@ -129,14 +129,17 @@ async def unlock_card(store: Store, card: str) -> bool:
 STATUS_CHANGES = ("suspended", "reinstate", "lost", "closed")
 
 
-async def set_card_status(store: Store, card: str, to: str) -> dict[str, object]:
+async def set_card_status(store: Store, card: str, to: str,
+                          operator: str = "OPERATOR") -> dict[str, object]:
     """An operator's status change (gateway/lua/set_status.lua): the script's response map,
-    rc 00 with `msg` "from -> to", 14 unknown card, 12 with `msg` when not allowed."""
+    rc 00 with `msg` "from -> to", 14 unknown card, 12 with `msg` when not allowed. `operator`
+    is who asked (the journal entry's terminal: OPERATOR on the command line, the token's id
+    over HTTP)."""
     if to not in STATUS_CHANGES:
         raise ValueError(f"status change {to!r}: one of {', '.join(STATUS_CHANGES)}")
     cid = card_id(card)
     key = "status:" + secrets.token_hex(6)
-    params = {"now": int(time.time()), "today": 0, "ch": cid, "term": "OPERATOR",
+    params = {"now": int(time.time()), "today": 0, "ch": cid, "term": operator,
               "merch": "OPERATOR", "key": key, "op": "status", "norec": 1, "to": to,
               "auth": "", "ttl": 1}
     packed, _fresh = await store.run("set_status", card_keys(cid, key, key), [_pack(params)])

@@ -1,0 +1,113 @@
+"""Admin HTTP: one card, for a back office or a customer-service tool (docs/security.md).
+
+  POST /v1/cards/show    {"card": "<number>"}                               scope cards:read
+  POST /v1/cards/status  {"card": "<number>", "to": "suspended" | "reinstate" | "lost" |
+                          "closed", "confirm": true}                        scope cards:write
+
+The number travels in the body, never in the URL, because paths reach access logs and proxies;
+answers show it masked. `lost` and `closed` are final, so they need `"confirm": true`, as the
+command line needs --yes. Each status change is journaled with the token's id as its terminal
+(`token:<id>`) and logged, masked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from twisted.web import resource, server
+
+from gateway.auth import Refusal, TokenAuth
+from gateway.cards import STATUS_CHANGES, set_card_status, show_card
+from gateway.config import Config
+from gateway.reactor import deferred_from_coro
+from gateway.store import Store
+from protocols.model import mask_card
+
+log = logging.getLogger(__name__)
+
+Answer = tuple[int, dict[str, Any]]
+FINAL = frozenset({"lost", "closed"})
+
+
+class Cards(resource.Resource):
+    def __init__(self, config: Config, store_source: Callable[[], Store | None],
+                 auth: TokenAuth):
+        super().__init__()
+        self.config = config
+        self.store_source = store_source
+        self.auth = auth
+
+    def getChild(self, path: bytes, request):
+        actions = {b"show": ("cards:read", self._show), b"status": ("cards:write", self._status)}
+        if path not in actions:
+            return Refusal(404, "no such action (show, status)")
+        scope, action = actions[path]
+        refused = self.auth.check(request, scope)
+        if refused is not None:
+            return Refusal(*refused)
+        token = self.auth.identify(request.getHeader(b"authorization"))
+        return CardAction(self, action, token.id if token else "loopback")
+
+    async def _show(self, store: Store, card: str, body: dict, who: str) -> Answer:
+        view = await show_card(store, card)
+        if view is None:
+            return 404, {"error": "unknown card", "card": mask_card(card)}
+        return 200, view.as_dict()
+
+    async def _status(self, store: Store, card: str, body: dict, who: str) -> Answer:
+        to = body.get("to")
+        if to not in STATUS_CHANGES:
+            return 400, {"error": f"to must be one of {', '.join(STATUS_CHANGES)}"}
+        if to in FINAL and body.get("confirm") is not True:
+            return 400, {"error": f"{to} is final: add \"confirm\": true"}
+        res = await set_card_status(store, card, to, operator=f"token:{who}")
+        if res["rc"] == "14":
+            return 404, {"error": "unknown card", "card": mask_card(card)}
+        if res["rc"] != "00":
+            return 409, {"error": f"not changed: {res.get('msg')}", "card": mask_card(card)}
+        log.warning("token %s: card %s %s", who, mask_card(card), res.get("msg"))
+        return 200, {"card": mask_card(card), "change": res.get("msg")}
+
+
+class CardAction(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, cards: Cards,
+                 action: Callable[[Store, str, dict, str], Awaitable[Answer]], who: str):
+        super().__init__()
+        self.cards = cards
+        self.action = action
+        self.who = who
+
+    def render_POST(self, request):
+        try:
+            body = json.loads(request.content.read() or b"{}")
+        except ValueError:
+            return _json(request, 400, {"error": "the body must be a JSON object"})
+        card = body.get("card") if isinstance(body, dict) else None
+        if not isinstance(card, str) or self.cards.config.program_of_card(card) is None:
+            return _json(request, 400, {"error": "card: a card number of a configured program"})
+        store = self.cards.store_source()
+        if store is None:
+            return _json(request, 503, {"error": "store not started"})
+        d = deferred_from_coro(self.action(store, card, body, self.who))
+        d.addCallbacks(lambda answer: _finish(request, *answer),
+                       lambda failure: _finish(request, 503, {"error": failure.getErrorMessage()}))
+        return server.NOT_DONE_YET
+
+
+def _json(request, status: int, body: dict[str, Any]) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"cache-control", b"no-store")
+    return json.dumps(body).encode() + b"\n"
+
+
+def _finish(request, status: int, body: dict[str, Any]) -> None:
+    if request.finished or request._disconnected:
+        return
+    request.write(_json(request, status, body))
+    request.finish()

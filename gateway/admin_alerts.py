@@ -3,16 +3,15 @@ how many alerts were read but not yet delivered (a webhook that is down shows he
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from redis.exceptions import RedisError
-from twisted.web import resource, server
+from twisted.web import resource
 
+from gateway.admin_json import Answer, answer_later, json_bytes
 from gateway.alerts.queue import STREAM
 from gateway.auth import Guarded, TokenAuth
 from gateway.config import Config
-from gateway.reactor import deferred_from_coro
 from gateway.store import Store
 
 
@@ -27,20 +26,10 @@ class AlertsStatus(resource.Resource):
     def render_GET(self, request):
         store = self.store_source()
         if store is None:
-            request.setResponseCode(503)
-            return b'{"error": "store not started"}\n'
-        d = deferred_from_coro(self._status(store))
+            return json_bytes(request, 503, {"error": "store not started"})
+        return answer_later(request, self._status(store))
 
-        def reply(body: dict) -> None:
-            if not request.finished and not request._disconnected:
-                request.setHeader(b"content-type", b"application/json")
-                request.write(json.dumps(body).encode() + b"\n")
-                request.finish()
-
-        d.addCallbacks(reply, lambda f: reply({"error": f.getErrorMessage()}))
-        return server.NOT_DONE_YET
-
-    async def _status(self, store: Store) -> dict:
+    async def _status(self, store: Store) -> Answer:
         groups = {}
         try:
             for group in await store.client.xinfo_groups(STREAM):
@@ -50,8 +39,8 @@ class AlertsStatus(resource.Resource):
             length = int(await store.client.xlen(STREAM))
         except RedisError:  # no stream yet: nothing was ever raised
             length = 0
-        return {"stream_length": length, "sinks": groups,
-                "configured": list(self.config.alerts.sinks)}
+        return 200, {"stream_length": length, "sinks": groups,
+                     "configured": list(self.config.alerts.sinks)}
 
 
 def alerts_resource(config: Config, store_source: Callable[[], Store | None],

@@ -14,32 +14,22 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from twisted.web import resource, server
+from twisted.web import resource
 
-from gateway.auth import Refusal, TokenAuth
+from gateway.admin_json import Answer, StoreResource, answer_later, json_bytes
+from gateway.auth import Refusal
 from gateway.cards import STATUS_CHANGES, set_card_status, show_card
-from gateway.config import Config
-from gateway.reactor import deferred_from_coro
 from gateway.store import Store
 from protocols.model import mask_card
 
 log = logging.getLogger(__name__)
-
-Answer = tuple[int, dict[str, Any]]
 FINAL = frozenset({"lost", "closed"})
 
 
-class Cards(resource.Resource):
-    def __init__(self, config: Config, store_source: Callable[[], Store | None],
-                 auth: TokenAuth):
-        super().__init__()
-        self.config = config
-        self.store_source = store_source
-        self.auth = auth
-
+class Cards(StoreResource):
     def getChild(self, path: bytes, request):
         actions = {b"show": ("cards:read", self._show), b"status": ("cards:write", self._status)}
         if path not in actions:
@@ -76,7 +66,8 @@ class CardAction(resource.Resource):
     isLeaf = True
 
     def __init__(self, cards: Cards,
-                 action: Callable[[Store, str, dict, str], Awaitable[Answer]], who: str):
+                 action: Callable[[Store, str, dict, str], Coroutine[Any, Any, Answer]],
+                 who: str):
         super().__init__()
         self.cards = cards
         self.action = action
@@ -86,28 +77,12 @@ class CardAction(resource.Resource):
         try:
             body = json.loads(request.content.read() or b"{}")
         except ValueError:
-            return _json(request, 400, {"error": "the body must be a JSON object"})
+            return json_bytes(request, 400, {"error": "the body must be a JSON object"})
         card = body.get("card") if isinstance(body, dict) else None
         if not isinstance(card, str) or self.cards.config.program_of_card(card) is None:
-            return _json(request, 400, {"error": "card: a card number of a configured program"})
+            return json_bytes(request, 400,
+                              {"error": "card: a card number of a configured program"})
         store = self.cards.store_source()
         if store is None:
-            return _json(request, 503, {"error": "store not started"})
-        d = deferred_from_coro(self.action(store, card, body, self.who))
-        d.addCallbacks(lambda answer: _finish(request, *answer),
-                       lambda failure: _finish(request, 503, {"error": failure.getErrorMessage()}))
-        return server.NOT_DONE_YET
-
-
-def _json(request, status: int, body: dict[str, Any]) -> bytes:
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"application/json")
-    request.setHeader(b"cache-control", b"no-store")
-    return json.dumps(body).encode() + b"\n"
-
-
-def _finish(request, status: int, body: dict[str, Any]) -> None:
-    if request.finished or request._disconnected:
-        return
-    request.write(_json(request, status, body))
-    request.finish()
+            return json_bytes(request, 503, {"error": "store not started"})
+        return answer_later(request, self.action(store, card, body, self.who))

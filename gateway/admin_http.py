@@ -10,7 +10,6 @@ Prometheus text format of gateway.metrics.REGISTRY.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from prometheus_client.twisted import MetricsResource
@@ -18,6 +17,7 @@ from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import IListeningPort
 from twisted.web import resource, server
 
+from gateway.admin_json import json_bytes
 from gateway.auth import Guarded, TokenAuth
 from gateway.config import HTTPConfig
 from gateway.endpoints import server_endpoint
@@ -31,10 +31,7 @@ class JSONResource(resource.Resource):
     isLeaf = True
 
     def reply(self, request, status: int, body: dict) -> bytes:
-        request.setResponseCode(status)
-        request.setHeader(b"content-type", b"application/json")
-        request.setHeader(b"cache-control", b"no-store")
-        return json.dumps(body).encode() + b"\n"
+        return json_bytes(request, status, body)
 
 
 class Health(JSONResource):

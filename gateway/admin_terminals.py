@@ -7,29 +7,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
 
-from twisted.web import resource, server
+from twisted.web import resource
 
 from gateway import rules
-from gateway.auth import Refusal, TokenAuth
-from gateway.config import Config
-from gateway.reactor import deferred_from_coro
+from gateway.admin_json import Answer, StoreResource, answer_later
+from gateway.auth import Refusal
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
 
 
-class Terminals(resource.Resource):
-    def __init__(self, config: Config, store_source: Callable[[], Store | None],
-                 auth: TokenAuth):
-        super().__init__()
-        self.config = config
-        self.store_source = store_source
-        self.auth = auth
-
+class Terminals(StoreResource):
     def getChild(self, path: bytes, request):
         # the scope first: without it, not even whether a terminal exists is told
         scope = "terminals:write" if request.method == b"POST" else "terminals:read"
@@ -62,28 +52,16 @@ class Terminal(resource.Resource):
         store = self.parent.store_source()
         if store is None:
             return Refusal(503, "store not started").render(request)
-        d = deferred_from_coro(self._act(store, enable))
-        d.addCallbacks(lambda body: self._reply(request, 200, body),
-                       lambda f: self._reply(request, 503, {"error": f.getErrorMessage()}))
-        return server.NOT_DONE_YET
+        return answer_later(request, self._act(store, enable))
 
-    async def _act(self, store: Store, enable: bool | None) -> dict:
+    async def _act(self, store: Store, enable: bool | None) -> Answer:
         if enable is not None:
             changed = await rules.set_terminal_enabled(store, self.merchant, self.terminal,
                                                        enable)
             log.warning("operator %s terminal %s (%s)", "enabled" if enable else "disabled",
                         self.terminal, "changed" if changed else "no change")
         disabled = await rules.terminal_disabled(store, self.merchant, self.terminal)
-        return {"terminal": self.terminal, "merchant": self.merchant, "disabled": disabled}
-
-    @staticmethod
-    def _reply(request, status: int, body: dict) -> None:
-        if request.finished or request._disconnected:
-            return
-        request.setResponseCode(status)
-        request.setHeader(b"content-type", b"application/json")
-        request.write(json.dumps(body).encode() + b"\n")
-        request.finish()
+        return 200, {"terminal": self.terminal, "merchant": self.merchant, "disabled": disabled}
 
 
 class Switch(resource.Resource):

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from gateway.testing import GatewayProcess
 
 _PACKAGE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "tillgate.toml"
+# setup.py copies config/ there when it builds a wheel (the profile path in it stays relative)
+_WHEEL_CONFIG = Path(__file__).resolve().parent / "defaults" / "config" / "tillgate.toml"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,9 +47,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def default_base_config() -> Path:
-    """tillgate's own default config: beside the package (source checkout), else ./config."""
-    if _PACKAGE_CONFIG.is_file():
-        return _PACKAGE_CONFIG
+    """tillgate's own default config: beside the package (a source checkout), else the copy an
+    installed wheel carries (gateway/defaults), else ./config."""
+    for candidate in (_PACKAGE_CONFIG, _WHEEL_CONFIG):
+        if candidate.is_file():
+            return candidate
     from gateway.config import DEFAULT_CONFIG_PATH
 
     return Path(DEFAULT_CONFIG_PATH).resolve()

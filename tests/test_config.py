@@ -83,6 +83,16 @@ def test_positive_integer_message():
     assert raised.value.errors == ["programs.gift.pin_tries: must be a positive integer"]
 
 
+def test_imports_section_errors_name_their_path():
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"imports": {"confirm_to": ["nobody"], "max_tries": 0, "code": 1}})
+    assert raised.value.errors == [
+        "imports.max_tries: must be an integer from 1 to 10",
+        "imports.confirm_to: 'nobody' is not an e-mail address",
+        "imports.code: is not a known setting",
+    ]
+
+
 def test_config_check_command(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(BAD)

@@ -210,3 +210,23 @@ def test_a_bad_file_stores_nothing_and_no_recipient_is_refused(config_file, tmp_
     Path(config_file).write_text(bare)
     out = tillgate(config_file, "cards", "import", str(path))
     assert out.returncode == 2 and "imports.confirm_to" in out.stderr
+
+
+def test_a_changed_file_needs_its_own_code_and_a_relay_that_is_down_is_said(
+        config_file, tmp_path, redis_url, mailbox):
+    box, port = mailbox
+    gift = numbers("gift", 2)
+    path = tmp_path / "batch.csv"
+    path.write_text(f"card,program\n{gift[0]},gift\n")
+    assert tillgate(config_file, "cards", "import", str(path)).returncode == 0
+    code = box.code()
+    path.write_text(f"card,program\n{gift[0]},gift\n{gift[1]},gift\n")  # edited after the mail
+    out = tillgate(config_file, "cards", "import", str(path), "--code", code)
+    assert out.returncode == 2 and "no code is waiting for this file" in out.stderr
+    assert balance(redis_url, gift[0]) is None and balance(redis_url, gift[1]) is None
+
+    down = Path(config_file).read_text().replace(f"port = {port}", f"port = {free_port()}")
+    Path(config_file).write_text(down)
+    out = tillgate(config_file, "cards", "import", str(path))
+    assert out.returncode == 1 and "confirmation code could not be sent" in out.stderr
+    assert balance(redis_url, gift[1]) is None

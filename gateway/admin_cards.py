@@ -1,6 +1,7 @@
 """Admin HTTP: one card, for a back office or a customer-service tool (docs/security.md).
 
   POST /v1/cards/show    {"card": "<number>"}                               scope cards:read
+  POST /v1/cards/history {"card": "<number>", "last": 20}                   scope cards:read
   POST /v1/cards/status  {"card": "<number>", "to": "suspended" | "reinstate" | "lost" |
                           "closed", "confirm": true}                        scope cards:write
 
@@ -21,7 +22,8 @@ from twisted.web import resource
 
 from gateway.admin_json import Answer, StoreResource, answer_later, json_bytes
 from gateway.auth import Refusal
-from gateway.cards import STATUS_CHANGES, set_card_status, show_card
+from gateway.cards import STATUS_CHANGES, card_id, journal_key, set_card_status, show_card
+from gateway.journal import latest
 from gateway.store import Store
 from protocols.model import mask_card
 
@@ -31,9 +33,10 @@ FINAL = frozenset({"lost", "closed"})
 
 class Cards(StoreResource):
     def getChild(self, path: bytes, request):
-        actions = {b"show": ("cards:read", self._show), b"status": ("cards:write", self._status)}
+        actions = {b"show": ("cards:read", self._show), b"history": ("cards:read", self._history),
+                   b"status": ("cards:write", self._status)}
         if path not in actions:
-            return Refusal(404, "no such action (show, status)")
+            return Refusal(404, "no such action (show, history, status)")
         scope, action = actions[path]
         refused = self.auth.check(request, scope)
         if refused is not None:
@@ -46,6 +49,15 @@ class Cards(StoreResource):
         if view is None:
             return 404, {"error": "unknown card", "card": mask_card(card)}
         return 200, view.as_dict()
+
+    async def _history(self, store: Store, card: str, body: dict, who: str) -> Answer:
+        last = body.get("last", 20)
+        if not isinstance(last, int) or isinstance(last, bool) or not 1 <= last <= 1000:
+            return 400, {"error": "last: a whole number from 1 to 1000"}
+        if await show_card(store, card) is None:
+            return 404, {"error": "unknown card", "card": mask_card(card)}
+        found = await latest(store, journal_key(card_id(card)), last)
+        return 200, {"card": mask_card(card), "entries": [e.as_dict() for e in found]}
 
     async def _status(self, store: Store, card: str, body: dict, who: str) -> Answer:
         to = body.get("to")

@@ -1,5 +1,5 @@
-"""`tillgate cards issue|show|unlock|rollback|suspend|reinstate|lost|close` (HOST-SPEC 5 and
-operator extras); `cards import` is gateway/cli_import.py.
+"""`tillgate cards issue|show|history|unlock|rollback|suspend|reinstate|lost|close` (HOST-SPEC 5
+and operator extras); `cards import` is gateway/cli_import.py.
 
 Amounts on the command line are decimal major units parsed with decimal.Decimal
 (gateway.amounts.parse_amount): `--activate 25.00` or `--activate 25` is 2500 minor units;
@@ -16,7 +16,9 @@ from typing import TextIO
 
 from gateway.amounts import parse_amount
 from gateway.cards import (
+    card_id,
     issue_card,
+    journal_key,
     rollback_last,
     set_card_status,
     show_card,
@@ -26,6 +28,7 @@ from gateway.cli import fail
 from gateway.cli_config import load_or_report
 from gateway.cli_import import add_parser as add_import_parser
 from gateway.config import Config, Program
+from gateway.journal import latest
 from gateway.processor import Processor
 from gateway.storeconnect import run_command, store_session
 from protocols.carddata import generate_card_number, generate_pin
@@ -60,6 +63,13 @@ def register(subparsers, common) -> None:
     show.add_argument("card")
     show.add_argument("--json", action="store_true", help="one JSON object")
     show.set_defaults(func=run_show)
+    history = sub.add_parser("history", parents=[common],
+                             help="a card's latest journal entries, oldest first")
+    history.add_argument("card")
+    history.add_argument("--last", type=int, default=20, metavar="N",
+                         help="how many entries (default 20)")
+    history.add_argument("--json", action="store_true", help="one JSON object per line")
+    history.set_defaults(func=run_history)
     unlock = sub.add_parser("unlock", parents=[common], help="unlock a PIN-locked card")
     unlock.add_argument("card")
     unlock.set_defaults(func=run_unlock)
@@ -182,6 +192,32 @@ async def _show(config: Config, card: str, as_json: bool) -> int:
     else:
         for key, value in data.items():
             print(f"{key:18} {'-' if value is None else value}")
+    return 0
+
+
+def run_history(args) -> int:
+    if not 1 <= args.last <= 10_000:
+        return fail("--last must be 1 to 10000")
+    return _on_card(args, lambda config, card: _history(config, card, args.last, args.json))
+
+
+async def _history(config: Config, card: str, last: int, as_json: bool) -> int:
+    async with store_session(config) as store:
+        if await show_card(store, card) is None:
+            return fail(f"{mask_card(card)}: unknown card")
+        found = await latest(store, journal_key(card_id(card)), last)
+    if as_json:
+        for entry in found:
+            print(json.dumps(entry.as_dict(), sort_keys=True))
+        return 0
+    print(f"{mask_card(card)}: {len(found)} entr{'y' if len(found) == 1 else 'ies'}")
+    print(f"{'time (UTC)':20} {'op':16} {'change':>10} {'balance':>10} {'points':>8}  "
+          "terminal  merchant         request key")
+    for e in found:
+        change = f"{e.dv:+d}" if e.dv or not e.dp else f"{e.dp:+d} pts"
+        when = e.as_dict()["time"]
+        print(f"{when:20} {e.op:16} {change:>10} {e.bal:>10} {e.pts:>8}  {e.terminal:9} "
+              f"{e.merchant:16} {e.key}")
     return 0
 
 

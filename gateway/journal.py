@@ -14,6 +14,7 @@ Nothing is ever deleted or rewritten: an undo is a new entry with the opposite d
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,20 @@ class Entry:
             key=e.get("key", ""), t=int(e.get("t", 0)), n=int(e.get("n", 0)),
             undo=undo.decode() if isinstance(undo, bytes) else undo,
         )
+
+
+    def as_dict(self) -> dict[str, Any]:
+        """For `cards history --json` and the admin API: the time as ISO 8601 UTC as well."""
+        when = dt.datetime.fromtimestamp(self.t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"id": self.id, "time": when, "op": self.op, "dv": self.dv, "dp": self.dp,
+                "bal": self.bal, "pts": self.pts, "terminal": self.terminal,
+                "merchant": self.merchant, "key": self.key, "undo": self.undo}
+
+
+async def latest(store: Store, key: str, count: int) -> list[Entry]:
+    """The last `count` entries of one card's journal, oldest first."""
+    page = await store.command("XREVRANGE", key, "+", "-", "COUNT", count)
+    return [Entry.decode(entry_id, fields[b"e"]) for entry_id, fields in reversed(page)]
 
 
 async def entries(store: Store, key: str) -> AsyncIterator[Entry]:

@@ -84,6 +84,10 @@ async def test_show_and_status_over_http(tillgate_inprocess_factory, monkeypatch
     status, closed = await call(port, "/v1/cards/status",
                                 {"card": card, "to": "closed", "confirm": True}, WRITER)
     assert status == 200 and closed["change"] == "suspended -> closed"
+    status, history = await call(port, "/v1/cards/history", {"card": card, "last": 1}, READER)
+    assert status == 200 and [e["op"] for e in history["entries"]] == ["status:closed"]
+    assert history["entries"][0]["terminal"] == "token:backoffice"
+    assert (await call(port, "/v1/cards/history", {"card": card, "last": 0}, READER))[0] == 400
     journal = await deferred_from_coro(_ops_and_terminals(store, card))
     assert journal == [("status:suspended", "token:backoffice"),
                        ("status:closed", "token:backoffice")]

@@ -3,6 +3,8 @@ each, which changes are refused, the journal entry each leaves, and the commands
 
 from __future__ import annotations
 
+import json
+
 import pytest_twisted
 from test_ledger_cli import config_file, tillgate  # noqa: F401  (fixture)
 from test_ledger_support import ledger  # noqa: F401  (fixture)
@@ -75,3 +77,14 @@ def test_the_commands(config_file):  # noqa: F811
     closed = tillgate(config_file, "cards", "close", card, "--yes")
     assert closed.returncode == 0 and "suspended -> closed" in closed.stdout
     assert tillgate(config_file, "cards", "reinstate", card).returncode == 2
+
+    history = tillgate(config_file, "cards", "history", card)
+    assert history.returncode == 0 and card not in history.stdout
+    lines = history.stdout.splitlines()
+    assert lines[0].endswith(": 3 entries")
+    assert [line.split()[1] for line in lines[2:]] == ["activate", "status:suspended",
+                                                       "status:closed"]
+    assert "+500" in lines[2] and "OPERATOR" in lines[3]
+    as_json = tillgate(config_file, "cards", "history", card, "--last", "1", "--json")
+    entry = json.loads(as_json.stdout)
+    assert entry["op"] == "status:closed" and entry["bal"] == 500 and entry["time"].endswith("Z")

@@ -34,7 +34,7 @@ def run(args) -> int:
     from gateway.reactor import install_asyncio_reactor
 
     setup_logging(config.log_level, programs=config.programs.values())
-    install_asyncio_reactor()
+    loop = install_asyncio_reactor()
     from twisted.internet import reactor
     from twisted.internet.defer import ensureDeferred
 
@@ -64,7 +64,7 @@ def run(args) -> int:
 
     reactor.callWhenRunning(lambda: ensureDeferred(start()))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(gateway.stop()))
-    _stop_on_signals(reactor)
+    stop_on_signals(loop, reactor.stop)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]  # not in IReactorCore
     if outcome["status"] == 0 and gateway.tree.stuck:
@@ -76,20 +76,27 @@ def run(args) -> int:
     return outcome["status"]
 
 
-def _stop_on_signals(reactor) -> None:
-    """SIGTERM/SIGINT stop the reactor once; a second signal while stopping is ignored
-    (an init system or a shell often sends two), rather than logged as an error."""
+def stop_on_signals(loop, stop, signals=(signal.SIGTERM, signal.SIGINT)) -> None:
+    """The first SIGTERM/SIGINT calls `stop()`; another while stopping is ignored (an init system
+    or a shell often sends two), rather than logged as an error.
+
+    Through the loop (`add_signal_handler`), never in the signal handler itself: a handler runs
+    between two bytecodes of whatever the process was doing, and one that logged while the
+    process was writing a log line to stderr met a "reentrant call" error, lost its own
+    `stop()`, and left the gateway running until it was killed (seen in CI, a serial line
+    dropped just before SIGTERM).
+    """
     stopping: list[int] = []
 
-    def handler(signum, _frame) -> None:
+    def on_signal(signum: int) -> None:
         if stopping:
             return
         stopping.append(signum)
         log.info("received %s, shutting down", signal.Signals(signum).name)
-        reactor.callFromThread(reactor.stop)
+        stop()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for signum in signals:
+        loop.add_signal_handler(signum, on_signal, signum)
 
 
 def _endpoints(config) -> list[str]:

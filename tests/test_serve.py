@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import redis
 
@@ -65,6 +67,21 @@ def test_sigusr1_dumps_the_stacks_and_the_gateway_carries_on(tmp_path):
         assert gateway.http_get("/healthz")[0] == 200
     finally:
         assert gateway.stop() == 0, gateway.log
+
+
+SIGNAL_DURING_A_LOG_WRITE = Path(__file__).with_name("data") / "signal_during_log_write.py"
+
+
+def test_a_signal_in_the_middle_of_a_log_write_still_stops():
+    """What CI met: SIGTERM arriving while the gateway wrote a log line. A handler that logged
+    in signal context re-entered the stream, failed, and lost its stop (the old handler prints
+    `[] False` here); stop_on_signals acts from the loop, after the write, once."""
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(SIGNAL_DURING_A_LOG_WRITE)], capture_output=True,
+                         text=True, timeout=30, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['stop'] True"
 
 
 def test_a_killed_run_leaves_its_data_for_the_next(tmp_path):

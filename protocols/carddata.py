@@ -8,9 +8,6 @@ IMPLEMENTATION says which one is loaded: "c" or "python". docs/card-data.md docu
 
 from __future__ import annotations
 
-import importlib
-import os
-import platform
 from typing import Any
 
 from protocols import _carddata_py
@@ -24,20 +21,15 @@ from protocols.carddata_errors import (
     LRCError,
     UnreadableError,
 )
+from protocols.twins import load_compiled, use_extensions
 
 _impl: Any
-if os.environ.get("TILLGATE_NO_EXTENSIONS") == "1" or platform.python_implementation() != "CPython":
+if use_extensions():
+    _impl = load_compiled("protocols._carddata_c", "the pure-Python decoders")
+    IMPLEMENTATION = "c"
+else:
     _impl = _carddata_py
     IMPLEMENTATION = "python"
-else:
-    try:
-        _impl = importlib.import_module("protocols._carddata_c")
-    except ImportError as error:  # pragma: no cover - depends on the build
-        raise ImportError(
-            "protocols._carddata_c is not built: run pip install -e . or "
-            "python setup.py build_ext --inplace, or set TILLGATE_NO_EXTENSIONS=1"
-        ) from error
-    IMPLEMENTATION = "c"
 
 decode_track1 = _impl.decode_track1
 decode_track2 = _impl.decode_track2

@@ -17,8 +17,6 @@ Field dicts are pyiso8583's: `"t"` is the MTI, `"p"`/`"1"` the bitmaps as hex te
 
 from __future__ import annotations
 
-import os
-import platform
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,6 +25,7 @@ from iso8583.decoder import DecodeError
 from iso8583.encoder import EncodeError
 
 from protocols.isospec import NUMERIC_FIELDS, SpecDict
+from protocols.twins import load_compiled, use_extensions
 
 __all__ = [
     "IMPLEMENTATION",
@@ -131,19 +130,8 @@ def encode_reference(fields: dict[str, str], spec: SpecDict) -> bytes:
     return _reference_raw_encode(fields, spec)
 
 
-def _use_extensions() -> bool:
-    return (os.environ.get("TILLGATE_NO_EXTENSIONS") != "1"
-            and platform.python_implementation() == "CPython")
-
-
-if _use_extensions():
-    try:
-        import protocols._isocodec_c as _isocodec_c
-    except ImportError as exc:  # pragma: no cover - a broken install, not a runtime condition
-        raise ImportError(
-            "protocols._isocodec_c is not built: run `python setup.py build_ext --inplace` "
-            "(or set TILLGATE_NO_EXTENSIONS=1 to run on pyiso8583 alone, over 10x slower)"
-        ) from exc
+if use_extensions():
+    _isocodec_c = load_compiled("protocols._isocodec_c", "pyiso8583 alone, over 10x slower")
 
     IMPLEMENTATION = "c"
     _compiled_specs: dict[int, tuple[SpecDict, Any]] = {}

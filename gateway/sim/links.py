@@ -111,24 +111,17 @@ def open_stream(target: Target, timeout: float) -> Stream:
     return SocketStream(target.host, target.port, timeout, ssl_context(target))
 
 
-class LengthChannel:
-    """Length-prefixed ISO 8583 frames (HOST-SPEC 1) over a stream."""
+class FrameChannel:
+    """What both framings share: a stream, the frames read but not yet taken, and `receive`,
+    which reads (`pump`) until a frame is there or the time is up."""
 
-    def __init__(self, stream: Stream, framing: str = "len2b", tpdu: bytes | None = None):
+    def __init__(self, stream: Stream):
         self.stream = stream
-        self.framing = framing
-        self.tpdu = tpdu
-        self.deframer = Deframer(framing, 65535 if framing != "len4a" else 9999)
         self.frames: list[bytes] = []
 
-    def send(self, payload: bytes) -> None:
-        self.stream.write(frame(payload, self.framing, tpdu=self.tpdu))
-
-    def send_raw(self, data: bytes) -> None:
-        self.stream.write(data)
-
-    def frame(self, payload: bytes) -> bytes:
-        return frame(payload, self.framing, tpdu=self.tpdu)
+    def pump(self, timeout: float) -> object:
+        """Read what arrives within `timeout` seconds into `frames`."""
+        raise NotImplementedError
 
     def receive(self, timeout: float) -> bytes:
         """The next frame's payload; TimeoutError when none comes within `timeout` seconds."""
@@ -137,30 +130,51 @@ class LengthChannel:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no response within {timeout:g} s")
-            data = self.stream.read(left)
-            if data:
-                try:
-                    self.frames.extend(f.payload for f in self.deframer.feed(data))
-                except FramingError as e:
-                    raise LinkClosed(f"unreadable frame from the gateway: {e.reason}") from None
+            self.pump(left)
         return self.frames.pop(0)
+
+    def send_raw(self, data: bytes) -> None:
+        self.stream.write(data)
 
     def close(self) -> None:
         self.stream.close()
 
 
-class StxEtxChannel:
+class LengthChannel(FrameChannel):
+    """Length-prefixed ISO 8583 frames (HOST-SPEC 1) over a stream."""
+
+    def __init__(self, stream: Stream, framing: str = "len2b", tpdu: bytes | None = None):
+        super().__init__(stream)
+        self.framing = framing
+        self.tpdu = tpdu
+        self.deframer = Deframer(framing, 65535 if framing != "len4a" else 9999)
+
+    def send(self, payload: bytes) -> None:
+        self.stream.write(frame(payload, self.framing, tpdu=self.tpdu))
+
+    def frame(self, payload: bytes) -> bytes:
+        return frame(payload, self.framing, tpdu=self.tpdu)
+
+    def pump(self, timeout: float) -> None:
+        data = self.stream.read(timeout)
+        if data:
+            try:
+                self.frames.extend(f.payload for f in self.deframer.feed(data))
+            except FramingError as e:
+                raise LinkClosed(f"unreadable frame from the gateway: {e.reason}") from None
+
+
+class StxEtxChannel(FrameChannel):
     """STX/ETX/LRC frames with the ACK/NAK handshake, as a till on a line (HOST-SPEC 1)."""
 
     def __init__(self, stream: Stream, *, ack: bool = True, retries: int = 3,
                  interval: float = 3.0, max_frame: int = stxetx.DEFAULT_MAX_FRAME):
-        self.stream = stream
+        super().__init__(stream)
         self.ack = ack
         self.retries = retries
         self.interval = interval
         self.max_frame = max_frame
         self.receiver = stxetx.Receiver(max_frame=65535)
-        self.frames: list[bytes] = []
         self.acks = 0
         self.naks = 0
         self.retransmissions = 0
@@ -180,9 +194,6 @@ class StxEtxChannel:
             self.retransmissions += 1
             self.stream.write(data)
         raise TimeoutError(f"no ACK after {self.retries} retransmissions")
-
-    def send_raw(self, data: bytes) -> None:
-        self.stream.write(data)
 
     def await_control(self, timeout: float) -> str | None:
         """Read until an ACK or NAK arrives (frames meanwhile are kept); None on silence."""
@@ -213,18 +224,6 @@ class StxEtxChannel:
                 self.naks += 1
                 controls.append("nak")
         return controls
-
-    def receive(self, timeout: float) -> bytes:
-        deadline = time.monotonic() + timeout
-        while not self.frames:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no response within {timeout:g} s")
-            self.pump(left)
-        return self.frames.pop(0)
-
-    def close(self) -> None:
-        self.stream.close()
 
 
 Channel = LengthChannel | StxEtxChannel

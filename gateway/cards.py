@@ -129,6 +129,13 @@ async def unlock_card(store: Store, card: str) -> bool:
 STATUS_CHANGES = ("suspended", "reinstate", "lost", "closed")
 
 
+def _operator_params(cid: str, key: str, op: str, term: str = "OPERATOR",
+                     **extra: object) -> dict[str, object]:
+    """The `a` map of a card script an operator runs (no till, no stored response: norec)."""
+    return {"now": int(time.time()), "today": 0, "ch": cid, "term": term, "merch": "OPERATOR",
+            "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **extra}
+
+
 async def set_card_status(store: Store, card: str, to: str,
                           operator: str = "OPERATOR") -> dict[str, object]:
     """An operator's status change (gateway/lua/set_status.lua): the script's response map,
@@ -139,9 +146,7 @@ async def set_card_status(store: Store, card: str, to: str,
         raise ValueError(f"status change {to!r}: one of {', '.join(STATUS_CHANGES)}")
     cid = card_id(card)
     key = "status:" + secrets.token_hex(6)
-    params = {"now": int(time.time()), "today": 0, "ch": cid, "term": operator,
-              "merch": "OPERATOR", "key": key, "op": "status", "norec": 1, "to": to,
-              "auth": "", "ttl": 1}
+    params = _operator_params(cid, key, "status", term=operator, to=to)
     packed, _fresh = await store.run("set_status", card_keys(cid, key, key), [_pack(params)])
     return msgpack.unpackb(packed)
 
@@ -156,8 +161,7 @@ async def rollback_last(store: Store, card: str) -> dict[str, object]:
     last = await store.command("HGET", state_key(cid), "last")
     last_key = last.decode() if last else ""
     keys = card_keys(cid, last_key or "-", last_key or "-")
-    params = {"now": int(time.time()), "today": 0, "ch": cid, "term": "OPERATOR",
-              "merch": "OPERATOR", "key": "rollback:" + secrets.token_hex(6), "op": "rollback",
-              "norec": 1, "lastkey": last_key, "auth": "", "ttl": 1}
+    params = _operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
+                              lastkey=last_key)
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
     return msgpack.unpackb(packed)

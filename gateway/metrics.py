@@ -165,24 +165,24 @@ class ListenerMetrics:
         return mti if mti in self.KNOWN_MTIS or not mti[:1].isdigit() else "other"
 
     # The three calls of every message look their child up in a dict of their own, keyed by
-    # the plain label value(s), and fall back to _child once per new value.
+    # the plain label value(s), and ask the family once per new value.
     def message_in(self, kind: str) -> None:
         child = self._in.get(kind)
         if child is None:
-            child = self._in[kind] = self._child(MESSAGES_IN, self.listener, self._mti(kind))
+            child = self._in[kind] = MESSAGES_IN.labels(self.listener, self._mti(kind))
         child.inc()
 
     def message_out(self, kind: str, code: str) -> None:
         child = self._out.get((kind, code))
         if child is None:
-            child = self._out[kind, code] = self._child(MESSAGES_OUT, self.listener,
-                                                        self._mti(kind), code)
+            child = self._out[kind, code] = MESSAGES_OUT.labels(self.listener, self._mti(kind),
+                                                                code)
         child.inc()
 
     def latency(self, operation: str, seconds: float) -> None:
         child = self._latency.get(operation)
         if child is None:
-            child = self._latency[operation] = self._child(OPERATION_LATENCY, operation)
+            child = self._latency[operation] = OPERATION_LATENCY.labels(operation)
         child.observe(seconds)
 
     def malformed(self, reason: str) -> None:

@@ -57,24 +57,25 @@ def run(args) -> int:
 
 async def _import(config: Config, batch: ImportBatch, name: str, code: str | None) -> int:
     async with store_session(config) as store:
-        state = (await importbatch.state_of(store, batch)).get("state")
+        found = await importbatch.state_of(store, batch)
+        state = found.get("state")
         if state == "done":
             print(f"{name}: already imported ({len(batch.rows)} cards); nothing changed")
             return 0
         if state != "confirmed":
             if code is None:
                 return await _send_code(config, store, batch, name)
-            refused = await _check_code(config, store, batch, code)
+            refused = await _check_code(config, store, batch, code, found.get("salt", ""))
             if refused is not None:
                 return refused
         return await _apply(config, store, batch, name)
 
 
 async def _send_code(config: Config, store: Store, batch: ImportBatch, name: str) -> int:
-    owned, foreign = await importbatch.owned_and_foreign(store, batch)
+    _owned, foreign = await importbatch.owned_and_foreign(store, batch)
     if foreign:
-        for f in foreign[:20]:
-            print(f"tillgate: {name}: line {f.row.line}: card already exists", file=sys.stderr)
+        for row in foreign[:20]:
+            print(f"tillgate: {name}: line {row.line}: card already exists", file=sys.stderr)
         return fail(f"{name}: {len(foreign)} card(s) already exist; nothing imported")
     code = importbatch.new_code()
     minutes = config.imports.code_minutes
@@ -94,8 +95,9 @@ async def _send_code(config: Config, store: Store, batch: ImportBatch, name: str
     return 0
 
 
-async def _check_code(config: Config, store: Store, batch: ImportBatch, code: str) -> int | None:
-    outcome, left = await importbatch.confirm(store, batch, code, config.imports.max_tries)
+async def _check_code(config: Config, store: Store, batch: ImportBatch, code: str,
+                      salt: str) -> int | None:
+    outcome, left = await importbatch.confirm(store, batch, code, salt, config.imports.max_tries)
     if outcome == "confirmed":
         return None
     if outcome == "wrong":

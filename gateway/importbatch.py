@@ -22,7 +22,6 @@ import asyncio
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
 
 from gateway.cardimport import ImportBatch, ImportRow
 from gateway.cards import card_id, issue_card, state_key
@@ -63,23 +62,19 @@ async def start(store: Store, batch: ImportBatch, code: str, ttl: int) -> str:
     return state.decode()
 
 
-async def confirm(store: Store, batch: ImportBatch, code: str, max_tries: int) -> tuple[str, int]:
-    """('confirmed' | 'wrong' | 'dropped' | 'none' | state, tries left)."""
-    salt = (await state_of(store, batch)).get("salt", "")
+async def confirm(store: Store, batch: ImportBatch, code: str, salt: str,
+                  max_tries: int) -> tuple[str, int]:
+    """('confirmed' | 'wrong' | 'dropped' | 'none' | state, tries left). `salt`: the pending
+    batch's, from state_of()."""
     outcome, left = await store.run("import_confirm", [batch_key(batch)],
                                     [code_hash(salt, code), max_tries, CONFIRMED_TTL])
     return outcome.decode(), int(left)
 
 
-@dataclass(slots=True)
-class Foreign:
-    """A card of the file that exists and was not created by this batch."""
-
-    row: ImportRow
-
-
-async def owned_and_foreign(store: Store, batch: ImportBatch) -> tuple[set[int], list[Foreign]]:
-    """Lines whose card this batch already created, and cards that exist for another reason."""
+async def owned_and_foreign(store: Store, batch: ImportBatch
+                            ) -> tuple[set[int], list[ImportRow]]:
+    """Lines whose card this batch already created, and rows whose card exists for another
+    reason."""
     tags = await asyncio.gather(*(
         store.command("HMGET", state_key(card_id(row.card)), "status", "batch")
         for row in batch.rows))
@@ -90,7 +85,7 @@ async def owned_and_foreign(store: Store, batch: ImportBatch) -> tuple[set[int],
         if tag is not None and tag.decode() == batch.digest:
             owned.add(row.line)
         else:
-            foreign.append(Foreign(row))
+            foreign.append(row)
     return owned, foreign
 
 
@@ -103,8 +98,8 @@ async def apply(store: Store, config: Config, batch: ImportBatch) -> tuple[int, 
     """Create (and activate) every card of a confirmed batch; (created, activated) by this run."""
     owned, foreign = await owned_and_foreign(store, batch)
     if foreign:
-        raise ApplyError("; ".join(f"line {f.row.line}: card {mask_card(f.row.card)} already "
-                                   "exists" for f in foreign[:10]))
+        raise ApplyError("; ".join(f"line {row.line}: card {mask_card(row.card)} already exists"
+                                   for row in foreign[:10]))
     processor = Processor(config, store)
     created = activated = 0
     for row in batch.rows:

@@ -35,15 +35,16 @@ from protocols.carddata import generate_card_number, generate_pin
 from protocols.model import Op, Request, mask_card
 
 MAX_ISSUE = 1_000_000
-# (command, help, final): `cards suspend|reinstate|lost|close CARD` (gateway/lua/set_status.lua)
+# (command, status change, help, final): `cards suspend|reinstate|lost|close CARD`
+# (gateway/lua/set_status.lua)
 STATUS_COMMANDS = (
-    ("suspend", "suspend a card: every operation answered 62 until reinstated", False),
-    ("reinstate", "lift a suspension (an operator's or a velocity rule's)", False),
-    ("lost", "mark a card lost or stolen: answered 41, for good", True),
-    ("close", "close a card: answered 78, for good; its balance stays for the audit", True),
+    ("suspend", "suspended", "suspend a card: every operation answered 62 until reinstated",
+     False),
+    ("reinstate", "reinstate", "lift a suspension (an operator's or a velocity rule's)", False),
+    ("lost", "lost", "mark a card lost or stolen: answered 41, for good", True),
+    ("close", "closed", "close a card: answered 78, for good; its balance stays for the audit",
+     True),
 )
-STATUS_OF_COMMAND = {"suspend": "suspended", "reinstate": "reinstate", "lost": "lost",
-                     "close": "closed"}
 OPERATOR = "OPERATOR"
 
 
@@ -77,13 +78,13 @@ def register(subparsers, common) -> None:
                               help="undo the card's most recent transaction")
     rollback.add_argument("card")
     rollback.set_defaults(func=run_rollback)
-    for name, helptext, final in STATUS_COMMANDS:
+    for name, to, helptext, final in STATUS_COMMANDS:
         change = sub.add_parser(name, parents=[common], help=helptext)
         change.add_argument("card")
         if final:
             change.add_argument("--yes", action="store_true",
                                 help="confirm: the card can never be used again")
-        change.set_defaults(func=run_status, status_command=name)
+        change.set_defaults(func=run_status, status_command=name, status_to=to)
     add_import_parser(sub, common)
 
 
@@ -224,7 +225,7 @@ async def _history(config: Config, card: str, last: int, as_json: bool) -> int:
 def run_status(args) -> int:
     if getattr(args, "yes", True) is False:
         return fail(f"cards {args.status_command}: the card can never be used again; add --yes")
-    to = STATUS_OF_COMMAND[args.status_command]
+    to = args.status_to
     return _on_card(args, lambda config, card: _set_status(config, card, to))
 
 

@@ -305,7 +305,7 @@ class Processor:
             # enumeration defence: inactive looks unknown, down to the message and currency
             # (a transfer's target says "target card" either way)
             result = Result(RC.UNKNOWN_CARD, currency=result.currency, message=result.message)
-        if claim == 0 and (plan.entries or self.velocity.merchant_rules):
+        if claim == 0 and self.velocity.has_after_phase(plan):
             await self._velocity_after(req, plan, result)
         if result.message == "overdraft":
             log.warning("alert: advice took %s into overdraft (balance %s)",

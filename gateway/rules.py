@@ -216,6 +216,11 @@ class Velocity:
 
     # -- phase 3, the merchant's slot ------------------------------------------------------------
 
+    def has_after_phase(self, plan: ClaimPlan) -> bool:
+        """False when after_steps can only find nothing to do (no reservation, no merchant-slot
+        rule): the caller skips the phase without building it."""
+        return bool(plan.entries or self.merchant_rules)
+
     def after_steps(self, req: Request, plan: ClaimPlan, result: Result,
                     now: float) -> tuple[list[str], list[bytes], list[_Counter]] | None:
         """Give back unused reservations, count the events the answer revealed (None: nothing)."""

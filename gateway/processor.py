@@ -4,9 +4,13 @@ It does everything that does not depend on the transport: network messages, term
 merchant checks, finding the card's program, club and currency checks, required tags, which
 operations a program allows; then the store scripts, in phases batched across requests:
 
-  phase 1  claim the request key and reserve the invoice number   (merchant slot: claim.lua)
+  phase 1  claim the request key and reserve the invoice number   (merchant slot: _claim.lua)
   phase 2  the card script of the operation                       (card slot: <op>.lua)
   phase 3  free the invoice number of a refused request           (merchant slot: release.lua)
+
+Phases 1 and 2 go to Redis as one call (`claim+<op>`, gateway/lua/_claim_card.lua): one round
+trip per request, not two. The keys keep their slots (merchant, card), so on a Redis Cluster they
+would be two calls again, as they are for a balance transfer, whose two cards are in two slots.
 
 `submit()` only queues. Once per reactor turn the queue is started in the asyncio loop, one
 task per request, all in that turn, so the store sends each phase's calls of the whole batch as
@@ -36,8 +40,8 @@ from gateway.config import Config, Program, Reseller
 from gateway.pinkeys import PinKeys
 from gateway.pins import pin_hash
 from gateway.resellers import ResellerRules
-from gateway.rules import ClaimPlan, Trip, Velocity
-from gateway.store import Store, StoreError
+from gateway.rules import CardPlan, ClaimPlan, Trip, Velocity
+from gateway.store import CLAIM_FIRST, Store, StoreError
 from protocols.model import RC, Op, Request, Result, mask_card
 
 log = logging.getLogger(__name__)
@@ -276,26 +280,17 @@ class Processor:
                 return refused
         invoice = req.invoice if program.invoice_required and req.op in INVOICE_OPS else ""
         plan = self.velocity.claim_plan(req, self.clock())
-        reply = await self.store.run(
-            "claim", [cards.claim_key(req.merchant, req.key), cards.invoice_key(req.merchant),
-                      *plan.keys],
-            [req.fingerprint(), self.record_ttl, invoice or "", req.key, *plan.argv])
-        claim, trips = self.velocity.claim_outcome(reply, plan)
-        if trips:
-            await self._raise(trips, req)
-        if claim == 4:
-            return Result(RC.TERMINAL_NOT_PERMITTED, message="terminal disabled")
-        if claim == 5:
-            return Result(RC.VELOCITY)
-        if claim == 2:
-            return Result(RC.DUPLICATE, message="request key reused")
-        if claim == 3:
-            return Result(RC.DUPLICATE, message="invoice number used")
+        claim_keys, claim_argv = self._claim_args(req, invoice or "", plan)
         freed = None
-        if req.op is Op.TRANSFER:
-            result = await self._transfer(req, program, retransmission=claim == 1)
+        if req.op is Op.TRANSFER:  # two cards, two slots: the claim is a call of its own
+            claim, refused = await self._claim_outcome(
+                req, plan, await self.store.run("claim", claim_keys, claim_argv))
+            result = refused or await self._transfer(req, program, retransmission=claim == 1)
         else:
-            result, freed = await self._card_script(req, program)
+            claim, result, freed = await self._claim_and_card(req, program, plan, claim_keys,
+                                                              claim_argv)
+        if claim > 1:  # the claim refused: nothing was reserved, nothing is left to undo
+            return result
         if invoice and claim == 0 and not result.approved:
             await self.store.run("release", [cards.invoice_key(req.merchant)], [invoice, req.key])
         elif freed:  # a voided or reversed sale never happened: its number is free again
@@ -319,6 +314,41 @@ class Processor:
         if reseller is not None:
             await self.resellers.settle(self.store, req, result, reseller, self.clock())
         return result
+
+    def _claim_args(self, req: Request, invoice: str,
+                    plan: ClaimPlan) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the claim (gateway/lua/_claim.lua), in the merchant's slot."""
+        return ([cards.claim_key(req.merchant, req.key), cards.invoice_key(req.merchant),
+                 *plan.keys],
+                [req.fingerprint(), self.record_ttl, invoice, req.key, *plan.argv])
+
+    async def _claim_outcome(self, req: Request, plan: ClaimPlan,
+                             reply: Any) -> tuple[int, Result | None]:
+        """The claim's code (0 new, 1 retransmission, 2 to 5 refused) and, if it refused, the
+        answer; alerts for the rules it tripped are queued either way."""
+        claim, trips = self.velocity.claim_outcome(reply, plan)
+        if trips:
+            await self._raise(trips, req)
+        refusal = CLAIM_REFUSALS.get(claim)
+        return claim, None if refusal is None else Result(refusal[0], message=refusal[1])
+
+    async def _claim_and_card(self, req: Request, program: Program, plan: ClaimPlan,
+                              claim_keys: list[str], claim_argv: list[Any],
+                              ) -> tuple[int, Result, str | None]:
+        """Phases 1 and 2 in one call (`claim+<op>`, gateway/lua/_claim_card.lua): the claim,
+        then, unless it refuses, the card script. Returns the claim's code, the answer, and the
+        invoice number an undo freed, if any."""
+        assert req.card is not None
+        script = SCRIPT_OF[req.op]
+        params = self.params(req, program, script, req.card)
+        keys, card_plan = self._card_call(req, params, req.original_key, velocity=True)
+        reply = await self.store.run(CLAIM_FIRST + script, keys + claim_keys,
+                                     [msgpack.packb(params), len(keys), *claim_argv])
+        claim, refused = await self._claim_outcome(req, plan, reply[0])
+        if refused is not None:
+            return claim, refused, None
+        res = await self._card_outcome(req, reply[1], card_plan)
+        return claim, to_result(res, program), res.get("freed")
 
     async def _reseller_prepare(self, req: Request, program: Program,
                                 reseller: Reseller) -> Result | None:
@@ -434,22 +464,34 @@ class Processor:
         p.update(extra)
         return p
 
-    async def _run_card(self, script: str, req: Request, params: dict[str, Any],
-                        original_key: str | None = None,
-                        velocity: bool = False) -> tuple[dict[str, Any], bool]:
-        """One card script, on the card `params` was made for (its id, `ch`, is the card's key
-        id); with `velocity`, the card-scope rules are checked inside it."""
+    def _card_call(self, req: Request, params: dict[str, Any], original_key: str | None,
+                   velocity: bool) -> tuple[list[str], CardPlan | None]:
+        """KEYS of a card script on the card `params` was made for (its id, `ch`, is the card's
+        key id); with `velocity`, the card-scope rules too (their counters, and `vr`)."""
         cid = params["ch"]
         keys = cards.card_keys(cid, req.key, original_key)
         plan = self.velocity.card_plan(req, cid, params["now"]) if velocity else None
         if plan is not None:
             keys += plan.keys
             params["vr"] = plan.vr
-        packed, fresh = await self.store.run(script, keys, [msgpack.packb(params)])
+        return keys, plan
+
+    async def _card_outcome(self, req: Request, packed: bytes,
+                            plan: CardPlan | None) -> dict[str, Any]:
+        """A card script's response map; alerts for the card rules it tripped are queued."""
         res = msgpack.unpackb(packed)
         if plan is not None and res.get("vt"):
             await self._raise(self.velocity.card_trips(res, plan), req)
-        return res, bool(fresh)
+        return res
+
+    async def _run_card(self, script: str, req: Request, params: dict[str, Any],
+                        original_key: str | None = None,
+                        velocity: bool = False) -> tuple[dict[str, Any], bool]:
+        """One card script as a call of its own; also whether this call decided it (False: a
+        replay of the stored answer)."""
+        keys, plan = self._card_call(req, params, original_key, velocity)
+        packed, fresh = await self.store.run(script, keys, [msgpack.packb(params)])
+        return await self._card_outcome(req, packed, plan), bool(fresh)
 
     async def _card_script(self, req: Request, program: Program,
                            velocity: bool = True) -> tuple[Result, str | None]:
@@ -522,6 +564,13 @@ class Processor:
         return result
 
 
+# The claim's refusals (gateway/lua/_claim.lua codes 2 to 5)
+CLAIM_REFUSALS: dict[int, tuple[str, str | None]] = {
+    2: (RC.DUPLICATE, "request key reused"),
+    3: (RC.DUPLICATE, "invoice number used"),
+    4: (RC.TERMINAL_NOT_PERMITTED, "terminal disabled"),
+    5: (RC.VELOCITY, None),
+}
 TARGET_STATUS_RC = {b"lost": RC.LOST_CARD, b"suspended": RC.SUSPENDED, b"locked": RC.SUSPENDED}
 
 

@@ -106,7 +106,7 @@ class _Counter:
 
 @dataclass(slots=True)
 class ClaimPlan:
-    """The velocity part of one request's phase 1: extra KEYS and ARGV for claim.lua."""
+    """The velocity part of one request's phase 1: extra KEYS and ARGV for the claim (_claim.lua)."""
 
     keys: list[str]
     argv: list[bytes]

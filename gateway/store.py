@@ -40,8 +40,11 @@ from gateway.replies import Reply
 log = logging.getLogger(__name__)
 
 LUA_DIR = Path(__file__).parent / "lua"
-PRELUDE = "_prelude.lua"
+PRELUDE = "_prelude.lua"  # files named _*.lua are parts of scripts, not scripts
 NO_PRELUDE = "--! no-prelude"
+INCLUDE = "--! include "  # a line "--! include _part.lua" is replaced by that part
+CLAIM_FIRST = "claim+"  # "claim+<op>": the claim, then the card script <op>, in one call
+CARD_SCRIPT_SLOT = "--! card script\n"
 
 
 class StoreError(RuntimeError):
@@ -56,17 +59,32 @@ class Script:
 
 
 def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
-    """Read every script, prelude prepended where wanted, with its SHA1 computed locally."""
-    prelude = (directory / PRELUDE).read_text()
-    scripts: dict[str, Script] = {}
+    """Read every script with its parts put in, and its SHA1 computed locally.
+
+    A card script (one without `--! no-prelude`) gets the prelude in front of it, and a twin
+    `claim+<name>` that runs the claim first, in the same call (_claim_card.lua).
+    """
+    def part(name: str) -> str:
+        return (directory / name).read_text()
+
+    prelude = part(PRELUDE)
+    claim_first = part("_claim.lua") + "\n" + part("_claim_card.lua")
+    if CARD_SCRIPT_SLOT not in claim_first:
+        raise ValueError(f"_claim_card.lua has no {CARD_SCRIPT_SLOT.strip()!r} line")
+    sources: dict[str, str] = {}
     for path in sorted(directory.glob("*.lua")):
-        if path.name == PRELUDE:
+        if path.name.startswith("_"):
             continue
-        body = path.read_text()
-        source = body if body.startswith(NO_PRELUDE) else prelude + "\n" + body
-        sha = hashlib.sha1(source.encode()).hexdigest()
-        scripts[path.stem] = Script(path.stem, source, sha)
-    return scripts
+        body = "".join(part(line[len(INCLUDE):].strip()) if line.startswith(INCLUDE) else line
+                       for line in path.read_text().splitlines(keepends=True))
+        if body.startswith(NO_PRELUDE):
+            sources[path.stem] = body
+            continue
+        card = prelude + "\n" + body
+        sources[path.stem] = card
+        sources[CLAIM_FIRST + path.stem] = claim_first.replace(CARD_SCRIPT_SLOT, card + "\n", 1)
+    return {name: Script(name, source, hashlib.sha1(source.encode()).hexdigest())
+            for name, source in sources.items()}
 
 
 class _Call(Reply):

@@ -12,7 +12,7 @@ from protocols.model import RC, Op, mask_card
 
 
 @pytest_twisted.ensureDeferred
-async def test_retransmission_replays_and_other_content_is_94(ledger):  # noqa: F811
+async def test_retransmission_replays_and_other_content_is_94(ledger, redis_client):  # noqa: F811
     card = await ledger.issue("gift", activate=1000)
     other = await ledger.issue("gift", activate=1000)
     key = ledger.key()
@@ -24,6 +24,8 @@ async def test_retransmission_replays_and_other_content_is_94(ledger):  # noqa: 
     assert (await ledger.send(Op.REDEEM, other, 300, key=key)).code == RC.DUPLICATE
     assert (await ledger.show(card)).balance == 700
     assert (await ledger.show(other)).balance == 1000
+    # the claim refused inside the one call (claim+redeem): the card script never ran
+    assert not redis_client.exists(cards.record_key(cards.card_id(other), key))
 
 
 @pytest_twisted.ensureDeferred

@@ -9,7 +9,7 @@ from test_ledger_support import ledger, random_number  # noqa: F401  (fixture)
 from gateway.embedded_redis import EmbeddedRedis, free_port
 from gateway.processor import Processor
 from gateway.reactor import deferred_from_coro
-from gateway.store import Store, StoreError
+from gateway.store import CLAIM_FIRST, NO_PRELUDE, Store, StoreError, load_scripts
 from protocols.model import RC, Op
 
 
@@ -34,7 +34,7 @@ async def test_network_ops_and_prechecks_in_order(ledger):  # noqa: F811
 
 
 @pytest_twisted.ensureDeferred
-async def test_one_pipeline_per_phase_for_a_batch(ledger):  # noqa: F811
+async def test_one_pipeline_and_one_call_per_request_for_a_batch(ledger):  # noqa: F811
     card_list = [await ledger.issue("gift", activate=1000) for _ in range(20)]
     await ledger.send(Op.REDEEM, card_list[0], 10)  # the server has the script loaded now
     store = ledger.store
@@ -43,8 +43,24 @@ async def test_one_pipeline_per_phase_for_a_batch(ledger):  # noqa: F811
     assert ledger.processor.in_flight == 20
     results = [await d for d in deferreds]
     assert {r.code for r in results} == {"00"} and ledger.processor.in_flight == 0
-    # claims of all 20 in one pipeline, card scripts of all 20 in one more
-    assert (store.pipelines_sent - before[0], store.calls_sent - before[1]) == (2, 40)
+    # each request's claim and card script are one call (claim+redeem); all 20 in one pipeline
+    assert (store.pipelines_sent - before[0], store.calls_sent - before[1]) == (1, 20)
+
+
+def test_every_card_script_has_a_claim_first_twin():
+    scripts = load_scripts()
+    card_scripts = {name for name, script in scripts.items() if not name.startswith(CLAIM_FIRST)
+                    and not script.source.startswith(NO_PRELUDE)}
+    assert {"redeem", "activate", "void"} <= card_scripts
+    assert not {"claim", "release", "velocity_after"} & card_scripts
+    twins = {name for name in scripts if name.startswith(CLAIM_FIRST)}
+    assert twins == {CLAIM_FIRST + name for name in card_scripts}
+    assert not any(name.startswith("_") for name in scripts)  # parts are not scripts
+    claim_first = scripts[CLAIM_FIRST + "redeem"].source
+    assert claim_first.index("local function claim(") < claim_first.index(scripts["redeem"].source)
+    assert "--! card script" not in claim_first
+    assert "--! include" not in scripts["claim"].source
+    assert "local function claim(" in scripts["claim"].source
 
 
 @pytest_twisted.ensureDeferred

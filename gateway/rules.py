@@ -8,7 +8,7 @@ expire at the end of their window, written by the same Lua script that checks th
   card scope             `{c:<card id>}:v:<rule>:<window>`          checked and counted INSIDE the
                          card script (phase 2), before and after the operation, atomically
   terminal, merchant,    `{m:<merchant>}:v:<rule>:<value>:<window>`  operation rules checked and
-  operator, source                                                   reserved in claim.lua
+  operator, source                                                   reserved in _claim.lua
                          (phase 1, before the card is touched); phase 3 (velocity_after.lua)
                          gives back what the card script refused, and counts the events only the
                          answer reveals (unknown card, wrong PIN, declined)
@@ -106,7 +106,7 @@ class _Counter:
 
 @dataclass(slots=True)
 class ClaimPlan:
-    """The velocity part of one request's phase 1: extra KEYS and ARGV for the claim (_claim.lua)."""
+    """The velocity part of one request's phase 1: extra KEYS and ARGV for _claim.lua."""
 
     keys: list[str]
     argv: list[bytes]

@@ -216,10 +216,12 @@ class Velocity:
 
     # -- phase 3, the merchant's slot ------------------------------------------------------------
 
-    def has_after_phase(self, plan: ClaimPlan) -> bool:
-        """False when after_steps can only find nothing to do (no reservation, no merchant-slot
-        rule): the caller skips the phase without building it."""
-        return bool(plan.entries or self.merchant_rules)
+    def has_after_phase(self, plan: ClaimPlan, result: Result) -> bool:
+        """False when after_steps can only find nothing to do: no reservation to give back, and
+        no merchant-slot rule or an approval (which is none of POST_EVENTS). The caller then
+        skips the phase without building it."""
+        return bool(plan.entries) or (bool(self.merchant_rules)
+                                      and result.code not in RC.APPROVALS)
 
     def after_steps(self, req: Request, plan: ClaimPlan, result: Result,
                     now: float) -> tuple[list[str], list[bytes], list[_Counter]] | None:

@@ -20,7 +20,7 @@ from gateway.alerts.record import Alert
 from gateway.config import ConfigError, parse_config
 from gateway.reactor import deferred_from_coro
 from gateway.store import Store
-from protocols.model import RC, Op, Request
+from protocols.model import RC, Op, Request, Result
 
 T0 = 1_800_000_000 - (1_800_000_000 % 86400)  # the start of a day: every window starts here
 
@@ -316,6 +316,32 @@ def test_rule_names_are_unique():
     r = {"name": "x", "scope": "card", "event": "redeem", "window": 60, "max_count": 1}
     with pytest.raises(ConfigError, match=r"rules\[1\]\.name"):
         rules_config(r, r)
+
+
+MERCHANT_SLOT_RULES = st.fixed_dictionaries({
+    "scope": st.sampled_from(["terminal", "merchant", "operator", "source"]),
+    "event": st.sampled_from(["redeem", "activate", "unknown_card", "wrong_pin", "declined"]),
+    "action": st.sampled_from(["alert", "decline", "disable_terminal"]),
+    "max_count": st.integers(1, 3),
+})
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule_list=st.lists(MERCHANT_SLOT_RULES, max_size=3),
+       op=st.sampled_from([Op.REDEEM, Op.ACTIVATE, Op.BALANCE]),
+       code=st.sampled_from(sorted({v for k, v in vars(RC).items() if k.isupper()
+                                    and isinstance(v, str)})))
+def test_phase_3_is_skipped_only_when_it_would_find_nothing(rule_list, op, code):
+    """has_after_phase says no only where after_steps could build nothing (the Processor then
+    skips phase 3 without building it)."""
+    velocity = rules.Velocity(rules_config(*[{"name": f"r{i}", "window": 60, **rule}
+                                             for i, rule in enumerate(rule_list)]).rules)
+    req = Request(op=op, terminal=TERM, merchant=MERCH, key="k", card="6", amount=100,
+                  source="10.0.0.5:50123")
+    plan = velocity.claim_plan(req, T0)
+    result = Result(code, amount=100 if code in RC.APPROVALS else None)
+    if not velocity.has_after_phase(plan, result):
+        assert velocity.after_steps(req, plan, result, T0) is None
 
 
 def test_source_host_drops_the_port():

@@ -12,10 +12,11 @@ Phases 1 and 2 go to Redis as one call (`claim+<op>`, gateway/lua/_claim_card.lu
 trip per request, not two. The keys keep their slots (merchant, card), so on a Redis Cluster they
 would be two calls again, as they are for a balance transfer, whose two cards are in two slots.
 
-`submit()` only queues. Once per reactor turn the queue is started in the asyncio loop, one
-task per request, all in that turn, so the store sends each phase's calls of the whole batch as
-one pipeline; each result is delivered as soon as its own request is done (not when the slowest
-of its batch is), by a plain callback (`submit_to`) or by firing the request's Deferred.
+`submit()` only queues. Once per reactor turn the queue is started in the asyncio loop, every
+request's coroutine in that turn (gateway/replies.py run_in_place, no Task), so the store sends
+each phase's calls of the whole batch as one pipeline; each result is delivered as soon as its
+own request is done (not when the slowest of its batch is), by a plain callback (`submit_to`)
+or by firing the request's Deferred.
 The Deferred of a request always fires with a Result and never errbacks: a store that cannot be
 reached answers 96, and nothing was changed by that request.
 """
@@ -39,6 +40,7 @@ from gateway.alerts.queue import AlertQueue
 from gateway.config import Config, Program, Reseller
 from gateway.pinkeys import PinKeys
 from gateway.pins import pin_hash
+from gateway.replies import run_in_place
 from gateway.resellers import ResellerRules
 from gateway.rules import CardPlan, ClaimPlan, Trip, Velocity
 from gateway.store import CLAIM_FIRST, Store, StoreError
@@ -126,7 +128,6 @@ class Processor:
         self.in_flight = 0
         self._pending: list[tuple[Request, Callable[[Result], object]]] = []
         self._scheduled = False
-        self._running: set[asyncio.Task[None]] = set()
         self.record_ttl = max(RECORD_TTL_MIN, 2 * config.reversal_window,
                               *(2 * r.reversal_window for r in config.resellers.values()))
         self.resellers = ResellerRules(config)
@@ -156,25 +157,22 @@ class Processor:
             self.store.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Start the batch: a task per request, created in this one turn, each handing its own
-        result over as its last step (not a Deferred per batch and a gather, which held every
-        answer of a batch back until its slowest request was done; not a done-callback, which
-        costs one more pass of the loop per request)."""
+        """Start the batch: each request's coroutine runs its first step now, in this one turn
+        (so the store sends the batch's calls as one pipeline), without a Task (run_in_place),
+        and hands its own result over as its last step (not a Deferred per batch and a gather,
+        which held every answer of a batch back until its slowest request was done)."""
         batch, self._pending = self._pending, []
         self._scheduled = False
-        loop = self.store.loop  # not ensure_future: it looks the loop up (a getpid) per task
+        loop = self.store.loop
         for request, deliver in batch:
-            # the loop keeps only weak references to tasks; each task removes itself when done
-            self._running.add(loop.create_task(self._process_and_deliver(request, deliver)))
+            run_in_place(self._process_and_deliver(request, deliver), loop)
 
     async def _process_and_deliver(self, request: Request,
                                    deliver: Callable[[Result], object]) -> None:
         try:
             result = await self._process(request)  # not process(): one coroutine less per request
-        except BaseException as e:  # cancellation too: the till still gets its answer
+        except BaseException as e:  # whatever happens, the till gets its answer
             result = self._failed(request, e)
-        finally:
-            self._running.discard(asyncio.current_task(self.store.loop))  # type: ignore[arg-type]
         self.in_flight -= 1
         try:
             deliver(result)

@@ -9,7 +9,7 @@ import pytest
 import pytest_twisted
 
 from gateway.reactor import deferred_from_coro
-from gateway.replies import Reply
+from gateway.replies import Reply, run_in_place
 
 
 async def _waiter_runs_in_place() -> list[str]:
@@ -66,6 +66,69 @@ async def _errors_cancels_and_gather() -> None:
     assert done == {a}
 
 
+async def _run_in_place_steps() -> list[str]:
+    """A coroutine run without a Task: first step at once, each next one where its reply is
+    resolved; asyncio futures, gather, sleep(0) and a failed reply work as under a Task."""
+    loop = asyncio.get_running_loop()
+    first, failing, future = Reply(loop), Reply(loop), loop.create_future()
+    events: list[str] = []
+    finished = loop.create_future()
+
+    async def request() -> None:
+        events.append(f"task {asyncio.current_task()}")
+        events.append(f"got {await first}")
+        try:
+            await failing
+        except KeyError as e:
+            events.append(f"raised {e}")
+        await asyncio.sleep(0)
+        later = Reply(loop)
+        loop.call_soon(later.set_result, 3)
+        events.append(f"gathered {await asyncio.gather(future, _await(later))}")
+        finished.set_result(None)
+
+    def start() -> None:  # a plain loop callback, as the Processor's batch start is
+        run_in_place(request(), loop)
+        events.append("started")
+
+    loop.call_soon(start)
+
+    def pipe_read() -> None:
+        first.set_result("OK")
+        events.append("after set_result")
+        failing.set_exception(KeyError("gone"))
+        future.set_result(2)
+
+    loop.call_soon(pipe_read)
+    await asyncio.wait_for(finished, 5)
+    return events
+
+
+async def _run_in_place_reports(body) -> list[dict]:
+    loop = asyncio.get_running_loop()
+    reported: list[dict] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        run_in_place(body(), loop)
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    return reported
+
+
+async def _raises() -> None:
+    raise ValueError("broken")
+
+
+async def _yields_a_non_future() -> None:
+    class NotAFuture:
+        def __await__(self):
+            yield "this"
+
+    await NotAFuture()
+
+
 async def _await(reply: Reply):
     return await reply
 
@@ -85,6 +148,21 @@ async def test_resolved_inside_a_task_the_waiter_is_scheduled():
 @pytest_twisted.ensureDeferred
 async def test_exceptions_gather_wait_and_cancellation():
     await deferred_from_coro(_errors_cancels_and_gather())
+
+
+@pytest_twisted.ensureDeferred
+async def test_run_in_place_steps_where_replies_are_resolved():
+    events = await deferred_from_coro(_run_in_place_steps())
+    assert events == ["task None", "started", "got OK", "after set_result", "raised 'gone'",
+                      "gathered [2, 3]"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_run_in_place_reports_a_coroutine_that_breaks_its_contract():
+    raised = await deferred_from_coro(_run_in_place_reports(_raises))
+    assert [type(c["exception"]) for c in raised] == [ValueError]
+    bad_yield = await deferred_from_coro(_run_in_place_reports(_yields_a_non_future))
+    assert [str(c["exception"]) for c in bad_yield] == ["run_in_place needs futures"]
 
 
 def test_a_reply_resolves_once():

@@ -266,9 +266,12 @@ class Store:
         return self._enqueue(_Call(self.loop, str(args[0]).upper(), pack_command(args)))
 
     def run(self, name: str, keys: list[str], argv: list[Any]) -> Reply:
-        """Queue one script call (EVALSHA) for this turn's pipeline; await the returned reply."""
+        """Queue one script call (EVALSHA) for this turn's pipeline; await the returned reply.
+
+        Arguments on the hot path are best given as str or bytes: hiredis formats an int with
+        snprintf, about 0.35 us each (str() of a small int is a fifth of that)."""
         script = self.scripts[name]
-        args = ("EVALSHA", script.sha, len(keys), *keys, *argv)
+        args = ("EVALSHA", script.sha, str(len(keys)), *keys, *argv)
         try:
             packed = hiredis.pack_command(args)  # C: ~0.8 us against ~2.2 us for pack_command
         except TypeError:  # a bool, or what neither packs (pack_command says what)

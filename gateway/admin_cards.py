@@ -4,6 +4,8 @@
   POST /v1/cards/history {"card": "<number>", "last": 20}                   scope cards:read
   POST /v1/cards/status  {"card": "<number>", "to": "suspended" | "reinstate" | "lost" |
                           "closed", "confirm": true}                        scope cards:write
+  POST /v1/cards/issue   {"program": "gift", "count": 1, "activate": 2500}  scope cards:issue
+                         with an Idempotency-Key header (gateway/realtime_issue.py)
 
 The number travels in the body, never in the URL, because paths reach access logs and proxies;
 answers show it masked. `lost` and `closed` are final, so they need `"confirm": true`, as the
@@ -16,33 +18,44 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeGuard
 
 from twisted.web import resource
 
 from gateway.admin_json import Answer, StoreResource, answer_later, json_bytes
-from gateway.auth import Refusal
+from gateway.auth import Refusal, TokenAuth
 from gateway.cards import STATUS_CHANGES, card_id, journal_key, set_card_status, show_card
+from gateway.config import Config
 from gateway.journal import latest
+from gateway.processor import Processor
+from gateway.realtime_issue import MAX_CARDS, Order, claim_order, issue_order, order_tag
 from gateway.store import Store
-from protocols.model import mask_card
+from protocols.model import RC, Op, Request, Result, mask_card
 
 log = logging.getLogger(__name__)
 FINAL = frozenset({"lost", "closed"})
 
 
 class Cards(StoreResource):
+    def __init__(self, config: Config, store_source: Callable[[], Store | None], auth: TokenAuth,
+                 processor_source: Callable[[], Processor | None]):
+        super().__init__(config, store_source, auth)
+        self.processor_source = processor_source
+
     def getChild(self, path: bytes, request):
         actions = {b"show": ("cards:read", self._show), b"history": ("cards:read", self._history),
                    b"status": ("cards:write", self._status)}
-        if path not in actions:
-            return Refusal(404, "no such action (show, history, status)")
-        scope, action = actions[path]
+        if path not in actions and path != b"issue":
+            return Refusal(404, "no such action (show, history, status, issue)")
+        scope = "cards:issue" if path == b"issue" else actions[path][0]
         refused = self.auth.check(request, scope)
         if refused is not None:
             return Refusal(*refused)
         token = self.auth.identify(request.getHeader(b"authorization"))
-        return CardAction(self, action, token.id if token else "loopback")
+        who = token.id if token else "loopback"
+        if path == b"issue":
+            return IssueCards(self, who)
+        return CardAction(self, actions[path][1], who)
 
     async def _show(self, store: Store, card: str, body: dict, who: str) -> Answer:
         view = await show_card(store, card)
@@ -98,3 +111,89 @@ class CardAction(resource.Resource):
         if store is None:
             return json_bytes(request, 503, {"error": "store not started"})
         return answer_later(request, self.action(store, card, body, self.who))
+
+
+class IssueCards(resource.Resource):
+    """POST /v1/cards/issue: new cards in real time, safe to ask again (gateway/realtime_issue.py).
+
+    Body: `program`, `count` (1 to 100), and optionally `activate` (a load in minor units, points
+    for loyalty) and `face` (face value of pre-valued cards); all whole numbers, never floats.
+    The `Idempotency-Key` header names the order: asking again with it answers the same cards.
+    """
+
+    isLeaf = True
+
+    def __init__(self, cards: Cards, who: str):
+        super().__init__()
+        self.cards = cards
+        self.who = who
+
+    def render_POST(self, request):
+        key = (request.getHeader(b"idempotency-key") or b"").decode("ascii", "replace").strip()
+        if not (1 <= len(key) <= 100 and key.isascii() and key.isprintable()):
+            return json_bytes(request, 400, {"error": "an Idempotency-Key header of 1 to 100 "
+                                                      "printable ASCII characters is required"})
+        secret = self.cards.config.security.issue_secret
+        if secret is None:
+            return json_bytes(request, 503, {"error": "issuing over HTTP is off: set "
+                                                      "security.issue_secret_file or _env"})
+        try:
+            body = json.loads(request.content.read() or b"{}")
+        except ValueError:
+            return json_bytes(request, 400, {"error": "the body must be a JSON object"})
+        order = self._order(body)
+        if isinstance(order, str):
+            return json_bytes(request, 400, {"error": order})
+        store, processor = self.cards.store_source(), self.cards.processor_source()
+        if store is None or processor is None:
+            return json_bytes(request, 503, {"error": "store not started"})
+        return answer_later(request, self._issue(store, processor, order, secret.value, key))
+
+    def _order(self, body: object) -> Order | str:
+        """The order the body asks for, or what is wrong with it."""
+        if not isinstance(body, dict):
+            return "the body must be a JSON object"
+        name = body.get("program")
+        program = self.cards.config.programs.get(name) if isinstance(name, str) else None
+        if program is None:
+            return f"program: one of {', '.join(self.cards.config.programs)}"
+        if not program.numbers_can_be_drawn:
+            return f"program {program.id}: its numbers cannot be drawn; use cards import"
+        count, activate, face = body.get("count"), body.get("activate"), body.get("face", 0)
+        if not _whole(count) or not 1 <= count <= MAX_CARDS:
+            return f"count: a whole number from 1 to {MAX_CARDS}"
+        if activate is not None and not _whole(activate):
+            return "activate: a whole number of minor units (points for loyalty), or absent"
+        if not _whole(face) or (face and program.is_loyalty):
+            return "face: a whole number of minor units (gift programs only)"
+        return Order(program, count, activate, face)
+
+    async def _issue(self, store: Store, processor: Processor, order: Order, secret: bytes,
+                     key: str) -> Answer:
+        operator = f"token:{self.who}"
+        if order.activate is not None:  # what the program refuses whatever the card: say so
+            refused = processor.amount_refusal(Request(  # before anything is issued
+                op=Op.ACTIVATE_PREVALUED if order.face else Op.ACTIVATE, terminal=operator,
+                merchant=operator, key="check", amount=order.activate), order.program)
+            if refused is None and 0 < order.program.max_balance < order.activate:
+                refused = Result(RC.LIMIT_EXCEEDED)  # as the activation script would answer
+            if refused is not None:
+                return 422, {"error": f"activate: refused with {refused.code}",
+                             "code": refused.code}
+        tag = order_tag(self.who, key)
+        if not await claim_order(store, tag, order, processor.record_ttl):
+            return 409, {"error": "this Idempotency-Key was used for another order"}
+        cards, refusal = await issue_order(store, processor, order, secret, tag, operator)
+        log.info("token %s: %d %s card(s) for an order (%s)", self.who, len(cards),
+                 order.program.id, ", ".join(mask_card(c.card) for c in cards))
+        answer: dict[str, Any] = {"program": order.program.id,
+                                  "cards": [c.as_dict() for c in cards]}
+        if refusal is not None:
+            return 422, {**answer, "error": f"activation refused with {refusal.code}",
+                         "code": refusal.code}
+        return 200, answer
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    """An int from JSON, not a bool (True is an int in Python) and never a float."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

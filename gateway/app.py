@@ -136,7 +136,8 @@ class Gateway:
         auth = TokenAuth(config.security.tokens)
         terminals = Terminals(config, lambda: self.store_service.store, auth)
         alerts = alerts_resource(config, lambda: self.store_service.store, auth)
-        cards = Cards(config, lambda: self.store_service.store, auth)
+        cards = Cards(config, lambda: self.store_service.store, auth,
+                      lambda: self.processor.processor)
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
                                      api_resources({b"terminals": terminals, b"alerts": alerts},
                                                    {b"cards": cards}))

@@ -110,7 +110,7 @@ def run_issue(args) -> int:
         face = 0 if args.face is None else parse_amount(args.face)
     except ValueError as e:
         return fail(str(e))
-    if program.alphanumeric and (program.luhn or program.range_low):
+    if not program.numbers_can_be_drawn:
         return fail(f"program {program.id!r}: cannot generate its numbers")
     out: TextIO
     try:

@@ -84,6 +84,12 @@ class Program:
     def is_loyalty(self) -> bool:
         return self.kind == "loyalty"
 
+    @property
+    def numbers_can_be_drawn(self) -> bool:
+        """False for alphanumeric numbers with Luhn or a range, which no generator draws
+        (protocols.carddata.generate_card_number): such cards come in by `cards import`."""
+        return not (self.alphanumeric and (self.luhn or self.range_low is not None))
+
     def reward(self, reward_id: str) -> Reward | None:
         for reward in self.rewards:
             if reward.id == reward_id:

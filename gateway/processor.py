@@ -231,10 +231,12 @@ class Processor:
         allowed = LOYALTY_OPS if program.is_loyalty else GIFT_OPS
         if req.op not in allowed:
             return Result(RC.INVALID_TRANSACTION)
-        refused = self._amount_check(req, program)
+        refused = self.amount_refusal(req, program)
         return refused or program
 
-    def _amount_check(self, req: Request, program: Program) -> Result | None:
+    def amount_refusal(self, req: Request, program: Program) -> Result | None:
+        """The refusal the operation's amount gets from the program's rules, if any (no store
+        needed: HTTP issuing asks before it issues anything)."""
         op, amount = req.op, req.amount
         if amount < 0:
             return Result(RC.INVALID_AMOUNT)
@@ -265,7 +267,7 @@ class Processor:
         program = self.config.program_of_card(req.card or "")
         if program is None:
             return Result(RC.UNKNOWN_CARD)
-        refused = self._amount_check(req, program)
+        refused = self.amount_refusal(req, program)
         return refused or (await self._card_script(req, program, velocity=False))[0]
 
     # -- the store phases ----------------------------------------------------------------------

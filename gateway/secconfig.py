@@ -14,9 +14,10 @@ import re
 from dataclasses import dataclass
 
 from gateway.configcheck import Section
+from gateway.derived import MIN_SECRET_BYTES
 
-_SCOPES = ("health", "metrics", "cards:read", "cards:write", "terminals:read", "terminals:write",
-           "alerts:read")
+_SCOPES = ("health", "metrics", "cards:read", "cards:write", "cards:issue", "terminals:read",
+           "terminals:write", "alerts:read")
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -143,6 +144,8 @@ class PinKeyConfig:
 class SecurityConfig:
     tokens: tuple[Token, ...] = ()
     pin_keys: tuple[PinKeyConfig, ...] = ()
+    # what numbers and PINs issued over HTTP are drawn from (gateway/derived.py); None: off
+    issue_secret: Secret | None = None
 
 
 def read_email(s: Section) -> SMTPConfig:
@@ -253,8 +256,12 @@ def read_security(s: Section, terminals: set[str], merchants: set[str]) -> Secur
         if key is not None:
             keys.append(PinKeyConfig(terminal, merchant, algorithm, key))
         k.reject_unknown()
+    issue_secret = read_secret(s, "issue_secret", required=False)
+    if issue_secret is not None and len(issue_secret.value) < MIN_SECRET_BYTES:
+        s.error(f"issue_secret_{issue_secret.source.split()[0]}",
+                f"must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)")
     s.reject_unknown()
-    return SecurityConfig(tokens=tuple(tokens), pin_keys=tuple(keys))
+    return SecurityConfig(tokens=tuple(tokens), pin_keys=tuple(keys), issue_secret=issue_secret)
 
 
 def key_problem(key: Secret, algorithm: str) -> str | None:

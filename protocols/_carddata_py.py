@@ -16,6 +16,7 @@ docs/card-data.md describes what is accepted, with examples.
 from __future__ import annotations
 
 import secrets
+from typing import Protocol
 
 from protocols.carddata_errors import (
     CardDataError,
@@ -694,13 +695,24 @@ _ALNUM_UPPER = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _GENERATE_TRIES = 10_000
 
 
-def _random_number(prefix: str, length: int, luhn: bool, alphabet: str) -> str:
-    body = prefix + "".join(secrets.choice(alphabet) for _ in range(length - len(prefix) - luhn))
+class Draws(Protocol):
+    """Where random choices come from: the `secrets` module, or any object with its two
+    functions (gateway/derived.py draws them from a keyed stream, to issue again what a lost
+    answer had issued)."""
+
+    def choice(self, seq: str, /) -> str: ...
+
+    def randbelow(self, exclusive_upper_bound: int, /) -> int: ...
+
+
+def _random_number(prefix: str, length: int, luhn: bool, alphabet: str, draw: Draws) -> str:
+    body = prefix + "".join(draw.choice(alphabet) for _ in range(length - len(prefix) - luhn))
     return body + luhn_check_digit(body) if luhn else body
 
 
 def generate_card_number(prefix: str, length: int, luhn: bool, range_low: str | None = None,
-                         range_high: str | None = None, alphanumeric: bool = False) -> str:
+                         range_high: str | None = None, alphanumeric: bool = False,
+                         draw: Draws = secrets) -> str:
     """A new card number for a program: uniformly random (secrets) among the numbers of `length`
     that start with `prefix`, lie in [range_low, range_high] when given, and pass Luhn when `luhn`.
 
@@ -717,7 +729,7 @@ def generate_card_number(prefix: str, length: int, luhn: bool, range_low: str | 
     if (range_low is None) != (range_high is None):
         raise ValueError("range_low and range_high go together")
     if range_low is None or range_high is None:
-        return _random_number(prefix, length, luhn, alphabet)
+        return _random_number(prefix, length, luhn, alphabet, draw)
     if not (len(range_low) == len(range_high) == length and range_low.isdigit()
             and range_high.isdigit() and range_low <= range_high):
         raise ValueError(f"range bounds must be {length}-digit numbers, low <= high")
@@ -728,18 +740,18 @@ def generate_card_number(prefix: str, length: int, luhn: bool, range_low: str | 
         low, high = low // 10, high // 10
     width = length - luhn
     for _ in range(_GENERATE_TRIES):
-        body = str(low + secrets.randbelow(high - low + 1)).zfill(width)
+        body = str(low + draw.randbelow(high - low + 1)).zfill(width)
         number = body + luhn_check_digit(body) if luhn else body
         if number.startswith(prefix) and range_low <= number <= range_high:
             return number
     raise ValueError("range and prefix leave (almost) no numbers to draw from")
 
 
-def generate_pin(length: int) -> str:
+def generate_pin(length: int, draw: Draws = secrets) -> str:
     """A PIN of `length` (4-12) random digits."""
     if not 4 <= length <= 12:
         raise ValueError("PIN length must be 4 to 12")
-    return "".join(secrets.choice(_DIGITS) for _ in range(length))
+    return "".join(draw.choice(_DIGITS) for _ in range(length))
 
 
 # --- bulk -----------------------------------------------------------------------------------------

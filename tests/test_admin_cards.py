@@ -29,10 +29,11 @@ token_env = "TG_TEST_CARDS_WRITE"
 """
 
 
-def post(port: int, path: str, body: object, token: str | None) -> tuple[int, dict]:
+def post(port: int, path: str, body: object, token: str | None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -43,8 +44,9 @@ def post(port: int, path: str, body: object, token: str | None) -> tuple[int, di
         conn.close()
 
 
-async def call(port: int, path: str, body: object, token: str | None = None):
-    return await deferred_from_coro(asyncio.to_thread(post, port, path, body, token))
+async def call(port: int, path: str, body: object, token: str | None = None,
+               headers: dict[str, str] | None = None):
+    return await deferred_from_coro(asyncio.to_thread(post, port, path, body, token, headers))
 
 
 @pytest_twisted.ensureDeferred

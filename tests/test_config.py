@@ -93,6 +93,21 @@ def test_imports_section_errors_name_their_path():
     ]
 
 
+def test_issue_secret_is_read_from_the_environment_and_long_enough(monkeypatch):
+    monkeypatch.setenv("TG_SHORT_SECRET", "too-short")
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"security": {"issue_secret_env": "TG_SHORT_SECRET"}})
+    assert raised.value.errors == [
+        "security.issue_secret_env: must be at least 32 bytes (e.g. `openssl rand -hex 32`)"]
+    with pytest.raises(ConfigError, match="security.issue_secret: secrets are never written"):
+        parse_config({"security": {"issue_secret": "x" * 64}})
+    monkeypatch.setenv("TG_LONG_SECRET", "x" * 64)
+    config = parse_config({"security": {"issue_secret_env": "TG_LONG_SECRET"}})
+    assert config.security.issue_secret is not None
+    assert config.security.issue_secret.value == b"x" * 64
+    assert "x" * 8 not in repr(config.security)
+
+
 def test_config_check_command(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(BAD)

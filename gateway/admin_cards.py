@@ -22,6 +22,7 @@ from typing import Any, TypeGuard
 
 from twisted.web import resource
 
+from gateway import metrics
 from gateway.admin_json import Answer, StoreResource, answer_later, json_bytes
 from gateway.auth import Refusal, TokenAuth
 from gateway.cards import STATUS_CHANGES, card_id, journal_key, set_card_status, show_card
@@ -184,6 +185,7 @@ class IssueCards(resource.Resource):
         if not await claim_order(store, tag, order, processor.record_ttl):
             return 409, {"error": "this Idempotency-Key was used for another order"}
         cards, refusal = await issue_order(store, processor, order, secret, tag, operator)
+        metrics.HTTP_CARDS_ISSUED.labels(order.program.id).inc(sum(c.new for c in cards))
         log.info("token %s: %d %s card(s) for an order (%s)", self.who, len(cards),
                  order.program.id, ", ".join(mask_card(c.card) for c in cards))
         answer: dict[str, Any] = {"program": order.program.id,

@@ -204,6 +204,10 @@ ALERTS_DELIVERED = Counter("tillgate_alerts_delivered_total", "Alerts delivered,
 ALERT_FAILURES = Counter("tillgate_alert_delivery_failures_total",
                          "Failed alert deliveries (retried with back-off), by sink", ["sink"],
                          registry=REGISTRY)
+HTTP_CARDS_ISSUED = Counter("tillgate_http_cards_issued_total",
+                            "Cards issued over the admin HTTP API (POST /v1/cards/issue); a card "
+                            "found again for a retried order is not counted twice", ["program"],
+                            registry=REGISTRY)
 VELOCITY_REFUSALS = Counter("tillgate_velocity_refusals_total",
                             "Requests refused by a velocity rule (65, 62) or a disabled "
                             "terminal (58)", ["rule"], registry=REGISTRY)

@@ -54,6 +54,7 @@ class IssuedCard:
     status: str = "issued"
     balance: int = 0
     points: int = 0
+    new: bool = True  # False: issued by an earlier call for the same order
 
     def as_dict(self) -> dict[str, object]:
         return {"card": self.card, "pin": self.pin, "status": self.status,
@@ -116,5 +117,5 @@ async def _card_of(store: Store, order: Order, secret: bytes, tag: str, index: i
         if await issue_card(store, program, card, pin or None, order.face, batch=batch):
             return IssuedCard(card, pin)
         if await store.command("HGET", state_key(card_id(card)), "batch") == batch.encode():
-            return IssuedCard(card, pin)  # issued by an earlier call for this order
+            return IssuedCard(card, pin, new=False)  # issued by an earlier call for this order
     raise RuntimeError(f"program {program.id}: no free card number found in {ATTEMPTS} draws")

@@ -11,7 +11,7 @@ import pytest
 import pytest_twisted
 from test_admin_cards import call
 
-from gateway import cards
+from gateway import cards, metrics
 from gateway.derived import DerivedDraws
 from gateway.journal import latest
 from gateway.reactor import deferred_from_coro
@@ -48,6 +48,11 @@ async def issue(port: int, body: object, key: str | None, token: str | None = SH
     return await call(port, "/v1/cards/issue", body, token, headers)
 
 
+def issued_count(program: str) -> float:
+    return metrics.REGISTRY.get_sample_value("tillgate_http_cards_issued_total",
+                                             {"program": program}) or 0.0
+
+
 def drawn_number(program, key: str, index: int) -> str:
     """The number the shop's order `key` draws first for its card `index`."""
     draw = DerivedDraws(SECRET.encode(), f"{order_tag('shop', key)}:{index}:0")
@@ -70,6 +75,7 @@ async def test_issued_activated_and_the_same_cards_when_asked_again(tillgate_inp
     assert (await issue(port, order, "order-1", token=CRM))[0] == 403
     assert (await issue(port, order, key=None))[0] == 400
 
+    issued_before = issued_count("gift")
     status, first = await issue(port, order, "order-1")
     assert status == 200 and first["program"] == "gift"
     numbers = [c["card"] for c in first["cards"]]
@@ -83,6 +89,7 @@ async def test_issued_activated_and_the_same_cards_when_asked_again(tillgate_inp
 
     status, again = await issue(port, order, "order-1")  # the answer was lost: ask again
     assert status == 200 and again == first
+    assert issued_count("gift") - issued_before == 3  # found again, not issued again
     for number in numbers:  # loaded once, not twice
         assert await journal_length(store, number) == 1
         assert (await deferred_from_coro(cards.show_card(store, number))).balance == 2500

@@ -61,6 +61,9 @@ PANELS = [
        "{{listener}} {{kind}}"),
       ("sum by (listener) (rate(tillgate_line_noise_bytes_total[5m]))",
        "noise bytes/s {{listener}}")], 12),
+    ("Cards issued over HTTP (per hour)", "short",
+     [("sum by (program) (increase(tillgate_http_cards_issued_total[1h]))", "{{program}}")],
+     12),
 ]
 
 

@@ -49,15 +49,19 @@ async def test_invoice_required_single_use_and_released_on_decline(ledger):  # n
     card = await ledger.issue("secure", pin="1234", activate=1000)
     assert (await ledger.send(Op.REDEEM, card, 100, pin="1234")).code == RC.FORMAT_ERROR
     assert (await ledger.send(Op.REDEEM, card, 100, pin="1234", invoice="INV1")).code == "00"
-    r = await ledger.send(Op.REDEEM, card, 100, pin="1234", invoice="INV1")
+    refused_key = ledger.key()
+    r = await ledger.send(Op.REDEEM, card, 100, pin="1234", invoice="INV1", key=refused_key)
     assert (r.code, r.message) == (RC.DUPLICATE, "invoice number used")
+    # the refused request left no claim: its key may carry a corrected request (another invoice)
+    r = await ledger.send(Op.REDEEM, card, 100, pin="1234", invoice="INV9", key=refused_key)
+    assert r.code == "00"
     # a declined sale does not burn its number
     assert (await ledger.send(Op.REDEEM, card, 5000, pin="1234", invoice="INV2")).code == "51"
     assert (await ledger.send(Op.REDEEM, card, 50, pin="1234", invoice="INV2")).code == "00"
     # numbers are per merchant
     assert (await ledger.send(Op.RELOAD, card, 1, invoice="INV1", terminal="BHN00001",
                               merchant="BHNRESELLER0001")).code == "00"
-    assert (await ledger.show(card)).balance == 851
+    assert (await ledger.show(card)).balance == 751
 
 
 @pytest_twisted.ensureDeferred

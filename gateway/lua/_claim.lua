@@ -32,15 +32,20 @@ local function claim(K, A)
     return out
   end
 
-  local fp = redis.call('GET', K[1])
-  if fp then
-    if fp == A[1] then return answer(1) end
+  -- Claim the key first, one call on the common path (a new key); a refusal below takes the
+  -- claim back, in this same atomic script, so no one ever sees it.
+  if not redis.call('SET', K[1], A[1], 'NX', 'EX', A[2]) then
+    if redis.call('GET', K[1]) == A[1] then return answer(1) end
     return answer(2)
   end
-  if flag and redis.call('EXISTS', K[3]) == 1 then return answer(4) end
+  local function refuse(code, refusals)
+    redis.call('DEL', K[1])
+    return answer(code, refusals)
+  end
+  if flag and redis.call('EXISTS', K[3]) == 1 then return refuse(4) end
   if A[3] ~= '' then
     local holder = redis.call('HGET', K[2], A[3])
-    if holder and holder ~= A[4] then return answer(3) end
+    if holder and holder ~= A[4] then return refuse(3) end
   end
   local trips = {}
   if rules then
@@ -69,10 +74,9 @@ local function claim(K, A)
         if r.a > 0 then redis.call('HINCRBY', K[3 + i], 's', -r.a) end
       end
       if disable then redis.call('SET', K[3], 'velocity') end
-      return answer(5, refusals)
+      return refuse(5, refusals)
     end
   end
   if A[3] ~= '' then redis.call('HSET', K[2], A[3], A[4]) end
-  redis.call('SET', K[1], A[1], 'EX', A[2])
   return answer(0, trips)
 end

@@ -7,6 +7,7 @@ from test_ledger_support import ledger, random_number  # noqa: F401  (fixture)
 
 from gateway import cards
 from gateway.audit import audit
+from gateway.journal import latest
 from protocols.model import RC, Op
 
 
@@ -35,6 +36,8 @@ async def test_activate_redeem_reload_refund_cashout_balance(ledger):  # noqa: F
     assert (view.status, view.balance) == ("active", 0)
     report = await ledger.call(audit(ledger.store))
     assert report.ok and report.entries == 5
+    journal = await ledger.call(latest(ledger.store, cards.journal_key(cards.card_id(card)), 10))
+    assert [e.op for e in journal] == ["activate", "redeem", "reload", "refund", "cashout"]
 
 
 @pytest_twisted.ensureDeferred

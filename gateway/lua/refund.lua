@@ -1,8 +1,3 @@
--- Refund onto the card; refused (61) above the program's maximum balance.
-local r = replay()
-if r then return r end
-local rc = admit('active', false)
-if rc then return decline(rc) end
-if over_max(num(st.bal) + a.amount) then return decline('61') end
-local u = apply('refund', a.amount, 0, { last = a.key })
-return respond({ rc = '00', amt = a.amount }, u)
+-- Refund onto the card (_credit.lua).
+local credit_op = 'refund'
+--! include _credit.lua

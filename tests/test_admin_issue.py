@@ -10,6 +10,7 @@ import secrets
 import pytest
 import pytest_twisted
 from test_admin_cards import call
+from twisted.internet import defer
 
 from gateway import cards, metrics
 from gateway.derived import DerivedDraws
@@ -98,6 +99,22 @@ async def test_issued_activated_and_the_same_cards_when_asked_again(tillgate_inp
     assert status == 409 and "another order" in refused["error"]
     status, other = await issue(port, order, key="order-2")
     assert status == 200 and not {c["card"] for c in other["cards"]} & set(numbers)
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_calls_racing_with_one_key_answer_the_same_cards(tillgate_inprocess_factory,
+                                                                  tokens):
+    """A client that times out and asks again while its first call is still running."""
+    gw = await tillgate_inprocess_factory(extra=WITH_SECRET)
+    port, store = gw.gateway.http.port.getHost().port, gw.gateway.store_service.store
+    order = {"program": "gift", "count": 5, "activate": 300}
+    first, second = await defer.gatherResults([
+        defer.ensureDeferred(issue(port, order, "order-race")),
+        defer.ensureDeferred(issue(port, order, "order-race"))])
+    assert first[0] == second[0] == 200 and first[1] == second[1]
+    for entry in first[1]["cards"]:
+        assert await journal_length(store, entry["card"]) == 1  # activated once
+        assert (await deferred_from_coro(cards.show_card(store, entry["card"]))).balance == 300
 
 
 @pytest_twisted.ensureDeferred

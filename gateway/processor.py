@@ -464,14 +464,29 @@ class Processor:
             "now": int(now), "today": today, "ttl": self.record_ttl,
             "ch": cards.card_id(card), "term": req.terminal, "merch": req.merchant,
             "key": req.key, "op": script, "amount": req.amount, "auth": new_auth_id(),
-            "pinreq": 1 if needs_pin else 0, "pin": pin, "tries": program.pin_tries,
-            "lock": program.pin_lock_seconds, "maxbal": program.max_balance,
-            "window": self._reversal_window(req), "exp": exp, "faces": list(program.face_values),
-            "partial": 1 if (req.partial_ok and program.partial_approval) else 0,
-            "advice": 1 if req.advice else 0, "points": points,
-            "inv": req.invoice if program.invoice_required and req.op in INVOICE_OPS else "",
         }
-        p.update(extra)
+        # Fields at their default (0, "" or none) are left out: the scripts read an absent one
+        # as its default (_prelude.lua), and Redis, the busier side under load, unpacks less.
+        if needs_pin:
+            p.update(pinreq=1, pin=pin, tries=program.pin_tries, lock=program.pin_lock_seconds)
+        if program.max_balance:
+            p["maxbal"] = program.max_balance
+        if req.op is Op.REVERSAL:
+            p["window"] = self._reversal_window(req)
+        if exp:
+            p["exp"] = exp
+        if program.face_values:
+            p["faces"] = list(program.face_values)
+        if req.partial_ok and program.partial_approval:
+            p["partial"] = 1
+        if req.advice:
+            p["advice"] = 1
+        if points:
+            p["points"] = points
+        if req.invoice and program.invoice_required and req.op in INVOICE_OPS:
+            p["inv"] = req.invoice
+        if extra:
+            p.update(extra)
         return p
 
     def _card_call(self, req: Request, params: dict[str, Any], original_key: str | None,

@@ -60,6 +60,12 @@ def drawn_number(program, key: str, index: int) -> str:
     return generate_card_number(program.prefix, program.card_length_max, program.luhn, draw=draw)
 
 
+async def shop_gateway(factory, extra: str = WITH_SECRET):
+    """A gateway in this process with the shop's tokens: (gateway, admin port, store)."""
+    gw = await factory(extra=extra)
+    return gw, gw.gateway.http.port.getHost().port, gw.gateway.store_service.store
+
+
 async def journal_length(store, card: str) -> int:
     return len(await deferred_from_coro(latest(store, cards.journal_key(cards.card_id(card)),
                                                100)))
@@ -68,8 +74,7 @@ async def journal_length(store, card: str) -> int:
 @pytest_twisted.ensureDeferred
 async def test_issued_activated_and_the_same_cards_when_asked_again(tillgate_inprocess_factory,
                                                                    tokens):
-    gw = await tillgate_inprocess_factory(extra=WITH_SECRET)
-    port, store = gw.gateway.http.port.getHost().port, gw.gateway.store_service.store
+    gw, port, store = await shop_gateway(tillgate_inprocess_factory)
     order = {"program": "gift", "count": 3, "activate": 2500}
 
     assert (await issue(port, order, "order-1", token=None))[0] == 401
@@ -105,8 +110,7 @@ async def test_issued_activated_and_the_same_cards_when_asked_again(tillgate_inp
 async def test_two_calls_racing_with_one_key_answer_the_same_cards(tillgate_inprocess_factory,
                                                                   tokens):
     """A client that times out and asks again while its first call is still running."""
-    gw = await tillgate_inprocess_factory(extra=WITH_SECRET)
-    port, store = gw.gateway.http.port.getHost().port, gw.gateway.store_service.store
+    gw, port, store = await shop_gateway(tillgate_inprocess_factory)
     order = {"program": "gift", "count": 5, "activate": 300}
     first, second = await defer.gatherResults([
         defer.ensureDeferred(issue(port, order, "order-race")),
@@ -119,8 +123,7 @@ async def test_two_calls_racing_with_one_key_answer_the_same_cards(tillgate_inpr
 
 @pytest_twisted.ensureDeferred
 async def test_a_pin_program_gets_pins_that_work_at_the_till(tillgate_inprocess_factory, tokens):
-    gw = await tillgate_inprocess_factory(extra=WITH_SECRET)
-    port = gw.gateway.http.port.getHost().port
+    gw, port, _store = await shop_gateway(tillgate_inprocess_factory)
     status, answer = await issue(port, {"program": "secure", "count": 1, "activate": 1000},
                                  key="pin-order")
     assert status == 200
@@ -142,8 +145,7 @@ async def test_a_pin_program_gets_pins_that_work_at_the_till(tillgate_inprocess_
 @pytest_twisted.ensureDeferred
 async def test_an_interrupted_order_is_finished_and_taken_numbers_stepped_over(
         tillgate_inprocess_factory, tokens, redis_client):
-    gw = await tillgate_inprocess_factory(extra=WITH_SECRET)
-    port, store = gw.gateway.http.port.getHost().port, gw.gateway.store_service.store
+    gw, port, store = await shop_gateway(tillgate_inprocess_factory)
     program = gw.gateway.config.programs["gift"]
     # another card already has the number this order's first draw gives
     taken = drawn_number(program, "order-3", 0)
@@ -165,8 +167,7 @@ async def test_an_interrupted_order_is_finished_and_taken_numbers_stepped_over(
 
 @pytest_twisted.ensureDeferred
 async def test_refusals_issue_nothing(tillgate_inprocess_factory, tokens, redis_client):
-    gw = await tillgate_inprocess_factory(extra=WITH_SECRET)
-    port = gw.gateway.http.port.getHost().port
+    gw, port, _store = await shop_gateway(tillgate_inprocess_factory)
     before = len(list(redis_client.scan_iter(match="{c:*}:s")))
     for body in ({"program": "gift", "count": 0}, {"program": "gift", "count": 101},
                  {"program": "gift", "count": 1, "activate": 12.5},
@@ -189,8 +190,7 @@ async def test_refusals_issue_nothing(tillgate_inprocess_factory, tokens, redis_
 async def test_an_activation_the_card_refuses_ends_the_order(tillgate_inprocess_factory, tokens):
     """A card of the order that an operator suspended before its activation was reached: the
     order stops there, with the cards so far, and asking again answers the same."""
-    gw = await tillgate_inprocess_factory(extra=WITH_SECRET)
-    port, store = gw.gateway.http.port.getHost().port, gw.gateway.store_service.store
+    gw, port, store = await shop_gateway(tillgate_inprocess_factory)
     program = gw.gateway.config.programs["gift"]
     second = drawn_number(program, "order-4", 1)
     tag = order_tag("shop", "order-4")
@@ -208,9 +208,8 @@ async def test_an_activation_the_card_refuses_ends_the_order(tillgate_inprocess_
 
 @pytest_twisted.ensureDeferred
 async def test_off_without_a_secret(tillgate_inprocess_factory, tokens):
-    gw = await tillgate_inprocess_factory(extra=TOKENS)
-    status, answer = await issue(gw.gateway.http.port.getHost().port,
-                                 {"program": "gift", "count": 1}, "order-6")
+    _gw, port, _store = await shop_gateway(tillgate_inprocess_factory, extra=TOKENS)
+    status, answer = await issue(port, {"program": "gift", "count": 1}, "order-6")
     assert status == 503 and "issue_secret" in answer["error"]
 
 

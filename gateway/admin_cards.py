@@ -35,6 +35,7 @@ from protocols.model import RC, Op, Request, Result, mask_card
 
 log = logging.getLogger(__name__)
 FINAL = frozenset({"lost", "closed"})
+ORDER_FIELDS = frozenset({"program", "count", "activate", "face"})  # POST /v1/cards/issue
 
 
 class Cards(StoreResource):
@@ -154,6 +155,9 @@ class IssueCards(resource.Resource):
         """The order the body asks for, or what is wrong with it."""
         if not isinstance(body, dict):
             return "the body must be a JSON object"
+        unknown = sorted(set(body) - ORDER_FIELDS)
+        if unknown:  # a misspelt "activate" must not issue cards without their load
+            return f"unknown field {unknown[0]!r} (known: {', '.join(sorted(ORDER_FIELDS))})"
         name = body.get("program")
         program = self.cards.config.programs.get(name) if isinstance(name, str) else None
         if program is None:

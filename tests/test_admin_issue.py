@@ -173,7 +173,7 @@ async def test_refusals_issue_nothing(tillgate_inprocess_factory, tokens, redis_
                  {"program": "gift", "count": 1, "activate": 12.5},
                  {"program": "gift", "count": True}, {"program": ["gift"], "count": 1},
                  {"program": "nope", "count": 1}, {"program": "loyalty", "count": 1, "face": 5},
-                 ["gift"]):
+                 {"program": "gift", "count": 1, "amount": 2500}, ["gift"]):
         status, answer = await issue(port, body, "order-5")
         assert status == 400, (body, answer)
     for body, code in (({"program": "gift", "count": 1, "activate": 100001}, RC.LIMIT_EXCEEDED),

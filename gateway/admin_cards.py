@@ -25,13 +25,20 @@ from twisted.web import resource
 from gateway import metrics
 from gateway.admin_json import Answer, StoreResource, answer_later, json_bytes
 from gateway.auth import Refusal, TokenAuth
-from gateway.cards import STATUS_CHANGES, card_id, journal_key, set_card_status, show_card
+from gateway.cards import (
+    STATUS_CHANGES,
+    card_id,
+    journal_key,
+    operator_activation,
+    set_card_status,
+    show_card,
+)
 from gateway.config import Config
 from gateway.journal import latest
 from gateway.processor import Processor
 from gateway.realtime_issue import MAX_CARDS, Order, claim_order, issue_order, order_tag
 from gateway.store import Store
-from protocols.model import RC, Op, Request, Result, mask_card
+from protocols.model import RC, Result, mask_card
 
 log = logging.getLogger(__name__)
 FINAL = frozenset({"lost", "closed"})
@@ -67,7 +74,7 @@ class Cards(StoreResource):
 
     async def _history(self, store: Store, card: str, body: dict, who: str) -> Answer:
         last = body.get("last", 20)
-        if not isinstance(last, int) or isinstance(last, bool) or not 1 <= last <= 1000:
+        if not _whole(last) or not 1 <= last <= 1000:
             return 400, {"error": "last: a whole number from 1 to 1000"}
         if await show_card(store, card) is None:
             return 404, {"error": "unknown card", "card": mask_card(card)}
@@ -177,9 +184,8 @@ class IssueCards(resource.Resource):
                      key: str) -> Answer:
         operator = f"token:{self.who}"
         if order.activate is not None:  # what the program refuses whatever the card: say so
-            refused = processor.amount_refusal(Request(  # before anything is issued
-                op=Op.ACTIVATE_PREVALUED if order.face else Op.ACTIVATE, terminal=operator,
-                merchant=operator, key="check", amount=order.activate), order.program)
+            refused = processor.amount_refusal(operator_activation(  # before anything is issued
+                None, order.activate, order.face, operator, "check", "http"), order.program)
             if refused is None and 0 < order.program.max_balance < order.activate:
                 refused = Result(RC.LIMIT_EXCEEDED)  # as the activation script would answer
             if refused is not None:

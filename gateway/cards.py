@@ -19,14 +19,20 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable, Container
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import msgpack
 
 from gateway.config import Program
 from gateway.pins import pin_hash
 from gateway.store import Store
-from protocols.model import mask_card
+from protocols.carddata import generate_card_number, generate_pin
+from protocols.model import Op, Request, mask_card
+
+if TYPE_CHECKING:
+    from protocols._carddata_py import Draws
 
 STATUSES = ("issued", "active", "suspended", "locked", "lost", "closed")
 
@@ -104,6 +110,48 @@ async def issue_card(store: Store, program: Program, card: str, pin: str | None 
         params["batch"] = batch
     cid = card_id(card)
     return bool(await store.run("issue", [state_key(cid)], [_pack(params)]))
+
+
+DRAWS = 1000  # numbers drawn for one new card before giving up (a program almost out of them)
+
+
+def _secrets(_attempt: int) -> Draws:
+    return secrets
+
+
+async def issue_new_card(store: Store, program: Program, face_value: int = 0, *,
+                         draws: Callable[[int], Draws] = _secrets, batch: str | None = None,
+                         avoid: Container[str] = ()) -> tuple[str, str, bool]:
+    """Draw a number of the program, and a PIN where it has them, until the issue script takes
+    one (it refuses a taken number atomically; a collision just draws again). Returns the card,
+    its PIN ("" where the program has none) and whether this call issued it.
+
+    `draws(attempt)` is where an attempt's choices come from: `secrets`, or a keyed stream that
+    draws again what an earlier run drew (gateway/realtime_issue.py). With `batch`, a number that
+    already carries it is the batch's own card from an earlier run (returned as not new).
+    `avoid`: numbers to draw past (the ones a batch has already taken).
+    """
+    for attempt in range(DRAWS):
+        draw = draws(attempt)
+        card = generate_card_number(program.prefix, program.card_length_max, program.luhn,
+                                    program.range_low, program.range_high,
+                                    program.alphanumeric, draw=draw)
+        pin = generate_pin(program.pin_length, draw=draw) if program.pin_required else ""
+        if card in avoid:
+            continue
+        if await issue_card(store, program, card, pin or None, face_value, batch=batch):
+            return card, pin, True
+        if batch is not None and await store.command(
+                "HGET", state_key(card_id(card)), "batch") == batch.encode():
+            return card, pin, False
+    raise RuntimeError(f"program {program.id}: no free card number found in {DRAWS} draws")
+
+
+def operator_activation(card: str | None, amount: int, face_value: int, operator: str, key: str,
+                        channel: str) -> Request:
+    """An operator's activation of a card it has just issued (Processor.operator_apply)."""
+    return Request(op=Op.ACTIVATE_PREVALUED if face_value else Op.ACTIVATE, terminal=operator,
+                   merchant=operator, card=card, amount=amount, key=key, channel=channel)
 
 
 async def show_card(store: Store, card: str) -> CardView | None:

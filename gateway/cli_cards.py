@@ -17,8 +17,9 @@ from typing import TextIO
 from gateway.amounts import parse_amount
 from gateway.cards import (
     card_id,
-    issue_card,
+    issue_new_card,
     journal_key,
+    operator_activation,
     rollback_last,
     set_card_status,
     show_card,
@@ -31,8 +32,7 @@ from gateway.config import Config, Program
 from gateway.journal import latest
 from gateway.processor import Processor
 from gateway.storeconnect import run_command, store_session
-from protocols.carddata import generate_card_number, generate_pin
-from protocols.model import Op, Request, mask_card
+from protocols.model import mask_card
 
 MAX_ISSUE = 1_000_000
 # (command, status change, help, final): `cards suspend|reinstate|lost|close CARD`
@@ -131,14 +131,11 @@ async def _issue(config: Config, program: Program, count: int, activate: int | N
         writer = csv.writer(out)
         writer.writerow(["card", "pin", "program", "status", "balance", "points"])
         for _ in range(count):
-            pin = generate_pin(program.pin_length) if program.pin_required else ""
-            card = await _new_card(store, program, face, pin or None)
+            card, pin, _new = await issue_new_card(store, program, face)
             status, balance, points = "issued", 0, 0
             if activate is not None:
-                op = Op.ACTIVATE_PREVALUED if face else Op.ACTIVATE
-                result = await processor.operator_apply(Request(
-                    op=op, terminal=OPERATOR, merchant=OPERATOR, card=card, amount=activate,
-                    key=f"CLI:{secrets.token_hex(8)}", channel="cli"))
+                result = await processor.operator_apply(operator_activation(
+                    card, activate, face, OPERATOR, f"CLI:{secrets.token_hex(8)}", "cli"))
                 if not result.approved:
                     print(f"tillgate: {mask_card(card)} issued but not activated: "
                           f"response {result.code}", file=sys.stderr)
@@ -149,17 +146,6 @@ async def _issue(config: Config, program: Program, count: int, activate: int | N
         print(f"issued {count} {program.id} card(s)" + (" (active)" if activate is not None
                                                         else ""), file=sys.stderr)
         return 0
-
-
-async def _new_card(store, program: Program, face: int, pin: str | None) -> str:
-    """A random number of the program, never issued before (the issue script refuses a taken
-    number atomically; a collision just draws again)."""
-    for _ in range(1000):
-        card = generate_card_number(program.prefix, program.card_length_max, program.luhn,
-                                    program.range_low, program.range_high, program.alphanumeric)
-        if await issue_card(store, program, card, pin, face):
-            return card
-    raise RuntimeError(f"program {program.id}: no free card number found in 1000 draws")
 
 
 def _card_arg(config: Config, card: str) -> str | None:

@@ -23,16 +23,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from gateway.cards import card_id, issue_card, state_key
+from gateway.cards import issue_new_card, operator_activation
 from gateway.config import Program
 from gateway.derived import DerivedDraws
 from gateway.processor import Processor
 from gateway.store import Store
-from protocols.carddata import generate_card_number, generate_pin
-from protocols.model import Op, Request, Result
+from protocols.model import Result
 
 MAX_CARDS = 100  # per call: an order of more is a batch (`cards import`)
-ATTEMPTS = 1000  # draws per card before giving up (a program almost out of numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,34 +86,19 @@ async def issue_order(store: Store, processor: Processor, order: Order, secret: 
     same refusal; a new key with a fixed order is the way on)."""
     cards: list[IssuedCard] = []
     for index in range(order.count):
-        issued = await _card_of(store, order, secret, tag, index, {c.card for c in cards})
+        def draws(attempt: int, index: int = index) -> DerivedDraws:
+            return DerivedDraws(secret, f"{tag}:{index}:{attempt}")
+
+        card, pin, new = await issue_new_card(store, order.program, order.face, draws=draws,
+                                              batch=f"api:{tag}", avoid={c.card for c in cards})
+        issued = IssuedCard(card, pin, new=new)
         cards.append(issued)
         if order.activate is None:
             continue
-        result = await processor.operator_apply(Request(
-            op=Op.ACTIVATE_PREVALUED if order.face else Op.ACTIVATE, terminal=operator,
-            merchant=operator, card=issued.card, amount=order.activate,
-            key=f"API:{tag}:{index}", channel="http"))
+        result = await processor.operator_apply(operator_activation(
+            card, order.activate, order.face, operator, f"API:{tag}:{index}", "http"))
         if not result.approved:
             return cards, result
         issued.status, issued.balance, issued.points = ("active", result.balance or 0,
                                                         result.points or 0)
     return cards, None
-
-
-async def _card_of(store: Store, order: Order, secret: bytes, tag: str, index: int,
-                   taken_by_order: set[str]) -> IssuedCard:
-    program, batch = order.program, f"api:{tag}"
-    for attempt in range(ATTEMPTS):
-        draw = DerivedDraws(secret, f"{tag}:{index}:{attempt}")
-        card = generate_card_number(program.prefix, program.card_length_max, program.luhn,
-                                    program.range_low, program.range_high,
-                                    program.alphanumeric, draw=draw)
-        pin = generate_pin(program.pin_length, draw=draw) if program.pin_required else ""
-        if card in taken_by_order:  # two of this order's draws met: draw again, every time
-            continue
-        if await issue_card(store, program, card, pin or None, order.face, batch=batch):
-            return IssuedCard(card, pin)
-        if await store.command("HGET", state_key(card_id(card)), "batch") == batch.encode():
-            return IssuedCard(card, pin, new=False)  # issued by an earlier call for this order
-    raise RuntimeError(f"program {program.id}: no free card number found in {ATTEMPTS} draws")

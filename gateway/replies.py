@@ -1,10 +1,10 @@
 """`Reply`: what a store call returns, an asyncio-compatible future that wakes its waiter in place.
 
 An asyncio.Future hands each waiter to `loop.call_soon`: one more callback object and one more
-pass of the event loop per awaited call, twice for every request (claim, then card script). A
-store pipeline's replies arrive together, in one read; resolving a `Reply` there runs the
-waiting task's next step at once, inside that read, so a batch of requests moves from phase to
-phase in the same turn and the next phase's calls leave in the next pipeline.
+pass of the event loop per awaited call. A store pipeline's replies arrive together, in one
+read; resolving a `Reply` there runs the waiting request's next step at once, inside that read,
+so a batch of requests moves from phase to phase in the same turn and the next phase's calls
+leave in the next pipeline.
 
 `run_in_place` drives a request's coroutine without an asyncio Task: each step runs where the
 reply it waited for is resolved, as above. A Task costs more per request than everything else

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from protocols._carddata_py import Draws
 
 STATUSES = ("issued", "active", "suspended", "locked", "lost", "closed")
+OPERATOR = "OPERATOR"  # terminal and merchant of what an operator does on the command line
 
 
 def card_id(card: str) -> str:
@@ -177,15 +178,15 @@ async def unlock_card(store: Store, card: str) -> bool:
 STATUS_CHANGES = ("suspended", "reinstate", "lost", "closed")
 
 
-def _operator_params(cid: str, key: str, op: str, term: str = "OPERATOR",
+def _operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
                      **extra: object) -> dict[str, object]:
     """The `a` map of a card script an operator runs (no till, no stored response: norec)."""
-    return {"now": int(time.time()), "today": 0, "ch": cid, "term": term, "merch": "OPERATOR",
+    return {"now": int(time.time()), "today": 0, "ch": cid, "term": term, "merch": OPERATOR,
             "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **extra}
 
 
 async def set_card_status(store: Store, card: str, to: str,
-                          operator: str = "OPERATOR") -> dict[str, object]:
+                          operator: str = OPERATOR) -> dict[str, object]:
     """An operator's status change (gateway/lua/set_status.lua): the script's response map,
     rc 00 with `msg` "from -> to", 14 unknown card, 12 with `msg` when not allowed. `operator`
     is who asked (the journal entry's terminal: OPERATOR on the command line, the token's id

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from gateway.amounts import parse_amount
 from gateway.cards import (
+    OPERATOR,
     card_id,
     issue_new_card,
     journal_key,
@@ -45,7 +46,6 @@ STATUS_COMMANDS = (
     ("close", "closed", "close a card: answered 78, for good; its balance stays for the audit",
      True),
 )
-OPERATOR = "OPERATOR"
 
 
 def register(subparsers, common) -> None:

@@ -24,16 +24,15 @@ import secrets
 import time
 
 from gateway.cardimport import ImportBatch, ImportRow
-from gateway.cards import card_id, issue_card, state_key
+from gateway.cards import OPERATOR, card_id, issue_card, operator_activation, state_key
 from gateway.config import Config
 from gateway.processor import Processor
 from gateway.store import Store
-from protocols.model import Op, Request, mask_card
+from protocols.model import mask_card
 
 CONFIRMED_TTL = 7 * 86400  # time to apply (and resume) a confirmed batch
 DONE_TTL = 400 * 86400
 CODE_DIGITS = 8
-OPERATOR = "OPERATOR"
 
 
 def batch_key(batch: ImportBatch) -> str:
@@ -109,9 +108,8 @@ async def apply(store: Store, config: Config, batch: ImportBatch) -> tuple[int, 
                                  "someone else meanwhile")
             created += 1
         if row.amount is not None:
-            result = await processor.operator_apply(Request(
-                op=Op.ACTIVATE, terminal=OPERATOR, merchant=OPERATOR, card=row.card,
-                amount=row.amount, key=f"IMP:{batch.digest[:24]}:{row.line}", channel="cli"))
+            result = await processor.operator_apply(operator_activation(
+                row.card, row.amount, 0, OPERATOR, f"IMP:{batch.digest[:24]}:{row.line}", "cli"))
             if not result.approved:
                 raise ApplyError(f"line {row.line}: card {mask_card(row.card)} created but not "
                                  f"activated: response {result.code} {result.message or ''}")

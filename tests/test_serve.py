@@ -60,10 +60,13 @@ def test_sigusr1_dumps_the_stacks_and_the_gateway_carries_on(tmp_path):
     gateway = GatewayProcess.prepare(tmp_path).start()
     try:
         gateway.process.send_signal(signal.SIGUSR1)
+        def dumped(log: str) -> bool:  # the dump is written in pieces: wait for its end too
+            return "Current thread" in log and "cli_serve.py" in log
+
         deadline = time.monotonic() + 5
-        while "Current thread" not in gateway.log and time.monotonic() < deadline:
+        while not dumped(gateway.log) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "Current thread" in gateway.log and "cli_serve.py" in gateway.log
+        assert dumped(gateway.log), gateway.log
         assert gateway.http_get("/healthz")[0] == 200
     finally:
         assert gateway.stop() == 0, gateway.log

@@ -4,14 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install bench clean
+.PHONY: run test latest lock install bench clean
 
-$(BIN)/tillgate: pyproject.toml setup.py $(wildcard ext/*.pyx)
+$(BIN)/tillgate: pyproject.toml setup.py constraints.txt $(wildcard ext/*.pyx)
 	@# tox 4 writes a one-line .venv *file* naming its env (an editor hint); make a real one here
 	@if [ -f $(VENV) ]; then rm -f $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c constraints.txt --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 
 install: $(BIN)/tillgate
 
@@ -19,12 +19,19 @@ run: install
 	PATH=$(abspath $(BIN)):$$PATH bash scripts/run-demo.sh
 
 test:
-	$(PYTHON) -m pip install -q tox
+	$(PYTHON) -m pip install -q -c constraints.txt tox
 	$(PYTHON) -m tox -e py,pure,lint,type
 
 bench:
-	$(PYTHON) -m pip install -q tox
+	$(PYTHON) -m pip install -q -c constraints.txt tox
 	$(PYTHON) -m tox -e bench
+
+latest:   # the suite against the newest releases, not the lock (README, "Dependencies")
+	$(PYTHON) -m pip install -q -c constraints.txt tox
+	$(PYTHON) -m tox -e latest
+
+lock:     # rewrite constraints.txt from the newest releases; review the diff, then make test
+	bash scripts/lock-deps.sh
 
 clean:
 	rm -rf build $(VENV) .tox *.egg-info protocols/*.so protocols/_*_c.c

@@ -7,20 +7,34 @@ from twisted.internet import endpoints
 from gateway.config import TLSConfig
 
 
+def server_tls_options(cert_pem: bytes, key_pem: bytes, ca_pem: bytes | None = None):
+    """Twisted server TLS options for a PEM certificate and key (and, for mutual TLS, the CA a
+    client's certificate must be signed by).
+
+    The certificate and key go to OpenSSL as `cryptography` objects: pyOpenSSL 24.3 deprecated
+    its own X509/PKey there, which is what `PrivateCertificate.options()` still passes."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from twisted.internet import ssl
+
+    trust = None
+    if ca_pem is not None:  # a trust root turns on verify + requireCertificate
+        trust = ssl.trustRootFromCertificates([ssl.Certificate.loadPEM(ca_pem)])
+    return ssl.CertificateOptions(privateKey=load_pem_private_key(key_pem, password=None),
+                                  certificate=x509.load_pem_x509_certificate(cert_pem),
+                                  trustRoot=trust)
+
+
 def server_endpoint(reactor, host: str, port: int, tls: TLSConfig | None = None):
     if tls is None:
         return endpoints.TCP4ServerEndpoint(reactor, port, interface=host)
-    from twisted.internet import ssl
-
     with open(tls.cert, "rb") as f:
         cert_pem = f.read()
     with open(tls.key, "rb") as f:
         key_pem = f.read()
-    certificate = ssl.PrivateCertificate.loadPEM(cert_pem + b"\n" + key_pem)
-    authorities = []
+    ca_pem = None
     if tls.ca:  # mutual TLS: a client must present a certificate signed by this CA
         with open(tls.ca, "rb") as f:
-            authorities.append(ssl.Certificate.loadPEM(f.read()))
-    # PrivateCertificate.options(*authorities) turns on verify + requireCertificate for them
-    options = certificate.options(*authorities)
+            ca_pem = f.read()
+    options = server_tls_options(cert_pem, key_pem, ca_pem)
     return endpoints.SSL4ServerEndpoint(reactor, port, options, interface=host)

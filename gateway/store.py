@@ -31,9 +31,9 @@ from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import InvalidResponse, NoScriptError, RedisError, ResponseError
-from redis.retry import Retry
 
 from gateway.replies import Reply
 

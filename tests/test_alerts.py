@@ -27,6 +27,7 @@ from gateway.alerts.service import AlertService, Backoff
 from gateway.alerts.sinks import verify_signature
 from gateway.config import parse_config
 from gateway.embedded_redis import free_port
+from gateway.endpoints import server_tls_options
 from gateway.reactor import deferred_from_coro
 from gateway.store import Store
 
@@ -317,14 +318,12 @@ async def test_overdraft_advice_and_refused_reversal_raise_one_alert_each(store)
 
 @pytest_twisted.ensureDeferred
 async def test_webhook_over_https_checks_the_receiver_certificate(store, tmp_path, monkeypatch):
-    from twisted.internet import ssl as tssl
-
     files = make_tls_files(tmp_path)
-    cert = tssl.PrivateCertificate.loadPEM(files.cert.read_bytes() + files.key.read_bytes())
     receiver = Receiver()
     port = free_port()
-    listening = reactor.listenSSL(port, server.Site(receiver), cert.options(),
-                                  interface="127.0.0.1")
+    listening = reactor.listenSSL(
+        port, server.Site(receiver),
+        server_tls_options(files.cert.read_bytes(), files.key.read_bytes()), interface="127.0.0.1")
     monkeypatch.setenv("TG_TEST_HOOK_SECRET", SECRET)
     config = alert_config({"log": False, "webhook": {
         "url": f"https://localhost:{port}/hook", "secret_env": "TG_TEST_HOOK_SECRET",

@@ -31,6 +31,12 @@ def till(gw, **kwargs) -> IsoClient:
     return IsoClient("127.0.0.1", iso_port(gw), **kwargs)
 
 
+def one_exchange(gw, fields: dict) -> dict:
+    """A till that connects, sends one request, reads its answer and hangs up."""
+    with till(gw) as c:
+        return c.exchange(fields)
+
+
 @pytest_twisted.ensureDeferred
 async def test_sign_on_activate_redeem_balance_over_tcp(gateway):
     card, _ = await new_card(gateway)
@@ -85,7 +91,7 @@ async def test_retransmission_and_reversal_do_not_double(gateway):
 @pytest_twisted.ensureDeferred
 async def test_unknown_terminal_gets_58(gateway):
     card, _ = await new_card(gateway)
-    response = await in_thread(lambda: till(gateway).exchange(request_fields(
+    response = await in_thread(lambda: one_exchange(gateway, request_fields(
         Op.BALANCE, card=card, stan="000001", terminal="NOPE0001", merchant="STORE0000000001")))
     assert response["39"] == "58"
 
@@ -112,8 +118,8 @@ async def test_malformed_messages_get_30_or_a_closed_connection(gateway):
     assert (answered["t"], answered["11"], answered["39"]) == ("0210", "000009", "30")
     assert closed
     # The listener survives: a new connection still answers.
-    response = await in_thread(lambda: till(gateway).exchange(
-        request_fields(Op.ECHO, stan="000010", **TILL)))
+    response = await in_thread(lambda: one_exchange(
+        gateway, request_fields(Op.ECHO, stan="000010", **TILL)))
     assert response["39"] == "00"
 
 

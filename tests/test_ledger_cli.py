@@ -39,7 +39,8 @@ def test_issue_activate_show_and_audit(config_file, tmp_path, redis_url):
     done = tillgate(config_file, "cards", "issue", "--program", "secure", "--count", "5",
                     "--activate", "12.50", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    rows = list(csv.DictReader(out.open()))
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
     assert list(rows[0])[:2] == ["card", "pin"]
     numbers = [r["card"] for r in rows]
     assert len(set(numbers)) == 5 and all(luhn_valid(n) and n.startswith("603954")

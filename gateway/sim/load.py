@@ -235,12 +235,25 @@ class LoadRun:
         finally:
             for task in helpers:
                 task.cancel()
-            for conn in connections:
-                if conn.transport is not None:
-                    conn.transport.close()
+            await self._close(connections)
         end = max(self.deadline, self.last_answer) if self.stats.completed else self.deadline
         self.stats.elapsed = end - self.started
         return self.stats
+
+    @staticmethod
+    async def _close(connections: list[_Connection], grace: float = 2.0) -> None:
+        """Close every connection and wait until each is gone: a TLS transport closes its socket
+        only after its close_notify exchange, which needs the loop to keep running (a private
+        loop stopped right after `run` left those sockets open)."""
+        open_ones = [conn for conn in connections if conn.transport is not None]
+        for conn in open_ones:
+            conn.transport.close()  # type: ignore[union-attr]
+        gone = [conn.closed for conn in open_ones]
+        if gone:
+            _, late = await asyncio.wait(gone, timeout=grace)
+            for conn in connections:
+                if conn.closed in late and conn.transport is not None:
+                    conn.transport.abort()
 
     def run_blocking(self) -> LoadStats:
         """`run` on a private event loop in a worker thread (from code that may already be

@@ -317,7 +317,7 @@ class Processor:
                         mask_card(req.card), result.balance)
             await self._raise_event("advice-overdraft", req, result.balance or 0,
                                     f"advice took the card into overdraft ({result.balance})")
-        if req.op is Op.REVERSAL and result.code == RC.INVALID_TRANSACTION:
+        if req.op is Op.REVERSAL and result.code in (RC.INVALID_TRANSACTION, RC.INVALID_AMOUNT):
             log.warning("alert: reversal refused for %s: %s", mask_card(req.card), result.message)
             await self._raise_event("reversal-refused", req, 0,
                                     f"reversal refused: {result.message}")

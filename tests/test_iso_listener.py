@@ -89,6 +89,27 @@ async def test_retransmission_and_reversal_do_not_double(gateway):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_reversal_whose_field_4_differs_is_13(gateway):
+    """HOST-SPEC 1.1, 2.6: a reversal of amount 1 must not undo a sale of 4.00."""
+    card, _ = await new_card(gateway)
+
+    def session():
+        with till(gateway) as c:
+            c.exchange(request_fields(Op.ACTIVATE, card=card, amount=2000, stan="000001", **TILL))
+            sale = request_fields(Op.REDEEM, card=card, amount=400, stan="000002", **TILL)
+            assert c.exchange(sale)["39"] == "00"
+            wrong = {**reversal_fields(sale, stan="000003"), "4": "000000000001"}
+            refused = c.exchange(wrong)
+            right = c.exchange(reversal_fields(sale, stan="000004"))
+            return refused, right
+
+    refused, right = await in_thread(session)
+    assert (refused["t"], refused["39"]) == ("0410", "13")
+    assert right["39"] == "00"
+    assert (await _show(gateway, card)).balance == 2000
+
+
+@pytest_twisted.ensureDeferred
 async def test_unknown_terminal_gets_58(gateway):
     card, _ = await new_card(gateway)
     response = await in_thread(lambda: one_exchange(gateway, request_fields(

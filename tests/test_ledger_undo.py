@@ -88,6 +88,28 @@ async def test_reversal_undoes_once_and_repeats_change_nothing(ledger):  # noqa:
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_reversal_of_another_amount_is_13_and_changes_nothing(ledger):  # noqa: F811
+    """HOST-SPEC 1.1, 2.6: field 4 of a reversal, where present, is the original's amount."""
+    card = await ledger.issue("gift", activate=1000)
+    orig = ledger.key()
+    await ledger.send(Op.REDEEM, card, 400, key=orig)
+    wrong = ledger.key()
+    r = await ledger.send(Op.REVERSAL, card, 1, original_key=orig, key=wrong)
+    assert r.code == RC.INVALID_AMOUNT
+    assert (await ledger.show(card)).balance == 600
+    # the refusal is replayed for its own key, and the right amount still undoes the sale once
+    r = await ledger.send(Op.REVERSAL, card, 1, original_key=orig, key=wrong, repeat=True)
+    assert r.code == RC.INVALID_AMOUNT
+    assert (await ledger.send(Op.REVERSAL, card, 400, original_key=orig)).code == "00"
+    assert (await ledger.show(card)).balance == 1000
+    # a reversal with no field 4 names its original by key alone, as before
+    other = ledger.key()
+    await ledger.send(Op.REDEEM, card, 250, key=other)
+    assert (await ledger.send(Op.REVERSAL, card, original_key=other)).code == "00"
+    assert (await ledger.show(card)).balance == 1000
+
+
+@pytest_twisted.ensureDeferred
 async def test_reversal_before_original_leaves_tombstone(ledger):  # noqa: F811
     card = await ledger.issue("gift", activate=1000)
     orig = ledger.key()

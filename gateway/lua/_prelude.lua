@@ -113,6 +113,8 @@ local function respond(res, undo)
   if a.norec ~= 1 and st.status then
     local fields = { 'resp', packed, 'rc', res.rc, 'op', a.op, 't', now }
     if a.inv and a.inv ~= '' then fields[#fields + 1] = 'inv'; fields[#fields + 1] = a.inv end
+    -- the amount asked for (field 4), which a reversal naming this request must repeat (2.6)
+    if num(a.amount) > 0 then fields[#fields + 1] = 'ramt'; fields[#fields + 1] = a.amount end
     if undo then
       for k, v in pairs(undo) do
         fields[#fields + 1] = k

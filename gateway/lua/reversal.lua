@@ -2,6 +2,7 @@
 -- Unknown original: leave a tombstone there (a late original then gets 05) and approve.
 -- Already reversed, declined or a change-free original: approve and change nothing.
 -- Applied: undo it exactly once, within a.window seconds; a load whose value was spent: 12.
+-- A field 4 that is not the original's amount: 13, nothing changed.
 local r = replay()
 if r then return r end
 -- A card never issued cannot have had the original applied: approve (a till retries a declined
@@ -13,6 +14,12 @@ if not o then
   redis.call('HSET', O, 'tomb', 1, 't', now)
   redis.call('EXPIRE', O, a.ttl)
   return respond({ rc = '00' })
+end
+-- HOST-SPEC 1.1, 2.6: a reversal carrying field 4 undoes the whole original, so its amount must
+-- be the one the original asked for; another amount is refused and changes nothing (checked
+-- before anything else about the original, so a wrong amount never looks approved).
+if not o.tomb and num(a.amount) > 0 and o.ramt and num(o.ramt) ~= num(a.amount) then
+  return decline('13', 'reversal amount differs from the original')
 end
 if o.tomb or o.undone or (o.rc ~= '00' and o.rc ~= '10') then return respond({ rc = '00' }) end
 if not o.jid then

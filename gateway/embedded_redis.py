@@ -268,7 +268,12 @@ class EmbeddedRedis:
         proc = self.process
         err = b""
         if proc is not None and proc.stderr is not None and proc.poll() is not None:
-            err = proc.stderr.read()
+            # Never blocks: a forked child of the server (an AOF rewrite) may still hold the pipe.
+            os.set_blocking(proc.stderr.fileno(), False)
+            try:
+                err = proc.stderr.read() or b""
+            except BlockingIOError:
+                pass
             proc.stderr.close()
         text = err.decode(errors="replace").strip() or self._log_tail()
         return " ".join(text.split()) if text else "no message"

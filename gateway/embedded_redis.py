@@ -235,6 +235,9 @@ class EmbeddedRedis:
 
     def spawn(self) -> subprocess.Popen[bytes]:
         """Start redis-server on the directory (the caller holds the lock) without waiting."""
+        old = self.process
+        if old is not None and old.stderr is not None:  # a restart: the dead one's pipe
+            old.stderr.close()
         # A socket file left by a killed run would make redis-server refuse to bind.
         self.socket_path.unlink(missing_ok=True)
         args = [

@@ -16,8 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+import pytest_twisted
 from linetill import ACK, frame, tgl_fields, tgl_request
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
 
+from gateway.app import StoreService
+from gateway.config import load_config
 from gateway.embedded_redis import EmbeddedRedis, free_port
 from gateway.testing import GatewayProcess, config_text
 
@@ -259,3 +264,37 @@ def test_the_lock_makes_a_second_server_on_one_directory_impossible(tmp_path):
         assert not _servers_on((tmp_path / "r").resolve())
     second.start()  # released with the first
     second.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_back_off_doubles_while_the_child_keeps_dying(tmp_path):
+    """In process: StoreService with its embedded server, killed twice in a row."""
+    config = load_config(_config_file(tmp_path))
+    service = StoreService(reactor, config)
+    await service.start()
+    try:
+        supervisor = service.supervisor
+        assert supervisor is not None and service.embedded is not None
+        for restarts in (1, 2):
+            os.kill(service.embedded.process.pid, signal.SIGKILL)
+            await _until(lambda: not service.healthy, "down")
+            await _until(lambda n=restarts: supervisor.restarts == n and service.healthy, "up")
+        assert supervisor.backoff.current == pytest.approx(0.2)  # 0.1 s, then 0.2 s
+        assert _servers_on(service.embedded.directory) == [service.embedded.process.pid]
+    finally:
+        await service.stop()
+    assert not _servers_on(tmp_path / "var" / "redis")
+
+
+def _config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tillgate.toml"
+    path.write_text(config_text(data_dir=str(tmp_path / "var"),
+                                ports={name: free_port() for name in ("iso", "line", "http")}))
+    return path
+
+
+async def _until(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await deferLater(reactor, 0.02, lambda: None)

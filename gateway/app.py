@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from twisted.internet.defer import Deferred
 
@@ -20,6 +20,7 @@ from gateway.admin_alerts import alerts_resource
 from gateway.admin_cards import Cards
 from gateway.admin_http import AdminHTTPService, api_resources
 from gateway.admin_terminals import Terminals
+from gateway.alerts.record import Alert
 from gateway.alerts.service import AlertService
 from gateway.auth import TokenAuth
 from gateway.config import Config, Listener
@@ -28,9 +29,13 @@ from gateway.processor import Processor
 from gateway.reactor import deferred_from_coro
 from gateway.services import AsyncService, ServiceTree
 from gateway.store import Store
+from gateway.supervise import EmbeddedSupervisor
 from protocols.model import Request, Result
 
 log = logging.getLogger(__name__)
+
+EMBEDDED_RESTART_ALERT = "embedded_redis_restart"
+EMBEDDED_RESTART_DEDUP_SECONDS = 86400
 
 # (protocol, transport) -> "module:class" of the AsyncService that serves such a listener.
 LISTENER_SERVICES = {
@@ -42,42 +47,86 @@ LISTENER_SERVICES = {
 
 
 class StoreService(AsyncService):
-    """Owns the store connection (and the embedded server), and probes Redis health."""
+    """Owns the store connection (and the embedded server, supervised), and knows its health.
+
+    Health turns down at the first call that cannot reach Redis (the store tells its failure
+    listeners) or when the embedded child exits, and up again when a probe answers: probes run
+    every `probe_interval` while healthy and every `down_probe_interval` while not, so /healthz
+    follows an outage within about a second each way.
+    """
 
     name = "store"
 
-    def __init__(self, reactor, config: Config, probe_interval: float = 5.0):
+    def __init__(self, reactor, config: Config, probe_interval: float = 5.0,
+                 down_probe_interval: float = 0.5):
         self.reactor = reactor
         self.config = config
         self.probe_interval = probe_interval
+        self.down_probe_interval = down_probe_interval
         self.store: Store | None = None
         self.embedded: EmbeddedRedis | None = None
+        self.supervisor: EmbeddedSupervisor | None = None
+        self.on_restarted: Callable[[int, str], Awaitable[object]] = _nothing
         self.healthy = False
         self._probe_call = None
+        self._probing = False
+        self._downs = 0  # times marked down: a probe that began before the last one is stale
 
     async def start(self) -> None:
         from gateway.storeconnect import open_store
 
-        self.store, self.embedded = await deferred_from_coro(open_store(self.config))
+        self.store, self.embedded = await deferred_from_coro(
+            open_store(self.config, role="gateway", say=log.info))
+        self.store.failure_listeners.append(self._call_failed)
         if self.embedded is not None:
-            log.info("embedded redis-server on %s (data in %s)", self.embedded.socket_path,
-                     self.embedded.directory)
+            self.supervisor = EmbeddedSupervisor(
+                self.reactor, self.embedded, self.store.ping, on_down=self._mark_down,
+                on_restarted=lambda count, why: self.on_restarted(count, why))
+            self.supervisor.start()
         self.healthy = True
         metrics.REDIS_UP.set(1)
-        self._probe_call = self.reactor.callLater(self.probe_interval, self._probe)
+        self._schedule_probe(self.probe_interval)
+
+    def _call_failed(self, error: Exception) -> None:
+        if self.supervisor is not None:
+            self.supervisor.check()  # a dead child is noticed now, not at the next check
+        if self.healthy:
+            self._mark_down(f"a call failed: {error}")
+
+    def _mark_down(self, why: str) -> None:
+        self._downs += 1
+        if self.healthy:
+            log.warning("store down (%s): /healthz answers 503 until Redis answers", why)
+            self.healthy = False
+            metrics.REDIS_UP.set(0)
+            self._schedule_probe(self.down_probe_interval)
+
+    def _schedule_probe(self, delay: float) -> None:
+        if self._probing or self.store is None:
+            return  # the probe in flight schedules the next one
+        if self._probe_call is not None and self._probe_call.active():
+            self._probe_call.cancel()
+        self._probe_call = self.reactor.callLater(delay, self._probe)
 
     def _probe(self) -> None:
         if self.store is None:
             return
         started = time.monotonic()
+        self._probing = True
+        downs = self._downs
 
         def done(ok):
+            self._probing = False
+            if downs != self._downs:  # marked down meanwhile: this answer may predate it
+                self._schedule_probe(self.down_probe_interval)
+                return
+            if ok and not self.healthy:
+                log.warning("store answers again: /healthz answers 200")
             self.healthy = bool(ok)
             metrics.REDIS_UP.set(1 if ok else 0)
             if ok:
                 metrics.REDIS_PING.observe(time.monotonic() - started)
-            if self.store is not None:
-                self._probe_call = self.reactor.callLater(self.probe_interval, self._probe)
+            self._schedule_probe(self.probe_interval if ok else self.down_probe_interval)
 
         d = deferred_from_coro(self.store.ping())
         d.addCallbacks(done, lambda _failure: done(False))
@@ -85,6 +134,9 @@ class StoreService(AsyncService):
     async def stop(self) -> None:
         if self._probe_call is not None and self._probe_call.active():
             self._probe_call.cancel()
+        if self.supervisor is not None:  # before the server is stopped on purpose
+            await deferred_from_coro(self.supervisor.stop())
+            self.supervisor = None
         store, self.store = self.store, None
         if store is not None:
             await deferred_from_coro(store.close())
@@ -92,6 +144,10 @@ class StoreService(AsyncService):
             self.embedded.stop()
             self.embedded = None
         metrics.REDIS_UP.set(0)
+
+
+async def _nothing(*_args: object) -> None:
+    pass
 
 
 class ProcessorService(AsyncService):
@@ -130,6 +186,7 @@ class Gateway:
         self.config = config
         self.running = False
         self.store_service = StoreService(reactor, config)
+        self.store_service.on_restarted = self._embedded_restarted
         self.processor = ProcessorService(config, self.store_service)
         self.alerts = AlertService(reactor, config, self._alert_queue)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
@@ -151,6 +208,17 @@ class Gateway:
     def _alert_queue(self):
         assert self.processor.processor is not None, "the processor starts first"
         return self.processor.processor.alerts
+
+    async def _embedded_restarted(self, restarts: int, why: str) -> None:
+        """Raise the alert `embedded_redis_restart` (once per restart) through the alert
+        queue, which lives in the restarted server: delivered like any other alert."""
+        if self.processor.processor is None:
+            return
+        now = time.time()
+        alert = Alert.for_gateway(EMBEDDED_RESTART_ALERT, f"{why}; restarted it on "
+                                  f"{self.config.data_dir / 'redis'} (restart {restarts})", now)
+        await self.processor.processor.alerts.raise_alert(alert, f"{int(now)}-{restarts}",
+                                                          EMBEDDED_RESTART_DEDUP_SECONDS)
 
     def _listener_service(self, listener: Listener) -> AsyncService:
         target = LISTENER_SERVICES[(listener.protocol, listener.transport)]

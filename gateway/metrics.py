@@ -40,6 +40,9 @@ REDIS_UP = Gauge("tillgate_redis_up", "1 when the last Redis health probe answer
                  registry=REGISTRY)
 REDIS_PING = Histogram("tillgate_redis_ping_seconds", "Round trip of the Redis health probe",
                        buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+EMBEDDED_REDIS_RESTARTS = Counter(
+    "tillgate_embedded_redis_restarts_total",
+    "Times the gateway restarted its embedded redis-server after it exited", registry=REGISTRY)
 REDIS_ERRORS = Counter("tillgate_redis_errors_total", "Redis calls that failed, by kind",
                        ["kind"], registry=REGISTRY)
 

@@ -38,6 +38,7 @@ from twisted.internet.defer import Deferred
 from gateway import cards, metrics
 from gateway.alerts.queue import AlertQueue
 from gateway.config import Config, Program, Reseller
+from gateway.logrepeat import RepeatedLog
 from gateway.pinkeys import PinKeys
 from gateway.pins import pin_hash
 from gateway.replies import run_in_place
@@ -47,6 +48,7 @@ from gateway.store import CLAIM_FIRST, Store, StoreError
 from protocols.model import RC, Op, Request, Result, mask_card
 
 log = logging.getLogger(__name__)
+STORE_DOWN_LOG = RepeatedLog(log, "requests answered 96 (store unavailable)")
 
 GIFT_OPS = frozenset({
     Op.ACTIVATE, Op.ACTIVATE_PREVALUED, Op.PREVALIDATE, Op.RELOAD, Op.REDEEM, Op.REFUND,
@@ -195,10 +197,11 @@ class Processor:
 
     @staticmethod
     def _failed(request: Request, error: BaseException) -> Result:
-        """The answer to a request that failed (96), logged without its card number."""
+        """The answer to a request that failed (96), logged without its card number. An outage
+        fails every request: those lines are summarised, one per second with a count."""
         if isinstance(error, StoreError):
-            log.warning("store unavailable for %s %s: %s", request.op.value,
-                        mask_card(request.card), error)
+            STORE_DOWN_LOG.note("store unavailable for %s %s: %s", request.op.value,
+                                mask_card(request.card), error)
         else:
             log.error("internal error on %s %s", request.op.value, mask_card(request.card),
                       exc_info=error)

@@ -25,6 +25,7 @@ import asyncio
 import hashlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,9 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.pipelines_sent = 0  # batches, for tests and metrics
         self.calls_sent = 0
+        # Told of every failure to reach the server (not of a script's error reply): the
+        # gateway's health turns at the first failed call instead of at its next probe.
+        self.failure_listeners: list[Callable[[StoreError], object]] = []
 
     @classmethod
     async def connect(cls, url: str, pool_size: int = 64, timeout: float = 5.0) -> Store:
@@ -329,11 +333,14 @@ class Store:
             self._pipe = None
         self._fail(waiting, error)
 
-    @staticmethod
-    def _fail(calls: Any, error: StoreError) -> None:
+    def _fail(self, calls: Any, error: StoreError) -> None:
+        if not calls:  # a pipe closed with nothing waiting: nobody was refused
+            return
         for call in calls:
             if not call.done():
                 call.set_exception(error)
+        for listener in self.failure_listeners:
+            listener(error)
 
     def _resolve(self, call: _Call, reply: Any) -> None:
         """Hand one reply to its caller (called by the pipe, in reply order)."""

@@ -64,6 +64,9 @@ PANELS = [
     ("Cards issued over HTTP (per hour)", "short",
      [("sum by (program) (increase(tillgate_http_cards_issued_total[1h]))", "{{program}}")],
      12),
+    ("Embedded Redis: restarts (per hour) and store up", "short",
+     [("increase(tillgate_embedded_redis_restarts_total[1h])", "restarts"),
+      ("tillgate_redis_up", "store up (1)")], 12),
 ]
 
 

@@ -13,7 +13,7 @@ from protocols.model import Request, mask_card
 @dataclass(frozen=True, slots=True)
 class Alert:
     rule: str
-    scope: str  # card | terminal | merchant | operator | source
+    scope: str  # card | terminal | merchant | operator | source | gateway (for_gateway)
     value: str  # scope value; a card is masked
     event: str
     action: str
@@ -31,6 +31,8 @@ class Alert:
 
     @property
     def message(self) -> str:
+        if self.detail and self.scope == "gateway":
+            return f"{self.event}: {self.detail}"
         if self.detail:
             return f"{self.event}: {self.detail} (card {self.card or '-'})"
         limit = (f"more than {self.max_count} in {self.window} s" if self.max_count
@@ -58,6 +60,13 @@ class Alert:
                    action="alert", window=0, window_start=int(now), count=1, amount=amount,
                    max_count=0, max_amount=0, terminal=req.terminal, merchant=req.merchant,
                    card=mask_card(req.card), time=int(now), detail=detail)
+
+    @classmethod
+    def for_gateway(cls, name: str, detail: str, now: float) -> Alert:
+        """An event of the gateway itself, not of a request (its embedded Redis restarted)."""
+        return cls(rule=name, scope="gateway", value="", event=name, action="alert", window=0,
+                   window_start=int(now), count=1, amount=0, max_count=0, max_amount=0,
+                   terminal="", merchant="", card="", time=int(now), detail=detail)
 
     @classmethod
     def from_trip(cls, trip: Trip, req: Request, now: float) -> Alert:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import socket
 
-from gateway.isoclient import IsoClient
 from linetill import ACK, ETX, STX, frame, tgl_fields
+
+from gateway.isoclient import IsoClient
 
 
 def iso_batch(port: int, payloads: list[bytes]) -> list[dict[str, str]]:

@@ -64,6 +64,11 @@ PANELS = [
     ("Cards issued over HTTP (per hour)", "short",
      [("sum by (program) (increase(tillgate_http_cards_issued_total[1h]))", "{{program}}")],
      12),
+    ("Connections refused (caps, shutdown) and cut off (frame deadline)", "short",
+     [("sum by (listener, reason) (rate(tillgate_connections_refused_total[5m]))",
+       "refused/s {{listener}} {{reason}}"),
+      ('sum by (listener) (rate(tillgate_connections_closed_total{reason="frame_timeout"}[5m]))',
+       "frame deadline/s {{listener}}")], 24),
 ]
 
 

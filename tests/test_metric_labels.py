@@ -118,3 +118,29 @@ def test_ten_thousand_hostile_messages_add_no_series(tmp_path, redis_url):
     assert after - before == set(), sorted(after - before)[:20]
     assert 'tillgate_messages_in_total{listener="iso",mti="other"}' in after
     assert 'tillgate_messages_in_total{listener="line",mti="format"}' in after  # made-up ops
+
+
+def test_made_up_values_are_not_kept_by_the_listener_either():
+    """The per-listener caches hold known values and `other` only: memory does not grow with
+    what peers make up, any more than the series do."""
+    from gateway.metrics import MESSAGES_IN, MESSAGES_OUT, OPERATION_LATENCY, ListenerMetrics
+
+    listener = ListenerMetrics("hostile-unit")
+    rng = random.Random(7)
+    families = (MESSAGES_IN, MESSAGES_OUT, OPERATION_LATENCY)
+    listener.message_in("0200")
+    listener.message_out("0210", "00")
+    listener.latency("redeem", 0.001)
+    listener.message_in("ZZZZ")
+    listener.message_out("ZZZZ", "Q1")
+    listener.latency("nothing", 0.001)
+    children = [len(family._children) for family in families]
+    for _ in range(10_000):
+        word = _word(rng, 4, string.ascii_uppercase)  # never an MTI, an op or a code
+        listener.message_in(word)
+        listener.message_out(word, _word(rng, 2, string.ascii_uppercase))
+        listener.latency(word, 0.001)
+    assert [len(family._children) for family in families] == children
+    assert set(listener._in) == {"0200", "other"}
+    assert set(listener._out) == {("0210", "00"), ("other", "other")}
+    assert set(listener._latency) == {"redeem", "other"}

@@ -66,7 +66,7 @@ class FrameDeadline:
     def update(self, completed: bool, partial: bool) -> None:
         """After bytes were fed: `completed` if they ended a frame, `partial` if a frame is
         now unfinished. A frame that ends restarts the deadline for the next one."""
-        if completed or not partial:
+        if self._call is not None and (completed or not partial):
             self.cancel()
         if partial and self._call is None and self.seconds:
             self._call = self.clock.callLater(self.seconds, self._fire)

@@ -234,6 +234,12 @@ class Gateway:
 
     async def stop(self) -> None:
         self.running = False
+        # Every listener answers 91 from now on, before the first of them drains: the tree
+        # stops them one after another, and a busy till on the last must not keep it alive.
+        for listener in self.listeners:
+            shut_down = getattr(listener, "shut_down", None)
+            if shut_down is not None:
+                shut_down()
         self.lag_probe.stop()
         self.gc_probe.remove()
         await self.tree.stop()

@@ -130,7 +130,11 @@ class Listener:
     bitmap: str = "ascii"  # ascii | binary
     max_frame: int = 4096
     idle_timeout: int = 300
+    frame_timeout: int = 30  # seconds from a frame's first byte to its last; 0 = no deadline
     max_in_flight: int = 1024
+    max_connections: int = 1024  # TCP: open connections on this listener; 0 = no cap
+    max_connections_per_source: int = 256  # TCP: from one source address; 0 = no cap
+    backlog: int = 1024  # TCP: the kernel's queue of connections not yet accepted
     ack: bool = True  # line protocol ACK/NAK
     retries: int = 3
     retry_interval: float = 3.0
@@ -346,6 +350,7 @@ def _read_listener(s: Section) -> Listener:
         bitmap=s.string("bitmap", "ascii", choices=("ascii", "binary")),
         max_frame=s.integer("max_frame", 4096, minimum=64, maximum=65535),
         idle_timeout=s.integer("idle_timeout", 300, minimum=0),
+        frame_timeout=s.integer("frame_timeout", 30, minimum=0),
         max_in_flight=s.integer("max_in_flight", 1024, minimum=1),
         ack=s.boolean("ack", True),
         retries=s.integer("retries", 3, minimum=0),
@@ -367,6 +372,10 @@ def _read_listener(s: Section) -> Listener:
     else:
         kw.update(host=s.string("host", "127.0.0.1"),
                   port=s.integer("port", minimum=0, maximum=65535),
+                  max_connections=s.integer("max_connections", 1024, minimum=0),
+                  max_connections_per_source=s.integer("max_connections_per_source", 256,
+                                                       minimum=0),
+                  backlog=s.integer("backlog", 1024, minimum=1, maximum=65535),
                   tls=_read_tls(s.table("tls")))
     s.reject_unknown()
     return Listener(**kw)

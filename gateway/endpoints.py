@@ -28,9 +28,12 @@ def server_tls_options(cert_pem: bytes, key_pem: bytes, ca_pem: bytes | None = N
         trustRoot=trust)
 
 
-def server_endpoint(reactor, host: str, port: int, tls: TLSConfig | None = None):
+def server_endpoint(reactor, host: str, port: int, tls: TLSConfig | None = None,
+                    backlog: int = 50):
+    """`backlog`: the kernel's queue of connections not yet accepted (Twisted's default is 50;
+    the kernel caps it at net.core.somaxconn)."""
     if tls is None:
-        return endpoints.TCP4ServerEndpoint(reactor, port, interface=host)
+        return endpoints.TCP4ServerEndpoint(reactor, port, backlog=backlog, interface=host)
     with open(tls.cert, "rb") as f:
         cert_pem = f.read()
     with open(tls.key, "rb") as f:
@@ -40,4 +43,4 @@ def server_endpoint(reactor, host: str, port: int, tls: TLSConfig | None = None)
         with open(tls.ca, "rb") as f:
             ca_pem = f.read()
     options = server_tls_options(cert_pem, key_pem, ca_pem)
-    return endpoints.SSL4ServerEndpoint(reactor, port, options, interface=host)
+    return endpoints.SSL4ServerEndpoint(reactor, port, options, backlog=backlog, interface=host)

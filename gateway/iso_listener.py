@@ -10,7 +10,10 @@ What is refused, and how (HOST-SPEC 1, issue 4):
   is closed; either way it is logged with a masked hex dump and counted;
 - a message missing what its operation requires: `30`, echoing what it can;
 - more than `max_in_flight` requests in progress on this listener: `91` at once (load shed),
-  never an unbounded queue.
+  never an unbounded queue; so is every request that arrives once the gateway shuts down;
+- a frame not complete `frame_timeout` s after its first byte: the connection is closed;
+- a connection past `max_connections` or `max_connections_per_source`: closed at once
+  (gateway/admission.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from twisted.internet.interfaces import IListeningPort, ITCPTransport
 from twisted.protocols.policies import TimeoutMixin
 
 from gateway import metrics
+from gateway.admission import Admission, FrameDeadline
 from gateway.config import Config, Listener
 from gateway.endpoints import server_endpoint
 from gateway.hexdump import hide, masked_hexdump
@@ -49,12 +53,21 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         self.spec = service.spec
         self.deframer = Deframer(self.listener.framing, self.listener.max_frame)
         self.peer = "?"
+        self.source = ""  # the peer's address, once admitted (its place in the caps)
         self.closing = False
+        self.frame_deadline = FrameDeadline(service.reactor, self.listener.frame_timeout,
+                                            self.frame_too_slow)
 
     # -- connection -------------------------------------------------------------------------
     def connectionMade(self) -> None:
         address = self.transport.getPeer()
-        self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+        host = getattr(address, "host", "?")
+        self.peer = f"{host}:{getattr(address, 'port', '?')}"
+        if self.service.admission.admit(host) is not None:
+            self.closing = True
+            self.transport.abortConnection()
+            return
+        self.source = host
         self.service.connections.add(self)
         # Responses are small and must leave at once: Nagle would hold each one until the
         # previous segment is acknowledged (measured: p99 757 ms -> 15 ms, docs/benchmarks.md).
@@ -65,11 +78,18 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
 
     def connectionLost(self, reason=None) -> None:
         self.setTimeout(None)
-        self.service.connections.discard(self)
-        self.metrics.connections.dec()
+        self.frame_deadline.cancel()
+        if self in self.service.connections:
+            self.service.connections.discard(self)
+            self.service.admission.release(self.source)
+            self.metrics.connections.dec()
 
     def timeoutConnection(self) -> None:
         self.close_for_cause("idle", f"idle for {self.listener.idle_timeout} s")
+
+    def frame_too_slow(self) -> None:
+        self.close_for_cause("frame_timeout", f"frame not complete within "
+                             f"{self.listener.frame_timeout} s of its first byte")
 
     def close_for_cause(self, reason: str, detail: str, data: bytes = b"") -> None:
         if self.closing:
@@ -97,6 +117,7 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
             return
         for frame in frames:
             self.frame_received(frame)
+        self.frame_deadline.update(bool(frames), self.deframer.buffered > 0)
 
     def frame_received(self, frame: Frame) -> None:
         started = time.monotonic()
@@ -115,8 +136,9 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         if request.extras:
             log.info("%s: ignored unknown field 63 tags %s from %s", self.name,
                      ",".join(sorted(request.extras)), request.terminal)
-        if self.service.in_flight >= self.listener.max_in_flight:
-            self.metrics.shed.inc()
+        if self.service.in_flight >= self.listener.max_in_flight or self.service.shutting_down:
+            if not self.service.shutting_down:
+                self.metrics.shed.inc()
             self.answer(Result(RC.OVERLOADED), fields, frame, request, started)
             return
         self.service.in_flight += 1
@@ -184,6 +206,8 @@ class IsoTCPService(AsyncService):
         self.spec = spec_for_bitmap(listener.bitmap)
         self.metrics = metrics.ListenerMetrics(listener.name)
         self.connections: set[IsoProtocol] = set()
+        self.admission = Admission(listener, self.metrics.refused)
+        self.shutting_down = False  # a plain attribute: read for every request
         self.in_flight = 0
         # read when scraped, instead of a locked inc() and dec() on every message
         self.metrics.in_flight.set_function(lambda: self.in_flight)
@@ -191,10 +215,15 @@ class IsoTCPService(AsyncService):
 
     async def start(self) -> None:
         endpoint = server_endpoint(self.reactor, self.listener.host, self.listener.port,
-                                   self.listener.tls)
+                                   self.listener.tls, self.listener.backlog)
         self.port = await endpoint.listen(IsoFactory(self))
         log.info("%s: ISO 8583 (%s, %s bitmap) on %s:%d", self.name, self.listener.framing,
                  self.listener.bitmap, self.listener.host, self.bound_port)
+
+    def shut_down(self) -> None:
+        """From now on, answer every request 91 at once and refuse new connections: a busy
+        till must not keep a stopping gateway alive until shutdown_grace."""
+        self.shutting_down = self.admission.shutting_down = True
 
     @property
     def bound_port(self) -> int:

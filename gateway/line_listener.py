@@ -27,7 +27,7 @@ class LineTCPService(LineEndpoint, AsyncService):
 
     async def start(self) -> None:
         endpoint = server_endpoint(self.reactor, self.listener.host, self.listener.port,
-                                   self.listener.tls)
+                                   self.listener.tls, self.listener.backlog)
         self.port = await endpoint.listen(line_tcp_factory(self))
         log.info("%s: TGL/1 (ACK/NAK %s) on %s:%d", self.name, "on" if self.listener.ack else "off",
                  self.listener.host, self.bound_port)

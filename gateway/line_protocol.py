@@ -23,6 +23,11 @@ Behaviour on the line (docs/till-integration.md is the integrator's version of t
 - A payload longer than `max_frame` closes the connection (HOST-SPEC 1); on a serial port the
   listener reopens the device. Noise between frames is skipped and counted. `idle_timeout` closes
   idle TCP connections; serial listeners pass 0 (a till on a wire is not a session to time out).
+- A frame not complete `frame_timeout` s after its STX closes a TCP connection (a peer trickling
+  bytes resets the idle timer with each); on a serial line the half frame is dropped instead
+  (the wire stays, and the till's retransmission starts a new frame). TCP connections past
+  `max_connections` or `max_connections_per_source` are closed at once (gateway/admission.py).
+- Once the gateway shuts down, every request is answered `91` at once.
 - Logs carry masked hex dumps only (gateway.hexdump), never a whole card number or a PIN.
 """
 
@@ -40,6 +45,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.protocols.policies import TimeoutMixin
 
 from gateway import metrics
+from gateway.admission import Admission, FrameDeadline
 from gateway.config import Config, Listener
 from gateway.hexdump import masked_hexdump
 from protocols import stxetx, tgl
@@ -163,6 +169,9 @@ class LineEndpoint:
     (gateway/serial_listener.py) are line endpoints; a test may build one directly.
     """
 
+    # A frame past its deadline closes the connection (TCP); False: only the frame is dropped.
+    slow_frame_closes = True
+
     def __init__(self, reactor, listener: Listener, processor, config: Config,
                  codec: PayloadCodec | None = None, *, idle_timeout: int | None = None):
         self.reactor = reactor
@@ -175,6 +184,13 @@ class LineEndpoint:
         self.connections: set[LineProtocol] = set()
         self.in_flight = 0
         self.metrics = metrics.ListenerMetrics(listener.name)
+        self.admission = Admission(listener, self.metrics.refused)
+        self.shutting_down = False  # a plain attribute: read for every request
+
+    def shut_down(self) -> None:
+        """From now on, answer every request 91 at once and refuse new connections: a busy
+        till must not keep a stopping gateway alive until shutdown_grace."""
+        self.shutting_down = self.admission.shutting_down = True
 
     def build_protocol(self) -> LineProtocol:
         return LineProtocol(self)
@@ -210,7 +226,10 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         self._timer: IDelayedCall | None = None
         self._pending: dict[bytes, Decoded] = {}  # payload -> its decoded request, in flight
         self.peer = "?"
+        self.source: str | None = None  # a TCP peer's address, once admitted
         self.closing = False
+        self.frame_deadline = FrameDeadline(self.clock, self.listener.frame_timeout,
+                                            self.frame_too_slow)
         self.counts: dict[str, int] = {}  # what happened on this line, for tests and logs
 
     def callLater(self, period, func):
@@ -230,6 +249,11 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
             address = None
         if getattr(address, "host", None):
             self.peer = f"{address.host}:{address.port}"
+            if self.endpoint.admission.admit(address.host) is not None:
+                self.closing = True
+                self.transport.abortConnection()
+                return
+            self.source = address.host
         self.endpoint.connections.add(self)
         no_delay = getattr(self.transport, "setTcpNoDelay", None)
         if no_delay is not None:  # TCP (a serial port has none): answers must not wait on Nagle
@@ -241,15 +265,28 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
     def connectionLost(self, reason=None) -> None:
         self.setTimeout(None)
         self._cancel_timer()
+        self.frame_deadline.cancel()
         self.closing = True
         if self in self.endpoint.connections:
             self.endpoint.connections.discard(self)
+            if self.source is not None:
+                self.endpoint.admission.release(self.source)
             self.metrics.connections.dec()
         if self.on_lost is not None:
             self.on_lost(reason)
 
     def timeoutConnection(self) -> None:
         self.close_for_cause("idle", f"idle for {self.endpoint.idle_timeout} s")
+
+    def frame_too_slow(self) -> None:
+        detail = f"frame not complete within {self.listener.frame_timeout} s of its STX"
+        if self.endpoint.slow_frame_closes:
+            self.close_for_cause("frame_timeout", detail)
+            return
+        dropped = self.receiver.abandon()
+        self.count("frame_timeouts")
+        self.metrics.malformed("frame_timeout")
+        log.warning("%s: %s: dropped (%d bytes)", self.name, detail, len(dropped))
 
     def close_for_cause(self, reason: str, detail: str) -> None:
         if self.closing:
@@ -264,8 +301,10 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         if self.closing:
             return
         self.resetTimeout()
+        completed = False
         for event in self.receiver.feed(data):
             if isinstance(event, stxetx.Frame):
+                completed = True
                 self.frame_received(event)
             elif isinstance(event, stxetx.Ack):
                 self.run(self.sender.ack_received())
@@ -273,6 +312,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
                 self.count("nak_received")
                 self._retry(self.sender.nak_received)
             elif isinstance(event, stxetx.BadFrame):
+                completed = True
                 self.bad_frame(event)
             elif isinstance(event, stxetx.Noise):
                 self.count("truncated" if event.truncated else "noise_bytes",
@@ -283,6 +323,8 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
                 self.close_for_cause("oversize", f"frame over max_frame "
                                      f"({self.listener.max_frame} bytes)")
                 return
+        if not self.closing:
+            self.frame_deadline.update(completed, self.receiver.in_frame)
 
     def bad_frame(self, event: stxetx.BadFrame) -> None:
         self.count("bad_lrc")
@@ -309,8 +351,9 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         if decoded.request is None:
             self.refuse(frame.payload, decoded)
             return
-        if self.endpoint.in_flight >= self.listener.max_in_flight:
-            self.metrics.shed.inc()
+        if self.endpoint.in_flight >= self.listener.max_in_flight or self.endpoint.shutting_down:
+            if not self.endpoint.shutting_down:
+                self.metrics.shed.inc()
             self.answer(decoded, Result(RC.OVERLOADED), time.monotonic())
             return
         self.endpoint.in_flight += 1

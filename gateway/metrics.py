@@ -20,6 +20,7 @@ from prometheus_client import (
 )
 
 from gateway.hotmetrics import CounterChild, HistogramChild, HotCounter, HotHistogram
+from protocols.model import RC, Op
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -64,6 +65,10 @@ CLOSED_FOR_CAUSE = Counter("tillgate_connections_closed_total",
                            registry=REGISTRY)
 MALFORMED = Counter("tillgate_malformed_messages_total", "Messages refused as malformed",
                     ["listener", "reason"], registry=REGISTRY)
+REFUSED = Counter("tillgate_connections_refused_total",
+                  "Connections closed at accept: over the listener's max_connections "
+                  "(listener), over max_connections_per_source (source), or while the gateway "
+                  "shuts down (shutdown)", ["listener", "reason"], registry=REGISTRY)
 SHED = Counter("tillgate_load_shed_total", "Requests answered 91 because in-flight work was full",
                ["listener"], registry=REGISTRY)
 LINE_NOISE = Counter("tillgate_line_noise_bytes_total",
@@ -140,11 +145,20 @@ class ListenerMetrics:
 
     `labels()` costs microseconds per call, several times per message on the hot path; the
     children for a listener (and each MTI, code and operation seen) are kept here instead.
-    Label values are bounded: MTIs outside the HOST-SPEC set are counted as `other`.
+
+    Label values come from closed sets, never from what a peer sent (issue 12): a message's kind
+    is a HOST-SPEC MTI, a TGL/1 operation, `format` or `undecodable`; a code is one of HOST-SPEC
+    2.5's. Anything else is counted as `other`, and is not kept by its own value either, so 10,000
+    made-up MTIs or op names add neither a series nor a dict entry.
     """
 
     KNOWN_MTIS = frozenset({"0100", "0110", "0200", "0210", "0220", "0230", "0400", "0401",
                             "0410", "0420", "0421", "0430", "0800", "0810"})
+    # What `message_in`/`message_out` are called with: an MTI (ISO), an op name (TGL/1), or the
+    # line codec's words for a payload with no readable kind.
+    KINDS = KNOWN_MTIS | {op.value for op in Op} | {"format", "undecodable"}
+    CODES = RC.ALL
+    OTHER = "other"
 
     def __init__(self, listener: str):
         self.listener = listener
@@ -164,28 +178,39 @@ class ListenerMetrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def _mti(self, mti: str) -> str:
-        return mti if mti in self.KNOWN_MTIS or not mti[:1].isdigit() else "other"
+    def refused(self, reason: str) -> None:
+        """A connection refused at accept, by cap (`listener`, `source`) or shutdown."""
+        self._child(REFUSED, self.listener, reason).inc()
 
     # The three calls of every message look their child up in a dict of their own, keyed by
-    # the plain label value(s), and ask the family once per new value.
+    # the plain label value(s): one dict lookup for every kind and code in the closed sets.
+    # A value outside them is mapped to `other` and looked up again under that, never stored.
     def message_in(self, kind: str) -> None:
         child = self._in.get(kind)
         if child is None:
-            child = self._in[kind] = MESSAGES_IN.labels(self.listener, self._mti(kind))
+            label = kind if kind in self.KINDS else self.OTHER
+            child = self._in.get(label)
+            if child is None:
+                child = self._in[label] = MESSAGES_IN.labels(self.listener, label)
         child.inc()
 
     def message_out(self, kind: str, code: str) -> None:
         child = self._out.get((kind, code))
         if child is None:
-            child = self._out[kind, code] = MESSAGES_OUT.labels(self.listener, self._mti(kind),
-                                                                code)
+            key = (kind if kind in self.KINDS else self.OTHER,
+                   code if code in self.CODES else self.OTHER)
+            child = self._out.get(key)
+            if child is None:
+                child = self._out[key] = MESSAGES_OUT.labels(self.listener, *key)
         child.inc()
 
     def latency(self, operation: str, seconds: float) -> None:
         child = self._latency.get(operation)
         if child is None:
-            child = self._latency[operation] = OPERATION_LATENCY.labels(operation)
+            label = operation if operation in self.KINDS else self.OTHER
+            child = self._latency.get(label)
+            if child is None:
+                child = self._latency[label] = OPERATION_LATENCY.labels(label)
         child.observe(seconds)
 
     def malformed(self, reason: str) -> None:

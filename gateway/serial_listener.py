@@ -10,7 +10,8 @@ open (a USB adapter pulled out: the read fails and the port reports connectionLo
 with exponential back-off, `initial_delay` doubling up to `max_delay`, each attempt logged; it is
 never a crash and never stops the gateway. The back-off starts over once a device has stayed open
 for `max_delay` seconds. A frame over `max_frame` closes the port like a TCP connection, and it
-is reopened the same way. Serial lines have no idle timeout, and ACK/NAK is always on (HOST-SPEC 1
+is reopened the same way. A frame not complete `frame_timeout` s after its STX is dropped (the
+port stays open). Serial lines have no idle timeout, and ACK/NAK is always on (HOST-SPEC 1
 lets only TCP listeners switch it off).
 """
 
@@ -50,6 +51,8 @@ def serial_settings(listener: Listener) -> dict:
 
 class SerialListenerService(LineEndpoint, AsyncService):
     """One configured serial listener: keeps its device open, reopening it when it goes away."""
+
+    slow_frame_closes = False  # a frame past frame_timeout is dropped; the line stays open
 
     def __init__(self, reactor, listener: Listener, processor, config: Config, *,
                  initial_delay: float = 0.5, max_delay: float = 30.0):

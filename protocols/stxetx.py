@@ -155,6 +155,19 @@ class Receiver:
         self._buf = bytearray()  # payload so far, or noise run while hunting
         self._last_good: bytes | None = None
 
+    @property
+    def in_frame(self) -> bool:
+        """True between a frame's STX and its LRC: a frame has begun and not ended."""
+        return self._state != _HUNT
+
+    def abandon(self) -> bytes:
+        """Drop the frame in progress (one that took too long); returns what it held."""
+        payload = bytes(self._buf) if self._state != _HUNT else b""
+        if self._state != _HUNT:
+            self._buf.clear()
+            self._state = _HUNT
+        return payload
+
     def feed(self, data: bytes) -> list[Event]:
         events: list[Event] = []
         i, n = 0, len(data)

@@ -157,3 +157,25 @@ def test_reseller_errors_name_their_path(tmp_path):
     assert "resellers.bhn.products[0].program: unknown program 'nope'" in errors
     assert "resellers.bhn.products[0]: needs a denomination, or a min and max" in errors
     assert "merchants.M.reseller: no reseller 'other' under [resellers]" in errors
+
+
+def test_slow_and_many_client_settings_are_read_and_checked():
+    """Issue 12: frame deadline, connection caps and backlog per listener, errors by path."""
+    listener = {"name": "iso", "protocol": "iso8583", "port": 0}
+    config = parse_config({"listeners": [{**listener, "frame_timeout": 5, "max_connections": 10,
+                                          "max_connections_per_source": 0, "backlog": 4096}]})
+    got = config.listeners[0]
+    assert (got.frame_timeout, got.max_connections, got.max_connections_per_source,
+            got.backlog) == (5, 10, 0, 4096)
+    default = parse_config({"listeners": [listener]}).listeners[0]
+    assert (default.frame_timeout, default.max_connections, default.max_connections_per_source,
+            default.backlog) == (30, 1024, 256, 1024)
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"listeners": [{**listener, "frame_timeout": -1, "max_connections": "many",
+                                     "max_connections_per_source": -2, "backlog": 0}]})
+    assert raised.value.errors == [
+        "listeners[0].frame_timeout: must be a non-negative integer",
+        "listeners[0].max_connections: must be a non-negative integer",
+        "listeners[0].max_connections_per_source: must be a non-negative integer",
+        "listeners[0].backlog: must be an integer from 1 to 65535",
+    ]

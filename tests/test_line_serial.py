@@ -250,3 +250,18 @@ def test_iso_serial_listener_with_binary_bitmap_is_refused():
         parse_config(data)
     data["listeners"][-1]["bitmap"] = "ascii"
     assert parse_config(data).listeners[-1].device == "/dev/ttyS1"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_frame_past_its_deadline_is_dropped_and_the_line_stays(ledger,  # noqa: F811
+                                                                         tmp_path):
+    """Issue 12: a frame begun and never finished (a cable pulled mid-frame, a till that
+    trickles) is dropped `frame_timeout` s after its STX; the port stays open for the next."""
+    async with serial_line(ledger, tmp_path, frame_timeout=1) as rig:
+        rig.line.write(frame(tgl_request(id="1", op="echo", **TERM))[:12])
+        line_protocol = next(iter(rig.service.connections))
+        await until(lambda: line_protocol.counts.get("frame_timeouts") == 1, timeout=5.0)
+        assert not line_protocol.receiver.in_frame
+        assert rig.service.is_open
+        r = await rig.line.request(tgl_request(id="2", op="echo", **TERM))
+        assert r == {"id": "2", "rc": "00"}

@@ -67,6 +67,11 @@ PANELS = [
     ("Embedded Redis: restarts (per hour) and store up", "short",
      [("increase(tillgate_embedded_redis_restarts_total[1h])", "restarts"),
       ("tillgate_redis_up", "store up (1)")], 12),
+    ("Connections refused (caps, shutdown) and cut off (frame deadline)", "short",
+     [("sum by (listener, reason) (rate(tillgate_connections_refused_total[5m]))",
+       "refused/s {{listener}} {{reason}}"),
+      ('sum by (listener) (rate(tillgate_connections_closed_total{reason="frame_timeout"}[5m]))',
+       "frame deadline/s {{listener}}")], 24),
 ]
 
 

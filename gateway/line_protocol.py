@@ -23,7 +23,8 @@ Behaviour on the line (docs/till-integration.md is the integrator's version of t
 - A payload longer than `max_frame` closes the connection (HOST-SPEC 1); on a serial port the
   listener reopens the device. Noise between frames is skipped and counted. `idle_timeout` closes
   idle TCP connections; serial listeners pass 0 (a till on a wire is not a session to time out).
-- Logs carry masked hex dumps only (gateway.hexdump), never a whole card number or a PIN.
+- Logs carry the codec's safe hex dumps only (gateway.hexdump: `tgl_dump`, `iso_dump`), never
+  a whole card number, a PIN or a PIN block, for garbled (NAKed, dropped) and refused frames.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from twisted.protocols.policies import TimeoutMixin
 
 from gateway import metrics
 from gateway.config import Config, Listener
-from gateway.hexdump import masked_hexdump
+from gateway.hexdump import iso_dump, tgl_dump
 from protocols import stxetx, tgl
 from protocols.model import RC, Request, Result
 
@@ -70,6 +71,10 @@ class PayloadCodec(TypingProtocol):
     name: str
 
     def decode(self, payload: bytes, source: str) -> Decoded: ...
+
+    def dump(self, payload: bytes) -> str:
+        """`payload` as a hex dump safe to log: no card number, no PIN or PIN block."""
+        ...
 
 
 def utc_day(clock: IReactorTime) -> str:
@@ -102,6 +107,9 @@ class TglPayloads:
         seq = request.extras["tgl_id"]
         return Decoded(request.op.value, request, lambda result: tgl.format_response(seq, result))
 
+    def dump(self, payload: bytes) -> str:
+        return tgl_dump(payload)
+
 
 class IsoPayloads:
     """ISO 8583 messages carried in STX/ETX frames on a serial line (HOST-SPEC 1)."""
@@ -131,6 +139,9 @@ class IsoPayloads:
             return isocodec.encode(response, self.spec)
 
         return Decoded(fields["t"], request, respond)
+
+    def dump(self, payload: bytes) -> str:
+        return iso_dump(payload, self.spec)
 
     def _refused(self, label: str, fields: dict, code: str, error: str) -> Decoded:
         """A message that cannot become a Request: answered `code` when MTI and STAN are
@@ -289,7 +300,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         self.metrics.malformed("lrc")
         log.warning("%s: bad LRC from %s (expected %02x, got %02x), %s\n%s", self.name, self.peer,
                     event.expected, event.got, "NAKed" if self.ack else "dropped",
-                    masked_hexdump(event.payload))
+                    self.endpoint.codec.dump(event.payload))
         if self.ack:
             self.transport.write(stxetx.NAK_BYTE)
 
@@ -326,7 +337,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         self.metrics.malformed("format")
         log.warning("%s: %s from %s: %s\n%s", self.name,
                     "format error" if decoded.respond else "unaddressable message", self.peer,
-                    decoded.error, masked_hexdump(payload))
+                    decoded.error, self.endpoint.codec.dump(payload))
         if decoded.respond is not None:
             self.answer(decoded, Result(RC.FORMAT_ERROR), None)
 
@@ -370,7 +381,8 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
                 self.count("given_up")
                 metrics.LINE_RETRANSMISSIONS.labels(self.name, "given_up").inc()
                 log.warning("%s: %s did not acknowledge a response after %d attempts; given up\n%s",
-                            self.name, self.peer, action.attempts, masked_hexdump(action.payload))
+                            self.name, self.peer, action.attempts,
+                            self.endpoint.codec.dump(action.payload))
 
     def _timer_fired(self) -> None:
         self._timer = None

@@ -11,7 +11,8 @@ included), the stdout and stderr of every `subprocess.run` a test makes (the CLI
 sim`), and the log file (its stderr) of every `tillgate serve` started through
 gateway.testing.GatewayProcess. A PIN block counts as found whole or as any 15 consecutive
 characters of it, in the text or in the bytes of a hex dump (whose lines split a block); a PIN
-counts as found as a `pin=` (or `pin: `, `'pin': '...'`) value.
+counts as found as a `pin=` (or `pin: `, `'pin': '...'`) value, and any TGL/1 `pin=<digits>`
+counts whoever made it.
 
 A find fails the test that produced it (or, for what session fixtures logged, the session),
 naming where it was seen and which builder made the material, never the material itself: the
@@ -34,6 +35,9 @@ import pytest
 
 _HEX15 = re.compile(r"(?=([0-9A-Fa-f]{15}))")
 _PIN_VALUE = re.compile(r"""pin['"]?\s*[=:]\s*['"]?(\d{4,12})(?!\d)""", re.IGNORECASE)
+# A TGL/1 PIN field, whoever made it (a subprocess's PINs are not collected here): no log or
+# output has a reason to hold one.
+_TGL_PIN = re.compile(r"(?<![A-Za-z])pin=\d{4,12}(?!\d)", re.IGNORECASE)
 # One line of gateway.hexdump.masked_hexdump: offset, up to 16 hex bytes, the ASCII column.
 _DUMP_LINE = re.compile(r"^[0-9a-f]{4}  ((?:[0-9a-f]{2} )*[0-9a-f]{2}) *  \|", re.MULTILINE)
 # What a log record or a subprocess's output that held PIN material reads as afterwards.
@@ -73,6 +77,8 @@ class Material:
                 source = self.pins.get(match.group(1))
                 if source:
                     return f"a PIN (from {source})"
+            if _TGL_PIN.search(candidate):
+                return "a TGL/1 pin= value"
         return None
 
 

@@ -59,7 +59,9 @@ def broken(payload: bytes, block: str, how: str) -> bytes:
 BREAKS = ["mti", "field 49", "52, last byte", "52, first byte", "52, not hex"]
 
 
-def assert_no_pin_material(text: str, blocks=(), pins=()) -> None:
+def assert_no_pin_material(text: str, blocks=(), pins=(), bare=()) -> None:
+    """No block (or 15 characters of one), no `pin=` value of `pins`, and not even the digits
+    of `bare` (PINs long and odd enough to be told from other numbers) in `text`."""
     material = Material()
     for block in blocks:
         material.add_block(block, "this test")
@@ -67,7 +69,7 @@ def assert_no_pin_material(text: str, blocks=(), pins=()) -> None:
         material.add_pin(pin, "this test")
     assert material.find(text) is None, "PIN material in the log"
     assert WITHHELD not in text  # the session guard found (and withheld) a record
-    for pin in pins:  # a garbled key is no longer `pin=`: the digits must not be there at all
+    for pin in bare:  # a garbled key is no longer `pin=`: the digits must not be there at all
         assert pin not in text and pin not in _dumped(text)
 
 
@@ -178,7 +180,7 @@ async def test_tgl_on_tcp_logs_no_pin(ledger, caplog):  # noqa: F811
         assert r == {"id": "51", "rc": "30"}
         await line.quiet(0.1)
     assert caplog.text.count("bad LRC") == 2 and "format error" in caplog.text
-    assert_no_pin_material(caplog.text, pins=[GARBLED_PIN])
+    assert_no_pin_material(caplog.text, pins=[GARBLED_PIN], bare=[GARBLED_PIN])
 
 
 @pytest_twisted.ensureDeferred
@@ -188,7 +190,7 @@ async def test_tgl_on_a_serial_line_logs_no_pin(ledger, tmp_path, caplog):  # no
         await rig.line.expect(NAK)
         await rig.line.quiet(0.1)
     assert "bad LRC" in caplog.text
-    assert_no_pin_material(caplog.text, pins=[GARBLED_PIN])
+    assert_no_pin_material(caplog.text, pins=[GARBLED_PIN], bare=[GARBLED_PIN])
 
 
 # --- a tillgate serve subprocess ------------------------------------------------------------
@@ -210,6 +212,31 @@ def test_the_daemon_logs_no_pin_block(tmp_path, redis_url):
     assert_no_pin_material(log, [block])
 
 
+def test_tillgate_sim_prints_no_pin_or_pin_block(tillgate_gateway):
+    import subprocess
+    import sys
+
+    issued = tillgate_gateway.issue_card("secure")
+    assert issued.pin
+    wrong = "9999" if issued.pin != "9999" else "1111"
+    outputs = []
+    for protocol in ("iso", "tgl"):
+        for pin in (issued.pin, wrong):
+            for form in ((), ("--json",)):
+                run = subprocess.run(
+                    [sys.executable, "-m", "gateway.cli", "sim", "balance", "--protocol", protocol,
+                     "--card", issued.number, "--pin", pin, *form,
+                     "--config", str(tillgate_gateway.config_path)],
+                    capture_output=True, text=True, timeout=60)
+                assert run.returncode in (0, 1), run.stderr
+                outputs.append(run.stdout + run.stderr)
+    text = "\n".join(outputs)
+    assert "balance" in text
+    blocks = [pin_block(pin, issued.number) for pin in (issued.pin, wrong)]
+    assert_no_pin_material(text, blocks, pins=[issued.pin, wrong])
+    assert_no_pin_material(tillgate_gateway.log, blocks, pins=[issued.pin, wrong])
+
+
 # --- the session guard itself ---------------------------------------------------------------
 
 
@@ -226,6 +253,8 @@ def test_the_guard_finds_a_block_split_across_hex_dump_lines():
     assert material.find(block[:14]) is None  # 14 characters are not a find
     material.add_pin("7531", "generate_pin")
     assert material.find("TGL1 Q id=1 pin=7531") and not material.find("stan 7531")
+    assert material.find('{"pin": "7531"}') and not material.find('{"pin": "7532"}')
+    assert material.find("op=balance\x1cPIN=24680") == "a TGL/1 pin= value"  # made elsewhere
 
 
 WINDOW_SPLIT = 2  # 0200 + 10 bytes put the first 2 characters of the block on line one

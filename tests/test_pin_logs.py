@@ -178,8 +178,13 @@ async def test_tgl_on_tcp_logs_no_pin(ledger, caplog):  # noqa: F811
         # A good LRC but a garbled key (and a bad amount): a format error, logged with its dump.
         r = await line.request(tgl_with_pin(b"PIN").replace(b"amt=100", b"amt=1.00"))
         assert r == {"id": "51", "rc": "30"}
+        # A garbled separator merged the PIN into the op: the error message must not echo it.
+        merged = tgl_request(id="52", op="redeem", pin=GARBLED_PIN, card=CARD, amt="1", **TERM)
+        r = await line.request(merged.replace(b"op=redeem\x1cpin=", b"op=redeem<pin="))
+        assert r == {"id": "52", "rc": "30"}
         await line.quiet(0.1)
-    assert caplog.text.count("bad LRC") == 2 and "format error" in caplog.text
+    assert caplog.text.count("bad LRC") == 2 and caplog.text.count("format error") == 2
+    assert "op: unknown operation" in caplog.text
     assert_no_pin_material(caplog.text, pins=[GARBLED_PIN], bare=[GARBLED_PIN])
 
 

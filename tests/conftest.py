@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import pytest
 import redis
-from pinguard import no_pin_material_in_logs, pytest_configure, pytest_sessionfinish
+from pinguard import (
+    no_pin_material_in_logs,
+    pytest_configure,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
 from gateway.embedded_redis import EmbeddedRedis, free_port
 
-__all__ = ["no_pin_material_in_logs", "pytest_configure", "pytest_sessionfinish"]
+__all__ = ["no_pin_material_in_logs", "pytest_configure", "pytest_sessionfinish",
+           "pytest_terminal_summary"]
 
 
 @pytest.fixture(scope="session")

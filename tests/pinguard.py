@@ -107,6 +107,9 @@ class Guard:
                     data = f.read()
             except OSError:
                 continue
+            # whole lines only: a record being written now is read whole next time (the
+            # logging handler writes a record, hex dump and all, in one write)
+            data = data[:data.rfind(b"\n") + 1]
             self.gateway_logs[path] = done + len(data)
             if data:
                 self.check(data.decode("latin-1"), f"the log of the gateway subprocess {path}")
@@ -116,6 +119,8 @@ GUARD = Guard()
 
 
 class _LogScanner(logging.Handler):
+    scanned = 0
+
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)
         self.setFormatter(logging.Formatter("%(message)s"))  # the message and any traceback
@@ -125,6 +130,7 @@ class _LogScanner(logging.Handler):
             text = self.format(record)
         except Exception:  # a broken record is someone else's failure
             return
+        _LogScanner.scanned += 1
         if GUARD.check(text, f"a log record of {record.name} ({record.levelname})"):
             # This handler runs before pytest's (it was added first), so pytest's report of
             # the failing test shows this instead of the material.
@@ -236,3 +242,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(message, red=True)
         else:
             print(message, file=sys.stderr)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Counts only, to show the guard was awake: never a value."""
+    material = GUARD.material
+    terminalreporter.write_line(
+        f"pinguard: {len(material.windows)} PIN-block windows and {len(material.pins)} PINs "
+        f"collected, {_LogScanner.scanned} log records and {len(GUARD.gateway_logs)} gateway "
+        f"logs scanned")

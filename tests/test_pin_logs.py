@@ -245,6 +245,22 @@ def test_tillgate_sim_prints_no_pin_or_pin_block(tillgate_gateway):
 # --- the session guard itself ---------------------------------------------------------------
 
 
+def test_the_guard_is_installed_for_the_whole_session():
+    import logging
+    import subprocess
+
+    from gateway import testing
+    from gateway.pinkeys import PinKey
+    from protocols import carddata, isobuild
+
+    for wrapped in (isobuild.pin_block, PinKey.block_for, carddata.generate_pin, subprocess.run,
+                    testing.GatewayProcess.start, tgl_request):
+        assert hasattr(wrapped, "__wrapped__"), wrapped
+    import pinguard
+
+    assert any(isinstance(h, pinguard._LogScanner) for h in logging.getLogger().handlers)
+
+
 def test_the_guard_finds_a_block_split_across_hex_dump_lines():
     from gateway.hexdump import masked_hexdump
 

@@ -7,7 +7,8 @@ requests may be in flight on one connection; each is answered when its own resul
 What is refused, and how (HOST-SPEC 1, issue 4):
 - a frame that cannot be split (zero/garbled length, over `max_frame`): the connection is closed;
 - a message that cannot be decoded: `30` when its MTI and STAN can be read, else the connection
-  is closed; either way it is logged with a masked hex dump and counted;
+  is closed; either way it is logged and counted, with a hex dump that shows no card number and
+  nothing from where field 52 (the PIN block) can start (gateway.hexdump.iso_dump);
 - a message missing what its operation requires: `30`, echoing what it can;
 - more than `max_in_flight` requests in progress on this listener: `91` at once (load shed),
   never an unbounded queue; so is every request that arrives once the gateway shuts down;
@@ -32,7 +33,7 @@ from gateway import metrics
 from gateway.admission import Admission, FrameDeadline
 from gateway.config import Config, Listener
 from gateway.endpoints import server_endpoint
-from gateway.hexdump import hide, masked_hexdump
+from gateway.hexdump import iso_dump, masked_hexdump
 from gateway.services import AsyncService, drain
 from protocols import isocodec, isomap
 from protocols.framing import Deframer, Frame, FramingError
@@ -91,14 +92,14 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         self.close_for_cause("frame_timeout", f"frame not complete within "
                              f"{self.listener.frame_timeout} s of its first byte")
 
-    def close_for_cause(self, reason: str, detail: str, data: bytes = b"") -> None:
+    def close_for_cause(self, reason: str, detail: str, dump: str = "") -> None:
+        """Close the connection, logging why (with `dump`, a hex dump already safe to log)."""
         if self.closing:
             return
         self.closing = True
         self.metrics.closed(reason)
-        if data:
-            log.warning("%s: closing %s: %s\n%s", self.name, self.peer, detail,
-                        masked_hexdump(data))
+        if dump:
+            log.warning("%s: closing %s: %s\n%s", self.name, self.peer, detail, dump)
         else:
             log.info("%s: closing %s: %s", self.name, self.peer, detail)
         self.transport.loseConnection()
@@ -113,7 +114,8 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         except FramingError as e:
             for frame in e.frames:  # whole messages that came before the bad length
                 self.frame_received(frame)
-            self.close_for_cause("framing", e.reason, e.head)
+            # e.head is the bad length header only, never a message's body
+            self.close_for_cause("framing", e.reason, masked_hexdump(e.head))
             return
         for frame in frames:
             self.frame_received(frame)
@@ -152,13 +154,14 @@ class IsoProtocol(protocol.Protocol, TimeoutMixin):
         self.metrics.malformed(reason)
         response = isomap.format_error_response(error.fields_to_echo, code=error.code,
                                                 mask_pan=self.listener.mask_pan)
-        # the PIN block (field 52, clear or not) never reaches the log, even as hex
-        payload = hide(frame.payload, [error.fields_to_echo.get("52")])
+        # The PIN block (field 52, clear or not) never reaches the log, even as hex, wherever
+        # decoding stopped: the dump is cut by position, from the bitmap (gateway.hexdump).
+        dump = iso_dump(frame.payload, self.spec)
         if response is None:
-            self.close_for_cause("undecodable", f"unanswerable message: {error}", payload)
+            self.close_for_cause("undecodable", f"unanswerable message: {error}", dump)
             return
         log.warning("%s: refused with %s from %s: %s\n%s", self.name, error.code, self.peer,
-                    error, masked_hexdump(payload))
+                    error, dump)
         self.send(response, frame)
 
     # -- outbound ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ class IsoClient:
         self.tpdu = tpdu if framing == "tpdu" else None
         if framing == "tpdu" and self.tpdu is None:
             self.tpdu = bytes.fromhex("6000010002")
-        self.deframer = Deframer(framing, 65535)
+        # the largest frame each framing can carry (len4a: 4 ASCII digits)
+        self.deframer = Deframer(framing, 9999 if framing == "len4a" else 65535)
         self.pending: list = []
 
     def send(self, fields: dict[str, str]) -> None:

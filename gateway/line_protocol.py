@@ -28,7 +28,8 @@ Behaviour on the line (docs/till-integration.md is the integrator's version of t
   (the wire stays, and the till's retransmission starts a new frame). TCP connections past
   `max_connections` or `max_connections_per_source` are closed at once (gateway/admission.py).
 - Once the gateway shuts down, every request is answered `91` at once.
-- Logs carry masked hex dumps only (gateway.hexdump), never a whole card number or a PIN.
+- Logs carry the codec's safe hex dumps only (gateway.hexdump: `tgl_dump`, `iso_dump`), never
+  a whole card number, a PIN or a PIN block, for garbled (NAKed, dropped) and refused frames.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from twisted.protocols.policies import TimeoutMixin
 from gateway import metrics
 from gateway.admission import Admission, FrameDeadline
 from gateway.config import Config, Listener
-from gateway.hexdump import masked_hexdump
+from gateway.hexdump import iso_dump, tgl_dump
 from protocols import stxetx, tgl
 from protocols.model import RC, Request, Result
 
@@ -76,6 +77,10 @@ class PayloadCodec(TypingProtocol):
     name: str
 
     def decode(self, payload: bytes, source: str) -> Decoded: ...
+
+    def dump(self, payload: bytes) -> str:
+        """`payload` as a hex dump safe to log: no card number, no PIN or PIN block."""
+        ...
 
 
 def utc_day(clock: IReactorTime) -> str:
@@ -108,6 +113,9 @@ class TglPayloads:
         seq = request.extras["tgl_id"]
         return Decoded(request.op.value, request, lambda result: tgl.format_response(seq, result))
 
+    def dump(self, payload: bytes) -> str:
+        return tgl_dump(payload)
+
 
 class IsoPayloads:
     """ISO 8583 messages carried in STX/ETX frames on a serial line (HOST-SPEC 1)."""
@@ -137,6 +145,9 @@ class IsoPayloads:
             return isocodec.encode(response, self.spec)
 
         return Decoded(fields["t"], request, respond)
+
+    def dump(self, payload: bytes) -> str:
+        return iso_dump(payload, self.spec)
 
     def _refused(self, label: str, fields: dict, code: str, error: str) -> Decoded:
         """A message that cannot become a Request: answered `code` when MTI and STAN are
@@ -331,7 +342,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         self.metrics.malformed("lrc")
         log.warning("%s: bad LRC from %s (expected %02x, got %02x), %s\n%s", self.name, self.peer,
                     event.expected, event.got, "NAKed" if self.ack else "dropped",
-                    masked_hexdump(event.payload))
+                    self.endpoint.codec.dump(event.payload))
         if self.ack:
             self.transport.write(stxetx.NAK_BYTE)
 
@@ -369,7 +380,7 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
         self.metrics.malformed("format")
         log.warning("%s: %s from %s: %s\n%s", self.name,
                     "format error" if decoded.respond else "unaddressable message", self.peer,
-                    decoded.error, masked_hexdump(payload))
+                    decoded.error, self.endpoint.codec.dump(payload))
         if decoded.respond is not None:
             self.answer(decoded, Result(RC.FORMAT_ERROR), None)
 
@@ -413,7 +424,8 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
                 self.count("given_up")
                 metrics.LINE_RETRANSMISSIONS.labels(self.name, "given_up").inc()
                 log.warning("%s: %s did not acknowledge a response after %d attempts; given up\n%s",
-                            self.name, self.peer, action.attempts, masked_hexdump(action.payload))
+                            self.name, self.peer, action.attempts,
+                            self.endpoint.codec.dump(action.payload))
 
     def _timer_fired(self) -> None:
         self._timer = None

@@ -32,7 +32,8 @@ _LIMIT = {"len2b": 0xFFFF, "len4a": 9999, "tpdu": 0xFFFF}
 class FramingError(ValueError):
     """The stream cannot be split into frames any more; close the connection.
 
-    `head` holds up to 64 bytes from where the bad length starts, for a masked hex dump;
+    `head` holds the bad length header (with the TPDU, for `tpdu`) and nothing after it, for
+    the log: once framing is lost nobody can say where a message, or its PIN block, starts;
     `frames` the whole frames that arrived before it in the same `feed` (the caller may still
     answer them before it closes).
     """
@@ -157,6 +158,7 @@ class Deframer:
         return Frame(body[TPDU_LEN:], body[:TPDU_LEN])
 
     def _fail(self, reason: str, buf: bytearray, pos: int) -> None:
-        self._broken = FramingError(reason, bytes(buf[pos:pos + 64]))
+        header = self._header_len + (TPDU_LEN if self.kind == "tpdu" else 0)
+        self._broken = FramingError(reason, bytes(buf[pos:pos + header]))
         buf.clear()
         raise self._broken

@@ -49,6 +49,7 @@ _PIN = re.compile(r"\d{4,12}")
 _TEXT20 = re.compile(r"[ -~]{1,20}")
 _PRINTABLE = re.compile(rb"[ -~]*")
 _FLAG = re.compile(r"[01]")
+_OP_NAME = re.compile(r"[a-z_]{1,20}")
 # A keyboard-wedge swipe ends with the reader's CR (HOST-SPEC 4), which `swipe` may keep.
 _SWIPE = re.compile(rb"[ -~]*[\r\n]*")
 
@@ -144,7 +145,10 @@ class _Parser:
             raise self.fail("op: required")
         found = TGL_OPS.get(name)
         if found is None:
-            raise self.fail(f"op: unknown operation {name[:20]!r}")
+            # echoed (to the log) only when it looks like an op name: a garbled separator can
+            # merge the next field, a PIN included, into the value
+            shown = repr(name) if _OP_NAME.fullmatch(name) else "(not shown: not an op name)"
+            raise self.fail(f"op: unknown operation {shown}")
         op: Op = found
         term = self.get("term", _TERM, "1 to 8 printable characters", required=True)
         merch = self.get("merch", _MERCH, "1 to 15 printable characters", required=True)

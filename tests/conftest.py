@@ -1,4 +1,6 @@
-"""Session-wide real parts: one redis-server on a free loopback port for the whole test run.
+"""Session-wide real parts: one redis-server on a free loopback port for the whole test run,
+and the guard that no PIN or PIN block the suite makes ever reaches a log (tests/pinguard.py:
+its hooks and autouse fixture are imported here, which registers them).
 
 Tests that touch the store take `redis_url` (and get a flushed database) or `redis_server`
 (the running `EmbeddedRedis`). Nothing here is a fake: it is the same redis-server binary the
@@ -9,8 +11,17 @@ from __future__ import annotations
 
 import pytest
 import redis
+from pinguard import (
+    no_pin_material_in_logs,
+    pytest_configure,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
 from gateway.embedded_redis import EmbeddedRedis, free_port
+
+__all__ = ["no_pin_material_in_logs", "pytest_configure", "pytest_sessionfinish",
+           "pytest_terminal_summary"]
 
 
 @pytest.fixture(scope="session")

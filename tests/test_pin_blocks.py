@@ -182,13 +182,12 @@ async def test_encrypted_field_52_is_decrypted_under_the_terminal_key(keyed_ledg
 
 # -- PINs never reach the log --------------------------------------------------------------------
 
-def test_hexdumps_mask_tgl_pins_and_hidden_values():
-    from gateway.hexdump import hide, masked_hexdump
+def test_hexdumps_mask_tgl_pins():
+    from gateway.hexdump import masked_hexdump, tgl_dump
 
     tgl = b"\x02TGL1\x1cQ\x1cop=balance\x1cpin=4821\x1cid=7\x03"
-    assert b"4821" not in masked_hexdump(tgl).encode() and "34 38 32 31" not in masked_hexdump(
-        tgl)
-    assert hide(b"xx041225EEEEEEEEEEyy", ["041225EEEEEEEEEE", None]) == b"xx" + b"*" * 16 + b"yy"
+    for dump in (masked_hexdump(tgl), tgl_dump(tgl[1:-1])):
+        assert "4821" not in dump and "34 38 32 31" not in dump
 
 
 @pytest_twisted.ensureDeferred
@@ -218,5 +217,6 @@ async def test_a_refused_iso_message_is_logged_without_its_pin_block(tillgate_in
     assert "refused" in logged
     dumped = b"".join(bytes.fromhex(m.group(1)) for m in
                       re.finditer(r"(?m)^[0-9a-f]{4}  ((?:[0-9a-f]{2} )*[0-9a-f]{2})", logged))
-    assert b"TILL0001" in dumped  # the dump is there
+    # the dump is there, up to where field 52 can start (tests/test_pin_logs.py has the rest)
+    assert dumped.startswith(b"0200") and "(PIN block) can start not shown" in logged
     assert block.encode() not in dumped and block not in logged

@@ -18,8 +18,8 @@ import iso8583
 import msgpack
 import redis.asyncio as aioredis
 
-from gateway import cards
-from gateway.store import load_scripts
+from gateway.ledger import cards
+from gateway.ledger.store import load_scripts
 from protocols.isospec import SPEC_ASCII
 
 

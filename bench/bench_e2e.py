@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.cards import issue_card  # noqa: E402
 from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from gateway.store import Store  # noqa: E402
+from gateway.ledger.cards import issue_card  # noqa: E402
+from gateway.ledger.store import Store  # noqa: E402
 from gateway.testing import config_text  # noqa: E402
 from protocols import isocodec  # noqa: E402
 from protocols.carddata import generate_card_number  # noqa: E402
@@ -185,7 +185,7 @@ def main() -> None:
 
     import tomllib
 
-    from gateway.config import parse_config
+    from gateway.config.model import parse_config
 
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis",
                                                               port=free_port(),
@@ -202,7 +202,7 @@ def main() -> None:
         import redis
 
         client = redis.Redis.from_url(server.url)
-        from gateway.cards import card_id, state_key
+        from gateway.ledger.cards import card_id, state_key
 
         for card in cards:  # activated with a large balance, outside what is measured
             client.hset(state_key(card_id(card)), mapping={"status": "active", "bal": LOAD})

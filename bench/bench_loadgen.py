@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.config import load_config  # noqa: E402
+from gateway.config.model import load_config  # noqa: E402
 from gateway.embedded_redis import free_port  # noqa: E402
 from gateway.sim.load import LoadRun, LoadSettings, parse_mix  # noqa: E402
 from gateway.sim.loadsetup import load_tills, prepare_cards  # noqa: E402

@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_store import prepare, processor_rate  # noqa: E402
 
-from gateway.config import Rule, load_config  # noqa: E402
+from gateway.config.model import Rule, load_config  # noqa: E402
 from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from gateway.processor import Processor  # noqa: E402
-from gateway.rules import ClaimPlan  # noqa: E402
+from gateway.ledger.processor import Processor  # noqa: E402
+from gateway.security.rules import ClaimPlan  # noqa: E402
 
 HIGH = 10**15
 CHECKS = (Rule("card-redeem", "card", "redeem", 600, max_count=HIGH, action="decline"),

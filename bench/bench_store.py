@@ -34,11 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 import msgpack  # noqa: E402
 
-from gateway import cards  # noqa: E402
-from gateway.config import load_config  # noqa: E402
+from gateway.config.model import load_config  # noqa: E402
 from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from gateway.processor import Processor  # noqa: E402
-from gateway.store import Store, load_scripts  # noqa: E402
+from gateway.ledger import cards  # noqa: E402
+from gateway.ledger.processor import Processor  # noqa: E402
+from gateway.ledger.store import Store, load_scripts  # noqa: E402
 from protocols.carddata import generate_card_number  # noqa: E402
 from protocols.model import Op, Request  # noqa: E402
 

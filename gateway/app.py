@@ -15,20 +15,20 @@ from collections.abc import Awaitable, Callable
 
 from twisted.internet.defer import Deferred
 
-from gateway import metrics
-from gateway.admin_alerts import alerts_resource
-from gateway.admin_cards import Cards
-from gateway.admin_http import AdminHTTPService, api_resources
-from gateway.admin_terminals import Terminals
-from gateway.alerts.record import Alert
-from gateway.alerts.service import AlertService
-from gateway.auth import TokenAuth
-from gateway.config import Config, Listener
+from gateway.admin.alerts import alerts_resource
+from gateway.admin.cards import Cards
+from gateway.admin.http import AdminHTTPService, api_resources
+from gateway.admin.terminals import Terminals
+from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
-from gateway.processor import Processor
+from gateway.ledger.processor import Processor
+from gateway.ledger.store import Store
+from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
+from gateway.security.alerts.record import Alert
+from gateway.security.alerts.service import AlertService
+from gateway.security.tokens import TokenAuth
 from gateway.services import AsyncService, ServiceTree
-from gateway.store import Store
 from gateway.supervise import EmbeddedSupervisor
 from protocols.model import Request, Result
 
@@ -39,10 +39,10 @@ EMBEDDED_RESTART_DEDUP_SECONDS = 86400
 
 # (protocol, transport) -> "module:class" of the AsyncService that serves such a listener.
 LISTENER_SERVICES = {
-    ("iso8583", "tcp"): "gateway.iso_listener:IsoTCPService",
-    ("line", "tcp"): "gateway.line_listener:LineTCPService",
-    ("line", "serial"): "gateway.serial_listener:SerialListenerService",
-    ("iso8583", "serial"): "gateway.serial_listener:SerialListenerService",
+    ("iso8583", "tcp"): "gateway.listeners.iso:IsoTCPService",
+    ("line", "tcp"): "gateway.listeners.line:LineTCPService",
+    ("line", "serial"): "gateway.listeners.serial_port:SerialListenerService",
+    ("iso8583", "serial"): "gateway.listeners.serial_port:SerialListenerService",
 }
 
 
@@ -73,7 +73,7 @@ class StoreService(AsyncService):
         self._downs = 0  # times marked down: a probe that began before the last one is stale
 
     async def start(self) -> None:
-        from gateway.storeconnect import open_store
+        from gateway.ledger.storeconnect import open_store
 
         self.store, self.embedded = await deferred_from_coro(
             open_store(self.config, role="gateway", say=log.info))

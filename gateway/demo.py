@@ -12,10 +12,10 @@ import asyncio
 import sys
 from typing import Any
 
-from gateway.cards import issue_card
-from gateway.config import DEFAULT_CONFIG_PATH, load_config
-from gateway.isoclient import IsoClient
-from gateway.storeconnect import store_session
+from gateway.config.model import DEFAULT_CONFIG_PATH, load_config
+from gateway.ledger.cards import issue_card
+from gateway.ledger.storeconnect import store_session
+from gateway.sim.isoclient import IsoClient
 from protocols.carddata import generate_card_number
 from protocols.isobuild import StanCounter, request_fields
 from protocols.model import Op, mask_card

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from gateway.config import Config
+    from gateway.config.model import Config
     from gateway.sim.issuer import IssuedCard
     from gateway.testing import GatewayProcess
 
@@ -52,7 +52,7 @@ def default_base_config() -> Path:
     for candidate in (_PACKAGE_CONFIG, _WHEEL_CONFIG):
         if candidate.is_file():
             return candidate
-    from gateway.config import DEFAULT_CONFIG_PATH
+    from gateway.config.model import DEFAULT_CONFIG_PATH
 
     return Path(DEFAULT_CONFIG_PATH).resolve()
 
@@ -61,7 +61,7 @@ class RunningGateway:
     """A started private gateway: its config, ports, tills and cards."""
 
     def __init__(self, process: GatewayProcess):
-        from gateway.config import load_config
+        from gateway.config.model import load_config
 
         self.process = process
         self.config: Config = load_config(process.config_path)
@@ -234,7 +234,7 @@ def tillgate_inprocess_factory(request: pytest.FixtureRequest, tmp_path: Path,
         from twisted.internet import reactor
 
         from gateway.app import Gateway
-        from gateway.config import parse_config
+        from gateway.config.model import parse_config
         from gateway.embedded_redis import free_port
         from gateway.testing import config_text
 

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 
 from twisted.internet import task
 
-from gateway import metrics
-from gateway.alerts.service import Backoff
 from gateway.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from gateway.metrics import families as metrics
+from gateway.security.alerts.service import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.config import DEFAULT_CONFIG_PATH
+from gateway.config.model import DEFAULT_CONFIG_PATH
 from gateway.embedded_redis import free_port
 
 _DEFAULT_PORTS = {"8583": "iso", "8584": "line", "8580": "http"}

@@ -697,8 +697,8 @@ _GENERATE_TRIES = 10_000
 
 class Draws(Protocol):
     """Where random choices come from: the `secrets` module, or any object with its two
-    functions (gateway/derived.py draws them from a keyed stream, to issue again what a lost
-    answer had issued)."""
+    functions (gateway/issuance/derived.py draws them from a keyed stream, to issue again what a
+    lost answer had issued)."""
 
     def choice(self, seq: str, /) -> str: ...
 

@@ -27,8 +27,9 @@ Two state machines, each fed from outside:
 Retransmissions received ("accepted once"): when a till misses our ACK it sends the same frame
 again. `Receiver` marks a good frame whose payload equals the previous good frame's with
 `Frame.repeat=True` and still ACKs and delivers it; it is the line layer that decides what a
-repeat means (gateway/line_protocol.py joins it to the request still in flight, and otherwise
-resubmits it, which the ledger answers from its idempotency record without changing anything).
+repeat means (gateway/listeners/line_protocol.py joins it to the request still in flight, and
+otherwise resubmits it, which the ledger answers from its idempotency record without changing
+anything).
 """
 
 from __future__ import annotations

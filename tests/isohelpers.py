@@ -6,7 +6,7 @@ from __future__ import annotations
 from twisted.internet import threads
 
 from gateway.app import Gateway
-from gateway.cards import issue_card
+from gateway.ledger.cards import issue_card
 from gateway.reactor import deferred_from_coro
 from protocols.carddata import generate_card_number, generate_pin
 

@@ -1,7 +1,7 @@
 """The session-wide guard that no PIN or PIN block the suite uses reaches a log (issue 12).
 
 Collected: every PIN and PIN block made by the builders the tests use, wrapped at session start:
-`protocols.isobuild.pin_block` (clear format 0 blocks, for ISO field 52), `gateway.pinkeys.
+`protocols.isobuild.pin_block` (clear format 0 blocks, for ISO field 52), `gateway.security.pinkeys.
 PinKey.block_for` (encrypted blocks), `protocols.carddata.generate_pin` (issued PINs) and
 `linetill.tgl_request` (a TGL/1 `pin=`). Modules that imported one of them by name before the
 wrap get the wrapper too.
@@ -38,7 +38,8 @@ _PIN_VALUE = re.compile(r"""pin['"]?\s*[=:]\s*['"]?(\d{4,12})(?!\d)""", re.IGNOR
 # A TGL/1 PIN field, whoever made it (a subprocess's PINs are not collected here): no log or
 # output has a reason to hold one.
 _TGL_PIN = re.compile(r"(?<![A-Za-z])pin=\d{4,12}(?!\d)", re.IGNORECASE)
-# One line of gateway.hexdump.masked_hexdump: offset, up to 16 hex bytes, the ASCII column.
+# One line of gateway.listeners.hexdump.masked_hexdump: offset, up to 16 hex bytes, the ASCII
+# column.
 _DUMP_LINE = re.compile(r"^[0-9a-f]{4}  ((?:[0-9a-f]{2} )*[0-9a-f]{2}) *  \|", re.MULTILINE)
 # What a log record or a subprocess's output that held PIN material reads as afterwards.
 WITHHELD = "[pinguard: withheld, it held PIN material]"
@@ -170,7 +171,8 @@ def _command_name(command: object) -> str:
 
 def install() -> None:
     """Wrap the builders and `subprocess.run`, and scan the root logger. Once per session."""
-    from gateway import pinkeys, testing
+    from gateway import testing
+    from gateway.security import pinkeys
     from protocols import carddata, isobuild
 
     material = GUARD.material

@@ -10,10 +10,10 @@ import json
 
 import pytest_twisted
 
-from gateway.auth import TokenAuth, is_loopback
+from gateway.config.security import Token
 from gateway.embedded_redis import free_port
 from gateway.reactor import deferred_from_coro
-from gateway.secconfig import Token
+from gateway.security.tokens import TokenAuth, is_loopback
 from protocols.model import RC, Op, Request
 
 PROM, OPS, RO = "prom-token-0123456789", "ops-token-abcdefghij", "read-only-token-xyz"
@@ -117,7 +117,7 @@ def test_loopback_addresses():
 @pytest_twisted.ensureDeferred
 async def test_alerts_status_shows_undelivered_alerts_per_sink(tillgate_inprocess_factory,
                                                                monkeypatch):
-    from gateway.alerts.record import Alert
+    from gateway.security.alerts.record import Alert
 
     monkeypatch.setenv("TG_TEST_OPS_TOKEN", OPS)
     port_nobody = free_port()  # nothing listens there: the webhook keeps failing

@@ -10,7 +10,7 @@ import json
 
 import pytest_twisted
 
-from gateway import cards
+from gateway.ledger import cards
 from gateway.reactor import deferred_from_coro
 from protocols.carddata import generate_card_number
 from protocols.model import RC, Op, Request
@@ -96,7 +96,7 @@ async def test_show_and_status_over_http(tillgate_inprocess_factory, monkeypatch
 
 
 async def _ops_and_terminals(store, card: str) -> list[tuple[str, str]]:
-    from gateway.journal import entries
+    from gateway.ledger.journal import entries
 
     journal = cards.journal_key(cards.card_id(card))
     return [(e.op, e.terminal) async for e in entries(store, journal)]

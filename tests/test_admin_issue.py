@@ -12,11 +12,12 @@ import pytest_twisted
 from test_admin_cards import call
 from twisted.internet import defer
 
-from gateway import cards, metrics
-from gateway.derived import DerivedDraws
-from gateway.journal import latest
+from gateway.issuance.derived import DerivedDraws
+from gateway.issuance.realtime import order_tag
+from gateway.ledger import cards
+from gateway.ledger.journal import latest
+from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
-from gateway.realtime_issue import order_tag
 from protocols.carddata import generate_card_number, generate_pin, luhn_valid
 from protocols.model import RC, Op, Request
 

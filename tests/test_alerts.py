@@ -20,16 +20,16 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.web import resource, server
 
-from gateway import metrics
-from gateway.alerts.queue import AlertQueue
-from gateway.alerts.record import Alert
-from gateway.alerts.service import AlertService, Backoff
-from gateway.alerts.sinks import verify_signature
-from gateway.config import parse_config
+from gateway.config.model import parse_config
 from gateway.embedded_redis import free_port
-from gateway.endpoints import server_tls_options
+from gateway.ledger.store import Store
+from gateway.listeners.endpoints import server_tls_options
+from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
-from gateway.store import Store
+from gateway.security.alerts.queue import AlertQueue
+from gateway.security.alerts.record import Alert
+from gateway.security.alerts.service import AlertService, Backoff
+from gateway.security.alerts.sinks import verify_signature
 
 SECRET = "hook-secret-for-tests"
 CARD = "6039531234567890123"
@@ -271,7 +271,7 @@ def _pending_group(queue: AlertQueue, group: str) -> int:
 
 
 def test_alert_sections_are_validated_with_paths(monkeypatch):
-    from gateway.config import ConfigError
+    from gateway.config.model import ConfigError
 
     monkeypatch.delenv("TG_NOT_SET", raising=False)
     with pytest.raises(ConfigError) as e:

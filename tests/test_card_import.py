@@ -14,10 +14,10 @@ import redis
 from aiosmtpd.controller import Controller
 from test_ledger_cli import ROOT, tillgate
 
-from gateway.cardimport import ImportFileError, read_batch
-from gateway.cards import card_id, state_key
-from gateway.config import load_config
+from gateway.config.model import load_config
 from gateway.embedded_redis import free_port
+from gateway.issuance.importfile import ImportFileError, read_batch
+from gateway.ledger.cards import card_id, state_key
 from protocols.carddata import generate_card_number
 
 

@@ -9,9 +9,9 @@ import pytest_twisted
 from test_ledger_cli import config_file, tillgate  # noqa: F401  (fixture)
 from test_ledger_support import ledger  # noqa: F401  (fixture)
 
-from gateway import cards
-from gateway.audit import audit
-from gateway.journal import entries
+from gateway.ledger import cards
+from gateway.ledger.audit import audit
+from gateway.ledger.journal import entries
 from protocols.model import RC, Op
 
 

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from gateway.config import ConfigError, load_config, parse_config
+from gateway.config.model import ConfigError, load_config, parse_config
 
 DEFAULT = "config/tillgate.toml"
 

@@ -22,7 +22,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from gateway.app import StoreService
-from gateway.config import load_config
+from gateway.config.model import load_config
 from gateway.embedded_redis import EmbeddedRedis, free_port
 from gateway.testing import GatewayProcess, config_text
 

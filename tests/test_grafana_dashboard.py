@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from gateway import metrics
+from gateway.metrics import families as metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILDER = ROOT / "docs" / "grafana" / "build_dashboard.py"

@@ -1,4 +1,4 @@
-from gateway.hexdump import mask_digits, masked_hexdump
+from gateway.listeners.hexdump import mask_digits, masked_hexdump
 
 PAN = b"6039530000000000018"
 
@@ -34,7 +34,7 @@ def _iso(spec, **extra):
 
 
 def test_an_iso_message_without_field_52_is_dumped_whole():
-    from gateway.hexdump import iso_dump, pin_safe_length
+    from gateway.listeners.hexdump import iso_dump, pin_safe_length
     from protocols.isospec import SPEC_ASCII, SPEC_BINARY_BITMAP
 
     for spec in (SPEC_ASCII, SPEC_BINARY_BITMAP):
@@ -44,7 +44,7 @@ def test_an_iso_message_without_field_52_is_dumped_whole():
 
 
 def test_an_iso_message_with_field_52_is_cut_where_52_can_start():
-    from gateway.hexdump import iso_dump, pin_safe_length
+    from gateway.listeners.hexdump import iso_dump, pin_safe_length
     from protocols.isospec import SPEC_ASCII, SPEC_BINARY_BITMAP
 
     for spec, bitmap in ((SPEC_ASCII, 16), (SPEC_BINARY_BITMAP, 8)):
@@ -60,7 +60,7 @@ def test_an_iso_message_with_field_52_is_cut_where_52_can_start():
 
 
 def test_an_unreadable_iso_message_is_not_dumped_at_all():
-    from gateway.hexdump import iso_dump, pin_safe_length
+    from gateway.listeners.hexdump import iso_dump, pin_safe_length
     from protocols.isospec import SPEC_ASCII
 
     payload = _iso(SPEC_ASCII, **{"2": "6039531234567890126", "52": BLOCK})
@@ -74,7 +74,7 @@ def test_an_unreadable_iso_message_is_not_dumped_at_all():
 
 
 def test_tgl_dumps_hide_pins_garbled_keys_and_merged_fields():
-    from gateway.hexdump import tgl_dump
+    from gateway.listeners.hexdump import tgl_dump
 
     frame = b"\x1c".join([b"TGL1", b"Q", b"id=7", b"op=redeem", b"amt=100", b"pin=9081",
                           b"pIn=9082", b"pmn=9083", b"merch=S1<pin=9084", b"term=T\x1dpin9085",

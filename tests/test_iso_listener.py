@@ -8,7 +8,7 @@ import struct
 import pytest_twisted
 from isohelpers import in_thread, new_card
 
-from gateway.isoclient import IsoClient
+from gateway.sim.isoclient import IsoClient
 from protocols import isocodec
 from protocols.framing import frame
 from protocols.isobuild import StanCounter, request_fields, reversal_fields
@@ -244,7 +244,7 @@ async def test_load_is_shed_with_91_beyond_max_in_flight(tillgate_inprocess_fact
 
 
 async def _show(gw, card):
-    from gateway.cards import show_card
+    from gateway.ledger.cards import show_card
     from gateway.reactor import deferred_from_coro
 
     return await deferred_from_coro(show_card(gw.store_service.store, card))

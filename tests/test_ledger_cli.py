@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateway.cards import card_id, journal_key, state_key
+from gateway.ledger.cards import card_id, journal_key, state_key
 from protocols.carddata import luhn_valid
 
 ROOT = Path(__file__).resolve().parent.parent

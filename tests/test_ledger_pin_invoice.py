@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest_twisted
 from test_ledger_support import ledger  # noqa: F401  (fixture)
 
-from gateway import cards
+from gateway.ledger import cards
 from protocols.model import RC, Op
 
 

@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_ledger_support import MERCH, TERM, ledger_config, random_number
 
-from gateway import cards
-from gateway.audit import audit
-from gateway.journal import entries
-from gateway.processor import Processor
-from gateway.store import Store
+from gateway.ledger import cards
+from gateway.ledger.audit import audit
+from gateway.ledger.journal import entries
+from gateway.ledger.processor import Processor
+from gateway.ledger.store import Store
 from protocols.model import Op, Request
 
 GIFT_CARDS, LOYALTY_CARDS = 3, 2

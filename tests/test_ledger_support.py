@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest_twisted
 
-from gateway import cards
-from gateway.config import Config, parse_config
-from gateway.processor import Processor
+from gateway.config.model import Config, parse_config
+from gateway.ledger import cards
+from gateway.ledger.processor import Processor
+from gateway.ledger.store import Store
 from gateway.reactor import deferred_from_coro
-from gateway.store import Store
 from protocols.carddata import luhn_valid
 from protocols.model import Op, Request, Result
 

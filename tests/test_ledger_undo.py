@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest_twisted
 from test_ledger_support import ledger  # noqa: F401  (fixture)
 
-from gateway import cards
-from gateway.audit import audit
-from gateway.journal import entries
+from gateway.ledger import cards
+from gateway.ledger.audit import audit
+from gateway.ledger.journal import entries
 from protocols.model import RC, Op, mask_card
 
 

@@ -15,8 +15,8 @@ import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from gateway.config import load_config
-from gateway.line_protocol import LineEndpoint
+from gateway.config.model import load_config
+from gateway.listeners.line_protocol import LineEndpoint
 from protocols.model import Request, Result
 
 CONFIG = load_config("config/tillgate.toml")

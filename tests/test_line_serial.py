@@ -20,9 +20,9 @@ from test_ledger_support import ledger  # noqa: F401  (fixture)
 from test_line_tcp import TERM, session
 from twisted.internet import reactor, task
 
-from gateway.config import Listener, parse_config
-from gateway.configcheck import ConfigError
-from gateway.serial_listener import SerialListenerService
+from gateway.config.model import Listener, parse_config
+from gateway.config.sections import ConfigError
+from gateway.listeners.serial_port import SerialListenerService
 
 
 class Pty:

@@ -15,8 +15,8 @@ from test_ledger_support import ledger  # noqa: F401  (fixture)
 from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
-from gateway.config import Listener
-from gateway.line_listener import LineTCPService
+from gateway.config.model import Listener
+from gateway.listeners.line import LineTCPService
 
 TERM = {"term": "TILL0001", "merch": "STORE0000000001"}
 

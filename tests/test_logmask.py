@@ -1,8 +1,8 @@
 import io
 import logging
 
-from gateway.config import load_config
-from gateway.logmask import CardMaskingFormatter
+from gateway.config.model import load_config
+from gateway.security.logmask import CardMaskingFormatter
 
 GIFT = "6039530000000000018"
 LOYALTY = "7712345678"

@@ -123,7 +123,12 @@ def test_ten_thousand_hostile_messages_add_no_series(tmp_path, redis_url):
 def test_made_up_values_are_not_kept_by_the_listener_either():
     """The per-listener caches hold known values and `other` only: memory does not grow with
     what peers make up, any more than the series do."""
-    from gateway.metrics import MESSAGES_IN, MESSAGES_OUT, OPERATION_LATENCY, ListenerMetrics
+    from gateway.metrics.families import (
+        MESSAGES_IN,
+        MESSAGES_OUT,
+        OPERATION_LATENCY,
+        ListenerMetrics,
+    )
 
     listener = ListenerMetrics("hostile-unit")
     rng = random.Random(7)

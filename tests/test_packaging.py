@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHECK = """
 from pathlib import Path
-from gateway.config import parse_config
+from gateway.config.model import parse_config
 from gateway.pytest_plugin import default_base_config
 from gateway.testing import config_text
 import tomllib
@@ -36,7 +36,7 @@ def test_an_installed_wheel_finds_its_default_configuration(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"gateway/defaults/config/tillgate.toml",
             "gateway/defaults/config/resellers.example.toml",
-            "gateway/lua/redeem.lua", "gateway/lua/_prelude.lua"} <= names
+            "gateway/ledger/lua/redeem.lua", "gateway/ledger/lua/_prelude.lua"} <= names
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",

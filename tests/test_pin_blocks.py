@@ -21,10 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ledger_support import EXTRA_PROGRAMS, Ledger
 
-from gateway.config import ConfigError, parse_config
-from gateway.pinkeys import PinKey, PinKeys, format4_pan_field, format4_pin_field, xor
+from gateway.config.model import ConfigError, parse_config
+from gateway.ledger.store import Store
 from gateway.reactor import deferred_from_coro
-from gateway.store import Store
+from gateway.security.pinkeys import PinKey, PinKeys, format4_pan_field, format4_pin_field, xor
 from protocols import isobuild, isomap
 from protocols.model import RC, Op, Request
 
@@ -183,7 +183,7 @@ async def test_encrypted_field_52_is_decrypted_under_the_terminal_key(keyed_ledg
 # -- PINs never reach the log --------------------------------------------------------------------
 
 def test_hexdumps_mask_tgl_pins():
-    from gateway.hexdump import masked_hexdump, tgl_dump
+    from gateway.listeners.hexdump import masked_hexdump, tgl_dump
 
     tgl = b"\x02TGL1\x1cQ\x1cop=balance\x1cpin=4821\x1cid=7\x03"
     for dump in (masked_hexdump(tgl), tgl_dump(tgl[1:-1])):
@@ -197,7 +197,7 @@ async def test_a_refused_iso_message_is_logged_without_its_pin_block(tillgate_in
     import logging
     import re
 
-    from gateway.isoclient import IsoClient
+    from gateway.sim.isoclient import IsoClient
 
     gw = await tillgate_inprocess_factory()
     card = "6039540000000000001"[:16]

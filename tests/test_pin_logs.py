@@ -22,7 +22,7 @@ from test_ledger_support import ledger  # noqa: F401  (fixture)
 from test_line_serial import serial_line
 from test_line_tcp import TERM, tcp_line
 
-from gateway.isoclient import IsoClient
+from gateway.sim.isoclient import IsoClient
 from gateway.testing import GatewayProcess
 from protocols import isocodec
 from protocols.isobuild import pin_block, request_fields
@@ -250,7 +250,7 @@ def test_the_guard_is_installed_for_the_whole_session():
     import subprocess
 
     from gateway import testing
-    from gateway.pinkeys import PinKey
+    from gateway.security.pinkeys import PinKey
     from protocols import carddata, isobuild
 
     for wrapped in (isobuild.pin_block, PinKey.block_for, carddata.generate_pin, subprocess.run,
@@ -262,7 +262,7 @@ def test_the_guard_is_installed_for_the_whole_session():
 
 
 def test_the_guard_finds_a_block_split_across_hex_dump_lines():
-    from gateway.hexdump import masked_hexdump
+    from gateway.listeners.hexdump import masked_hexdump
 
     block = pin_block("1234", CARD)
     material = Material()

@@ -7,9 +7,9 @@ import pytest_twisted
 from test_ledger_support import ledger, random_number  # noqa: F401  (fixture)
 
 from gateway.embedded_redis import EmbeddedRedis, free_port
-from gateway.processor import Processor
+from gateway.ledger.processor import Processor
+from gateway.ledger.store import CLAIM_FIRST, NO_PRELUDE, Store, StoreError, load_scripts
 from gateway.reactor import deferred_from_coro
-from gateway.store import CLAIM_FIRST, NO_PRELUDE, Store, StoreError, load_scripts
 from protocols.model import RC, Op
 
 

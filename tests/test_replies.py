@@ -8,8 +8,8 @@ import asyncio
 import pytest
 import pytest_twisted
 
+from gateway.ledger.replies import Reply, run_in_place
 from gateway.reactor import deferred_from_coro
-from gateway.replies import Reply, run_in_place
 
 
 async def _waiter_runs_in_place() -> list[str]:

@@ -9,10 +9,10 @@ import io
 import pytest_twisted
 from isohelpers import in_thread, new_card
 
-from gateway.cards import show_card
-from gateway.isoclient import IsoClient
+from gateway.ledger.cards import show_card
+from gateway.ledger.resellers import report_csv, settlement_rows
 from gateway.reactor import deferred_from_coro
-from gateway.resellers import report_csv, settlement_rows
+from gateway.sim.isoclient import IsoClient
 from protocols.isobuild import request_fields, reversal_fields
 from protocols.model import Op
 

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from test_ledger_support import EXTRA_PROGRAMS, MERCH, TERM, Ledger, random_number
 from twisted.internet import defer
 
-from gateway import cards, rules
-from gateway.alerts.queue import STREAM, AlertQueue
-from gateway.alerts.record import Alert
-from gateway.config import ConfigError, parse_config
+from gateway.config.model import ConfigError, parse_config
+from gateway.ledger import cards
+from gateway.ledger.store import Store
 from gateway.reactor import deferred_from_coro
-from gateway.store import Store
+from gateway.security import rules
+from gateway.security.alerts.queue import STREAM, AlertQueue
+from gateway.security.alerts.record import Alert
 from protocols.model import RC, Op, Request, Result
 
 T0 = 1_800_000_000 - (1_800_000_000 % 86400)  # the start of a day: every window starts here

@@ -8,7 +8,7 @@ import json
 import redis
 from test_ledger_cli import config_file, tillgate  # noqa: F401  (fixture)
 
-from gateway.rules import terminal_off_key
+from gateway.security.rules import terminal_off_key
 
 
 def test_terminals_show_disable_enable(config_file, redis_url):  # noqa: F811

@@ -61,7 +61,7 @@ def test_sigusr1_dumps_the_stacks_and_the_gateway_carries_on(tmp_path):
     try:
         gateway.process.send_signal(signal.SIGUSR1)
         def dumped(log: str) -> bool:  # the dump is written in pieces: wait for its end too
-            return "Current thread" in log and "cli_serve.py" in log
+            return "Current thread" in log and "cli/serve.py" in log
 
         deadline = time.monotonic() + 5
         while not dumped(gateway.log) and time.monotonic() < deadline:

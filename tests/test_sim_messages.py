@@ -1,6 +1,6 @@
 """The simulator's messages checked against the host's own codecs: what a `Till` sends is what
 protocols.isomap / protocols.tgl read, and what the host answers is what `Reply` shows. Amounts
-typed by people go through gateway.amounts only. No gateway needed."""
+typed by people go through gateway.ledger.amounts only. No gateway needed."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.amounts import format_amount, parse_amount
-from gateway.config import load_config
+from gateway.config.model import load_config
+from gateway.ledger.amounts import format_amount, parse_amount
 from gateway.pytest_plugin import default_base_config
 from gateway.sim.messages import Call, Exchange, IsoDialect, TglDialect
 from gateway.sim.render import as_json, as_table

@@ -19,7 +19,7 @@ import time
 from linetill import STX, tgl_request
 from wireclients import LineClient
 
-from gateway.isoclient import IsoClient
+from gateway.sim.isoclient import IsoClient
 from gateway.testing import GatewayProcess
 from protocols import isocodec
 from protocols.isospec import spec_for_bitmap

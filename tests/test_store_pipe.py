@@ -9,8 +9,8 @@ import pytest
 import pytest_twisted
 
 from gateway.embedded_redis import EmbeddedRedis, free_port
+from gateway.ledger.store import Store, StoreError
 from gateway.reactor import deferred_from_coro
-from gateway.store import Store, StoreError
 
 
 async def _batches_in_flight(store: Store) -> list[list[bytes]]:

@@ -11,8 +11,8 @@ import pytest
 import pytest_twisted
 from tls_material import make_tls_files
 
-from gateway.isoclient import IsoClient
 from gateway.reactor import deferred_from_coro
+from gateway.sim.isoclient import IsoClient
 from protocols import isobuild
 from protocols.model import Op
 

@@ -7,7 +7,7 @@ import socket
 
 from linetill import ACK, ETX, STX, frame, tgl_fields
 
-from gateway.isoclient import IsoClient
+from gateway.sim.isoclient import IsoClient
 
 
 def iso_batch(port: int, payloads: list[bytes]) -> list[dict[str, str]]:

@@ -11,7 +11,7 @@
              JUnit XML
 - load, loadsetup, loadstats:  the load generator (asyncio, pipelined), the cards it needs,
              and its report
-- cli_modes: the `run` and `load` modes of `tillgate sim` (gateway/cli_sim.py has the rest)
+- cli_modes: the `run` and `load` modes of `tillgate sim` (gateway/cli/sim.py has the rest)
 """
 
 from gateway.sim.messages import Call, Exchange, Reply

@@ -1,7 +1,7 @@
 """Issue fresh cards into a gateway's store, for scenarios, load runs and tests.
 
 Cards must exist (status `issued`) before a till can activate them. This goes to the store the
-config names, exactly as `tillgate cards issue` does (gateway.storeconnect.open_store: the
+config names, exactly as `tillgate cards issue` does (gateway.ledger.storeconnect.open_store: the
 configured Redis, or the embedded redis-server of a running gateway with the same data
 directory). The calls are blocking: each runs the async store client on its own event loop in a
 worker thread, so they work from plain scripts, from the CLI and from inside a test whose thread
@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gateway.cards import issue_card, show_card
-from gateway.config import Config, Program
-from gateway.storeconnect import open_store
+from gateway.config.model import Config, Program
+from gateway.ledger.cards import issue_card, show_card
+from gateway.ledger.storeconnect import open_store
 from protocols.carddata import generate_card_number, generate_pin
 from protocols.model import mask_card
 

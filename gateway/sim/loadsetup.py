@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from gateway.config import Config, Program
+from gateway.config.model import Config, Program
 from gateway.sim.issuer import issue_cards
 from gateway.sim.target import Target
 from gateway.sim.till import Till

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.config import Config, Program
+from gateway.config.model import Config, Program
 from protocols import field63, isocodec, tgl
 from protocols.isobuild import request_fields, reversal_fields, transmission_time
 from protocols.isomap import POINTS_ACCOUNT, POINTS_CURRENCY

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.amounts import format_amount
+from gateway.ledger.amounts import format_amount
 from gateway.sim.messages import POINTS_AMOUNT_OPS, Call, Exchange, safe_request
 from protocols.model import mask_card
 

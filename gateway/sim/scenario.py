@@ -7,7 +7,7 @@ docs/simulator.md describes every step key; `load_scenario` rejects unknown keys
 
 Values may use `${name}` (a card issued `as` that name, a `capture`d value) and `${step.what}`
 (`stan`, `auth`, `rc`, `balance`, a raw field such as `38`, of the step called `step`). Amounts
-are strings in major units (`"12.50"`, parsed by gateway.amounts); points are integers.
+are strings in major units (`"12.50"`, parsed by gateway.ledger.amounts); points are integers.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.amounts import format_amount, parse_amount
-from gateway.config import Config
+from gateway.config.model import Config
+from gateway.ledger.amounts import format_amount, parse_amount
 from gateway.sim.faults import FAULTS, FaultOutcome, run_fault
 from gateway.sim.issuer import issue_cards
 from gateway.sim.links import LinkClosed

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from gateway.config import Config, Listener
+from gateway.config.model import Config, Listener
 
 PROTOCOLS = ("iso", "tgl")
 _LISTENER_PROTOCOL = {"iso": "iso8583", "tgl": "line"}

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from gateway.config import Config
+from gateway.config.model import Config
 from gateway.sim.links import Channel, open_channel
 from gateway.sim.messages import Call, Dialect, Exchange, Reply, dialect_for
 from gateway.sim.target import Target, target_from_config

@@ -1,0 +1,52 @@
+"""What the admin listener's JSON resources share: an answer written now or once a store call is
+done (and never to a client that has gone), and the wiring of a resource over the store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from twisted.web import resource, server
+
+from gateway.config.model import Config
+from gateway.ledger.store import Store
+from gateway.reactor import deferred_from_coro
+from gateway.security.tokens import TokenAuth
+
+Answer = tuple[int, dict[str, Any]]
+
+
+def json_bytes(request, status: int, body: dict[str, Any]) -> bytes:
+    """Set the status and headers of a JSON answer; its body, for render_* to return."""
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"cache-control", b"no-store")
+    return json.dumps(body).encode() + b"\n"
+
+
+def finish_json(request, status: int, body: dict[str, Any]) -> None:
+    if request.finished or request._disconnected:
+        return
+    request.write(json_bytes(request, status, body))
+    request.finish()
+
+
+def answer_later(request, work: Coroutine[Any, Any, Answer]):
+    """Run a store coroutine for this request and answer with its (status, body); a store
+    failure is a 503 that says why. For render_*: `return answer_later(request, ...)`."""
+    d = deferred_from_coro(work)
+    d.addCallbacks(lambda answer: finish_json(request, *answer),
+                   lambda failure: finish_json(request, 503, {"error": failure.getErrorMessage()}))
+    return server.NOT_DONE_YET
+
+
+class StoreResource(resource.Resource):
+    """A resource whose answers come from the store (which may not be up yet)."""
+
+    def __init__(self, config: Config, store_source: Callable[[], Store | None],
+                 auth: TokenAuth):
+        super().__init__()
+        self.config = config
+        self.store_source = store_source
+        self.auth = auth

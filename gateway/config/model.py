@@ -1,0 +1,518 @@
+"""Typed configuration of tillgate, read from TOML (HOST-SPEC section 6 is the default file).
+
+`load_config(path)` returns a `Config` or raises `ConfigError` carrying every problem of the file,
+each named by its path (`programs.gift.max_balance: must be a positive integer`). Relative paths
+(the data directory, TLS files) are relative to the working directory, as HOST-SPEC 5 says.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.config.cardrules import program_for_card
+from gateway.config.rules import Rule, read_rule, rule_problems
+from gateway.config.sections import ConfigError, Section
+from gateway.config.security import (
+    AlertsConfig,
+    ImportsConfig,
+    SecurityConfig,
+    SMTPConfig,
+    read_alerts,
+    read_email,
+    read_imports,
+    read_security,
+)
+
+DEFAULT_CONFIG_PATH = "config/tillgate.toml"
+
+_TERMINAL_ID = re.compile(r"^[ -~]{1,8}$")
+_MERCHANT_ID = re.compile(r"^[ -~]{1,15}$")
+_CURRENCY = re.compile(r"^\d{3}$")
+_DIGITS = re.compile(r"^\d+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Reward:
+    id: str
+    name: str
+    cost: int  # points
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A card programme: what its numbers look like and the rules its operations obey."""
+
+    id: str
+    kind: str  # "gift" (money) or "loyalty" (points)
+    currency: str  # ISO 4217 numeric; loyalty programs keep one for field 49 checks
+    card_length_min: int
+    card_length_max: int
+    prefix: str = ""
+    range_low: str | None = None  # inclusive, same length as range_high; instead of a prefix
+    range_high: str | None = None
+    luhn: bool = True
+    alphanumeric: bool = False
+    face_values: tuple[int, ...] = ()  # pre-valued cards: allowed face values, minor units
+    max_balance: int = 0  # 0 = no limit
+    max_transaction: int = 0  # single transaction limit, 0 = none
+    min_activation: int = 0  # activation load may be 0 where this is 0
+    reload: bool = True
+    partial_approval: bool = True
+    pin_length: int = 0  # 0 = no PIN
+    pin_tries: int = 3
+    pin_lock_seconds: int = 86400  # 0 = locked until an operator unlocks
+    invoice_required: bool = False
+    points_per_unit: int = 0  # points earned per `unit` minor units of purchase
+    unit: int = 100
+    rounding: str = "floor"  # floor, half_up, ceil
+    min_points: int = 0  # per purchase: below this, nothing is earned
+    max_points: int = 0  # per purchase cap, 0 = none
+    points_only: bool = False
+    rewards: tuple[Reward, ...] = ()
+    expiry_days: int = 0  # card expires this many days after activation; 0 = never
+    merchants: tuple[str, ...] = ()  # a club: only these merchants; empty = every merchant
+    uniform_decline: bool = False  # answer unknown and inactive cards alike (enumeration defence)
+
+    @property
+    def pin_required(self) -> bool:
+        return self.pin_length > 0
+
+    @property
+    def is_loyalty(self) -> bool:
+        return self.kind == "loyalty"
+
+    @property
+    def numbers_can_be_drawn(self) -> bool:
+        """False for alphanumeric numbers with Luhn or a range, which no generator draws
+        (protocols.carddata.generate_card_number): such cards come in by `cards import`."""
+        return not (self.alphanumeric and (self.luhn or self.range_low is not None))
+
+    def reward(self, reward_id: str) -> Reward | None:
+        for reward in self.rewards:
+            if reward.id == reward_id:
+                return reward
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    id: str
+    name: str
+    terminals: tuple[str, ...]
+    email: str | None = None
+    reseller: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TLSConfig:
+    cert: str
+    key: str
+    ca: str | None = None  # when set, clients must present a certificate signed by it
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    name: str
+    protocol: str  # iso8583 | line
+    transport: str  # tcp | serial
+    host: str = "127.0.0.1"
+    port: int = 0
+    device: str | None = None
+    baud: int = 9600
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: int = 1
+    flow: str = "none"  # none | rtscts | xonxoff
+    framing: str = "len2b"  # iso8583 over tcp: len2b | len4a | tpdu
+    bitmap: str = "ascii"  # ascii | binary
+    max_frame: int = 4096
+    idle_timeout: int = 300
+    frame_timeout: int = 30  # seconds from a frame's first byte to its last; 0 = no deadline
+    max_in_flight: int = 1024
+    max_connections: int = 1024  # TCP: open connections on this listener; 0 = no cap
+    max_connections_per_source: int = 256  # TCP: from one source address; 0 = no cap
+    backlog: int = 1024  # TCP: the kernel's queue of connections not yet accepted
+    ack: bool = True  # line protocol ACK/NAK
+    retries: int = 3
+    retry_interval: float = 3.0
+    mask_pan: bool = True  # responses echo field 2 masked; false: leave field 2 out (never whole)
+    tls: TLSConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPConfig:
+    host: str = "127.0.0.1"
+    port: int = 8580
+    tls: TLSConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    url: str | None = None  # None = embedded redis-server under the data directory
+    pool_size: int = 64
+    timeout: float = 5.0
+    server_binary: str | None = None  # embedded only: a redis-server to use instead of PATH
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A reseller's card product: the UPC on the package, its program and what it may load."""
+
+    upc: str
+    program: str
+    denomination: int = 0  # fixed face value in minor units; 0 = variable between min and max
+    min: int = 0
+    max: int = 0
+
+    def admits(self, amount: int) -> bool:
+        if self.denomination:
+            return amount == self.denomination
+        return self.min <= amount <= (self.max or amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Reseller:
+    """A POSA network (config/resellers.example.toml): its catalogue and its rules."""
+
+    id: str
+    name: str
+    products: dict[str, Product]
+    require_upc: bool = True
+    rrn_retransmission: bool = True
+    reversal_window: int = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    data_dir: Path
+    log_level: str
+    redis: RedisConfig
+    http: HTTPConfig
+    listeners: tuple[Listener, ...]
+    merchants: dict[str, Merchant]
+    programs: dict[str, Program]
+    rules: tuple[Rule, ...] = ()
+    resellers: dict[str, Reseller] = field(default_factory=dict)
+    reversal_window: int = 86400
+    shutdown_grace: float = 10.0
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    email: SMTPConfig = field(default_factory=SMTPConfig)
+    imports: ImportsConfig = field(default_factory=ImportsConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    raw: dict = field(default_factory=dict, repr=False)
+
+    terminals: dict[str, Merchant] = field(default_factory=dict, repr=False)  # terminal -> owner
+
+    def merchant_of_terminal(self, terminal: str) -> Merchant | None:
+        return self.terminals.get(terminal)
+
+    def program_of_card(self, card: str) -> Program | None:
+        """The program whose number rules admit this card, or None (HOST-SPEC 4: then 14)."""
+        return program_for_card(self.programs.values(), card)
+
+
+
+
+def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG_PATH) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    path = str(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
+    return parse_config(data, path)
+
+
+def parse_config(data: dict, path: str = "<config>") -> Config:
+    errors: list[str] = []
+    top = Section(data, "", errors)
+
+    gw = top.table("gateway")
+    data_dir = gw.string("data_dir", "var")
+    log_level = gw.string("log_level", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    reversal_window = gw.integer("reversal_window", 86400, minimum=1)
+    shutdown_grace = gw.integer("shutdown_grace", 10, minimum=0)
+    gw.reject_unknown()
+
+    redis_cfg = _read_redis(top.table("redis"))
+    http_cfg = _read_http(top.table("http"))
+    listeners = tuple(_read_listener(s) for s in top.array_of_tables("listeners"))
+    _check_unique([lst.name for lst in listeners], "listeners", "name", errors)
+    _check_unique([f"{lst.host}:{lst.port}" for lst in listeners if lst.transport == "tcp"]
+                  + [f"{http_cfg.host}:{http_cfg.port}"], "listeners", "host:port", errors)
+
+    merchants = {mid: _read_merchant(mid, s) for mid, s in top.tables("merchants").items()}
+    seen_terminals: dict[str, str] = {}
+    for merchant in merchants.values():
+        for term in merchant.terminals:
+            if term in seen_terminals:
+                errors.append(f"merchants.{merchant.id}.terminals: terminal {term!r} already "
+                              f"belongs to merchant {seen_terminals[term]!r}")
+            seen_terminals[term] = merchant.id
+
+    programs = {pid: _read_program(pid, s) for pid, s in top.tables("programs").items()}
+    for program in programs.values():
+        for mid in program.merchants:
+            if mid not in merchants:
+                errors.append(f"programs.{program.id}.merchants: unknown merchant {mid!r}")
+    _check_program_overlap(programs, errors)
+
+    rules = tuple(read_rule(s) for s in top.array_of_tables("rules"))
+    resellers = {rid: _read_reseller(rid, s, programs)
+                 for rid, s in top.tables("resellers").items()}
+    for merchant in merchants.values():
+        if merchant.reseller and merchant.reseller not in resellers:
+            errors.append(f"merchants.{merchant.id}.reseller: no reseller "
+                          f"{merchant.reseller!r} under [resellers]")
+    errors.extend(rule_problems(rules))
+    alerts = read_alerts(top.table("alerts"))
+    email = read_email(top.table("email"))
+    imports = read_imports(top.table("imports"))
+    security = read_security(top.table("security"), set(seen_terminals), set(merchants))
+    top.reject_unknown()
+
+    if errors:
+        raise ConfigError(errors)
+    return Config(
+        path=path, data_dir=Path(data_dir), log_level=log_level, redis=redis_cfg, http=http_cfg,
+        listeners=listeners, merchants=merchants, programs=programs, rules=rules,
+        resellers=resellers,
+        reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
+        alerts=alerts, email=email, imports=imports, security=security,
+        terminals={t: m for m in merchants.values() for t in m.terminals},
+    )
+
+
+def _read_tls(s: Section) -> TLSConfig | None:
+    if not s.data:
+        return None
+    tls = TLSConfig(cert=s.string("cert"), key=s.string("key"), ca=s.string("ca", None))
+    for key in ("cert", "key", "ca"):
+        value = getattr(tls, key)
+        if value and not os.path.exists(value):
+            s.error(key, f"no such file {value!r}")
+    s.reject_unknown()
+    return tls
+
+
+def _read_redis(s: Section) -> RedisConfig:
+    url = s.string("url", None, pattern=lambda v: v.startswith(("redis://", "rediss://", "unix://")),
+                what="a redis://, rediss:// or unix:// URL")
+    cfg = RedisConfig(
+        url=url or None,
+        pool_size=s.integer("pool_size", 64, minimum=1),
+        timeout=float(s.integer("timeout", 5, minimum=1)),
+        server_binary=s.string("server_binary", None),
+    )
+    s.reject_unknown()
+    return cfg
+
+
+def _read_http(s: Section) -> HTTPConfig:
+    cfg = HTTPConfig(host=s.string("host", "127.0.0.1"), port=s.integer("port", 8580, minimum=0,
+                                                                   maximum=65535),
+                     tls=_read_tls(s.table("tls")))
+    s.reject_unknown()
+    return cfg
+
+
+def _read_listener(s: Section) -> Listener:
+    protocol = s.string("protocol", choices=("iso8583", "line"))
+    transport = s.string("transport", "tcp", choices=("tcp", "serial"))
+    kw: dict = dict(
+        name=s.string("name"), protocol=protocol, transport=transport,
+        framing=s.string("framing", "len2b", choices=("len2b", "len4a", "tpdu")),
+        bitmap=s.string("bitmap", "ascii", choices=("ascii", "binary")),
+        max_frame=s.integer("max_frame", 4096, minimum=64, maximum=65535),
+        idle_timeout=s.integer("idle_timeout", 300, minimum=0),
+        frame_timeout=s.integer("frame_timeout", 30, minimum=0),
+        max_in_flight=s.integer("max_in_flight", 1024, minimum=1),
+        ack=s.boolean("ack", True),
+        retries=s.integer("retries", 3, minimum=0),
+        retry_interval=float(s.integer("retry_interval", 3, minimum=1)),
+        mask_pan=s.boolean("mask_pan", True),
+    )
+    if transport == "serial":
+        if protocol == "iso8583" and kw["bitmap"] == "binary":
+            # STX/ETX frames cannot carry the bytes 02 and 03 that a binary bitmap may hold.
+            s.error("bitmap", "serial lines frame with STX/ETX: use the ascii bitmap")
+        kw.update(
+            device=s.string("device"),
+            baud=s.integer("baud", 9600, minimum=50),
+            bytesize=s.integer("bytesize", 8, minimum=5, maximum=8),
+            parity=s.string("parity", "N", choices=("N", "E", "O", "M", "S")),
+            stopbits=s.integer("stopbits", 1, minimum=1, maximum=2),
+            flow=s.string("flow", "none", choices=("none", "rtscts", "xonxoff")),
+        )
+    else:
+        kw.update(host=s.string("host", "127.0.0.1"),
+                  port=s.integer("port", minimum=0, maximum=65535),
+                  max_connections=s.integer("max_connections", 1024, minimum=0),
+                  max_connections_per_source=s.integer("max_connections_per_source", 256,
+                                                       minimum=0),
+                  backlog=s.integer("backlog", 1024, minimum=1, maximum=65535),
+                  tls=_read_tls(s.table("tls")))
+    s.reject_unknown()
+    return Listener(**kw)
+
+
+def _read_merchant(mid: str, s: Section) -> Merchant:
+    if not _MERCHANT_ID.match(mid):
+        s.error("", "merchant id must be 1 to 15 printable characters")
+    terminals = s.array("terminals")
+    for term in terminals:
+        if not _TERMINAL_ID.match(term):
+            s.error("terminals", f"terminal id {term!r} must be 1 to 8 printable characters")
+    merchant = Merchant(id=mid, name=s.string("name", mid), terminals=tuple(terminals),
+                        email=s.string("email", None), reseller=s.string("reseller", None))
+    s.reject_unknown()
+    return merchant
+
+
+def _read_program(pid: str, s: Section) -> Program:
+    kind = s.string("kind", choices=("gift", "loyalty"))
+    length = s._get("card_length", object())
+    lmin = lmax = 0
+    if isinstance(length, int) and not isinstance(length, bool):
+        lmin = lmax = length
+    elif (isinstance(length, list) and len(length) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) for v in length)):
+        lmin, lmax = length
+    else:
+        s.error("card_length", "must be an integer or [min, max] from 8 to 19")
+    if (lmin or lmax) and not (8 <= lmin <= lmax <= 19):
+        s.error("card_length", "must be an integer or [min, max] from 8 to 19")
+    prefix = s.string("prefix", "")
+    alnum = s.boolean("alphanumeric", False)
+    if prefix and not alnum and not _DIGITS.match(prefix):
+        s.error("prefix", "must be digits")
+    card_range = s.array("range", [])
+    rlow = rhigh = None
+    if card_range:
+        if (len(card_range) != 2 or not all(_DIGITS.match(v) for v in card_range)
+                or len(card_range[0]) != len(card_range[1]) or card_range[0] > card_range[1]):
+            s.error("range", "must be [low, high]: two digit strings of one length, low <= high")
+        else:
+            rlow, rhigh = card_range
+            if not (lmin <= len(rlow) <= lmax):
+                s.error("range", "numbers must have the program's card_length")
+        if prefix:
+            s.error("range", "give a prefix or a range, not both")
+    if prefix and lmax and len(prefix) >= lmax:
+        s.error("prefix", "must be shorter than card_length")
+    rewards = []
+    for r in s.array_of_tables("rewards"):
+        rewards.append(Reward(id=r.string("id"), name=r.string("name", ""),
+                              cost=r.integer("cost", minimum=1)))
+        r.reject_unknown()
+    pin_length = s.integer("pin_length", 0, minimum=0, maximum=12)
+    program = Program(
+        id=pid, kind=kind or "gift", currency=s.string("currency", "840", pattern=_CURRENCY.match,
+                                                   what="an ISO 4217 numeric code"),
+        card_length_min=lmin, card_length_max=lmax, prefix=prefix, range_low=rlow,
+        range_high=rhigh, luhn=s.boolean("luhn", True), alphanumeric=alnum,
+        face_values=tuple(s.array("face_values", [], item=int)),
+        max_balance=s.integer("max_balance", 0, minimum=0),
+        max_transaction=s.integer("max_transaction", 0, minimum=0),
+        min_activation=s.integer("min_activation", 0, minimum=0),
+        reload=s.boolean("reload", True),
+        partial_approval=s.boolean("partial_approval", True),
+        pin_length=pin_length,
+        pin_tries=s.integer("pin_tries", 3, minimum=1),
+        pin_lock_seconds=s.integer("pin_lock_seconds", 86400, minimum=0),
+        invoice_required=s.boolean("invoice_required", False),
+        points_per_unit=s.integer("points_per_unit", 0, minimum=0),
+        unit=s.integer("unit", 100, minimum=1),
+        rounding=s.string("rounding", "floor", choices=("floor", "half_up", "ceil")),
+        min_points=s.integer("min_points", 0, minimum=0),
+        max_points=s.integer("max_points", 0, minimum=0),
+        points_only=s.boolean("points_only", False),
+        rewards=tuple(rewards),
+        expiry_days=s.integer("expiry_days", 0, minimum=0),
+        merchants=tuple(s.array("merchants", [])),
+        uniform_decline=s.boolean("uniform_decline", False),
+    )
+    if any(v <= 0 for v in program.face_values):
+        s.error("face_values", "must be positive amounts in minor units")
+    if program.is_loyalty and program.face_values:
+        s.error("face_values", "a loyalty program has no face values")
+    s.reject_unknown()
+    return program
+
+
+def _is_upc(value: str) -> bool:
+    return value.isdigit() and 8 <= len(value) <= 14
+
+
+def _read_reseller(rid: str, s: Section, programs: dict[str, Program]) -> Reseller:
+    """A reseller's table, on top of the profile file it names (its own keys win)."""
+    profile_path = s.string("profile", None)
+    data = dict(s.data)
+    if profile_path:
+        try:
+            with open(profile_path, "rb") as f:
+                profile = tomllib.load(f).get("resellers", {}).get(rid)
+        except FileNotFoundError:
+            s.error("profile", f"no such file {profile_path!r}")
+            profile = {}
+        except tomllib.TOMLDecodeError as e:
+            s.error("profile", f"{profile_path} is not valid TOML: {e}")
+            profile = {}
+        if profile is None:
+            s.error("profile", f"{profile_path} has no [resellers.{rid}] table")
+            profile = {}
+        data = {**profile, **data}
+    r = Section(data, s.path, s.errors)
+    r._seen.add("profile")
+    products: dict[str, Product] = {}
+    for p in r.array_of_tables("products"):
+        product = Product(
+            upc=p.string("upc", pattern=_is_upc,
+                         what="8 to 14 digits"),
+            program=p.string("program"), denomination=p.integer("denomination", 0, minimum=0),
+            min=p.integer("min", 0, minimum=0), max=p.integer("max", 0, minimum=0))
+        if product.program and product.program not in programs:
+            p.error("program", f"unknown program {product.program!r}")
+        if not product.denomination and not product.max:
+            p.error("", "needs a denomination, or a min and max")
+        if product.upc in products:
+            p.error("upc", f"{product.upc} is listed twice")
+        p.reject_unknown()
+        products[product.upc] = product
+    reseller = Reseller(
+        id=rid, name=r.string("name", rid), products=products,
+        require_upc=r.boolean("require_upc", True),
+        rrn_retransmission=r.boolean("rrn_retransmission", True),
+        reversal_window=r.integer("reversal_window", 86400, minimum=1),
+    )
+    r.reject_unknown()
+    return reseller
+
+
+def _check_unique(values: list[str], where: str, what: str, errors: list[str]) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen and not v.endswith(":0"):
+            errors.append(f"{where}: {what} {v!r} is used twice")
+        seen.add(v)
+
+
+def _check_program_overlap(programs: dict[str, Program], errors: list[str]) -> None:
+    """Two programs must never claim the same card number: the program is found by number."""
+    items = list(programs.values())
+    for i, a in enumerate(items):
+        for b in items[i + 1:]:
+            if a.prefix and b.prefix and (a.prefix.startswith(b.prefix)
+                                          or b.prefix.startswith(a.prefix)):
+                lengths_meet = (a.card_length_min <= b.card_length_max
+                                and b.card_length_min <= a.card_length_max)
+                if lengths_meet:
+                    errors.append(f"programs.{b.id}.prefix: overlaps program {a.id!r}")

@@ -1,0 +1,216 @@
+"""Where a card lives in Redis, and the operator actions on cards (issue, show, unlock, rollback).
+
+A card is keyed by a hash of its number, never the number itself, inside the hash tag
+`{c:<id>}` so every key of one card is in one slot (Redis Cluster ready):
+
+  {c:<id>}:s            hash   state (fields: docs/ledger.md)
+  {c:<id>}:j            stream journal, one msgpack entry per change (gateway/ledger/journal.py)
+  {c:<id>}:r:<req key>  hash   record of one request: stored response, undo data, or a tombstone
+
+Request keys and invoice numbers belong to the merchant's slot, since the same request key may
+come with another card (that is a 94 too):
+
+  {m:<merchant>}:k:<req key>  string  fingerprint of the request that claimed the key
+  {m:<merchant>}:inv          hash    invoice number -> request key that used it
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable, Container
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import msgpack
+
+from gateway.config.model import Program
+from gateway.ledger.pins import pin_hash
+from gateway.ledger.store import Store
+from protocols.carddata import generate_card_number, generate_pin
+from protocols.model import Op, Request, mask_card
+
+if TYPE_CHECKING:
+    from protocols._carddata_py import Draws
+
+STATUSES = ("issued", "active", "suspended", "locked", "lost", "closed")
+OPERATOR = "OPERATOR"  # terminal and merchant of what an operator does on the command line
+
+
+def card_id(card: str) -> str:
+    """The card's key id: a hash of the number (numbers never appear in key names)."""
+    return hashlib.sha256(b"tillgate-card:" + card.encode()).hexdigest()[:32]
+
+
+def state_key(cid: str) -> str:
+    return f"{{c:{cid}}}:s"
+
+
+def journal_key(cid: str) -> str:
+    return f"{{c:{cid}}}:j"
+
+
+def record_key(cid: str, request_key: str) -> str:
+    return f"{{c:{cid}}}:r:{request_key}"
+
+
+def card_keys(cid: str, request_key: str, original_key: str | None = None) -> list[str]:
+    """KEYS of every card script: state, journal, this request's record, the original's record."""
+    own = record_key(cid, request_key)
+    orig = record_key(cid, original_key) if original_key else own
+    return [state_key(cid), journal_key(cid), own, orig]
+
+
+def claim_key(merchant: str, request_key: str) -> str:
+    return f"{{m:{merchant}}}:k:{request_key}"
+
+
+def invoice_key(merchant: str) -> str:
+    return f"{{m:{merchant}}}:inv"
+
+
+@dataclass(slots=True)
+class CardView:
+    """What `cards show` prints. The number is held only to be masked on output."""
+
+    card: str
+    program: str
+    kind: str
+    status: str
+    balance: int
+    points: int
+    expiry: str | None
+    face_value: int
+    pin_tries_failed: int
+
+    def as_dict(self, mask: bool = True) -> dict[str, object]:
+        return {
+            "card": mask_card(self.card) if mask else self.card, "program": self.program,
+            "kind": self.kind, "status": self.status, "balance": self.balance,
+            "points": self.points, "expiry": self.expiry, "face_value": self.face_value,
+            "pin_tries_failed": self.pin_tries_failed,
+        }
+
+
+def _pack(params: dict[str, object]) -> bytes:
+    return msgpack.packb(params)
+
+
+async def issue_card(store: Store, program: Program, card: str, pin: str | None = None,
+                     face_value: int = 0, batch: str | None = None) -> bool:
+    """Create a pre-issued card; False when the number already exists. `batch` names the
+    `cards import` file that created it (so a resumed import knows its own cards)."""
+    params: dict[str, object] = {
+        "now": int(time.time()), "prog": program.id, "kind": program.kind,
+        "mask": mask_card(card), "face": face_value,
+    }
+    if pin is not None:
+        params["pinh"] = pin_hash(card, pin)
+    if batch is not None:
+        params["batch"] = batch
+    cid = card_id(card)
+    return bool(await store.run("issue", [state_key(cid)], [_pack(params)]))
+
+
+DRAWS = 1000  # numbers drawn for one new card before giving up (a program almost out of them)
+
+
+def _secrets(_attempt: int) -> Draws:
+    return secrets
+
+
+async def issue_new_card(store: Store, program: Program, face_value: int = 0, *,
+                         draws: Callable[[int], Draws] = _secrets, batch: str | None = None,
+                         avoid: Container[str] = ()) -> tuple[str, str, bool]:
+    """Draw a number of the program, and a PIN where it has them, until the issue script takes
+    one (it refuses a taken number atomically; a collision just draws again). Returns the card,
+    its PIN ("" where the program has none) and whether this call issued it.
+
+    `draws(attempt)` is where an attempt's choices come from: `secrets`, or a keyed stream that
+    draws again what an earlier run drew (gateway/issuance/realtime.py). With `batch`, a number that
+    already carries it is the batch's own card from an earlier run (returned as not new).
+    `avoid`: numbers to draw past (the ones a batch has already taken).
+    """
+    for attempt in range(DRAWS):
+        draw = draws(attempt)
+        card = generate_card_number(program.prefix, program.card_length_max, program.luhn,
+                                    program.range_low, program.range_high,
+                                    program.alphanumeric, draw=draw)
+        pin = generate_pin(program.pin_length, draw=draw) if program.pin_required else ""
+        if card in avoid:
+            continue
+        if await issue_card(store, program, card, pin or None, face_value, batch=batch):
+            return card, pin, True
+        if batch is not None and await store.command(
+                "HGET", state_key(card_id(card)), "batch") == batch.encode():
+            return card, pin, False
+    raise RuntimeError(f"program {program.id}: no free card number found in {DRAWS} draws")
+
+
+def operator_activation(card: str | None, amount: int, face_value: int, operator: str, key: str,
+                        channel: str) -> Request:
+    """An operator's activation of a card it has just issued (Processor.operator_apply)."""
+    return Request(op=Op.ACTIVATE_PREVALUED if face_value else Op.ACTIVATE, terminal=operator,
+                   merchant=operator, card=card, amount=amount, key=key, channel=channel)
+
+
+async def show_card(store: Store, card: str) -> CardView | None:
+    raw = await store.command("HGETALL", state_key(card_id(card)))
+    if not raw:
+        return None
+    st = {k.decode(): v.decode() for k, v in raw.items()}
+    exp = st.get("exp", "0")
+    return CardView(
+        card=card, program=st.get("prog", ""), kind=st.get("kind", ""),
+        status=st.get("status", ""), balance=int(st.get("bal", 0)), points=int(st.get("pts", 0)),
+        expiry=None if exp in ("", "0") else exp, face_value=int(st.get("face", 0)),
+        pin_tries_failed=int(st.get("pinf", 0)),
+    )
+
+
+async def unlock_card(store: Store, card: str) -> bool:
+    """Operator unlock of a PIN-locked card; False when it was not locked."""
+    cid = card_id(card)
+    return bool(await store.run("unlock", [state_key(cid)], [_pack({"now": int(time.time())})]))
+
+
+STATUS_CHANGES = ("suspended", "reinstate", "lost", "closed")
+
+
+def _operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
+                     **extra: object) -> dict[str, object]:
+    """The `a` map of a card script an operator runs (no till, no stored response: norec)."""
+    return {"now": int(time.time()), "today": 0, "ch": cid, "term": term, "merch": OPERATOR,
+            "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **extra}
+
+
+async def set_card_status(store: Store, card: str, to: str,
+                          operator: str = OPERATOR) -> dict[str, object]:
+    """An operator's status change (gateway/ledger/lua/set_status.lua): the script's response map,
+    rc 00 with `msg` "from -> to", 14 unknown card, 12 with `msg` when not allowed. `operator`
+    is who asked (the journal entry's terminal: OPERATOR on the command line, the token's id
+    over HTTP)."""
+    if to not in STATUS_CHANGES:
+        raise ValueError(f"status change {to!r}: one of {', '.join(STATUS_CHANGES)}")
+    cid = card_id(card)
+    key = "status:" + secrets.token_hex(6)
+    params = _operator_params(cid, key, "status", term=operator, to=to)
+    packed, _fresh = await store.run("set_status", card_keys(cid, key, key), [_pack(params)])
+    return msgpack.unpackb(packed)
+
+
+async def rollback_last(store: Store, card: str) -> dict[str, object]:
+    """Undo the card's most recent transaction with a compensating journal entry.
+
+    Returns the script's response map (rc 00, or 25 when there is nothing to roll back, 12 when
+    the value was spent since).
+    """
+    cid = card_id(card)
+    last = await store.command("HGET", state_key(cid), "last")
+    last_key = last.decode() if last else ""
+    keys = card_keys(cid, last_key or "-", last_key or "-")
+    params = _operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
+                              lastkey=last_key)
+    packed, _fresh = await store.run("rollback", keys, [_pack(params)])
+    return msgpack.unpackb(packed)

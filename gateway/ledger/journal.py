@@ -1,0 +1,82 @@
+"""The journal: one append-only Redis stream per card (`{c:<id>}:j`), one msgpack entry per change.
+
+Entry fields (written by `apply` in gateway/ledger/lua/_prelude.lua):
+  op     activate | reload | redeem | refund | cashout | earn | add_points | return |
+         redeem_points | transfer_out | transfer_in | transfer_back | void | reversal | rollback
+  card   the masked number (first 6 / last 4), ch: the card's key id (a hash of the number)
+  dv dp  change of money (minor units) and of points, signed
+  bal pts  balance and points after the change
+  term merch key  terminal, merchant and request key of the change
+  t      epoch seconds; n: the card's change counter (1, 2, ...)
+  undo   for void, reversal, rollback and transfer_back: the stream id of the entry undone
+Nothing is ever deleted or rewritten: an undo is a new entry with the opposite deltas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from gateway.ledger.store import Store
+
+PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    op: str
+    card: str
+    dv: int
+    dp: int
+    bal: int
+    pts: int
+    terminal: str
+    merchant: str
+    key: str
+    t: int
+    n: int
+    undo: str | None
+
+    @classmethod
+    def decode(cls, entry_id: bytes | str, packed: bytes) -> Entry:
+        e: dict[str, Any] = msgpack.unpackb(packed)
+        undo = e.get("undo")
+        return cls(
+            id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id, op=e["op"],
+            card=e.get("card", ""), dv=int(e["dv"]), dp=int(e["dp"]), bal=int(e["bal"]),
+            pts=int(e["pts"]), terminal=e.get("term", ""), merchant=e.get("merch", ""),
+            key=e.get("key", ""), t=int(e.get("t", 0)), n=int(e.get("n", 0)),
+            undo=undo.decode() if isinstance(undo, bytes) else undo,
+        )
+
+
+    def as_dict(self) -> dict[str, Any]:
+        """For `cards history --json` and the admin API: the time as ISO 8601 UTC as well."""
+        when = dt.datetime.fromtimestamp(self.t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"id": self.id, "time": when, "op": self.op, "dv": self.dv, "dp": self.dp,
+                "bal": self.bal, "pts": self.pts, "terminal": self.terminal,
+                "merchant": self.merchant, "key": self.key, "undo": self.undo}
+
+
+async def latest(store: Store, key: str, count: int) -> list[Entry]:
+    """The last `count` entries of one card's journal, oldest first."""
+    page = await store.command("XREVRANGE", key, "+", "-", "COUNT", count)
+    return [Entry.decode(entry_id, fields[b"e"]) for entry_id, fields in reversed(page)]
+
+
+async def entries(store: Store, key: str) -> AsyncIterator[Entry]:
+    """Every entry of one card's journal stream, oldest first, read in pages."""
+    start = "-"
+    while True:
+        page = await store.command("XRANGE", key, start, "+", "COUNT", PAGE)
+        for entry_id, fields in page:
+            yield Entry.decode(entry_id, fields[b"e"])
+        if len(page) < PAGE:
+            return
+        last = page[-1][0].decode()
+        start = "(" + last

@@ -1,0 +1,3 @@
+"""Prometheus families (one registry) and the hot-path counters. Imports nothing else of
+gateway/.
+"""

@@ -43,7 +43,7 @@ def connection_options() -> argparse.ArgumentParser:
     conn = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a --config given before the mode is not overwritten by this parser's default.
     conn.add_argument("--config", default=argparse.SUPPRESS,
-                      help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
+                      help=f"configuration file (default {DEFAULT_CONFIG_PATH}, else built-in)")
     conn.add_argument("--protocol", choices=("iso", "tgl"),
                       help="ISO 8583 (default; a scenario file may choose) or TGL/1")
     conn.add_argument("--listener", help="the config listener to reach (default: the first "
@@ -121,7 +121,7 @@ def build_target(args, protocol: str | None = None, config=None):
     from gateway.sim.target import target_from_config
 
     if config is None:
-        config = load_config(getattr(args, "config", DEFAULT_CONFIG_PATH))
+        config = load_config(args.config)
     # A scenario that names its protocol is pinned to it; --protocol picks for the others.
     protocol = protocol or args.protocol or "iso"
     target = target_from_config(config, protocol, args.listener)

@@ -47,6 +47,14 @@ async def open_store(config: Config, *, start_embedded: bool = True):
     return store, embedded
 
 
+def describe_store(config: Config) -> str:
+    """Which Redis a config names, for an operator's error line (no password)."""
+    if config.redis.url:
+        return f"Redis at {_safe_url(config.redis.url)}"
+    local = embedded_for(config)
+    return f"the embedded Redis of {local.directory} ({local.url})"
+
+
 def _safe_url(url: str) -> str:
     """The URL without a password, for an error line."""
     if "@" in url and "://" in url:

@@ -20,9 +20,12 @@ def server_tls_options(cert_pem: bytes, key_pem: bytes, ca_pem: bytes | None = N
     trust = None
     if ca_pem is not None:  # a trust root turns on verify + requireCertificate
         trust = ssl.trustRootFromCertificates([ssl.Certificate.loadPEM(ca_pem)])
-    return ssl.CertificateOptions(privateKey=load_pem_private_key(key_pem, password=None),
-                                  certificate=x509.load_pem_x509_certificate(cert_pem),
-                                  trustRoot=trust)
+    # Twisted's annotations still name pyOpenSSL's PKey/X509; it passes these objects through
+    # to pyOpenSSL, which takes them (and warns about its own): mypy alone disagrees.
+    return ssl.CertificateOptions(
+        privateKey=load_pem_private_key(key_pem, password=None),  # type: ignore[arg-type]
+        certificate=x509.load_pem_x509_certificate(cert_pem),  # type: ignore[arg-type]
+        trustRoot=trust)
 
 
 def server_endpoint(reactor, host: str, port: int, tls: TLSConfig | None = None):

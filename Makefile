@@ -11,7 +11,10 @@ $(BIN)/tillgate: pyproject.toml setup.py constraints.txt $(wildcard ext/*.pyx)
 	@if [ -f $(VENV) ]; then rm -f $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	@# setuptools tells every editable install to mind same-named folders, as a UserWarning that
+	@# new pips print in the middle of `make run`: nothing to act on here, so filtered by its text
+	PYTHONWARNINGS="ignore:Editable installation:UserWarning" \
+	    $(BIN)/pip install -q -c constraints.txt -e '.[test]'
 
 install: $(BIN)/tillgate
 

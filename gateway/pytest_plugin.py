@@ -34,9 +34,6 @@ if TYPE_CHECKING:
     from gateway.sim.issuer import IssuedCard
     from gateway.testing import GatewayProcess
 
-_PACKAGE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "tillgate.toml"
-# setup.py copies config/ there when it builds a wheel (the profile path in it stays relative)
-_WHEEL_CONFIG = Path(__file__).resolve().parent / "defaults" / "config" / "tillgate.toml"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,14 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def default_base_config() -> Path:
-    """tillgate's own default config: beside the package (a source checkout), else the copy an
-    installed wheel carries (gateway/defaults), else ./config."""
-    for candidate in (_PACKAGE_CONFIG, _WHEEL_CONFIG):
-        if candidate.is_file():
-            return candidate
-    from gateway.config.model import DEFAULT_CONFIG_PATH
+    """tillgate's own default config (gateway.config.defaults): beside the package in a source
+    checkout, else the copy an installed wheel carries (gateway/defaults/config)."""
+    from gateway.config.defaults import builtin_config_path
 
-    return Path(DEFAULT_CONFIG_PATH).resolve()
+    return builtin_config_path()
 
 
 class RunningGateway:

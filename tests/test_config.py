@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,69 @@ def test_slow_and_many_client_settings_are_read_and_checked():
         "listeners[0].max_connections_per_source: must be a non-negative integer",
         "listeners[0].backlog: must be an integer from 1 to 65535",
     ]
+
+
+def tillgate(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_shipped_config_loads_from_any_folder(tmp_path, monkeypatch):
+    """Its reseller profile is named, not a path relative to the checkout (issue 14)."""
+    shipped = Path(DEFAULT).resolve()
+    monkeypatch.chdir(tmp_path)
+    config = load_config(shipped)
+    assert sorted(config.resellers["blackhawk"].products) == [
+        "799366289975", "799366289982", "799366289999"]
+
+
+def test_shipped_profiles_are_named_and_a_path_still_works(tmp_path):
+    def resellers(table: dict) -> dict:
+        return parse_config({"programs": {"gift": {"kind": "gift", "card_length": 19,
+                                                   "prefix": "603953"}},
+                             "resellers": table}).resellers
+
+    # a shipped profile by name, under a reseller id of one's own
+    incomm = resellers({"mine": {"profile": "incomm", "reversal_window": 60}})["mine"]
+    assert incomm.name == "InComm Payments" and incomm.reversal_window == 60
+    assert set(incomm.products) == {"799366300014", "799366300021"}
+    own = tmp_path / "own.toml"
+    own.write_text('[resellers.mine]\nname = "Mine"\n[[resellers.mine.products]]\n'
+                   'upc = "12345678"\nprogram = "gift"\ndenomination = 500\n')
+    assert set(resellers({"mine": {"profile": str(own)}})["mine"].products) == {"12345678"}
+    with pytest.raises(ConfigError) as raised:
+        resellers({"a": {"profile": "blackhawks"}, "b": {"profile": "gone/x.toml"}})
+    assert raised.value.errors == [
+        "resellers.a.profile: no shipped profile 'blackhawks' (shipped: blackhawk, incomm; "
+        "or give the path of a profile file)",
+        "resellers.b.profile: no such file 'gone/x.toml' (a path is relative to the working "
+        "directory; shipped profiles are named: blackhawk, incomm)"]
+
+
+def test_config_show_and_init_give_the_built_in_default(tmp_path):
+    shown = tillgate("config", "show", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == Path(DEFAULT).resolve().read_text()
+    assert "# " in shown.stdout  # annotated
+
+    mine = tmp_path / "mine.toml"
+    made = tillgate("config", "init", str(mine), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert mine.read_text() == shown.stdout
+    mine.write_text(mine.read_text().replace('log_level = "INFO"', 'log_level = "DEBUG"'))
+    again = tillgate("config", "init", str(mine), cwd=tmp_path)
+    assert again.returncode == 2 and again.stderr == f"tillgate: {mine}: exists, not overwritten\n"
+    assert 'log_level = "DEBUG"' in mine.read_text()  # an edited file is never overwritten
+    # a copy starts anywhere (its profile is named), here from another folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    checked = tillgate("config", "check", str(mine), cwd=elsewhere)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_without_a_config_file_the_built_in_default_applies(tmp_path):
+    checked = tillgate("config", "check", cwd=tmp_path)  # no --config, no config/ here
+    assert checked.returncode == 0, checked.stderr
+    assert "(the built-in default): ok (3 programs" in checked.stdout
+    missing = tillgate("config", "check", "--config", "absent.toml", cwd=tmp_path)
+    assert missing.returncode == 2 and "absent.toml: no such file" in missing.stderr

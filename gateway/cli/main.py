@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from gateway.config.model import DEFAULT_CONFIG_PATH
+from gateway.config.defaults import DEFAULT_CONFIG_PATH, resolve_config
 
 # Modules that add subcommands; each has `register(subparsers, common)`.
 COMMAND_MODULES = (
@@ -28,8 +28,9 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=DEFAULT_CONFIG_PATH,
-                        help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
+    common.add_argument("--config", default=None,
+                        help=f"configuration file (default {DEFAULT_CONFIG_PATH}, or the "
+                        "built-in default where there is none: HOST-SPEC 5)")
     parser = argparse.ArgumentParser(prog="tillgate", description="stored-value card host")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # From here on args.config is a file; config_builtin says it is the built-in default.
+    args.config, args.config_builtin = resolve_config(getattr(args, "config", None))
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

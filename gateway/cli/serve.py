@@ -17,6 +17,7 @@ import signal
 import sys
 
 from gateway.cli.config import load_or_report, summary
+from gateway.config.defaults import DEFAULT_CONFIG_PATH
 
 log = logging.getLogger("tillgate")
 
@@ -34,6 +35,9 @@ def run(args) -> int:
     from gateway.security.logmask import setup_logging
 
     setup_logging(config.log_level, programs=config.programs.values())
+    if getattr(args, "config_builtin", False):
+        log.info("no %s here: running the built-in default configuration (HOST-SPEC 6); "
+                 "`tillgate config init FILE` writes it to a file to edit", DEFAULT_CONFIG_PATH)
     loop = install_asyncio_reactor()
     from twisted.internet import reactor
     from twisted.internet.defer import ensureDeferred

@@ -44,7 +44,7 @@ def connection_options() -> argparse.ArgumentParser:
     conn = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a --config given before the mode is not overwritten by this parser's default.
     conn.add_argument("--config", default=argparse.SUPPRESS,
-                      help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
+                      help=f"configuration file (default {DEFAULT_CONFIG_PATH}, else built-in)")
     conn.add_argument("--protocol", choices=("iso", "tgl"),
                       help="ISO 8583 (default; a scenario file may choose) or TGL/1")
     conn.add_argument("--listener", help="the config listener to reach (default: the first "

@@ -22,7 +22,7 @@ def run_scenarios(args) -> int:
     from gateway.sim.target import TargetError
 
     try:
-        config = load_config(getattr(args, "config", "config/tillgate.toml"))
+        config = load_config(args.config)
         scenarios = [load_scenario(path) for path in args.scenarios]
         targets = [build_target(args, s.protocol, config)[1] for s in scenarios]
     except ConfigError as e:

@@ -3,8 +3,6 @@ by the one-request commands (gateway/cli/sim.py) and the run and load modes (sim
 
 from __future__ import annotations
 
-from gateway.config.model import DEFAULT_CONFIG_PATH
-
 
 def build_target(args, protocol: str | None = None, config=None):
     """The target from --config plus overrides; raises TargetError / ConfigError."""
@@ -12,7 +10,7 @@ def build_target(args, protocol: str | None = None, config=None):
     from gateway.sim.target import target_from_config
 
     if config is None:
-        config = load_config(getattr(args, "config", DEFAULT_CONFIG_PATH))
+        config = load_config(args.config)
     # A scenario that names its protocol is pinned to it; --protocol picks for the others.
     protocol = protocol or args.protocol or "iso"
     target = target_from_config(config, protocol, args.listener)

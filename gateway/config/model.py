@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.config.cardrules import program_for_card
+from gateway.config.defaults import DEFAULT_CONFIG_PATH, is_profile_name, shipped_profiles
 from gateway.config.rules import Rule, read_rule, rule_problems
 from gateway.config.sections import ConfigError, Section
 from gateway.config.security import (
@@ -26,8 +27,6 @@ from gateway.config.security import (
     read_imports,
     read_security,
 )
-
-DEFAULT_CONFIG_PATH = "config/tillgate.toml"
 
 _TERMINAL_ID = re.compile(r"^[ -~]{1,8}$")
 _MERCHANT_ID = re.compile(r"^[ -~]{1,15}$")
@@ -453,22 +452,13 @@ def _is_upc(value: str) -> bool:
 
 
 def _read_reseller(rid: str, s: Section, programs: dict[str, Program]) -> Reseller:
-    """A reseller's table, on top of the profile file it names (its own keys win)."""
-    profile_path = s.string("profile", None)
+    """A reseller's table, on top of the profile it names (its own keys win): a profile that
+    ships with tillgate by name (`profile = "blackhawk"`), or a file of the user's."""
+    profile_ref = s.string("profile", None)
     data = dict(s.data)
-    if profile_path:
-        try:
-            with open(profile_path, "rb") as f:
-                profile = tomllib.load(f).get("resellers", {}).get(rid)
-        except FileNotFoundError:
-            s.error("profile", f"no such file {profile_path!r}")
-            profile = {}
-        except tomllib.TOMLDecodeError as e:
-            s.error("profile", f"{profile_path} is not valid TOML: {e}")
-            profile = {}
-        if profile is None:
-            s.error("profile", f"{profile_path} has no [resellers.{rid}] table")
-            profile = {}
+    if profile_ref:
+        profile = (_shipped_profile(profile_ref, s) if is_profile_name(profile_ref)
+                   else _profile_file(profile_ref, rid, s))
         data = {**profile, **data}
     r = Section(data, s.path, s.errors)
     r._seen.add("profile")
@@ -495,6 +485,34 @@ def _read_reseller(rid: str, s: Section, programs: dict[str, Program]) -> Resell
     )
     r.reject_unknown()
     return reseller
+
+
+def _shipped_profile(name: str, s: Section) -> dict:
+    profiles = shipped_profiles()
+    if name not in profiles:
+        s.error("profile", f"no shipped profile {name!r} (shipped: {', '.join(sorted(profiles))}; "
+                "or give the path of a profile file)")
+        return {}
+    return dict(profiles[name])
+
+
+def _profile_file(path: str, rid: str, s: Section) -> dict:
+    """The [resellers.<rid>] table of a user's profile file (relative to the working directory,
+    like every path of a config)."""
+    try:
+        with open(path, "rb") as f:
+            profile = tomllib.load(f).get("resellers", {}).get(rid)
+    except FileNotFoundError:
+        s.error("profile", f"no such file {path!r} (a path is relative to the working directory; "
+                f"shipped profiles are named: {', '.join(sorted(shipped_profiles()))})")
+        return {}
+    except tomllib.TOMLDecodeError as e:
+        s.error("profile", f"{path} is not valid TOML: {e}")
+        return {}
+    if profile is None:
+        s.error("profile", f"{path} has no [resellers.{rid}] table")
+        return {}
+    return dict(profile)
 
 
 def _check_unique(values: list[str], where: str, what: str, errors: list[str]) -> None:

@@ -82,6 +82,14 @@ async def _embedded_or_holder(local: EmbeddedRedis, say: Callable[[str], object]
         return local, local.url
 
 
+def describe_store(config: Config) -> str:
+    """Which Redis a config names, for an operator's error line (no password)."""
+    if config.redis.url:
+        return f"Redis at {_safe_url(config.redis.url)}"
+    local = embedded_for(config)
+    return f"the embedded Redis of {local.directory} ({local.url})"
+
+
 def _safe_url(url: str) -> str:
     """The URL without a password, for an error line."""
     if "@" in url and "://" in url:

@@ -8,7 +8,7 @@ from test_ledger_support import ledger  # noqa: F401  (fixture)
 from test_ledger_undo import journal_of
 
 from gateway.ledger.audit import audit
-from gateway.ledger.processor import points_for
+from gateway.ledger.checks import points_for
 from protocols.model import RC, Op
 
 

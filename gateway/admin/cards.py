@@ -33,6 +33,7 @@ from gateway.ledger.cards import (
     set_card_status,
     show_card,
 )
+from gateway.ledger.checks import amount_refusal
 from gateway.ledger.journal import latest
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
@@ -185,7 +186,7 @@ class IssueCards(resource.Resource):
                      key: str) -> Answer:
         operator = f"token:{self.who}"
         if order.activate is not None:  # what the program refuses whatever the card: say so
-            refused = processor.amount_refusal(operator_activation(  # before anything is issued
+            refused = amount_refusal(operator_activation(  # before anything is issued
                 None, order.activate, order.face, operator, "check", "http"), order.program)
             if refused is None and 0 < order.program.max_balance < order.activate:
                 refused = Result(RC.LIMIT_EXCEEDED)  # as the activation script would answer

@@ -5,12 +5,12 @@
 --   KEYS[2] {c:<h>}:j       the card's journal stream (append-only, msgpack entries)
 --   KEYS[3] {c:<h>}:r:<key> the record of this request key (stored response, undo data, tombstone)
 --   KEYS[4] {c:<h>}:r:<key> the record of the original (void, reversal, rollback; else = KEYS[3])
---   ARGV[1] a msgpack map of parameters (see gateway/ledger/processor.py `params`)
+--   ARGV[1] a msgpack map of parameters (see gateway/ledger/params.py `ScriptParams.build`)
 -- and returns { packed response (msgpack map), 1 if this call decided it / 0 if it was replayed }.
 -- All keys share the card's hash tag, so a script touches a single slot (Redis Cluster ready).
 local S, J, R, O = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local a = cmsgpack.unpack(ARGV[1])
--- The gateway leaves out what is at its default (Processor.params): fewer fields to unpack here,
+-- The gateway leaves out what is at its default (ScriptParams.build): fewer fields to unpack here,
 -- on the busier side under load. A field that is absent reads as its default.
 setmetatable(a, { __index = { pinreq = 0, pin = '', tries = 0, lock = 0, maxbal = 0, window = 0,
                               exp = 0, faces = {}, partial = 0, advice = 0, points = 0, inv = '' } })

@@ -185,3 +185,101 @@ def test_settlement_report_of_each_network(posa_day, tmp_path):
     text = (tmp_path / f"incomm-{posa_day.day}.csv").read_text()
     text += (tmp_path / f"blackhawk-{posa_day.day}.csv").read_text()
     assert not any(card in text for card in cards.values())
+
+
+def edited(report: Path, tmp_path: Path, edit) -> Path:
+    """A copy of our report as the reseller's file, its rows (dicts) changed by `edit`."""
+    with report.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = tmp_path / "theirs.csv"
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=REPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(edit(rows))
+    return out
+
+
+def test_reconcile_agrees_with_our_own_report(posa_day, tmp_path):
+    for reseller, count in (("incomm", 3), ("blackhawk", 1)):
+        done = posa_day.reconcile(reseller, posa_day.report(reseller, tmp_path))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"{reseller} {posa_day.day}: ours {count}, theirs {count}: " \
+                              "all agree\n"
+
+
+def with_differences(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Their file lacks our first activation, settles the reversed activation at 70.00 (its
+    reversal still at 75.00), and has an activation we never answered."""
+    _, variable, reversal = rows
+    unknown = {**variable, "rrn": "000000000699", "amount": "2000", "request_key": "X"}
+    return [{**variable, "amount": "7000"}, reversal, unknown]
+
+
+def test_reconcile_lists_what_differs(posa_day, tmp_path):
+    theirs = edited(posa_day.report("incomm", tmp_path), tmp_path, with_differences)
+    done = posa_day.reconcile("incomm", theirs)
+    assert done.returncode == 1, done.stderr
+    card, reversed_card = (mask_card(posa_day.cards[n]) for n in ("incomm", "reversed"))
+    assert done.stdout.splitlines() == [
+        f"incomm {posa_day.day}: ours 3, theirs 3: 1 agree, 3 differ",
+        "difference         merchant         type        rrn           ours  theirs  line  card",
+        f"missing in theirs  INCOMMRESELL001  activation  000000000601  2000       -     -  {card}",
+        f"amount differs     INCOMMRESELL001  activation  000000000602  7500    7000     2  "
+        f"{reversed_card}",
+        f"missing in ours    INCOMMRESELL001  activation  000000000699     -    2000     4  "
+        f"{reversed_card}",
+    ]
+    as_json = posa_day.reconcile("incomm", theirs, "--json")
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    assert {k: report[k] for k in ("reseller", "date", "ours", "theirs", "agree")} == {
+        "reseller": "incomm", "date": posa_day.day, "ours": 3, "theirs": 3, "agree": 1}
+    assert [(d["difference"], d["rrn"], d["ours"], d["theirs"], d["line"])
+            for d in report["differences"]] == [
+        ("missing_in_theirs", "000000000601", 2000, None, None),
+        ("amount", "000000000602", 7500, 7000, 2),
+        ("missing_in_ours", "000000000699", None, 2000, 4)]
+    # the other network's file is not this one's: its rows are refused, not compared
+    wrong = posa_day.reconcile("blackhawk", theirs)
+    assert wrong.returncode == 2
+    assert "line 2: reseller 'incomm', not 'blackhawk'" in wrong.stderr
+
+
+BAD_FILES = {
+    "amount in major units": ("{header}\n{row}\n{row_75}\n", "line 3: amount '75.00' is not a "
+                              "whole number of minor units"),
+    "unknown type": ("{header}\n{row_refund}\n", "line 2: type 'refund' is not activation, "
+                     "deactivation, reversal"),
+    "a field too many": ("{header}\n\n{row},extra\n", "line 3: 15 fields, the header has 14"),
+    "not our columns": ("date,upc,value\n2026-12-01,1,2\n", "line 1: no column merchant, type, "
+                        "rrn, amount in the header"),
+    "empty": ("\n", "line 1: empty file, expected the header row"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_reconcile_refuses_a_bad_file(posa_day, tmp_path, case):
+    ours = posa_day.report("incomm", tmp_path).read_text().splitlines()
+    header, row = ours[0], ours[2]
+    template, message = BAD_FILES[case]
+    path = tmp_path / "theirs.csv"
+    path.write_text(template.format(header=header, row=row,
+                                    row_75=row.replace(",7500,", ",75.00,"),
+                                    row_refund=row.replace(",activation,", ",refund,")))
+    done = posa_day.reconcile("incomm", path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"tillgate: {path}, {message}"), done.stderr
+
+
+def test_reconcile_bad_arguments(posa_day, tmp_path):
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"merchant,type,rrn,amount\n\xff\xfe\n")
+    for args, message in (
+        (("--reseller", "incomm", "--date", posa_day.day, str(tmp_path / "none.csv")),
+         "cannot read"),
+        (("--reseller", "incomm", "--date", posa_day.day, str(binary)), "not UTF-8 text"),
+        (("--reseller", "nope", "--date", posa_day.day, str(binary)), "unknown reseller 'nope'"),
+        (("--reseller", "incomm", "--date", "05/12/2026", str(binary)), "expected YYYY-MM-DD"),
+    ):
+        done = tillgate(posa_day.gateway, "resellers", "reconcile", *args)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)

@@ -76,6 +76,7 @@ def run_load(args) -> int:
     from gateway.sim.load import LOYALTY_OPS, LoadRun, LoadSettings, parse_mix, progress_bar
     from gateway.sim.loadsetup import load_tills, prepare_cards
     from gateway.sim.loadstats import render_json, render_text
+    from gateway.sim.pacing import card_limits
     from gateway.sim.target import TargetError
 
     try:
@@ -105,7 +106,8 @@ def run_load(args) -> int:
         print(f"tillgate: preparing cards: {e}", file=sys.stderr)
         return 1
     show = None if args.quiet or not sys.stderr.isatty() else progress_bar()
-    run = LoadRun(target, settings, tills, gift, loyalty, progress=show)
+    limits = card_limits(config.rules, (op for op, _ in mix))
+    run = LoadRun(target, settings, tills, gift, loyalty, progress=show, limits=limits)
     try:
         stats = asyncio.run(run.run())
     except OSError as e:

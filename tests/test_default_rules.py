@@ -35,19 +35,20 @@ def _wait_for_alert(gateway, rule: str, card: str) -> str:
     raise AssertionError(f"no alert of {rule} within 15 s:\n{gateway.log[-4000:]}")
 
 
-@pytest.mark.parametrize("protocol, program, rule", [
-    ("iso", "gift", "card-balance-inquiries"),     # 0100/0200 316000
-    ("iso", "loyalty", "card-points-inquiries"),   # 319000
-    ("tgl", "gift", "card-balance-inquiries"),
+@pytest.mark.parametrize("protocol, program, options, rule", [
+    ("iso", "gift", {}, "card-balance-inquiries"),                 # 0200 316000
+    ("iso", "gift", {"mti": "0100"}, "card-balance-inquiries"),    # 0100 316000
+    ("iso", "loyalty", {}, "card-points-inquiries"),               # 0200 319000
+    ("tgl", "gift", {}, "card-balance-inquiries"),
 ])
 def test_the_31st_balance_inquiry_on_one_card_gets_65_and_an_alert(tillgate_gateway, protocol,
-                                                                   program, rule):
+                                                                   program, options, rule):
     loyalty = program == "loyalty"
     with tillgate_gateway.till(protocol) as till:
         card = till.new_card(program, balance=0 if loyalty else 2500).number
         ask = till.points_balance if loyalty else till.balance
         _within_one_window()
-        codes = [ask(card).reply.rc for _ in range(LIMIT + 2)]
+        codes = [ask(card, **options).reply.rc for _ in range(LIMIT + 2)]
         assert codes == ["00"] * LIMIT + ["65", "65"]
         other = till.new_card(program, balance=0 if loyalty else 100).number
         assert ask(other).reply.rc == "00"  # per card: another card is not limited

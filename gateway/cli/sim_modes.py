@@ -60,7 +60,9 @@ def register_load(modes, conn) -> None:
                    help=f"operation weights (default {DEFAULT_MIX}); ops: balance, redeem, "
                    "reload, refund, earn, pbalance, echo")
     p.add_argument("--cards", type=int, default=200,
-                   help="cards issued and activated before the run (default 200)")
+                   help="cards issued and activated before the run (default 200); operations "
+                   "a card rule limits (the default: 30 balance inquiries per card a minute) "
+                   "go only to cards with room left")
     p.add_argument("--amount", default="0.01", help="amount of each money operation")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON ('-': stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -12,6 +12,9 @@ Four configurations on one redis-server started here, measured in interleaved ro
   +rate limit  plus a terminal unknown-card rate limit (action decline): every request reserves
                one event in phase 1 and gives it back in phase 3 (one more script per request)
 
+Then the balance-inquiry path, with and without the default's (1.1) card rule on `balance`
+(its limit raised so the bench's few hundred cards never trip it: the same script work).
+
     python bench/bench_rules.py [--calls 20000] [--window 64] [--rounds 3]
 """
 
@@ -35,6 +38,7 @@ from gateway.config.model import Rule, load_config  # noqa: E402
 from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from gateway.ledger.processor import Processor  # noqa: E402
 from gateway.security.rules import ClaimPlan  # noqa: E402
+from protocols.model import Op  # noqa: E402
 
 HIGH = 10**15
 CHECKS = (Rule("card-redeem", "card", "redeem", 600, max_count=HIGH, action="decline"),
@@ -54,15 +58,32 @@ async def main_async(args) -> None:
         bare = Processor(base, store)
         bare.velocity.claim_plan = lambda req, now: ClaimPlan([], [])  # type: ignore[method-assign]
         processors = {"no flag": bare, **processors}
-        for processor in processors.values():  # load the scripts, warm up
-            await processor_rate(processor, gift, 4 * args.window, args.window)
-        rows: dict[str, list[float]] = {name: [] for name in processors}
-        for _ in range(args.rounds):
-            for name, processor in processors.items():
-                rows[name].append(await processor_rate(processor, gift, args.calls, args.window))
+        redeem = await _measure(processors, gift, args, Op.REDEEM)
+        unlimited = [r for r in base.rules if r.event != "balance"]
+        inquiries = {"no rule": Processor(replace(base, rules=tuple(unlimited)), store),
+                     "default": Processor(replace(base, rules=tuple(
+                         replace(r, max_count=HIGH) if r.event == "balance" else r
+                         for r in base.rules)), store)}
+        balance = await _measure(inquiries, gift, args, Op.BALANCE)
         await store.close()
-    med = {name: statistics.median(v) for name, v in rows.items()}
-    print(f"processor redeem path, window {args.window}, median of {args.rounds} rounds")
+    _report(f"processor redeem path, window {args.window}, median of {args.rounds} rounds",
+            redeem)
+    _report("balance inquiry path (1.1 default: a card rule on balance)", balance)
+
+
+async def _measure(processors: dict[str, Processor], gift: list[str], args,
+                   op: Op) -> dict[str, float]:
+    for processor in processors.values():  # load the scripts, warm up
+        await processor_rate(processor, gift, 4 * args.window, args.window, op)
+    rows: dict[str, list[float]] = {name: [] for name in processors}
+    for _ in range(args.rounds):
+        for name, processor in processors.items():
+            rows[name].append(await processor_rate(processor, gift, args.calls, args.window, op))
+    return {name: statistics.median(v) for name, v in rows.items()}
+
+
+def _report(title: str, med: dict[str, float]) -> None:
+    print(title)
     for name, value in med.items():
         cost = (1 / value - 1 / med["default"]) * 1e6
         print(f"  {name:12} {value:>10,.0f} requests/s   ratio {value / med['default']:.2f}   "

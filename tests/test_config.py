@@ -33,9 +33,12 @@ def test_default_config_is_host_spec_section_6():
     assert (loyalty.points_per_unit, loyalty.unit, loyalty.rounding, loyalty.points_only) == (
         1, 100, "floor", True)
     assert loyalty.reward("COFFEE").cost == 100
-    (rule,) = config.rules
-    assert (rule.scope, rule.event, rule.window, rule.max_count, rule.action) == (
-        "terminal", "unknown_card", 60, 20, "alert")
+    # exactly section 6's: unknown cards per terminal (alert); (1.1) balance inquiries per card,
+    # `316000` and `319000` alike (declined with 65)
+    assert [(r.scope, r.event, r.window, r.max_count, r.max_amount, r.action)
+            for r in config.rules] == [("terminal", "unknown_card", 60, 20, 0, "alert"),
+                                       ("card", "balance", 60, 30, 0, "decline"),
+                                       ("card", "pbalance", 60, 30, 0, "decline")]
 
 
 BAD = textwrap.dedent("""

@@ -14,6 +14,7 @@ from gateway.embedded_redis import EmbeddedRedis
 from gateway.sim.load import LoadRun, LoadSettings, parse_mix
 from gateway.sim.loadsetup import load_tills, prepare_cards
 from gateway.sim.loadstats import LoadStats, percentile, render_text
+from gateway.sim.pacing import CardLimit, CardPacer, card_limits
 from gateway.sim.target import target_from_config
 from protocols.model import Op
 
@@ -50,9 +51,11 @@ def test_closed_loop_run_against_the_gateway(tillgate_gateway, protocol, mix):
     settings = LoadSettings(connections=2, depth=4, duration=1.0, mix=parse_mix(mix))
     gift = prepare_cards(config, target, 8)
     loyalty = prepare_cards(config, target, 8, loyalty=True) if "earn" in mix else []
-    stats = LoadRun(target, settings, load_tills(config), gift, loyalty).run_blocking()
+    limits = card_limits(config.rules, (op for op, _ in settings.mix))
+    stats = LoadRun(target, settings, load_tills(config), gift, loyalty,
+                    limits=limits).run_blocking()
     assert stats.completed > 20 and stats.completed == stats.sent
-    assert not stats.errors and set(stats.codes) == {"00"}
+    assert not stats.errors and set(stats.codes) == {"00"}  # no 65 of the default rules
     assert set(stats.by_op) == {op.value for op, _ in settings.mix}
 
 
@@ -61,8 +64,13 @@ def test_open_loop_keeps_its_rate(tillgate_gateway):
     target = target_from_config(config, "iso")
     settings = LoadSettings(connections=2, rate=200, duration=1.0, mix=parse_mix("balance"))
     cards = prepare_cards(config, target, 4)
-    stats = LoadRun(target, settings, load_tills(config), cards).run_blocking()
+    limits = card_limits(config.rules, [Op.BALANCE])
+    stats = LoadRun(target, settings, load_tills(config), cards, limits=limits).run_blocking()
     assert 190 <= stats.sent <= 201 and stats.completed == stats.sent
+    # 4 cards carry 4 x 30 inquiries a minute (HOST-SPEC 6); the rest went as echoes, not 65s
+    assert set(stats.codes) == {"00"} and len(stats.by_op["balance"]) == 4 * 30
+    assert stats.held_back == {"balance": stats.sent - 120}
+    assert "held back    balance: " in render_text(stats.summary())
 
 
 def test_the_cli_load_run_writes_text_and_json(tillgate_gateway, tmp_path):
@@ -127,3 +135,34 @@ def test_a_load_run_from_another_folder_says_which_store_and_gateway(tillgate_ga
         f"(len2b) keeps its cards elsewhere: start `sim load` in the gateway's working directory "
         f"(data_dir is relative to it), or give both the same redis.url\n")
     assert not (elsewhere / "var").exists()  # no store of its own was started, nothing issued
+
+
+def test_card_limits_are_the_strictest_refusing_count_rules_of_card_scope():
+    from gateway.config.rules import Rule
+
+    rules = [Rule("slow", "card", "balance", 60, max_count=30, action="decline"),
+             Rule("fast", "card", "balance", 10, max_count=3, action="lock_card"),  # 0.3/s
+             Rule("watch", "card", "balance", 1, max_count=1, action="alert"),  # refuses nothing
+             Rule("till", "terminal", "balance", 1, max_count=1, action="decline"),
+             Rule("sum", "card", "redeem", 60, max_amount=500, action="decline"),
+             Rule("sales", "card", "redeem", 60, max_count=5, action="decline")]
+    assert card_limits(rules, [Op.BALANCE, Op.REDEEM, Op.RELOAD]) == {
+        Op.BALANCE: CardLimit("fast", 3, 10), Op.REDEEM: CardLimit("sales", 5, 60)}
+
+
+def test_the_pacer_keeps_every_card_under_its_limit_in_any_window():
+    pacer = CardPacer(CardLimit("r", 3, 10), ["a", "b"], margin=1.0)
+    sent: dict[str, list[float]] = {"a": [], "b": []}
+    held = 0
+    for step in range(400):  # 40 s at 10 requests a second
+        now = step / 10
+        card = pacer.card(now)
+        if card is None:
+            held += 1
+        else:
+            sent[card].append(now)
+    for times in sent.values():
+        # at most 3 in any 11 s (window + margin), so in any of the gateway's 10 s windows
+        assert all(sum(t <= u < t + 11 for u in times) <= 3 for t in times)
+        assert len(times) == 12  # 3 at 0, 11, 22 and 33 s: none lost to the pacer
+    assert held == 400 - 24

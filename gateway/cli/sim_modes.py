@@ -60,7 +60,9 @@ def register_load(modes, conn) -> None:
                    help=f"operation weights (default {DEFAULT_MIX}); ops: balance, redeem, "
                    "reload, refund, earn, pbalance, echo")
     p.add_argument("--cards", type=int, default=200,
-                   help="cards issued and activated before the run (default 200)")
+                   help="cards issued and activated before the run (default 200); operations "
+                   "a card rule limits (the default: 30 balance inquiries per card a minute) "
+                   "go only to cards with room left")
     p.add_argument("--amount", default="0.01", help="amount of each money operation")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON ('-': stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,6 +78,7 @@ def run_load(args) -> int:
     from gateway.sim.load import LOYALTY_OPS, LoadRun, LoadSettings, parse_mix, progress_bar
     from gateway.sim.loadsetup import load_tills, prepare_cards
     from gateway.sim.loadstats import render_json, render_text
+    from gateway.sim.pacing import card_limits
     from gateway.sim.target import TargetError
 
     try:
@@ -105,7 +108,8 @@ def run_load(args) -> int:
         print(f"tillgate: preparing cards: {e}", file=sys.stderr)
         return 1
     show = None if args.quiet or not sys.stderr.isatty() else progress_bar()
-    run = LoadRun(target, settings, tills, gift, loyalty, progress=show)
+    limits = card_limits(config.rules, (op for op, _ in mix))
+    run = LoadRun(target, settings, tills, gift, loyalty, progress=show, limits=limits)
     try:
         stats = asyncio.run(run.run())
     except OSError as e:

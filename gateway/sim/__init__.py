@@ -11,6 +11,7 @@
              JUnit XML
 - load, loadsetup, loadstats:  the load generator (asyncio, pipelined), the cards it needs,
              and its report
+- pacing:    keeps a load run's operations under the gateway's refusing card rules
 - cli_modes: the `run` and `load` modes of `tillgate sim` (gateway/cli/sim.py has the rest)
 """
 

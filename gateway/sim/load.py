@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from gateway.sim.links import ssl_context
 from gateway.sim.loadstats import LoadStats
 from gateway.sim.messages import Call, dialect_for
+from gateway.sim.pacing import CardLimit, CardPacer
 from gateway.sim.target import Target
 from gateway.sim.till import next_seq
 from protocols import stxetx
@@ -167,7 +168,10 @@ class LoadRun:
 
     def __init__(self, target: Target, settings: LoadSettings, tills: list[tuple[str, str]],
                  gift_cards: list[str], loyalty_cards: list[str] | None = None,
-                 progress: Callable[[LoadRun, float], None] | None = None):
+                 progress: Callable[[LoadRun, float], None] | None = None,
+                 limits: dict[Op, CardLimit] | None = None):
+        """`limits`: the gateway's refusing card rules per operation (gateway.sim.pacing:
+        `card_limits(config.rules, ...)`); those operations go only to cards with room left."""
         if not tills:
             raise ValueError("a load run needs at least one terminal")
         self.target = target
@@ -195,6 +199,10 @@ class LoadRun:
             raise ValueError("the mix needs gift cards")
         if needs_loyalty and not self._cards[True]:
             raise ValueError("the mix needs loyalty cards")
+        self._pacers = {op: CardPacer(limit, self._cards[op in LOYALTY_OPS], settings.timeout)
+                        for op, limit in (limits or {}).items() if op in wheel}
+        # what is sent instead of an operation held back: the mix's unlimited operations
+        self._instead = [op for op in wheel if op not in self._pacers] or [Op.ECHO]
         self.amounts = {op: (None if op in (Op.BALANCE, Op.POINTS_BALANCE, Op.ECHO)
                              else settings.amount) for op in MIX_OPS.values()}
         self.amounts[Op.EARN] = 100 * settings.amount
@@ -204,6 +212,15 @@ class LoadRun:
         op = self._wheel[self._turn % len(self._wheel)]
         if op is Op.ECHO:
             return op, None
+        pacer = self._pacers.get(op)
+        if pacer is not None:
+            card = pacer.card(time.perf_counter())
+            if card is not None:
+                return op, card
+            self.stats.held_back[op.value] += 1
+            op = self._instead[self._turn % len(self._instead)]
+            if op is Op.ECHO:
+                return op, None
         cards = self._cards[op in LOYALTY_OPS]
         return op, cards[self._turn % len(cards)]
 

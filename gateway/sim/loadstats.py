@@ -27,6 +27,8 @@ class LoadStats:
     by_op: dict[str, list[float]] = field(default_factory=dict)
     codes: Counter[str] = field(default_factory=Counter)  # response code -> count
     errors: Counter[str] = field(default_factory=Counter)  # timeout, closed, unmatched, ...
+    # operation -> requests sent as another operation: every card was at the gateway's limit
+    held_back: Counter[str] = field(default_factory=Counter)
     sent: int = 0
     elapsed: float = 0.0  # seconds of the measured run
 
@@ -61,6 +63,7 @@ class LoadStats:
                 "mean": _ms(sum(lat) / len(lat) if lat else math.nan),
             },
             "operations": ops,
+            "held_back": dict(sorted(self.held_back.items())),
         }
 
 
@@ -82,6 +85,11 @@ def render_text(summary: dict[str, Any]) -> str:
                              or "none"),
         "  errors       " + (", ".join(f"{k}: {n}" for k, n in s["errors"].items()) or "none"),
     ]
+    if s.get("held_back"):
+        lines.append("  held back    " + ", ".join(f"{op}: {n}" for op, n in
+                                                   s["held_back"].items())
+                     + " (sent as other operations: every card was at its limit; more --cards"
+                     " spread them)")
     for op, o in s["operations"].items():
         lines.append(f"  {op:<12} {o['count']:>8}  p50 {_show(o['p50_ms'])} ms  "
                      f"p99 {_show(o['p99_ms'])} ms")

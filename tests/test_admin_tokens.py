@@ -154,3 +154,18 @@ def test_cli_refusals(config_file):  # noqa: F811
     assert done.returncode == 2 and "not an ISO 8601 date-time" in done.stderr
     done = tillgate(config_file, "tokens", "disable", "rt-nosuch")
     assert done.returncode == 2 and "no token 'rt-nosuch'" in done.stderr
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stored_token_cannot_be_checked_without_the_store():
+    from twisted.web.test.requesthelper import DummyRequest
+
+    from gateway.security.tokens import TokenAuth
+
+    auth = TokenAuth((), store_client=lambda: None)
+    request = DummyRequest([b""])
+    request.requestHeaders.addRawHeader(b"authorization", b"Bearer some-stored-token")
+    await deferred_from_coro(auth.authenticate(request))
+    assert auth.check(request, "cards:read") == (503, "cannot check the token: store not "
+                                                      "started")
+    assert auth.token_of(request) is None

@@ -66,7 +66,9 @@ class TokenAuth:
 
     def identify(self, authorization: bytes | None) -> Token | None:
         """The config token a `Authorization: Bearer <token>` header carries, or None."""
-        digest = _digest(authorization)
+        return self._config_token(_digest(authorization))
+
+    def _config_token(self, digest: bytes | None) -> Token | None:
         if digest is None:
             return None
         found = None
@@ -77,9 +79,8 @@ class TokenAuth:
 
     async def authenticate(self, request) -> None:
         """Find the request's token, the config's or a stored one, before it is routed."""
-        authorization = request.getHeader(b"authorization")
-        token = self.identify(authorization)
-        digest = _digest(authorization)
+        digest = _digest(request.getHeader(b"authorization"))
+        token = self._config_token(digest)
         if token is not None or digest is None or self.store_client is None:
             setattr(request, _FOUND, token)
             return

@@ -138,12 +138,14 @@ async def create(client, name: str, scopes: Iterable[str], known_scopes: Iterabl
 
 async def list_tokens(client) -> list[StoredToken]:
     index = _decode(await client.hgetall(INDEX))
-    found = []
-    for token_id in sorted(index):
-        fields = _decode(await client.hgetall(record_key(index[token_id])))
-        if fields.get("id"):
-            found.append(_parse(fields, bytes.fromhex(index[token_id])))
-    return found
+    ids = sorted(index)
+    pipe = client.pipeline(transaction=False)  # one round trip for every record
+    for token_id in ids:
+        pipe.hgetall(record_key(index[token_id]))
+    records = await pipe.execute() if ids else []
+    return [_parse(fields, bytes.fromhex(index[token_id]))
+            for token_id, fields in zip(ids, map(_decode, records), strict=True)
+            if fields.get("id")]  # a record lost half-way through its creation is skipped
 
 
 async def set_enabled(client, token_id: str, enabled: bool) -> StoredToken | None:

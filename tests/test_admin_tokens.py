@@ -112,6 +112,8 @@ async def test_expired_unknown_and_config_tokens(tillgate_inprocess_factory, red
 
     assert (await post_json(port, "/v1/tokens/root/disable", {}, ROOT))[0] == 409
     assert (await post_json(port, "/v1/tokens/rt-nosuch/disable", {}, ROOT))[0] == 404
+    status, body, headers = await call(port, "GET", "/v1/tokens/root", ROOT)
+    assert status == 404 and headers["Content-Type"] == "application/json"
     status, answer = await post_json(port, "/v1/tokens", {"name": "x", "scopes": ["admin"]}, ROOT)
     assert status == 400 and "unknown scope 'admin'" in answer["error"]
     status, answer = await post_json(port, "/v1/tokens", {"name": "x", "scopes": ["health"],

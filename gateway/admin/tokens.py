@@ -111,6 +111,9 @@ class TokenSwitches(resource.Resource):
             return Switch(self.tokens, self.token_id, path == b"enable")
         return Refusal(404, "no such action (enable, disable)")
 
+    def render(self, request):  # /v1/tokens/<id> itself: the list has every token
+        return Refusal(404, "no such action (enable, disable)").render(request)
+
 
 class Switch(resource.Resource):
     isLeaf = True

@@ -19,6 +19,7 @@ from gateway.admin.alerts import alerts_resource
 from gateway.admin.cards import Cards
 from gateway.admin.http import AdminHTTPService, api_resources
 from gateway.admin.terminals import Terminals
+from gateway.admin.tokens import Tokens
 from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.ledger.processor import Processor
@@ -190,20 +191,26 @@ class Gateway:
         self.processor = ProcessorService(config, self.store_service)
         self.alerts = AlertService(reactor, config, self._alert_queue)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
-        auth = TokenAuth(config.security.tokens)
+        auth = TokenAuth(config.security.tokens, self._store_client)
         terminals = Terminals(config, lambda: self.store_service.store, auth)
         alerts = alerts_resource(config, lambda: self.store_service.store, auth)
         cards = Cards(config, lambda: self.store_service.store, auth,
                       lambda: self.processor.processor)
+        tokens = Tokens(config, lambda: self.store_service.store, auth)
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
                                      api_resources({b"terminals": terminals, b"alerts": alerts},
-                                                   {b"cards": cards}))
+                                                   {b"cards": cards, b"tokens": tokens}))
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
                                  *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
+
+    def _store_client(self):
+        """The Redis client that holds tokens made at run time; None while the store is down."""
+        store = self.store_service.store
+        return None if store is None else store.client
 
     def _alert_queue(self):
         assert self.processor.processor is not None, "the processor starts first"

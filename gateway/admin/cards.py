@@ -61,7 +61,7 @@ class Cards(StoreResource):
         refused = self.auth.check(request, scope)
         if refused is not None:
             return Refusal(*refused)
-        token = self.auth.identify(request.getHeader(b"authorization"))
+        token = self.auth.token_of(request)
         who = token.id if token else "loopback"
         if path == b"issue":
             return IssueCards(self, who)

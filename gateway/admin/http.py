@@ -1,7 +1,8 @@
 """Admin HTTP listener (HOST-SPEC 1, default 127.0.0.1:8580): `/healthz` and `/metrics`, and the
 JSON API under `/v1/`: `/v1/terminals/...` (gateway/admin/terminals.py), `/v1/alerts`
-(gateway/admin/alerts.py) and `/v1/cards/...` (gateway/admin/cards.py); bearer tokens with
-scopes (gateway/security/tokens.py).
+(gateway/admin/alerts.py), `/v1/cards/...` (gateway/admin/cards.py) and `/v1/tokens`
+(gateway/admin/tokens.py); bearer tokens with scopes (gateway/security/tokens.py), found before
+a request is routed (TokenRequest).
 
 `/healthz` answers 200 while the gateway is started and its store answers, 503 otherwise (a
 load balancer stops sending tills to a gateway that cannot reach Redis). `/metrics` is the
@@ -21,6 +22,7 @@ from gateway.admin.jsonio import json_bytes
 from gateway.config.model import HTTPConfig
 from gateway.listeners.endpoints import server_endpoint
 from gateway.metrics.families import REGISTRY
+from gateway.reactor import deferred_from_coro
 from gateway.security.tokens import Guarded, TokenAuth
 from gateway.services import AsyncService
 
@@ -68,14 +70,37 @@ def build_site(health_source, auth: TokenAuth | None = None,
     for name, child in (extra or {}).items():
         root.putChild(name, child)
     site = QuietSite(root)
+    site.auth = auth
     site.displayTracebacks = False
     return site
+
+
+class TokenRequest(server.Request):
+    """A request whose bearer token is looked up (in the config, else in Redis) before it is
+    routed, so that every resource's synchronous scope check sees a token made or disabled at
+    run time without a cache in between."""
+
+    def process(self):
+        auth = self.channel.site.auth  # set by build_site
+        d = deferred_from_coro(auth.authenticate(self))
+        d.addCallbacks(self._authenticated, self._failed)
+
+    def _authenticated(self, _) -> None:
+        if not self._disconnected:  # the client left while its token was looked up
+            server.Request.process(self)
+
+    def _failed(self, failure) -> None:
+        log.error("admin token lookup failed: %s", failure.getErrorMessage())
+        if not self._disconnected:
+            self.processingFailed(failure)
 
 
 class QuietSite(server.Site):
     """No access log: probes hit /healthz and /metrics every few seconds; that is not news."""
 
     noisy = False
+    requestFactory = TokenRequest
+    auth: TokenAuth
 
     def log(self, request) -> None:
         pass

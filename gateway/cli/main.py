@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "gateway.cli.resellers",
     "gateway.cli.sim",
     "gateway.cli.terminals",
+    "gateway.cli.tokens",
 )
 
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from gateway.config.sections import Section
 from gateway.issuance.derived import MIN_SECRET_BYTES
 
-_SCOPES = ("health", "metrics", "cards:read", "cards:write", "cards:issue", "terminals:read",
-           "terminals:write", "alerts:read")
+# The closed set of scopes the admin API checks; tokens made at run time draw from it too.
+SCOPES = ("health", "metrics", "cards:read", "cards:write", "cards:issue", "terminals:read",
+          "terminals:write", "alerts:read", "tokens:admin")
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -224,8 +225,8 @@ def read_security(s: Section, terminals: set[str], merchants: set[str]) -> Secur
         tid = t.string("id")
         scopes = t.array("scopes")
         for scope in scopes:
-            if scope not in _SCOPES:
-                t.error("scopes", f"unknown scope {scope!r} (known: {', '.join(_SCOPES)})")
+            if scope not in SCOPES:
+                t.error("scopes", f"unknown scope {scope!r} (known: {', '.join(SCOPES)})")
         digest = t.string("sha256", None, pattern=_SHA256.match,
                           what="64 lower-case hex digits (SHA-256 of the token)")
         secret = read_secret(t, "token", required=digest is None)

@@ -19,11 +19,13 @@ from test_admin_issue import CRM, SHOP, journal_length, shop_gateway, tokens  # 
 from test_ledger_cli import ROOT, tillgate
 
 from gateway.config.model import load_config
+from gateway.issuance import activatebatch
 from gateway.issuance.activatebatch import ALERT, request_key
 from gateway.issuance.activatefile import from_range, read_file
 from gateway.issuance.importfile import ImportFileError
 from gateway.ledger import cards
 from gateway.ledger.journal import Entry, latest
+from gateway.ledger.processor import Processor
 from gateway.ledger.storeconnect import store_session
 from gateway.reactor import deferred_from_coro
 from gateway.security.alerts.queue import STREAM
@@ -65,8 +67,7 @@ def issue(config_file: str, program: str, numbers: list[str]) -> None:
         async with store_session(config) as store:
             for number in numbers:
                 assert await cards.issue_card(store, config.programs[program], number)
-    with ThreadPoolExecutor(1) as pool:  # the suite's reactor runs a loop in this thread
-        pool.submit(asyncio.run, run()).result()
+    in_thread(run)
 
 
 def state(redis_url: str, card: str) -> tuple[str, int]:
@@ -262,3 +263,58 @@ def test_request_key_names_the_batch_and_the_line():
     gift = numbers("gift", 1)
     batch = read_file(f"card\n{gift[0]}\n".encode(), CONFIG, "gift", "1")
     assert request_key(batch, batch.rows[0]) == f"ACT:{batch.id[:24]}:2"
+
+
+def in_thread(work) -> object:
+    """Run a coroutine function on its own loop (the suite's reactor runs one in this thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work()).result()
+
+
+def test_a_batch_stopped_part_way_is_finished_by_sending_it_again(config_file, tmp_path,
+                                                                  redis_url):
+    gift = numbers("gift", 4)
+    issue(config_file, "gift", gift)
+    path = tmp_path / "stopped.csv"
+    path.write_text("card\n" + "\n".join(gift) + "\n")
+    config = load_config(config_file)
+    batch = read_file(path.read_bytes(), config, "gift", "3")
+
+    async def first_two():  # what a run that died after its second card had done
+        async with store_session(config) as store:
+            processor = Processor(config, store)
+            for row in batch.rows[:2]:
+                result = await processor.operator_apply(cards.operator_activation(
+                    row.card, row.amount, 0, cards.OPERATOR, request_key(batch, row), "cli"))
+                assert result.approved
+    in_thread(first_two)
+
+    done = tillgate(config_file, "cards", "activate", str(path), "--program", "gift",
+                    "--amount", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    *per_card, summary = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["result"] for r in per_card] == ["replayed", "replayed", "activated", "activated"]
+    assert summary["batch"] == batch.id
+    assert [len(journal(redis_url, c)) for c in gift] == [1, 1, 1, 1]
+    assert {state(redis_url, c) for c in gift} == {("active", 300)}
+
+
+def test_a_card_changed_after_the_check_is_refused_on_its_own(config_file, redis_url):
+    gift = numbers("gift", 3)
+    issue(config_file, "gift", gift)
+    config = load_config(config_file)
+    batch = read_file(("card\n" + "\n".join(gift) + "\n").encode(), config, "gift", "4")
+
+    async def run():
+        async with store_session(config) as store:
+            checked = await activatebatch.check(store, batch)
+            assert not checked.problems
+            await cards.set_card_status(store, gift[1], "suspended")  # between check and run
+            return await activatebatch.activate(Processor(config, store), batch, checked,
+                                                cards.OPERATOR, "cli")
+    results = in_thread(run)
+    assert [(r.line, r.outcome) for r in results] == [(2, "activated"), (3, "refused"),
+                                                      (4, "activated")]
+    assert results[1].code != "00" and gift[1] not in repr(results)
+    assert [state(redis_url, c) for c in gift] == [("active", 400), ("suspended", 0),
+                                                  ("active", 400)]

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from twisted.web import resource
 
 from gateway.admin.jsonio import Answer, answer_later, json_bytes
 from gateway.admin.jsonio import whole as _whole
+from gateway.config.model import Config
 from gateway.issuance import activatebatch
 from gateway.issuance.activatefile import ActivationBatch, from_amounts, from_range
 from gateway.issuance.importfile import ImportFileError
@@ -32,12 +34,20 @@ log = logging.getLogger(__name__)
 FIELDS = frozenset({"program", "cards", "first", "last", "amount"})
 
 
+class CardsRoot(Protocol):
+    """What this resource needs of gateway/admin/cards.py's Cards (which routes here)."""
+
+    config: Config
+    store_source: Callable[[], Store | None]
+    processor_source: Callable[[], Processor | None]
+
+
 class ActivateCards(resource.Resource):
     isLeaf = True
 
-    def __init__(self, cards, who: str):
+    def __init__(self, cards: CardsRoot, who: str):
         super().__init__()
-        self.cards = cards  # gateway.admin.cards.Cards: config, store and processor
+        self.cards = cards  # config, store and processor
         self.who = who
 
     def render_POST(self, request):

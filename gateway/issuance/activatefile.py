@@ -132,9 +132,9 @@ def from_range(config: Config, program_id: str, first: str, last: str,
         problems.append("--first must not come after --last (and be as long)")
     if problems:
         raise ImportFileError(problems)
-    step_digits = -1 if program.luhn else None  # a Luhn number is its body and a check digit
-    low, high = int(first[:step_digits]), int(last[:step_digits])
-    width = len(first[:step_digits])
+    body_end = -1 if program.luhn else None  # a Luhn number is its body and a check digit
+    low, high = int(first[:body_end]), int(last[:body_end])
+    width = len(first[:body_end])
     if high - low + 1 > config.imports.max_rows:
         raise ImportFileError([f"the range holds more than {config.imports.max_rows} cards "
                                "(imports.max_rows)"])

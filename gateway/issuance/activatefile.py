@@ -48,17 +48,23 @@ class ActivationRow:
 class ActivationBatch:
     program: Program
     rows: tuple[ActivationRow, ...]
+    id: str  # batch_id(program, rows): computed once, every request key holds it
 
-    @property
-    def id(self) -> str:
-        digest = hashlib.sha256(f"activate:{self.program.id}\n".encode())
-        for row in self.rows:
-            digest.update(f"{row.card},{row.amount}\n".encode())
-        return digest.hexdigest()
+    @classmethod
+    def of(cls, program: Program, rows: tuple[ActivationRow, ...]) -> ActivationBatch:
+        return cls(program, rows, batch_id(program, rows))
 
     @property
     def total(self) -> int:
         return sum(row.amount for row in self.rows)
+
+
+def batch_id(program: Program, rows: tuple[ActivationRow, ...]) -> str:
+    """SHA-256 of the program and the (card, amount) pairs in order, hex."""
+    digest = hashlib.sha256(f"activate:{program.id}\n".encode())
+    for row in rows:
+        digest.update(f"{row.card},{row.amount}\n".encode())
+    return digest.hexdigest()
 
 
 def program_of(config: Config, program_id: str) -> Program:
@@ -179,7 +185,7 @@ def _batch(config: Config, program: Program, entries: list[tuple[int, str, str |
         problems.append("no cards in the batch")
     if problems:
         raise ImportFileError(problems)
-    return ActivationBatch(program, tuple(rows))
+    return ActivationBatch.of(program, tuple(rows))
 
 
 def _row(line: int, card: str, given: str | int | None, program: Program,

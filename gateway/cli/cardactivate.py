@@ -99,6 +99,11 @@ async def _activate(config: Config, batch: ActivationBatch, name: str, as_json: 
 
 
 def _progress(name: str):
+    """A line on stderr every 5 % or so (every chunk for the smaller batches), and at the end."""
+    shown = [0]
+
     def report(done: int, total: int) -> None:
-        print(f"tillgate: {name}: {done}/{total} cards", file=sys.stderr, flush=True)
+        if done - shown[0] >= total // 20 or done == total:
+            shown[0] = done
+            print(f"tillgate: {name}: {done}/{total} cards", file=sys.stderr, flush=True)
     return report

@@ -163,19 +163,23 @@ def test_a_range_with_one_amount_and_progress_for_a_large_batch(config_file, red
 
 
 def test_one_bad_line_refuses_the_whole_batch(config_file, tmp_path, redis_url):
-    gift = numbers("gift", 4)
+    gift = numbers("gift", 5)
     issue(config_file, "gift", gift[:3])
+    issue(config_file, "secure", gift[4:])  # a gift number held by another program's card
     first = tmp_path / "first.csv"
     first.write_text(f"card\n{gift[0]}\n")
     assert tillgate(config_file, "cards", "activate", str(first), "--program", "gift",
                     "--amount", "1").returncode == 0
     path = tmp_path / "mixed.csv"
-    path.write_text(f"card,amount\n{gift[1]},5\n{gift[0]},5\n{gift[3]},5\n{gift[2]},5\n")
+    path.write_text(f"card,amount\n{gift[1]},5\n{gift[0]},5\n{gift[3]},5\n{gift[2]},5\n"
+                    f"{gift[4]},5\n")
     done = tillgate(config_file, "cards", "activate", str(path), "--program", "gift")
     assert done.returncode == 2
     assert "line 3: card" in done.stderr and "already active" in done.stderr
     assert "line 4: card" in done.stderr and "not issued (unknown card)" in done.stderr
-    assert "nothing activated (2 problem(s))" in done.stderr
+    assert "line 6: card" in done.stderr and "belongs to program 'secure'" in done.stderr
+    assert "nothing activated (3 problem(s))" in done.stderr
+    assert not any(c in done.stderr for c in gift)
     assert state(redis_url, gift[1]) == ("issued", 0) and state(redis_url, gift[2]) == ("issued",
                                                                                          0)
     assert state(redis_url, gift[0]) == ("active", 100)
@@ -318,3 +322,19 @@ def test_a_card_changed_after_the_check_is_refused_on_its_own(config_file, redis
     assert results[1].code != "00" and gift[1] not in repr(results)
     assert [state(redis_url, c) for c in gift] == [("active", 400), ("suspended", 0),
                                                   ("active", 400)]
+
+
+def test_loyalty_cards_are_activated_without_points(config_file, tmp_path, redis_url):
+    loyalty = numbers("loyalty", 2)
+    issue(config_file, "loyalty", loyalty)
+    path = tmp_path / "loyalty.csv"
+    path.write_text("card\n" + "\n".join(loyalty) + "\n")
+    refused = tillgate(config_file, "cards", "activate", str(path), "--program", "loyalty",
+                       "--amount", "5")
+    assert refused.returncode == 2 and "without points" in refused.stderr
+    done = tillgate(config_file, "cards", "activate", str(path), "--program", "loyalty")
+    assert done.returncode == 0, done.stderr
+    assert [state(redis_url, c) for c in loyalty] == [("active", 0)] * 2
+    wrong = tillgate(config_file, "cards", "activate", str(path), "--program", "gift",
+                     "--amount", "5")
+    assert wrong.returncode == 2 and "does not fit program 'gift'" in wrong.stderr

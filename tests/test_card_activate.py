@@ -112,6 +112,9 @@ def test_a_range_holds_every_number_of_the_program_between_both_ends():
     batch = from_range(CONFIG, "gift", run[1], run[10], "5.00")
     assert [r.card for r in batch.rows] == run[1:11]
     assert [r.line for r in batch.rows] == list(range(1, 11))
+    with pytest.raises(ImportFileError) as caught:  # said once, not for every card
+        from_range(CONFIG, "gift", run[0], run[10], "2000.00")
+    assert caught.value.problems == ["amount: amount over the program's maximum balance"]
     with pytest.raises(ImportFileError, match="must not come after"):
         from_range(CONFIG, "gift", run[5], run[2], "5")
     with pytest.raises(ImportFileError, match="more than 3 cards"):

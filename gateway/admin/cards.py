@@ -6,6 +6,7 @@
                           "closed", "confirm": true}                        scope cards:write
   POST /v1/cards/issue   {"program": "gift", "count": 1, "activate": 2500}  scope cards:issue
                          with an Idempotency-Key header (gateway/issuance/realtime.py)
+  POST /v1/cards/activate  a batch of issued cards (gateway/admin/activate.py)  scope cards:issue
 
 The number travels in the body, never in the URL, because paths reach access logs and proxies;
 answers show it masked. `lost` and `closed` are final, so they need `"confirm": true`, as the
@@ -18,11 +19,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeGuard
+from typing import Any
 
 from twisted.web import resource
 
+from gateway.admin.activate import ActivateCards
 from gateway.admin.jsonio import Answer, StoreResource, answer_later, json_bytes
+from gateway.admin.jsonio import whole as _whole
 from gateway.config.model import Config
 from gateway.issuance.realtime import MAX_CARDS, Order, claim_order, issue_order, order_tag
 from gateway.ledger.cards import (
@@ -55,9 +58,9 @@ class Cards(StoreResource):
     def getChild(self, path: bytes, request):
         actions = {b"show": ("cards:read", self._show), b"history": ("cards:read", self._history),
                    b"status": ("cards:write", self._status)}
-        if path not in actions and path != b"issue":
-            return Refusal(404, "no such action (show, history, status, issue)")
-        scope = "cards:issue" if path == b"issue" else actions[path][0]
+        if path not in actions and path not in (b"issue", b"activate"):
+            return Refusal(404, "no such action (show, history, status, issue, activate)")
+        scope = "cards:issue" if path in (b"issue", b"activate") else actions[path][0]
         refused = self.auth.check(request, scope)
         if refused is not None:
             return Refusal(*refused)
@@ -65,6 +68,8 @@ class Cards(StoreResource):
         who = token.id if token else "loopback"
         if path == b"issue":
             return IssueCards(self, who)
+        if path == b"activate":  # gateway/admin/activate.py
+            return ActivateCards(self, who)
         return CardAction(self, actions[path][1], who)
 
     async def _show(self, store: Store, card: str, body: dict, who: str) -> Answer:
@@ -206,8 +211,3 @@ class IssueCards(resource.Resource):
             return 422, {**answer, "error": f"activation refused with {refusal.code}",
                          "code": refusal.code}
         return 200, answer
-
-
-def _whole(value: object) -> TypeGuard[int]:
-    """An int from JSON, not a bool (True is an int in Python) and never a float."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

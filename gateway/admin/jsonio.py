@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeGuard
 
 from twisted.web import resource, server
 
@@ -15,6 +15,11 @@ from gateway.reactor import deferred_from_coro
 from gateway.security.tokens import TokenAuth
 
 Answer = tuple[int, dict[str, Any]]
+
+
+def whole(value: object) -> TypeGuard[int]:
+    """An int from JSON, not a bool (True is an int in Python) and never a float."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def json_bytes(request, status: int, body: dict[str, Any]) -> bytes:

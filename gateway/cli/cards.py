@@ -1,5 +1,6 @@
 """`tillgate cards issue|show|history|unlock|rollback|suspend|reinstate|lost|close` (HOST-SPEC 5
-and operator extras); `cards import` is gateway/cli/cardimport.py.
+and operator extras); `cards import` is gateway/cli/cardimport.py, `cards activate`
+gateway/cli/cardactivate.py.
 
 Amounts on the command line are decimal major units parsed with decimal.Decimal
 (gateway.ledger.amounts.parse_amount): `--activate 25.00` or `--activate 25` is 2500 minor units;
@@ -14,6 +15,7 @@ import secrets
 import sys
 from typing import TextIO
 
+from gateway.cli.cardactivate import add_parser as add_activate_parser
 from gateway.cli.cardimport import add_parser as add_import_parser
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
@@ -86,6 +88,7 @@ def register(subparsers, common) -> None:
                                 help="confirm: the card can never be used again")
         change.set_defaults(func=run_status, status_command=name, status_to=to)
     add_import_parser(sub, common)
+    add_activate_parser(sub, common)
 
 
 def _amount(text: str, program: Program) -> int:

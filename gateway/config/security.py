@@ -120,6 +120,9 @@ class ImportsConfig:
     code_minutes: int = 15  # how long a code is good for
     max_tries: int = 3  # wrong codes before the pending batch is dropped
     max_rows: int = 100_000
+    # `cards activate`: a batch over either raises the alert large_activation (0: never)
+    large_activation_cards: int = 1000
+    large_activation_total: int = 0  # minor units (points) loaded by one batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,8 @@ def read_imports(s: Section) -> ImportsConfig:
         code_minutes=s.integer("code_minutes", 15, minimum=1, maximum=24 * 60),
         max_tries=s.integer("max_tries", 3, minimum=1, maximum=10),
         max_rows=s.integer("max_rows", 100_000, minimum=1),
+        large_activation_cards=s.integer("large_activation_cards", 1000, minimum=0),
+        large_activation_total=s.integer("large_activation_total", 0, minimum=0),
     )
     for address in cfg.confirm_to:
         if "@" not in address:

@@ -171,22 +171,34 @@ def _amount(line: int, text: str, program: Program, problems: list[str]) -> int 
     if not text:
         return None
     try:
-        if program.is_loyalty:
-            if not (text.isascii() and text.isdigit()):
-                raise ValueError(f"points {text!r}: expected a whole number")
-            amount = int(text)
-        else:
-            amount = parse_amount(text)
+        amount = parse_load(text, program)
     except ValueError as e:
         problems.append(f"line {line}: {e}")
         return None
-    if program.is_loyalty and amount:
-        problems.append(f"line {line}: a loyalty card is activated without points (amount "
-                        "must be empty or 0)")
-    elif amount < program.min_activation:
-        problems.append(f"line {line}: amount below the program's minimum activation")
-    elif program.max_transaction and amount > program.max_transaction:
-        problems.append(f"line {line}: amount over the program's single transaction limit")
-    elif program.max_balance and amount > program.max_balance:
-        problems.append(f"line {line}: amount over the program's maximum balance")
+    refused = amount_problem(program, amount)
+    if refused:
+        problems.append(f"line {line}: {refused}")
     return amount
+
+
+def parse_load(text: str, program: Program) -> int:
+    """A load as the operator writes it: `12.50` (minor units 1250), whole points for loyalty."""
+    if program.is_loyalty:
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(f"points {text!r}: expected a whole number")
+        return int(text)
+    return parse_amount(text)
+
+
+def amount_problem(program: Program, amount: int) -> str | None:
+    """Why the activation script would refuse this load on a new card of `program`, or None
+    (also `cards activate`: gateway/issuance/activatefile.py)."""
+    if program.is_loyalty and amount:
+        return "a loyalty card is activated without points (amount must be empty or 0)"
+    if amount < program.min_activation:
+        return "amount below the program's minimum activation"
+    if program.max_transaction and amount > program.max_transaction:
+        return "amount over the program's single transaction limit"
+    if program.max_balance and amount > program.max_balance:
+        return "amount over the program's maximum balance"
+    return None

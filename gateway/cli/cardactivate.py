@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
+from gateway.cli.storecommand import run_command
 from gateway.config.model import Config
 from gateway.issuance import activatebatch
 from gateway.issuance.activatefile import ActivationBatch, from_range, read_file
@@ -22,7 +23,7 @@ from gateway.issuance.importfile import ImportFileError
 from gateway.ledger.amounts import format_amount
 from gateway.ledger.cards import OPERATOR
 from gateway.ledger.processor import Processor
-from gateway.ledger.storeconnect import run_command, store_session
+from gateway.ledger.storeconnect import store_session
 
 PROGRESS_FROM = 1000  # batches of this many cards or more report progress on stderr
 

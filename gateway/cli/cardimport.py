@@ -15,13 +15,14 @@ from pathlib import Path
 
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
+from gateway.cli.storecommand import run_command
 from gateway.config.model import Config
 from gateway.issuance import importbatch
 from gateway.issuance.importfile import ImportBatch, ImportFileError, read_batch
 from gateway.issuance.mailer import MailError, new_message, send_email
 from gateway.ledger.amounts import format_amount
 from gateway.ledger.store import Store
-from gateway.ledger.storeconnect import run_command, store_session
+from gateway.ledger.storeconnect import store_session
 
 
 def add_parser(sub, common) -> None:

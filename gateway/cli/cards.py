@@ -19,6 +19,7 @@ from gateway.cli.cardactivate import add_parser as add_activate_parser
 from gateway.cli.cardimport import add_parser as add_import_parser
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
+from gateway.cli.storecommand import run_command
 from gateway.config.model import Config, Program
 from gateway.ledger.amounts import parse_amount
 from gateway.ledger.cards import (
@@ -34,7 +35,7 @@ from gateway.ledger.cards import (
 )
 from gateway.ledger.journal import latest
 from gateway.ledger.processor import Processor
-from gateway.ledger.storeconnect import run_command, store_session
+from gateway.ledger.storeconnect import store_session
 from protocols.model import mask_card
 
 MAX_ISSUE = 1_000_000

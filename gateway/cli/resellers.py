@@ -18,6 +18,7 @@ import sys
 
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
+from gateway.cli.storecommand import run_command
 from gateway.config.model import Config
 from gateway.ledger.reconcile import (
     AMOUNT,
@@ -31,7 +32,7 @@ from gateway.ledger.reconcile import (
     reconcile,
 )
 from gateway.ledger.resellers import report_csv, settlement_rows
-from gateway.ledger.storeconnect import run_command, store_session
+from gateway.ledger.storeconnect import store_session
 
 
 def register(subparsers, common) -> None:

@@ -11,8 +11,9 @@ import json
 
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
+from gateway.cli.storecommand import run_command
 from gateway.config.model import Config
-from gateway.ledger.storeconnect import run_command, store_session
+from gateway.ledger.storeconnect import store_session
 from gateway.security import rules
 
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from gateway.config.model import Config
 from gateway.embedded_redis import DataDirBusy, EmbeddedRedis
@@ -114,13 +113,3 @@ async def store_session(config: Config, *, start_embedded: bool = True):
         await store.close()
         if embedded is not None:
             embedded.stop()
-
-
-def run_command(coro: Coroutine[Any, Any, int]) -> int:
-    """Run an admin command's coroutine; an unreachable store is one line and exit 2."""
-    from gateway.cli.main import fail
-
-    try:
-        return asyncio.run(coro)
-    except StoreUnavailable as e:
-        return fail(str(e))

@@ -14,14 +14,13 @@ refused at activation. Sending the same batch again activates nothing twice.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from twisted.web import resource
 
-from gateway.admin.jsonio import Answer, answer_later, json_bytes
+from gateway.admin.jsonio import NOT_AN_OBJECT, Answer, answer_later, json_bytes, json_object
 from gateway.admin.jsonio import whole as _whole
 from gateway.config.model import Config
 from gateway.issuance import activatebatch
@@ -51,10 +50,9 @@ class ActivateCards(resource.Resource):
         self.who = who
 
     def render_POST(self, request):
-        try:
-            body = json.loads(request.content.read() or b"{}")
-        except ValueError:
-            return json_bytes(request, 400, {"error": "the body must be a JSON object"})
+        body = json_object(request)
+        if body is None:
+            return json_bytes(request, 400, {"error": NOT_AN_OBJECT})
         batch = self._batch(body)
         if isinstance(batch, str):
             return json_bytes(request, 400, {"error": batch})

@@ -16,7 +16,6 @@ command line needs --yes. Each status change is journaled with the token's id as
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -24,7 +23,14 @@ from typing import Any
 from twisted.web import resource
 
 from gateway.admin.activate import ActivateCards
-from gateway.admin.jsonio import Answer, StoreResource, answer_later, json_bytes
+from gateway.admin.jsonio import (
+    NOT_AN_OBJECT,
+    Answer,
+    StoreResource,
+    answer_later,
+    json_bytes,
+    json_object,
+)
 from gateway.admin.jsonio import whole as _whole
 from gateway.config.model import Config
 from gateway.issuance.realtime import MAX_CARDS, Order, claim_order, issue_order, order_tag
@@ -114,11 +120,10 @@ class CardAction(resource.Resource):
         self.who = who
 
     def render_POST(self, request):
-        try:
-            body = json.loads(request.content.read() or b"{}")
-        except ValueError:
-            return json_bytes(request, 400, {"error": "the body must be a JSON object"})
-        card = body.get("card") if isinstance(body, dict) else None
+        body = json_object(request)
+        if body is None:
+            return json_bytes(request, 400, {"error": NOT_AN_OBJECT})
+        card = body.get("card")
         if not isinstance(card, str) or self.cards.config.program_of_card(card) is None:
             return json_bytes(request, 400,
                               {"error": "card: a card number of a configured program"})
@@ -153,10 +158,9 @@ class IssueCards(resource.Resource):
         if secret is None:
             return json_bytes(request, 503, {"error": "issuing over HTTP is off: set "
                                                       "security.issue_secret_file or _env"})
-        try:
-            body = json.loads(request.content.read() or b"{}")
-        except ValueError:
-            return json_bytes(request, 400, {"error": "the body must be a JSON object"})
+        body = json_object(request)
+        if body is None:
+            return json_bytes(request, 400, {"error": NOT_AN_OBJECT})
         order = self._order(body)
         if isinstance(order, str):
             return json_bytes(request, 400, {"error": order})

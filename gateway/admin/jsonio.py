@@ -22,6 +22,19 @@ def whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+NOT_AN_OBJECT = "the body must be a JSON object"
+
+
+def json_object(request) -> dict[str, Any] | None:
+    """The request's body as a JSON object (an empty body is `{}`), or None: the caller answers
+    400 with NOT_AN_OBJECT."""
+    try:
+        body = json.loads(request.content.read() or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def json_bytes(request, status: int, body: dict[str, Any]) -> bytes:
     """Set the status and headers of a JSON answer; its body, for render_* to return."""
     request.setResponseCode(status)

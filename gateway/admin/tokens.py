@@ -10,14 +10,20 @@ scope tokens:admin.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from twisted.web import resource
 
-from gateway.admin.jsonio import Answer, StoreResource, answer_later, json_bytes
+from gateway.admin.jsonio import (
+    NOT_AN_OBJECT,
+    Answer,
+    StoreResource,
+    answer_later,
+    json_bytes,
+    json_object,
+)
 from gateway.config.security import SCOPES
 from gateway.security import tokenstore
 from gateway.security.tokens import Refusal
@@ -45,12 +51,9 @@ class Tokens(StoreResource):
         return self.later(request, self._list)
 
     def render_POST(self, request):
-        try:
-            body = json.loads(request.content.read() or b"{}")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return json_bytes(request, 400, {"error": "the body must be a JSON object"})
+        body = json_object(request)
+        if body is None:
+            return json_bytes(request, 400, {"error": NOT_AN_OBJECT})
         unknown = sorted(set(body) - {"name", "scopes", "expires"})
         if unknown:
             return json_bytes(request, 400, {"error": f"{unknown[0]}: unknown field"})

@@ -19,14 +19,17 @@ sent again is the same batch, and its activations replay instead of loading twic
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from dataclasses import dataclass
 
 from gateway.config.cardrules import number_fits
 from gateway.config.model import Config, Program
-from gateway.issuance.importfile import ImportFileError, amount_problem, parse_load
+from gateway.issuance.importfile import (
+    ImportFileError,
+    amount_problem,
+    csv_with_header,
+    parse_load,
+)
 from protocols.carddata import luhn_check_digit
 from protocols.model import mask_card
 
@@ -98,12 +101,7 @@ def read_file(data: bytes, config: Config, program_id: str,
     """The batch in a CSV file, or ImportFileError naming every problem by line."""
     program = program_of(config, program_id)
     fallback = default_amount(program, amount)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ImportFileError([f"not UTF-8 text (byte {e.start})"]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in next(reader, [])]
+    reader, header = csv_with_header(data)
     problems = [f"line 1: unknown column {name!r} (columns: {', '.join(COLUMNS)})"
                 for name in header if name not in COLUMNS]
     problems += [f"line 1: column {name!r} appears twice"

@@ -17,6 +17,7 @@ exact file.
 
 from __future__ import annotations
 
+import _csv  # the reader type (csv.reader returns one; it keeps line_num)
 import csv
 import hashlib
 import io
@@ -77,12 +78,7 @@ def read_batch(data: bytes, config: Config, program_id: str | None = None) -> Im
         if default_program is None:
             raise ImportFileError([f"unknown program {program_id!r} "
                                    f"(have: {', '.join(config.programs)})"])
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ImportFileError([f"not UTF-8 text (byte {e.start})"]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [name.strip().lower() for name in next(reader, [])]
+    reader, header = csv_with_header(data)
     problems = _header_problems(header, default_program)
     if problems:
         raise ImportFileError(problems)
@@ -113,6 +109,17 @@ def read_batch(data: bytes, config: Config, program_id: str | None = None) -> Im
     if problems:
         raise ImportFileError(problems)
     return ImportBatch(hashlib.sha256(data).hexdigest(), tuple(rows))
+
+
+def csv_with_header(data: bytes) -> tuple[_csv.Reader, list[str]]:
+    """The rows of a UTF-8 CSV file (a byte-order mark allowed) after its header, and the header
+    in lower case; ImportFileError when the bytes are not UTF-8."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ImportFileError([f"not UTF-8 text (byte {e.start})"]) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    return reader, [name.strip().lower() for name in next(reader, [])]
 
 
 def _header_problems(header: list[str], default_program: Program | None) -> list[str]:

@@ -27,6 +27,7 @@ from gateway.config.model import Config, Program
 from gateway.issuance.importfile import (
     ImportFileError,
     amount_problem,
+    column_problems,
     csv_with_header,
     parse_load,
 )
@@ -102,10 +103,7 @@ def read_file(data: bytes, config: Config, program_id: str,
     program = program_of(config, program_id)
     fallback = default_amount(program, amount)
     reader, header = csv_with_header(data)
-    problems = [f"line 1: unknown column {name!r} (columns: {', '.join(COLUMNS)})"
-                for name in header if name not in COLUMNS]
-    problems += [f"line 1: column {name!r} appears twice"
-                 for name in sorted(set(header)) if header.count(name) > 1]
+    problems = column_problems(header, COLUMNS)
     if "card" not in header:
         problems.append("line 1: no card column (card,amount)")
     if problems:

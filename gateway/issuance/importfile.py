@@ -122,13 +122,19 @@ def csv_with_header(data: bytes) -> tuple[_csv.Reader, list[str]]:
     return reader, [name.strip().lower() for name in next(reader, [])]
 
 
+def column_problems(header: list[str], columns: tuple[str, ...]) -> list[str]:
+    """A CSV header's unknown and repeated columns, each named on line 1."""
+    problems = [f"line 1: unknown column {name!r} (columns: {', '.join(columns)})"
+                for name in header if name not in columns]
+    problems += [f"line 1: column {name!r} appears twice"
+                 for name in sorted(set(header)) if header.count(name) > 1]
+    return problems
+
+
 def _header_problems(header: list[str], default_program: Program | None) -> list[str]:
     if not header:
         return ["line 1: the header row is missing (card,program,pin,amount)"]
-    problems = [f"line 1: unknown column {name!r} (columns: {', '.join(COLUMNS)})"
-                for name in header if name not in COLUMNS]
-    problems += [f"line 1: column {name!r} appears twice"
-                 for name in sorted(set(header)) if header.count(name) > 1]
+    problems = column_problems(header, COLUMNS)
     if "card" not in header:
         problems.append("line 1: no card column")
     if "program" not in header and default_program is None:

@@ -62,3 +62,30 @@ def redis_client(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The session's real PostgreSQL (tests/pgserver.py); skips where none is installed."""
+    import os
+
+    from pgserver import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+        server.start()
+    except PostgresUnavailable as e:
+        if os.environ.get("TILLGATE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here (TILLGATE_REQUIRE_POSTGRES=1): {e}")
+        pytest.skip(f"PostgreSQL tests skipped: {e}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backoffice_url(request, tmp_path):
+    """A fresh, empty back-office database, once on SQLite and once on PostgreSQL: the URL to
+    write as `[backoffice] url`."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'backoffice.sqlite3'}"
+    return request.getfixturevalue("postgres_server").new_database()

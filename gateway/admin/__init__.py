@@ -1,3 +1,3 @@
 """The JSON admin API on the HTTP listener (twisted.web resources). May import config,
-ledger, security, issuance, metrics.
+ledger, security, issuance, backoffice, metrics.
 """

@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.config.backoffice import BackofficeConfig, read_backoffice
 from gateway.config.cardrules import program_for_card
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, is_profile_name, shipped_profiles
 from gateway.config.rules import Rule, read_rule, rule_problems
@@ -203,6 +204,7 @@ class Config:
     email: SMTPConfig = field(default_factory=SMTPConfig)
     imports: ImportsConfig = field(default_factory=ImportsConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
     raw: dict = field(default_factory=dict, repr=False)
 
     terminals: dict[str, Merchant] = field(default_factory=dict, repr=False)  # terminal -> owner
@@ -276,6 +278,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     email = read_email(top.table("email"))
     imports = read_imports(top.table("imports"))
     security = read_security(top.table("security"), set(seen_terminals), set(merchants))
+    backoffice = read_backoffice(top.table("backoffice"))
     top.reject_unknown()
 
     if errors:
@@ -285,7 +288,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         listeners=listeners, merchants=merchants, programs=programs, rules=rules,
         resellers=resellers,
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
-        alerts=alerts, email=email, imports=imports, security=security,
+        alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,
         terminals={t: m for m in merchants.values() for t in m.terminals},
     )
 

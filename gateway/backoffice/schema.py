@@ -1,0 +1,58 @@
+"""The back office's tables (SQLAlchemy Core). Alembic's migrations create them; this module
+is what queries are written against, and tests/test_backoffice_schema.py checks the two agree.
+
+Money and points are BigInteger minor units, never floats or SQL decimals; times are epoch
+seconds (BigInteger) as in the journal, so a report's date range is one indexed integer range
+on every database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table
+
+# Named constraints and indexes: migrations on PostgreSQL and SQLite can then refer to them.
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+# One row per journal entry (gateway/ledger/journal.py), keyed like the journal itself: the
+# card's key id and the entry's stream id. Inserting a row that exists does nothing, which is
+# what makes ingesting the feed idempotent (a crash between the SQL commit and the feed's
+# acknowledgement ingests those entries again, harmlessly).
+journal_entries = Table(
+    "journal_entries", metadata,
+    Column("card_id", String(32), primary_key=True),   # hash of the number (ledger/cards.py)
+    Column("entry_id", String(40), primary_key=True),  # the stream id in {c:<id>}:j
+    Column("seq", Integer, nullable=False),            # the card's change counter `n`
+    Column("op", String(16), nullable=False),
+    Column("card_mask", String(32), nullable=False),   # first 6 / last 4, never the number
+    Column("program", String(32), nullable=True),
+    Column("dv", BigInteger, nullable=False),          # change of money, minor units, signed
+    Column("dp", BigInteger, nullable=False),          # change of points, signed
+    Column("bal", BigInteger, nullable=False),         # balance after the change
+    Column("pts", BigInteger, nullable=False),         # points after the change
+    Column("terminal", String(16), nullable=False),
+    Column("merchant", String(16), nullable=False),
+    Column("request_key", String(80), nullable=False),
+    Column("t", BigInteger, nullable=False),           # epoch seconds
+    Column("undo", String(40), nullable=True),         # entry id this one undoes
+    Index(None, "t"),
+)
+
+# The last known state of each card, as the journal told it: balance and points are those of
+# the card's entry with the highest `seq`, so replaying an entry never changes them twice.
+cards = Table(
+    "cards", metadata,
+    Column("card_id", String(32), primary_key=True),
+    Column("card_mask", String(32), nullable=False),
+    Column("program", String(32), nullable=True),
+    Column("balance", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),            # seq of the entry these figures are from
+    Column("first_t", BigInteger, nullable=False),
+    Column("last_t", BigInteger, nullable=False),
+)

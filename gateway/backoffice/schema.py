@@ -8,7 +8,18 @@ on every database.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 # Named constraints and indexes: migrations on PostgreSQL and SQLite can then refer to them.
 metadata = MetaData(naming_convention={
@@ -55,4 +66,45 @@ cards = Table(
     Column("seq", Integer, nullable=False),            # seq of the entry these figures are from
     Column("first_t", BigInteger, nullable=False),
     Column("last_t", BigInteger, nullable=False),
+)
+
+# Customer types group loyalty accounts for reports ("by customer type") and give a new
+# customer's cards a default program.
+customer_types = Table(
+    "customer_types", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("default_program", String(32), nullable=True),
+    Column("description", String(500), nullable=False, server_default=""),
+)
+
+# A customer is a person (or firm) who holds cards. `code` is the operator's own reference
+# (the key of imports and exports); `status` inactive makes the ledger answer their cards as
+# suspended (the ledger sees it through the card's state in Redis, kept in step by the back
+# office, so the check is atomic with the operation).
+customers = Table(
+    "customers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(254), nullable=True, index=True),
+    Column("phone", String(32), nullable=True),
+    Column("customer_type_id", ForeignKey("customer_types.id"), nullable=True),
+    Column("status", String(8), nullable=False, server_default="active"),  # active | inactive
+    Column("consent", Boolean, nullable=False, server_default="0"),  # may be contacted
+    Column("consent_t", BigInteger, nullable=True),  # when consent was last given or withdrawn
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("created_t", BigInteger, nullable=False),
+)
+
+# Which customer holds a card: at most one per card, any number of cards per customer. Its own
+# table (not a column of `cards`) so a card can be registered before the feed has told of it.
+card_holders = Table(
+    "card_holders", metadata,
+    Column("card_id", String(32), primary_key=True),
+    Column("customer_id", ForeignKey("customers.id"), nullable=False, index=True),
+    Column("card_mask", String(32), nullable=False),
+    Column("program", String(32), nullable=True),
+    Column("linked_t", BigInteger, nullable=False),
+    Column("linked_by", String(64), nullable=False),  # operator, token or "member" (self-service)
 )

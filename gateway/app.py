@@ -25,6 +25,7 @@ from gateway.embedded_redis import EmbeddedRedis
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.metrics import families as metrics
+from gateway.portal.service import PortalService
 from gateway.reactor import deferred_from_coro
 from gateway.security.alerts.record import Alert
 from gateway.security.alerts.service import AlertService
@@ -197,14 +198,19 @@ class Gateway:
         cards = Cards(config, lambda: self.store_service.store, auth,
                       lambda: self.processor.processor)
         tokens = Tokens(config, lambda: self.store_service.store, auth)
-        self.http = AdminHTTPService(reactor, config.http, self.health, auth,
-                                     api_resources({b"terminals": terminals, b"alerts": alerts},
-                                                   {b"cards": cards, b"tokens": tokens}))
+        resources = api_resources({b"terminals": terminals, b"alerts": alerts},
+                                  {b"cards": cards, b"tokens": tokens})
+        # The web portal for people (docs/portal.md), under /ui/ on the same listener.
+        self.portal = PortalService(config, lambda: self.store_service.store,
+                                    lambda: self.processor.processor)
+        if config.portal.enabled:
+            resources[b"ui"] = self.portal.resource
+        self.http = AdminHTTPService(reactor, config.http, self.health, auth, resources)
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
-                                 *self.listeners, self.http],
+                                 *self.listeners, self.portal, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _store_client(self):

@@ -72,7 +72,7 @@ def role_problem(role: str, merchant: str | None) -> str | None:
     if role == "head_office" and merchant:
         return "a head-office operator belongs to no merchant"
     if role != "head_office" and not merchant:
-        return f"a {role} needs a merchant"
+        return f"the role {role} needs a merchant"
     return None
 
 

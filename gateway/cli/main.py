@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "gateway.cli.sim",
     "gateway.cli.terminals",
     "gateway.cli.tokens",
+    "gateway.cli.users",
 )
 
 

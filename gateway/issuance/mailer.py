@@ -64,6 +64,7 @@ def _deliver_to_maildir(path: Path, msg: EmailMessage) -> None:
     maildir's tmp/ then new/ rename guarantees). The log names the file and the subject, never
     the body, which may hold a code."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # Maildir makes only the last level
         box = mailbox.Maildir(path, create=True)
         key = box.add(msg)
     except OSError as e:

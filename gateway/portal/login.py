@@ -115,7 +115,7 @@ async def _send_code(ctx: Ctx, operator: Operator) -> Reply:
                                f"knows your password: change it and tell head office.\n")
     except MailError as e:
         log.error("portal: the login code could not be sent: %s", e)
-        return Page("error.html", {"title": "Code not sent", "message":
+        return Page("error.html", {"title": "Code not sent", "text":
                     "Your login code could not be sent. Try again in a few minutes."}, 503)
     return Redirect("login/code")
 
@@ -286,7 +286,7 @@ async def set_password_form(ctx: Ctx) -> Reply:
 
 
 def _dead_link() -> Page:
-    return Page("error.html", {"title": "Link not valid", "message":
+    return Page("error.html", {"title": "Link not valid", "text":
                 "This link is unknown, used or expired. Ask head office for a new one."}, 404)
 
 

@@ -117,7 +117,7 @@ class PortalResource(resource.Resource):
         log.error("portal: %s %s failed: %s", request.method.decode(), request.path.decode(
             "ascii", "replace")[:100], failure.getErrorMessage())
         self._send(request, 503, b"text/html; charset=utf-8", self.renderer.page(
-            "error.html", {"title": "Not available", "message":
+            "error.html", {"title": "Not available", "text":
                            "The portal cannot answer just now. Try again in a moment."}))
 
     @staticmethod
@@ -178,7 +178,7 @@ class PortalResource(resource.Resource):
                                                                ctx.session.csrf.encode()):
                 log.warning("portal: %s without a valid CSRF token from %s refused",
                             ctx.request.path.decode("ascii", "replace")[:100], ctx.address)
-                return Page("error.html", {"title": "Form expired", "message":
+                return Page("error.html", {"title": "Form expired", "text":
                             "This form is out of date or did not come from this portal. "
                             "Open the page again and resend it."}, 403)
         if route.stage in (None, ANON):
@@ -196,7 +196,7 @@ class PortalResource(resource.Resource):
                 ctx.session, ctx.drop_cookie = None, True
                 return Redirect("login?why=ended")
             if operator.role not in route.roles:
-                return Page("error.html", {"title": "Not for your role", "message":
+                return Page("error.html", {"title": "Not for your role", "text":
                             "Your role does not open this page."}, 403)
             ctx.operator = operator
             session.seen = ctx.now
@@ -205,7 +205,7 @@ class PortalResource(resource.Resource):
 
     def _error(self, request, status: int, title: str, message: str) -> None:
         self._send(request, status, b"text/html; charset=utf-8",
-                   self.renderer.page("error.html", {"title": title, "message": message}))
+                   self.renderer.page("error.html", {"title": title, "text": message}))
 
     def _reply(self, ctx: Ctx, reply: Reply) -> None:
         request = ctx.request

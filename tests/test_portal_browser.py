@@ -153,6 +153,12 @@ def test_head_office_first_login_lookup_and_logout_everywhere(gateway, chromium,
         assert mask_card(card) in content and card not in content
         assert "25.00" in content and "activate" in content
         shots(page, "card")
+        page.get_by_role("link", name="API tokens").click()
+        page.get_by_label("Name").fill("crm")
+        page.get_by_label("cards:read").check()
+        page.get_by_role("button", name="Create token").click()
+        assert page.locator("#token-secret").count() == 1
+        shots(page, "tokens")
         page.get_by_role("link", name="My account").click()
         shots(page, "account")
         page.get_by_role("button", name="Log out everywhere").click()

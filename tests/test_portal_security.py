@@ -332,3 +332,35 @@ def test_pages_need_a_login(path, tillgate_gateway):
     answer = Client(tillgate_gateway.ports["http"]).get(path)
     assert (answer.status, answer.location) == (303, "/ui/login")
     assert "default-src 'none'" in answer.headers["content-security-policy"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_api_tokens_screen_for_head_office_only(tillgate_inprocess_factory):
+    gw, portal, port, clock = await start(tillgate_inprocess_factory)
+    _h, head_secret = await make_operator(portal, "max@example.com")
+    _s, staff_secret = await make_operator(portal, "ned@example.com", "merchant_manager",
+                                           "STORE0000000001")
+    manager = await logged_in(port, "ned@example.com", staff_secret, clock)
+    assert (await web(manager.get, "/ui/tokens")).status == 403
+    page = await web(manager.get, "/ui/account")
+    assert (await web(manager.request, "POST", "/ui/tokens/create", {
+        "csrf": page.csrf, "name": "x", "scope": "cards:read"})).status == 403
+
+    head = await logged_in(port, "max@example.com", head_secret, clock)
+    page = await web(head.get, "/ui/tokens")
+    created = await web(head.post, "/ui/tokens/create", {"csrf": page.csrf, "name": "crm",
+                                                         "scope": "cards:read"})
+    secret = re.search(r'id="token-secret">([^<]+)<', created.body)
+    assert created.status == 200 and secret, created.body
+    token_id = re.search(r"Token (rt-[0-9a-f]+) created", created.body).group(1)
+    assert secret.group(1) not in (await web(head.get, "/ui/tokens")).body  # shown once
+
+    def api(secret_text: str) -> int:
+        return Client(port).request("POST", "/v1/cards/show", headers={
+            "Authorization": f"Bearer {secret_text}"}).status
+
+    assert await web(api, secret.group(1)) == 400  # let in: the empty body is the problem
+    switched = await web(head.post, "/ui/tokens/switch", {"csrf": page.csrf, "id": token_id,
+                                                          "action": "disable"})
+    assert switched.location == "/ui/tokens?done=disabled"
+    assert await web(api, secret.group(1)) in (401, 403)  # refused from the next request

@@ -7,12 +7,13 @@ in. Roles default to all three; a page for fewer names them.
 
 from __future__ import annotations
 
-from gateway.portal import account, cardlookup, login
+from gateway.portal import account, apitokens, cardlookup, login
 from gateway.portal.render import CSS
 from gateway.portal.sessions import ANON, IN, PASSWORD
 from gateway.portal.web import Asset, Ctx, Page, Redirect, Reply, Route
 
 STATIC_CACHE = b"public, max-age=31536000, immutable"
+HEAD_OFFICE = ("head_office",)
 
 
 async def home(ctx: Ctx) -> Reply:
@@ -50,4 +51,7 @@ def routes() -> dict[tuple[str, str], Route]:
         ("GET", "account/enrol"): Route(account.enrol_form, IN),
         ("POST", "account/enrol"): Route(account.enrol, IN),
         ("POST", "account/logout-everywhere"): Route(account.logout_everywhere, IN),
+        ("GET", "tokens"): Route(apitokens.show, IN, HEAD_OFFICE),
+        ("POST", "tokens/create"): Route(apitokens.create, IN, HEAD_OFFICE),
+        ("POST", "tokens/switch"): Route(apitokens.switch, IN, HEAD_OFFICE),
     }

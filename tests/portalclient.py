@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import re
+import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -47,10 +48,13 @@ class Client:
     port: int
     cookie: str | None = None  # "name=value" of the session cookie
     extra_headers: dict[str, str] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None  # HTTPS with this context (the listener has [http.tls])
 
     def request(self, method: str, path: str, fields: dict[str, str] | None = None,
                 headers: dict[str, str] | None = None) -> Answer:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = (http.client.HTTPSConnection("localhost", self.port, timeout=10,
+                                            context=self.tls) if self.tls else
+                http.client.HTTPConnection("127.0.0.1", self.port, timeout=10))
         try:
             sent = {**self.extra_headers, **(headers or {})}
             if self.cookie:

@@ -11,11 +11,13 @@ import email
 import json
 import logging
 import re
+import ssl
 import time
 from pathlib import Path
 
 import pytest
 import pytest_twisted
+from tls_material import make_tls_files
 
 from gateway.backoffice import operators as ops
 from gateway.ledger import cards
@@ -364,3 +366,22 @@ async def test_api_tokens_screen_for_head_office_only(tillgate_inprocess_factory
                                                           "action": "disable"})
     assert switched.location == "/ui/tokens?done=disabled"
     assert await web(api, secret.group(1)) in (401, 403)  # refused from the next request
+
+
+@pytest_twisted.ensureDeferred
+async def test_with_tls_the_cookie_is_secure_and_host_only(tillgate_inprocess_factory, tmp_path):
+    files = make_tls_files(tmp_path)
+    gw, portal, port, clock = await start(
+        tillgate_inprocess_factory, extra=f'[http.tls]\ncert = "{files.cert}"\n'
+                                          f'key = "{files.key}"\n')
+    _op, secret = await make_operator(portal, "oz@example.com")
+    client = Client(port, tls=ssl.create_default_context(cafile=str(files.ca)))
+    form = await web(client.get, "/ui/login")
+    (cookie,) = form.cookies
+    assert cookie.startswith("__Host-tg_portal=") and "; Secure" in cookie
+    assert "; Path=/" in cookie and "Domain" not in cookie
+    answer = await web(client.post, "/ui/login", {"csrf": form.csrf, "email": "oz@example.com",
+                                                  "password": PASSWORD})
+    assert answer.location == "/ui/login/code"
+    assert (await web(login_code, client, code_for(secret, clock.now))).location == "/ui/"
+    assert (await web(client.get, "/ui/")).status == 200

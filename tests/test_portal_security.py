@@ -385,3 +385,21 @@ async def test_with_tls_the_cookie_is_secure_and_host_only(tillgate_inprocess_fa
     assert answer.location == "/ui/login/code"
     assert (await web(login_code, client, code_for(secret, clock.now))).location == "/ui/"
     assert (await web(client.get, "/ui/")).status == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_lockout_during_the_second_step_stops_that_login(tillgate_inprocess_factory):
+    """Someone with the password is at the code step; guesses from elsewhere lock the account:
+    the right code no longer logs them in."""
+    gw, portal, port, clock = await start(
+        tillgate_inprocess_factory, extra="[portal]\nmax_failures = 2\n")
+    _op, secret = await make_operator(portal, "pat@example.com")
+    half_way = Client(port)
+    assert (await web(login_password, half_way, "pat@example.com")).location == "/ui/login/code"
+    page = await web(half_way.get, "/ui/login/code")
+    for _ in range(2):
+        await web(login_password, Client(port), "pat@example.com", "not the password 1")
+    answer = await web(half_way.post, "/ui/login/code",
+                       {"csrf": page.csrf, "code": code_for(secret, clock.now)})
+    assert answer.location == "/ui/login"
+    assert (await web(half_way.get, "/ui/")).location == "/ui/login"

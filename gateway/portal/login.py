@@ -121,9 +121,14 @@ async def _send_code(ctx: Ctx, operator: Operator) -> Reply:
 
 
 async def _second_step_operator(ctx: Ctx) -> Operator | None:
+    """The operator half-way through logging in; None (start again) when they are disabled or
+    locked meanwhile (guesses from elsewhere count against this login too)."""
     assert ctx.session is not None
     operator = await ops.by_id(await ctx.portal.engine(), ctx.session.operator_id or 0)
-    return operator if operator is not None and operator.active else None
+    if operator is None or not operator.active or await ctx.portal.limits().locked(
+            operator.email):
+        return None
+    return operator
 
 
 async def code_form(ctx: Ctx) -> Reply:

@@ -62,10 +62,19 @@ class Clock:
         self.now += seconds
 
 
-async def start(factory, backoffice_url: str | None = None, extra: str = ""):
+async def start(factory, backoffice_url: str | None = None, extra: str = "", **limits: int):
+    """A gateway in the test process; `limits` are [portal] settings. The suite's gateways share
+    one Redis, so the portal's keys (limits, lock-outs, sessions) are cleared first: no test
+    meets the login attempts of another."""
     if backoffice_url is not None:
         extra += f'\n[backoffice]\nurl = "{backoffice_url}"\n'
+    if limits:
+        extra += "\n[portal]\n" + "".join(f"{k} = {v}\n" for k, v in limits.items())
     gw = await factory(extra=extra)
+    redis = gw.gateway.store_service.store.client
+    stale = await deferred_from_coro(redis.keys("portal:*"))
+    if stale:
+        await deferred_from_coro(redis.delete(*stale))
     portal = gw.gateway.portal.portal
     clock = Clock()
     portal.clock = clock
@@ -159,8 +168,7 @@ async def test_csrf_token_required_on_every_post(tillgate_inprocess_factory):
 @pytest_twisted.ensureDeferred
 async def test_lockout_raises_an_alert_and_answers_like_a_wrong_password(
         tillgate_inprocess_factory):
-    gw, portal, port, clock = await start(
-        tillgate_inprocess_factory, extra="[portal]\nmax_failures = 3\n")
+    gw, portal, port, clock = await start(tillgate_inprocess_factory, max_failures=3)
     _op, secret = await make_operator(portal, "dan@example.com")
     client = Client(port)
     answers = [await web(login_password, client, "dan@example.com", "wrong password 1234")
@@ -391,8 +399,7 @@ async def test_with_tls_the_cookie_is_secure_and_host_only(tillgate_inprocess_fa
 async def test_a_lockout_during_the_second_step_stops_that_login(tillgate_inprocess_factory):
     """Someone with the password is at the code step; guesses from elsewhere lock the account:
     the right code no longer logs them in."""
-    gw, portal, port, clock = await start(
-        tillgate_inprocess_factory, extra="[portal]\nmax_failures = 2\n")
+    gw, portal, port, clock = await start(tillgate_inprocess_factory, max_failures=2)
     _op, secret = await make_operator(portal, "pat@example.com")
     half_way = Client(port)
     assert (await web(login_password, half_way, "pat@example.com")).location == "/ui/login/code"
@@ -403,3 +410,15 @@ async def test_a_lockout_during_the_second_step_stops_that_login(tillgate_inproc
                        {"csrf": page.csrf, "code": code_for(secret, clock.now)})
     assert answer.location == "/ui/login"
     assert (await web(half_way.get, "/ui/")).location == "/ui/login"
+
+
+@pytest_twisted.ensureDeferred
+async def test_login_attempts_per_address_are_limited(tillgate_inprocess_factory):
+    gw, portal, port, clock = await start(tillgate_inprocess_factory, address_attempts=3)
+    await make_operator(portal, "quin@example.com")
+    client = Client(port)
+    answers = [await web(login_password, client, f"guess{n}@example.com", "guess password 1")
+               for n in range(3)]  # three different accounts: no account lock-out
+    assert {a.status for a in answers} == {200}
+    over = await web(login_password, client, "quin@example.com")  # even the right password
+    assert over.status == 429 and "Too many attempts" in over.body

@@ -44,8 +44,14 @@ REDIS_PING = Histogram("tillgate_redis_ping_seconds", "Round trip of the Redis h
 EMBEDDED_REDIS_RESTARTS = Counter(
     "tillgate_embedded_redis_restarts_total",
     "Times the gateway restarted its embedded redis-server after it exited", registry=REGISTRY)
+# Calls the store failed, by kind: timeout (no reply in time), connection (could not connect,
+# lost, or an unreadable reply), error_reply (the server answered an error: a script bug),
+# noscript (the script cache was empty, e.g. after a restart: reloaded and resent, not lost).
+REDIS_ERROR_KINDS = ("timeout", "connection", "error_reply", "noscript")
 REDIS_ERRORS = Counter("tillgate_redis_errors_total", "Redis calls that failed, by kind",
                        ["kind"], registry=REGISTRY)
+for _kind in REDIS_ERROR_KINDS:  # every kind shows from the start, at 0
+    REDIS_ERRORS.labels(_kind)
 
 # Updated for every message, on the reactor thread: lock-free (gateway/metrics/hot.py).
 MESSAGES_IN = HotCounter("tillgate_messages_in_total", "Requests received",

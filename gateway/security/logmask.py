@@ -58,3 +58,13 @@ def setup_logging(level: str = "INFO", programs: Iterable[object] = (), stream=N
 
     globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],
                                      redirectStandardIO=False, discardBuffer=True)
+
+
+def reconfigure_logging(level: str, programs: Iterable[object]) -> None:
+    """After a config reload: the new level, and card numbers of the new programs masked too
+    (a program added with short numbers would otherwise be logged whole)."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler.formatter, CardMaskingFormatter):
+            handler.formatter.pattern = card_pattern(programs)
+    root.setLevel(level)

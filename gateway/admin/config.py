@@ -11,11 +11,31 @@ A reload asked for while another runs waits for it and is answered by the next r
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred
 from twisted.web import resource, server
 
 from gateway.admin.jsonio import finish_json, json_bytes
-from gateway.reloader import Outcome, Reloader
 from gateway.security.tokens import Refusal, TokenAuth
+
+
+class Outcome(Protocol):
+    applied: bool
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class Reloader(Protocol):
+    """What this resource needs of gateway/reloader.py's Reloader (the wiring room, which the
+    admin room does not import)."""
+
+    @property
+    def last(self) -> Outcome | None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def reload(self, trigger: str) -> Deferred[Any]: ...
 
 
 class ConfigAPI(resource.Resource):

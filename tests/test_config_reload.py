@@ -14,6 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest_twisted
+from linetill import tgl_request
+from test_line_serial import Pty, until
+from test_line_tcp import TERM
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 
 from gateway.config.diff import changes, describe, needs_restart
@@ -258,3 +261,39 @@ token_file = "{tmp_path / 'viewer.token'}"
     status, body = await call(gw, "GET", "/v1/config", OPS)
     shown = json.loads(body)
     assert shown["generation"] == 2 and shown["last_reload"]["outcome"] == "refused"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_serial_line_stays_open_and_a_removed_terminal_gets_58_on_it(
+        tillgate_inprocess_factory, tmp_path):
+    link = str(tmp_path / "ttyTILL")
+    pty = Pty(link)
+    serial = f"""
+[[listeners]]
+name = "com1"
+protocol = "line"
+transport = "serial"
+device = "{link}"
+"""
+    gw = await tillgate_inprocess_factory(extra=serial)
+    gateway = gw.gateway
+    try:
+        service = next(s for s in gateway.listeners if s.name == "com1")
+        await until(lambda: service.is_open)
+        port = service.port
+        till2 = {"term": "TILL0002", "merch": "STORE0000000001"}
+        card = "6039530000000000000"  # issued nowhere: 14 while the terminal is known
+        r = await pty.till.line.request(tgl_request(id="1", op="balance", card=card, **till2))
+        assert r["rc"] == "14"
+        new = _running_with(gateway, BASE.read_text().replace('"TILL0001", "TILL0002"',
+                                                              '"TILL0001"') + serial)
+        gateway.reloader.load = lambda _path: succeed(new)
+        assert (await gateway.reload("test")).applied
+        r = await pty.till.line.request(tgl_request(id="2", op="balance", card=card, **till2))
+        assert r["rc"] == "58"
+        r = await pty.till.line.request(tgl_request(id="3", op="balance", card=card, **TERM))
+        assert r["rc"] == "14"
+        assert service.is_open and service.port is port  # the same open device throughout
+    finally:
+        await gateway.stop()
+        pty.unplug()

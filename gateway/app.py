@@ -31,7 +31,7 @@ from gateway.reactor import deferred_from_coro
 from gateway.reloader import Outcome, Reloader
 from gateway.security.alerts.record import Alert
 from gateway.security.alerts.service import AlertService
-from gateway.security.logmask import reconfigure_logging
+from gateway.security.logmask import card_pattern, reconfigure_logging
 from gateway.security.tokens import Guarded, TokenAuth
 from gateway.services import AsyncService, ServiceTree
 from gateway.supervise import EmbeddedSupervisor
@@ -274,10 +274,12 @@ class Gateway:
 
     def _prepare_config(self, new: Config) -> Callable[[], None]:
         """Build what `new` needs (nothing running is touched); return the commit, which only
-        assigns, so the whole switch happens between two requests on the reactor thread."""
+        swaps references, so the whole switch happens between two requests on the reactor
+        thread."""
         if not self.running:
             raise RuntimeError("the gateway is not running (starting or stopping)")
         processor = self.processor.prepare(new)
+        card_numbers = card_pattern(new.programs.values())  # what the log masks
 
         def commit() -> None:
             self.config = new
@@ -290,7 +292,7 @@ class Gateway:
                 if reconfig is not None:
                     reconfig(new)
             self.alerts.reconfig(new)
-            reconfigure_logging(new.log_level, new.programs.values())
+            reconfigure_logging(new.log_level, card_numbers)
 
         return commit
 

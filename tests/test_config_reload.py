@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import http.client
+import io
 import json
+import logging
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +26,12 @@ from gateway.config.model import ConfigError, load_config, parse_config
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
 from gateway.reloader import Reloader
+from gateway.security.logmask import (
+    LOG_FORMAT,
+    CardMaskingFormatter,
+    card_pattern,
+    reconfigure_logging,
+)
 from gateway.testing import config_text
 from protocols.model import RC, Op, Request
 
@@ -297,3 +305,25 @@ device = "{link}"
     finally:
         await gateway.stop()
         pty.unplug()
+
+
+def test_a_program_added_by_a_reload_has_its_short_numbers_masked_in_the_log():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(CardMaskingFormatter(LOG_FORMAT, programs=_config().programs.values()))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    try:
+        log = logging.getLogger("test.reload")
+        log.warning("card 8800012345")  # 10 digits of no program: not a card number yet
+        new = _config('\n[programs.short]\nkind = "gift"\ncard_length = 10\nprefix = "88"\n'
+                      "luhn = false\n")
+        reconfigure_logging("WARNING", card_pattern(new.programs.values()))
+        log.warning("card 8800012345")
+        assert root.level == logging.WARNING
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert stream.getvalue().splitlines()[0].endswith("card 8800012345")
+    assert stream.getvalue().splitlines()[1].endswith("card 88******45")

@@ -67,7 +67,12 @@ def run(args) -> int:
         # (bench/bench_e2e.py; docs/benchmarks.md section 9).
         gc.freeze()
         gc.set_threshold(10_000, 50, 1_000)
-        runfiles.write_pid(config.data_dir)
+        try:
+            runfiles.write_pid(config.data_dir)
+        except OSError as e:  # the gateway serves on; only `config reload` cannot find it
+            log.warning("cannot write %s: %s (`tillgate config reload` will not find this "
+                        "gateway; kill -HUP still reloads)", config.data_dir / runfiles.PID_FILE,
+                        e.strerror)
         log.info("tillgate ready: %s; %s", summary(config), ", ".join(_endpoints(config)))
 
     reactor.callWhenRunning(lambda: ensureDeferred(start()))

@@ -89,6 +89,22 @@ UNMATCHED_REVERSALS = Counter("tillgate_unmatched_reversals_total",
                               registry=REGISTRY)
 
 
+# Config reloads (gateway/reloader.py): the outcome is one of a closed pair.
+RELOAD_OUTCOMES = ("applied", "refused")
+CONFIG_RELOADS = Counter("tillgate_config_reloads_total",
+                         "Config reloads (SIGHUP, `tillgate config reload`, the admin API), by "
+                         "outcome: applied, or refused whole with the running config kept",
+                         ["outcome"], registry=REGISTRY)
+for _outcome in RELOAD_OUTCOMES:
+    CONFIG_RELOADS.labels(_outcome)  # both series exist from the start, at 0
+CONFIG_LOADED = Gauge("tillgate_config_loaded_timestamp_seconds",
+                      "When the running config was applied (start or last applied reload)",
+                      registry=REGISTRY)
+CONFIG_GENERATION = Gauge("tillgate_config_generation",
+                          "Configs applied since the process started: 1 at start, one more "
+                          "per applied reload", registry=REGISTRY)
+
+
 GC_PAUSE = Histogram(
     "tillgate_gc_pause_seconds",
     "Collector passes of the Python garbage collector, by generation: the reactor stands still "

@@ -207,7 +207,7 @@ def test_reloads_during_a_load_run_drop_no_connection_and_lose_no_request(tmp_pa
         runs, stats = [], {}
         for protocol in ("iso", "tgl"):
             target = target_from_config(config, protocol)
-            settings = LoadSettings(connections=4, depth=4, duration=10.0,
+            settings = LoadSettings(connections=4, depth=4, duration=30.0,
                                     mix=parse_mix("redeem=3,balance=1"))
             cards = prepare_cards(config, target, 40)
             runs.append((protocol, LoadRun(target, settings, load_tills(config), cards,

@@ -9,7 +9,7 @@ cards, one in ten inactive), and times as an operator sees them (interpreter sta
   import again  the same file: every row an update, every card held already
   export        every customer with its cards, masked
 
-docs/benchmarks.md section 11.
+docs/benchmarks.md section 13.
 
     python bench/bench_customers_import.py [--rows 100000] [--linked 20000]
 """

@@ -147,8 +147,10 @@ async def import_customers(engine: AsyncEngine, store: Store, config: Config, da
     """Import a file (module doc); CustomerImportError with every problem, nothing written."""
     now = int(time.time()) if now is None else now
     rows, problems = parse(data, config)
-    if problems:
+    if not rows:
         raise CustomerImportError(problems)
+    # Rows with problems of their own are still checked against the store and SQL, so that
+    # one refusal lists every problem of the file.
     by_cid = {card_id(card): (row, card) for row in rows for card in row.cards}
     states = await card_states(store, list(by_cid))
     for cid, (row, card) in by_cid.items():
@@ -198,6 +200,7 @@ class _Plan:
 async def _plan(conn: AsyncConnection, rows: list[Row], by_cid: dict[str, tuple[Row, str]],
                 move: bool, problems: list[str]) -> _Plan:
     """What SQL has already, and the problems that only SQL can tell."""
+    rows = [row for row in rows if "code" in row.values]
     codes = [row.values["code"] for row in rows]
     existing: dict[str, tuple[int, str]] = {}
     for part in chunks(codes, IN_CHUNK):
@@ -227,7 +230,7 @@ async def _plan(conn: AsyncConnection, rows: list[Row], by_cid: dict[str, tuple[
     if not move:
         for cid, (row, card) in by_cid.items():
             holder = holders.get(cid)
-            if holder is not None and holder != row.values["code"]:
+            if holder is not None and holder != row.values.get("code"):
                 problems.append(f"line {row.line}: cards: {mask_card(card)} is held by "
                                 f"customer {holder!r} (import with move to move it)")
     return _Plan(existing, holders, types)

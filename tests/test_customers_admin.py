@@ -164,6 +164,7 @@ async def test_customers_types_links_and_errors_over_http(tillgate_inprocess_fac
                              {"code": "C-1", "name": "Ada", "email": "Ada@Example.org",
                               "type": "gold", "consent": True, "phone": "+44 20 7946 0000"})
     assert status == 201 and ada["type"] == "gold" and ada["consent_time"].endswith("Z")
+    assert ada["email"] == "ada@example.org"  # kept in lower case
     assert (await call(port, "POST", "/v1/customers", {"code": "C-1", "name": "Again"}))[0] \
         == 409
     status, bad = await call(port, "POST", "/v1/customers",
@@ -216,6 +217,8 @@ async def test_customers_types_links_and_errors_over_http(tillgate_inprocess_fac
     assert [c["code"] for c in page["customers"]] == ["C-1"]
     status, page = await call(port, "GET", "/v1/customers?code_prefix=D", token=READER)
     assert [c["code"] for c in page["customers"]] == ["D-1"]
+    status, page = await call(port, "GET", "/v1/customers?code_prefix=d", token=READER)
+    assert page["customers"] == []  # codes are case-sensitive, on SQLite too
     assert (await call(port, "GET", "/v1/customers?status=gone", token=READER))[0] == 400
     assert (await call(port, "GET", "/v1/customers?limit=0", token=READER))[0] == 400
     status, types = await call(port, "GET", "/v1/customer-types", token=READER)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.backoffice.customers import CustomerFilter, check_fields, iso, type_ids
@@ -113,8 +113,8 @@ def parse(data: bytes, config: Config) -> tuple[list[Row], list[str]]:
                 raw["consent"] = False
             else:
                 mine.append(f"consent: {consent!r} is not yes or no")
-        for name in ("email", "phone", "type", "status", "notes"):
-            if raw.get(name) == "" and name in ("status", "notes"):
+        for name in ("status", "notes"):
+            if raw.get(name) == "":
                 del raw[name]  # an empty cell keeps the default (or what the customer has)
         values, found = check_fields(raw, creating=True)
         mine += found
@@ -328,15 +328,8 @@ async def export_customers(engine: AsyncEngine, out: TextIO,
              .select_from(customers.outerjoin(customer_types,
                                               customers.c.customer_type_id == customer_types.c.id))
              .order_by(customers.c.code))
-    if keep.status:
-        query = query.where(customers.c.status == keep.status)
-    if keep.type:
-        query = query.where(customer_types.c.name == keep.type)
-    if keep.email:
-        query = query.where(func.lower(customers.c.email) == keep.email.lower())
-    if keep.code_prefix:
-        query = query.where(customers.c.code >= keep.code_prefix,
-                            customers.c.code < keep.code_prefix + "\U0010ffff")
+    for condition in keep.conditions():
+        query = query.where(condition)
     async with engine.connect() as conn:
         held: dict[int, list[str]] = {}
         result = await conn.execute(select(card_holders.c.customer_id, card_holders.c.card_mask)

@@ -99,6 +99,9 @@ def check_fields(raw: Mapping[str, object], *, creating: bool) -> tuple[dict[str
         email = values["email"]
         if len(email) > 254 or not EMAIL.match(email):
             problems.append(f"email: {email!r} is not an e-mail address")
+        # kept in lower case, so that finding a customer by address is one indexed equality
+        # on every database (mail systems do not tell Ada@ from ada@ in practice)
+        values["email"] = email.lower()
     if values.get("phone") and not PHONE.match(values["phone"]):
         problems.append(f"phone: {values['phone']!r} is not a phone number (digits, spaces, "
                         "+ ( ) . / -)")
@@ -125,6 +128,21 @@ class CustomerFilter:
     type: str | None = None
     email: str | None = None
     code_prefix: str | None = None
+
+    def conditions(self) -> list[Any]:
+        """The WHERE conditions, over customers joined with customer_types."""
+        found: list[Any] = []
+        if self.status:
+            found.append(customers.c.status == self.status)
+        if self.type:
+            found.append(customer_types.c.name == self.type)
+        if self.email:
+            found.append(customers.c.email == self.email.strip().lower())
+        if self.code_prefix:
+            # substr, not LIKE: no wildcard to escape, and case-sensitive on SQLite too
+            found.append(func.substr(customers.c.code, 1, len(self.code_prefix))
+                         == self.code_prefix)
+        return found
 
     def problems(self) -> list[str]:
         if self.status is not None and self.status not in STATUSES:
@@ -213,16 +231,7 @@ async def list_customers(conn: AsyncConnection, keep: CustomerFilter, limit: int
     query = select(*_customer_columns()).select_from(_joined())
     counted = select(func.count()).select_from(_joined())
     conditions = []
-    if keep.status:
-        conditions.append(customers.c.status == keep.status)
-    if keep.type:
-        conditions.append(customer_types.c.name == keep.type)
-    if keep.email:
-        conditions.append(func.lower(customers.c.email) == keep.email.lower())
-    if keep.code_prefix:
-        # a range, not LIKE: no wildcard to escape, and the unique index on code serves it
-        conditions.append(customers.c.code >= keep.code_prefix)
-        conditions.append(customers.c.code < keep.code_prefix + "\U0010ffff")
+    conditions += keep.conditions()
     for condition in conditions:
         query = query.where(condition)
         counted = counted.where(condition)
@@ -232,9 +241,9 @@ async def list_customers(conn: AsyncConnection, keep: CustomerFilter, limit: int
 
 
 async def update_customer(conn: AsyncConnection, code: str, values: dict[str, Any],
-                          now: int | None = None) -> tuple[str, str]:
-    """Change the fields given; consent's time moves when consent changes. Returns the status
-    before and after."""
+                          now: int | None = None) -> tuple[Any, str]:
+    """Change the fields given; consent's time moves when consent changes. Returns the
+    customer's row as it was, and its status now."""
     now = int(time.time()) if now is None else now
     row = await find_customer(conn, code)
     change = dict(values)
@@ -243,7 +252,7 @@ async def update_customer(conn: AsyncConnection, code: str, values: dict[str, An
         change["consent_t"] = now
     if change:
         await conn.execute(update(customers).where(customers.c.id == row.id).values(**change))
-    return row.status, change.get("status", row.status)
+    return row, change.get("status", row.status)
 
 
 async def held_cards(conn: AsyncConnection, customer: int) -> list[Any]:

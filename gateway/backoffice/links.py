@@ -143,12 +143,11 @@ async def link_card(engine: AsyncEngine, store: Store, code: str, card: str, *,
                                f"to {code!r}, ask for a move (--move, \"move\": true)")
             await conn.execute(update(card_holders).where(card_holders.c.card_id == cid)
                                .values(**row))
-    marks = await apply_marks(engine, store, [cid], who)
+    await apply_marks(engine, store, [cid], who)
     return {"card": mask, "customer": code, "program": state["program"],
             "linked": holder is None or holder.code != code,
             "moved_from": holder.code if holder is not None and holder.code != code else None,
-            "customer_inactive": bool(marks.marked) or (state["customer_inactive"]
-                                                        and not marks.cleared)}
+            "customer_inactive": customer.status == "inactive"}
 
 
 async def unlink_card(engine: AsyncEngine, store: Store, code: str, card: str, *,
@@ -171,8 +170,9 @@ async def change_customer(engine: AsyncEngine, store: Store, code: str, values: 
     """Change a customer's fields; a status given (even unchanged) re-applies the marks of all
     its cards, so repeating a change repairs what a crash left half-done."""
     async with engine.begin() as conn:
-        before, after = await update_customer(conn, code, values)
-        cids = [r.card_id for r in await held_cards(conn, (await find_customer(conn, code)).id)]
+        customer, after = await update_customer(conn, code, values)
+        cids = [r.card_id for r in await held_cards(conn, customer.id)]
+    before = customer.status
     marks = await apply_marks(engine, store, cids, who) if "status" in values else None
     view = await customer_view(engine, store, code)
     view["status_change"] = f"{before} -> {after}" if before != after else None

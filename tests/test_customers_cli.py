@@ -193,3 +193,20 @@ def test_import_is_all_or_nothing_and_export_reads_back(config, store, tmp_path)
     (tmp_path / "nocode.csv").write_text("name,cards\nAnn,\n")
     assert "line 1: no code column" in refused(config, "import", str(tmp_path / "nocode.csv"),
                                                 status=1)
+
+
+def test_the_commands_load_sql_only_when_they_run():
+    """Building `tillgate`'s parser (every command's start) imports neither SQLAlchemy nor
+    Alembic; the choices the parser offers are the back office's own."""
+    import subprocess
+    import sys
+
+    from gateway.backoffice import customers as records
+    from gateway.cli import customers as cli
+
+    probe = ("import sys, gateway.cli.main as m; m.build_parser(); "
+             "print(sorted(k for k in ('sqlalchemy', 'alembic') if k in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+    assert cli.STATUSES == records.STATUSES and cli.MAX_LIST == records.LIST_LIMIT

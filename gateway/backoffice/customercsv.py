@@ -179,13 +179,12 @@ async def import_customers(engine: AsyncEngine, store: Store, config: Config, da
         summary.linked = len(links)
         # After the commit, Redis: every card of the file's inactive customers, and the cards
         # that may carry a mark no longer due (customers made active, cards moved here).
-        was_inactive = {code for code, (_cid, status) in plan.existing.items()
-                        if status == "inactive"}
-        inactive_now = [row.values["code"] for row in rows if row.values.get("status") ==
-                        "inactive" or (row.values["code"] in was_inactive
-                                       and "status" not in row.values)]
+        inactive = {code for code, (_id, status) in plan.existing.items()
+                    if status == "inactive"}  # before the file: their marks may be lifted
+        inactive.update(row.values["code"] for row in rows
+                        if row.values.get("status") == "inactive")
         to_check = set(moved)
-        to_check.update(await _cards_of(conn, [ids[c] for c in set(inactive_now) | was_inactive]))
+        to_check.update(await _cards_of(conn, [ids[code] for code in inactive]))
     summary.marks = await apply_marks(engine, store, sorted(to_check), who)
     return summary
 

@@ -252,3 +252,19 @@ async def test_customers_types_links_and_errors_over_http(tillgate_inprocess_fac
     assert status == 200 and (done["added"], done["updated"]) == (1, 0)
     assert (await call(port, "POST", "/v1/customers/import", b"code,name\n",
                        token=READER, content_type="text/csv"))[0] == 403
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_back_office_that_is_down_is_a_503_and_tills_go_on(tillgate_inprocess_factory,
+                                                                  monkeypatch):
+    from gateway.embedded_redis import free_port
+
+    nowhere = f"postgresql://tillgate@127.0.0.1:{free_port()}/tillgate"  # nothing listens
+    gw, port = await start(tillgate_inprocess_factory, monkeypatch, nowhere)
+    card = await active_card(gw)  # the gateway started, and tills are answered
+    status, refused = await call(port, "GET", "/v1/customers", token=READER)
+    assert status == 503 and "cannot open it" in refused["error"]
+    assert "127.0.0.1" in refused["error"]
+    status, refused = await call(port, "POST", "/v1/customers/C-1/cards", {"card": card})
+    assert status == 503
+    assert await till_rc(gw, "tgl", "redeem", card, 100) == "00"

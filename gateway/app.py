@@ -19,9 +19,11 @@ from twisted.internet.defer import Deferred
 from gateway.admin.alerts import AlertsStatus
 from gateway.admin.cards import Cards
 from gateway.admin.config import ConfigAPI
+from gateway.admin.customers import Customers, CustomerTypes
 from gateway.admin.http import AdminHTTPService, api_resources
 from gateway.admin.terminals import Terminals
 from gateway.admin.tokens import Tokens
+from gateway.backoffice.shared import SharedEngine
 from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.ledger.processor import Processor
@@ -224,19 +226,27 @@ class Gateway:
         cards = Cards(config, store, auth, lambda: self.processor.processor)
         tokens = Tokens(config, store, auth)
         config_api = ConfigAPI(self.reloader, auth)
+        # The back office's engine, opened at the first customer request (bofeed's
+        # BackofficeService takes this over at merge: one engine for the process).
+        self.backoffice = SharedEngine(config)
+        customers = Customers(config, store, auth, self.backoffice.engine)
+        customer_types = CustomerTypes(config, store, auth, self.backoffice.engine)
         # What holds the config to answer with; a reload points each at the new one.
-        self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens]
+        self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
+                                          customer_types]
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
                                      api_resources({b"terminals": terminals,
                                                     b"alerts": Guarded(alerts_status,
                                                                        "alerts:read", auth)},
                                                    {b"cards": cards, b"tokens": tokens,
-                                                    b"config": config_api}))
+                                                    b"config": config_api,
+                                                    b"customers": customers,
+                                                    b"customer-types": customer_types}))
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
-        self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
-                                 *self.listeners, self.http],
+        self.tree = ServiceTree([self.store_service, self.backoffice, self.processor,
+                                 self.alerts, *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _store(self) -> Store | None:

@@ -106,6 +106,8 @@ def test_restart_only_settings_are_named_by_path():
                                          "redis: changed; needs a restart"]
     fewer = replace(old, listeners=old.listeners[:1])
     assert needs_restart(old, fewer) == ["listeners.line: removed; needs a restart"]
+    elsewhere = replace(old, backoffice=replace(old.backoffice, url="sqlite:///other.db"))
+    assert needs_restart(old, elsewhere) == ["backoffice: changed; needs a restart"]
 
 
 def test_the_digest_is_the_files_sha256(tmp_path):

@@ -27,6 +27,7 @@ RESTART_ONLY: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("http", lambda c: c.http),
     ("alerts", lambda c: c.alerts),
     ("email", lambda c: c.email),
+    ("backoffice", lambda c: c.backoffice),  # the process's one engine, opened once
 )
 
 # What a change summary counts, each as a mapping of id -> what the id stands for.

@@ -13,11 +13,13 @@ import logging
 import re
 import ssl
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import pytest_twisted
 from tls_material import make_tls_files
+from twisted.internet.defer import succeed
 
 from gateway.backoffice import operators as ops
 from gateway.ledger import cards
@@ -75,7 +77,7 @@ async def start(factory, backoffice_url: str | None = None, extra: str = "", **l
     stale = await deferred_from_coro(redis.keys("portal:*"))
     if stale:
         await deferred_from_coro(redis.delete(*stale))
-    portal = gw.gateway.portal.portal
+    portal = gw.gateway.portal
     clock = Clock()
     portal.clock = clock
     return gw, portal, gw.gateway.http.port.getHost().port, clock
@@ -422,3 +424,22 @@ async def test_login_attempts_per_address_are_limited(tillgate_inprocess_factory
     assert {a.status for a in answers} == {200}
     over = await web(login_password, client, "quin@example.com")  # even the right password
     assert over.status == 429 and "Too many attempts" in over.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_reload_applies_portal_time_outs_and_refuses_enabled(tillgate_inprocess_factory):
+    gw, portal, port, clock = await start(tillgate_inprocess_factory)
+    gateway = gw.gateway
+    _op, secret = await make_operator(portal, "rae@example.com")
+    client = await logged_in(port, "rae@example.com", secret, clock)
+    shorter = replace(gateway.config, portal=replace(gateway.config.portal, idle_minutes=1))
+    gateway.reloader.load = lambda _path: succeed(shorter)
+    outcome = await gateway.reload("test")
+    assert outcome.applied, outcome.errors
+    clock.advance(90)  # within the old 30 idle minutes, over the new one
+    assert (await web(client.get, "/ui/")).location == "/ui/login?why=timeout"
+    off = replace(shorter, portal=replace(shorter.portal, enabled=False))
+    gateway.reloader.load = lambda _path: succeed(off)
+    refused = await gateway.reload("test")
+    assert not refused.applied
+    assert refused.errors == ["portal.enabled: changed; needs a restart"]

@@ -72,6 +72,9 @@ PANELS = [
        "refused/s {{listener}} {{reason}}"),
       ('sum by (listener) (rate(tillgate_connections_closed_total{reason="frame_timeout"}[5m]))',
        "frame deadline/s {{listener}}")], 24),
+    ("Config reloads (per hour) and the running generation", "short",
+     [("sum by (outcome) (increase(tillgate_config_reloads_total[1h]))", "{{outcome}}"),
+      ("tillgate_config_generation", "generation")], 24),
 ]
 
 

@@ -7,6 +7,8 @@ each named by its path (`programs.gift.max_balance: must be a positive integer`)
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
 import tomllib
@@ -208,6 +210,9 @@ class Config:
     backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
     portal: PortalConfig = field(default_factory=PortalConfig)
     raw: dict = field(default_factory=dict, repr=False)
+    # SHA-256 (hex) of the file's bytes as read: `sha256sum FILE` tells which config a gateway
+    # runs (/healthz, gateway/reloader.py). Not a setting: two configs differ by their settings.
+    digest: str = field(default="", compare=False)
 
     terminals: dict[str, Merchant] = field(default_factory=dict, repr=False)  # terminal -> owner
 
@@ -226,12 +231,13 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG_PATH) -> Config:
     path = str(path)
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            content = f.read()
+        data = tomllib.load(io.BytesIO(content))  # the bytes hashed are the bytes parsed
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
-    return parse_config(data, path)
+    return replace(parse_config(data, path), digest=hashlib.sha256(content).hexdigest())
 
 
 def parse_config(data: dict, path: str = "<config>") -> Config:

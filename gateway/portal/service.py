@@ -1,10 +1,11 @@
-"""The portal's dependencies and its place in the gateway's service tree.
+"""The portal's dependencies, and its `/ui/` resource.
 
-`Portal` holds what every page needs: the config, the clock, the Redis sessions and limits, the
-back office's engine (opened and migrated at the first page that needs it, so a gateway whose
-SQL is down still starts and serves tills; the portal answers 503 meanwhile and tries again at
-the next request), the TOTP secret box, mail and alerts. `PortalService` closes the engine at
-shutdown. The resource is mounted at `/ui/` on the admin listener by gateway/app.py.
+`Portal` holds what every page needs: the config (a config reload points it at the new one, as
+it does the admin resources), the clock, the Redis sessions and limits, the back office's
+engine (the process's one engine, gateway/backoffice/shared.py: opened and migrated at the first
+page that needs it, so a gateway whose SQL is down still starts and serves tills; the portal
+answers 503 meanwhile and tries again at the next request), the TOTP secret box, mail and
+alerts. gateway/app.py mounts `portal_resource(portal)` at `/ui/` on the admin listener.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.backoffice.connect import UNREACHABLE, BackofficeUnavailable
-from gateway.backoffice.db import create_engine, database_url, describe
-from gateway.backoffice.migrate import upgrade
 from gateway.config.model import Config
 from gateway.issuance.mailer import new_message, send_email
 from gateway.ledger.processor import Processor
@@ -31,9 +29,7 @@ from gateway.portal.render import Renderer
 from gateway.portal.secretbox import SecretBox
 from gateway.portal.sessions import ANON, IN, PASSWORD, Session, Sessions
 from gateway.portal.web import COOKIE, SECURE_COOKIE, PortalResource
-from gateway.reactor import deferred_from_coro
 from gateway.security.alerts.record import Alert
-from gateway.services import AsyncService
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +43,16 @@ class StoreNotStarted(RuntimeError):
 class Portal:
     def __init__(self, config: Config, store_source: Callable[[], Store | None],
                  processor_source: Callable[[], Processor | None],
+                 engine_source: Callable[[], Awaitable[AsyncEngine]],
                  clock: Callable[[], float] = time.time):
         self.config = config
         self.store_source = store_source
         self.processor_source = processor_source
+        self.engine_source = engine_source
         self.clock = clock
+        # The listener's TLS needs a restart to change (gateway/config/diff.py): fixed here.
         self.tls = config.http.tls is not None
         self.cookie_name = SECURE_COOKIE if self.tls else COOKIE
-        self._engine: AsyncEngine | None = None
-        self._engine_lock = asyncio.Lock()
         self._box: SecretBox | None = None
 
     # -- lifetimes ----------------------------------------------------------------------------
@@ -111,26 +108,8 @@ class Portal:
         return self._box
 
     async def engine(self) -> AsyncEngine:
-        """The back office's engine, opened (and migrated) once; BackofficeUnavailable while
-        it cannot be, tried again at the next call."""
-        if self._engine is not None:
-            return self._engine
-        async with self._engine_lock:
-            if self._engine is None:
-                url = database_url(self.config)
-                engine = create_engine(url)
-                try:
-                    await upgrade(engine)
-                except UNREACHABLE as e:
-                    await engine.dispose()
-                    raise BackofficeUnavailable(f"back office {describe(url)}: {e}") from None
-                self._engine = engine
-        return self._engine
-
-    async def close(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            await engine.dispose()
+        """The back office's engine; BackofficeUnavailable while it cannot be opened."""
+        return await self.engine_source()
 
     async def send_mail(self, to: str, subject: str, body: str) -> None:
         """One message through the one mail path (SMTP, or the maildir of the embedded
@@ -152,21 +131,8 @@ class Portal:
         await processor.alerts.raise_alert(alert, value, dedup_seconds)
 
 
-class PortalService(AsyncService):
-    """Builds the `/ui/` resource; at stop, closes the back office's engine if it was opened."""
-
-    name = "portal"
-
-    def __init__(self, config: Config, store_source: Callable[[], Store | None],
-                 processor_source: Callable[[], Processor | None]):
-        self.portal = Portal(config, store_source, processor_source)
-        self.resource = PortalResource(self.portal, routes(), Renderer())
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        await deferred_from_coro(self.portal.close())
+def portal_resource(portal: Portal) -> PortalResource:
+    return PortalResource(portal, routes(), Renderer())
 
 
-__all__ = ["BackofficeUnavailable", "Portal", "PortalService", "StoreNotStarted"]
+__all__ = ["Portal", "StoreNotStarted", "portal_resource"]

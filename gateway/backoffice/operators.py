@@ -17,19 +17,21 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.backoffice.people import (
+    ROLES,
+    SECOND_FACTORS,
+    STATUSES,
+    normal_email,
+    role_problem,
+)
 from gateway.backoffice.schema import operators
 
-ROLES = ("head_office", "merchant_manager", "staff")
-SECOND_FACTORS = ("totp", "email")
-STATUSES = ("active", "disabled")
+__all__ = ["ROLES", "SECOND_FACTORS", "STATUSES", "Operator", "OperatorExists", "normal_email",
+           "role_problem"]
 
 
 class OperatorExists(ValueError):
     """An operator with this e-mail address exists already."""
-
-
-def normal_email(email: str) -> str:
-    return email.strip().lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +65,6 @@ class Operator:
                    second_factor=m["second_factor"], session_gen=m["session_gen"],
                    created_t=m["created_t"], last_login_t=m["last_login_t"],
                    password_hash=m["password_hash"], totp_secret=m["totp_secret"])
-
-
-def role_problem(role: str, merchant: str | None) -> str | None:
-    """What is wrong with this role and merchant together, or None."""
-    if role not in ROLES:
-        return f"role: one of {', '.join(ROLES)}"
-    if role == "head_office" and merchant:
-        return "a head-office operator belongs to no merchant"
-    if role != "head_office" and not merchant:
-        return f"the role {role} needs a merchant"
-    return None
 
 
 async def add_operator(engine: AsyncEngine, email: str, display_name: str, role: str,

@@ -15,9 +15,9 @@ import asyncio
 import getpass
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from gateway.backoffice import operators as ops
-from gateway.backoffice.connect import BackofficeUnavailable, backoffice_session
+from gateway.backoffice import people
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
 from gateway.cli.storecommand import run_command
@@ -27,6 +27,12 @@ from gateway.portal import links
 from gateway.portal.limits import LoginLimits
 from gateway.portal.passwords import hash_password, password_problem
 
+if TYPE_CHECKING:
+    from gateway.backoffice.operators import Operator
+
+# SQLAlchemy and Alembic are imported inside the commands (gateway.backoffice.operators and
+# connect load them): building `tillgate`'s parser must not pay for them.
+
 
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser("users", help="operators of the web portal")
@@ -35,10 +41,10 @@ def register(subparsers, common) -> None:
                              "one-time link to set the password")
     add.add_argument("--email", required=True, help="the login name")
     add.add_argument("--name", required=True, help="the name the portal shows")
-    add.add_argument("--role", required=True, choices=ops.ROLES)
+    add.add_argument("--role", required=True, choices=people.ROLES)
     add.add_argument("--merchant", default=None,
                      help="the merchant (required for merchant_manager and staff)")
-    add.add_argument("--second-factor", default="totp", choices=ops.SECOND_FACTORS,
+    add.add_argument("--second-factor", default="totp", choices=people.SECOND_FACTORS,
                      help="codes from an authenticator app (default) or by e-mail")
     add.add_argument("--password", action="store_true",
                      help="set the password now: asked at a prompt, or read from stdin's "
@@ -64,7 +70,7 @@ def run_users(args) -> int:
         if args.merchant is not None and args.merchant not in config.merchants:
             return fail(f"--merchant: no merchant {args.merchant!r} in the config "
                         f"(known: {', '.join(config.merchants)})")
-        problem = ops.role_problem(args.role, args.merchant)
+        problem = people.role_problem(args.role, args.merchant)
         if problem:
             return fail(problem)
         if args.password:
@@ -74,6 +80,8 @@ def run_users(args) -> int:
             problem = password_problem(password, args.email)
             if problem:
                 return fail(problem)
+    from gateway.backoffice.connect import BackofficeUnavailable
+
     try:
         return run_command(_act(config, args, password))
     except BackofficeUnavailable as e:
@@ -95,6 +103,9 @@ def _read_password() -> str | None:
 
 
 async def _act(config: Config, args, password: str | None) -> int:
+    from gateway.backoffice import operators as ops
+    from gateway.backoffice.connect import backoffice_session
+
     async with backoffice_session(config) as engine, store_session(config) as store:
         client = store.client
         if args.action == "list":
@@ -135,19 +146,19 @@ async def _act(config: Config, args, password: str | None) -> int:
         return 0
 
 
-async def _print_link(client, config: Config, op: ops.Operator) -> None:
+async def _print_link(client, config: Config, op: Operator) -> None:
     link = await links.new_link(client, config, op.id)
     print(f"one-time link to set the password (good for {config.portal.link_hours} hours, "
           f"once; give it to {op.email} only):\n  {link}")
 
 
-def _print_next_step(op: ops.Operator) -> None:
+def _print_next_step(op: Operator) -> None:
     second = ("a code e-mailed to them" if op.second_factor == "email"
               else "an authenticator app, set up with the QR code shown at the first login")
     print(f"they log in at /ui/login with their e-mail, password and {second}")
 
 
-def _print_list(found: list[ops.Operator], as_json: bool) -> int:
+def _print_list(found: list[Operator], as_json: bool) -> int:
     rows = [{"id": o.id, "email": o.email, "name": o.display_name, "role": o.role,
              "merchant": o.merchant, "status": o.status, "second_factor": o.second_factor,
              "authenticator": o.totp_enrolled, "password": o.password_hash is not None,

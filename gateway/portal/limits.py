@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from gateway.backoffice.operators import normal_email
+from gateway.backoffice.people import normal_email
 from gateway.config.portal import PortalConfig
 
 

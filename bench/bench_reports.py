@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from gateway.backoffice.db import create_engine, describe  # noqa: E402
-from gateway.backoffice.migrate import upgrade  # noqa: E402
+from gateway.backoffice.migrate import head_revision, upgrade  # noqa: E402
 from gateway.backoffice.reports import REPORTS  # noqa: E402
 from gateway.backoffice.reports.output import report_chunks  # noqa: E402
 from gateway.backoffice.reports.query import parse_query  # noqa: E402
@@ -188,7 +188,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-reports-") as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"reports-{args.entries}.sqlite3"
+        # named by schema revision: a kept file of an older schema is not reused
+        path = folder / f"reports-{args.entries}-{head_revision()}.sqlite3"
         url = make_url(f"sqlite+aiosqlite:///{path}")
         if not path.exists():
             started = time.perf_counter()

@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import logging
+import socket
+import time
 
 import pytest_twisted
 from reportdata import YEN, at, config_for, fill
@@ -45,10 +48,15 @@ async def call(port: int, path: str, token: str | None = READER):
     return await deferred_from_coro(asyncio.to_thread(get, port, path, token))
 
 
-async def gateway_on(factory, url: str, monkeypatch):
+async def gateway_started(factory, url: str, monkeypatch):
     monkeypatch.setenv("TG_TEST_REPORTS_TOKEN", READER)
     monkeypatch.setenv("TG_TEST_CARDS_TOKEN", CARDS)
-    gw = await factory(extra=f'{YEN}\n[backoffice]\nurl = "{url}"\n{TOKENS}')
+    return await factory(extra=f'{YEN}\n[backoffice]\nurl = "{url}"\n{TOKENS}')
+
+
+async def gateway_on(factory, url: str, monkeypatch) -> int:
+    """The admin port of a gateway whose back office is at `url`."""
+    gw = await gateway_started(factory, url, monkeypatch)
     return gw.gateway.http.port.getHost().port
 
 
@@ -152,3 +160,46 @@ async def test_a_large_report_is_streamed(tillgate_inprocess_factory, tmp_path, 
     lines = body.decode().splitlines()
     assert len(lines) == 1 + count + 1
     assert lines[-1] == f"total,,,activate,gift,,,,{count},{count * 25}.00,0"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_that_leaves_stops_the_report(tillgate_inprocess_factory, tmp_path,
+                                                     monkeypatch, caplog):
+    """A report of ~8 MB to a client that reads 1 KB and leaves: the report is paused while
+    the client does not read (its buffers are full long before the end), then stopped when it
+    leaves: its database connection goes back to the pool and the next report is answered."""
+    url = f"sqlite:///{tmp_path / 'backoffice.sqlite3'}"
+    count = 100_000
+    start = at("2026-11-24 00:00:00")
+    rows = [{"card_id": f"{n:032x}", "entry_id": f"{start}000-{n}", "seq": 1, "op": "redeem",
+             "card_mask": "603953*********0018", "program": "gift", "dv": -n, "dp": 0,
+             "bal": 0, "pts": 0, "terminal": "TILL0001", "merchant": "STORE0000000001",
+             "request_key": f"key-of-some-length-{n}", "t": start + n % 86400, "undo": None}
+            for n in range(count)]
+    await deferred_from_coro(fill(config_for(url, tmp_path), rows))
+    gw = await gateway_started(tillgate_inprocess_factory, url, monkeypatch)
+    gw_port = gw.gateway.http.port.getHost().port
+
+    def read_a_little_and_leave() -> bytes:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            sock.settimeout(30)
+            sock.connect(("127.0.0.1", gw_port))
+            sock.sendall(b"GET /v1/reports/transactions?from=2026-11-24&to=2026-11-24"
+                         b"&format=csv HTTP/1.1\r\nHost: tillgate\r\n"
+                         b"Authorization: Bearer " + READER.encode() + b"\r\n\r\n")
+            return sock.recv(1024)
+        finally:
+            sock.close()
+
+    first = await deferred_from_coro(asyncio.to_thread(read_a_little_and_leave))
+    assert first.startswith(b"HTTP/1.1 200")
+    pool = gw.gateway.backoffice.engine.pool
+    deadline = time.monotonic() + 20
+    while pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        await deferred_from_coro(asyncio.sleep(0.05))
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    status, _, body = await call(gw_port, "/v1/reports/liability?to=2026-11-24&format=csv")
+    assert status == 200 and body.endswith(b"2026-11-24,gift,100000,0.00,0\n")

@@ -125,11 +125,12 @@ async def _stream(request, name: str, fmt: str, chunks: AsyncIterator[str]) -> N
         request.write(first.encode())
         async for chunk in chunks:
             await pacer.ready()
-            if pacer.stopped:
+            if pacer.stopped or request._disconnected:
                 return  # the client has gone: stop reading the database
             request.write(chunk.encode())
-        request.unregisterProducer()
-        request.finish()
+        if not request._disconnected:
+            request.unregisterProducer()
+            request.finish()
     except Exception:
         log.exception("report %s failed while being sent; connection cut", name)
         if not request._disconnected:

@@ -193,6 +193,7 @@ async def test_a_client_that_leaves_stops_the_report(tillgate_inprocess_factory,
         finally:
             sock.close()
 
+    caplog.set_level(logging.INFO, logger="gateway.admin.reports")
     first = await deferred_from_coro(asyncio.to_thread(read_a_little_and_leave))
     assert first.startswith(b"HTTP/1.1 200")
     pool = gw.gateway.backoffice.engine.pool
@@ -201,5 +202,8 @@ async def test_a_client_that_leaves_stops_the_report(tillgate_inprocess_factory,
         await deferred_from_coro(asyncio.sleep(0.05))
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    left = [r.args for r in caplog.records if r.getMessage().startswith(
+        "report transactions: the client left after")]
+    assert len(left) == 1 and left[0][1] < count  # stopped before the end: it was paused
     status, _, body = await call(gw_port, "/v1/reports/liability?to=2026-11-24&format=csv")
     assert status == 200 and body.endswith(b"2026-11-24,gift,100000,0.00,0\n")

@@ -27,7 +27,7 @@ from gateway.admin.jsonio import finish_json, json_bytes
 from gateway.backoffice.connect import UNREACHABLE
 from gateway.backoffice.reports import REPORTS
 from gateway.backoffice.reports.errors import ReportError
-from gateway.backoffice.reports.output import FORMATS, report_chunks
+from gateway.backoffice.reports.output import FORMATS, Written, report_chunks
 from gateway.backoffice.reports.query import FILTERS, parse_query
 from gateway.config.model import Config
 from gateway.reactor import deferred_from_coro
@@ -95,12 +95,14 @@ class OneReport(resource.Resource):
         engine = self.reports.engine_source()
         if engine is None:
             return json_bytes(request, 503, {"error": "the back office is not open"})
-        chunks = report_chunks(engine, self.reports.config, report, query, fmt[0])
-        deferred_from_coro(_stream(request, self.name, fmt[0], chunks))
+        written = Written()
+        chunks = report_chunks(engine, self.reports.config, report, query, fmt[0], written)
+        deferred_from_coro(_stream(request, self.name, fmt[0], chunks, written))
         return server.NOT_DONE_YET
 
 
-async def _stream(request, name: str, fmt: str, chunks: AsyncIterator[str]) -> None:
+async def _stream(request, name: str, fmt: str, chunks: AsyncIterator[str],
+                  written: Written) -> None:
     """Answer with the report's chunks; what goes wrong before the first is a status of its
     own (400, 503), after it the connection is cut (a chunked answer without its end, which
     no client takes for a whole report)."""
@@ -126,7 +128,10 @@ async def _stream(request, name: str, fmt: str, chunks: AsyncIterator[str]) -> N
         async for chunk in chunks:
             await pacer.ready()
             if pacer.stopped or request._disconnected:
-                return  # the client has gone: stop reading the database
+                # the client has gone: stop reading the database
+                log.info("report %s: the client left after %d rows; stopped", name,
+                         written.rows)
+                return
             request.write(chunk.encode())
         if not request._disconnected:
             request.unregisterProducer()

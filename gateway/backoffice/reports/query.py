@@ -47,7 +47,7 @@ def parse_query(raw: Mapping[str, Sequence[str]], takes: frozenset[str], *,
                 as_of: bool = False, today: dt.date | None = None) -> Query:
     """`takes`: the filters (and `group-by`) this report accepts. `as_of`: the report is as of
     one day (`to`, default today) and takes no `from`."""
-    given = {name: [v for v in values] for name, values in raw.items() if values}
+    given = {name: list(values) for name, values in raw.items() if values}
     for name in given:
         if name not in FILTERS + SINGLE:
             raise ReportError(name, "unknown parameter (known: "

@@ -32,9 +32,9 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from gateway.backoffice.db import create_engine, describe  # noqa: E402
 from gateway.backoffice.migrate import head_revision, upgrade  # noqa: E402
-from gateway.backoffice.reports import REPORTS  # noqa: E402
 from gateway.backoffice.reports.output import report_chunks  # noqa: E402
 from gateway.backoffice.reports.query import parse_query  # noqa: E402
+from gateway.backoffice.reports.registry import REPORTS  # noqa: E402
 from gateway.config.model import load_config  # noqa: E402
 
 YEAR_START = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())

@@ -14,12 +14,12 @@ import pytest_twisted
 from reportdata import CARD_A, CARD_B, MASK, at, config_for, fill, journal_rows
 
 from gateway.backoffice.connect import backoffice_session
-from gateway.backoffice.reports import REPORTS
 from gateway.backoffice.reports.base import BATCH
 from gateway.backoffice.reports.errors import ReportError
 from gateway.backoffice.reports.output import report_chunks
 from gateway.backoffice.reports.period import Period, offsets_between
 from gateway.backoffice.reports.query import parse_query
+from gateway.backoffice.reports.registry import REPORTS
 from gateway.reactor import deferred_from_coro
 
 ENTRY_HEADER = "row,time,card,op,program,merchant,terminal,request_key,count,amount,points\n"

@@ -95,3 +95,22 @@ def test_a_back_office_not_migrated_is_said(tmp_path):
     assert done.returncode == 2
     assert done.stderr == ("tillgate: the back office is at revision none, reports need "
                            f"{head_revision()}: run tillgate backoffice migrate\n")
+
+
+def test_the_parser_loads_no_sql_library():
+    """`tillgate reports` is in the parser of every command: building it must not import
+    SQLAlchemy or Alembic (some 0.4 s on each start); the command loads them when it runs."""
+    probe = ("import sys; from gateway.cli.main import build_parser; build_parser(); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic'}))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
+
+
+def test_the_catalogue_names_every_report_in_order():
+    from gateway.backoffice.reports.catalogue import NAMES, SUMMARIES
+    from gateway.backoffice.reports.registry import REPORTS
+
+    assert tuple(REPORTS) == NAMES
+    assert {name: r.summary for name, r in REPORTS.items()} == SUMMARIES

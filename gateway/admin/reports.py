@@ -25,10 +25,11 @@ from zope.interface import implementer
 
 from gateway.admin.jsonio import finish_json, json_bytes
 from gateway.backoffice.connect import UNREACHABLE
-from gateway.backoffice.reports import REPORTS
+from gateway.backoffice.reports.catalogue import FORMATS
 from gateway.backoffice.reports.errors import ReportError
-from gateway.backoffice.reports.output import FORMATS, Written, report_chunks
+from gateway.backoffice.reports.output import Written, report_chunks
 from gateway.backoffice.reports.query import FILTERS, parse_query
+from gateway.backoffice.reports.registry import REPORTS
 from gateway.config.model import Config
 from gateway.reactor import deferred_from_coro
 from gateway.security.tokens import Refusal, TokenAuth

@@ -13,25 +13,27 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from gateway.backoffice.connect import BackofficeUnavailable, backoffice_session
-from gateway.backoffice.migrate import current_revision, head_revision
-from gateway.backoffice.reports import REPORTS
+from gateway.backoffice.reports.catalogue import FORMATS, NAMES, SUMMARIES
 from gateway.backoffice.reports.errors import ReportError
-from gateway.backoffice.reports.output import FORMATS, Written, report_chunks
 from gateway.backoffice.reports.query import FILTERS, GROUPS, Query, parse_query
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
 from gateway.config.model import Config
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+# SQLAlchemy and Alembic (which the reports and the back office's connection import) load
+# inside the command: at module level they would slow the start of every `tillgate` command.
+
 
 def register(subparsers, common) -> None:
     reports = subparsers.add_parser(
         "reports", parents=[common], help="back-office reports (CSV or JSON)",
-        description="Reports: " + "; ".join(f"{n}: {r.summary}" for n, r in REPORTS.items()))
-    reports.add_argument("name", choices=list(REPORTS), metavar="NAME",
-                         help=f"one of {', '.join(REPORTS)}")
+        description="Reports: " + "; ".join(f"{n}: {s}" for n, s in SUMMARIES.items()))
+    reports.add_argument("name", choices=NAMES, metavar="NAME", help=f"one of {', '.join(NAMES)}")
     reports.add_argument("--from", dest="from_", metavar="DAY", help="first day, YYYY-MM-DD")
     reports.add_argument("--to", metavar="DAY", help="last day, YYYY-MM-DD (included); "
                          "liability: the day it is as of (default today)")
@@ -58,12 +60,12 @@ def run_report(args) -> int:
     config = load_or_report(args.config)
     if config is None:
         return 2
+    from gateway.backoffice.connect import BackofficeUnavailable
+    from gateway.backoffice.reports.registry import REPORTS
+
     report = REPORTS[args.name]
     try:
         query = parse_query(raw_params(args), report.takes, as_of=report.as_of)
-    except ReportError as e:
-        return fail(f"--{e.param}: {e.message}")
-    try:
         return asyncio.run(_report(config, args.name, query, args.format, args.out))
     except ReportError as e:
         return fail(f"--{e.param}: {e.message}")
@@ -72,6 +74,11 @@ def run_report(args) -> int:
 
 
 async def _report(config: Config, name: str, query: Query, fmt: str, out: str | None) -> int:
+    from gateway.backoffice.connect import backoffice_session
+    from gateway.backoffice.migrate import current_revision, head_revision
+    from gateway.backoffice.reports.output import Written, report_chunks
+    from gateway.backoffice.reports.registry import REPORTS
+
     async with backoffice_session(config, migrate=False) as engine:
         revision = await current_revision(engine)
         if revision != head_revision():
@@ -90,12 +97,12 @@ async def _report(config: Config, name: str, query: Query, fmt: str, out: str | 
     return 0
 
 
-async def _write(chunks, f: TextIO) -> None:
+async def _write(chunks: AsyncIterator[str], f: TextIO) -> None:
     async for chunk in chunks:
         f.write(chunk)
 
 
-async def _write_file(chunks, path: Path) -> int:
+async def _write_file(chunks: AsyncIterator[str], path: Path) -> int:
     partial = path.with_name(f".{path.name}.partial")
     try:
         with open(partial, "w", encoding="utf-8", newline="") as f:

@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.backoffice.reports.base import Report, Row, j, journal_filters
+from gateway.backoffice.reports.base import Report, Row, j, journal_filters, local_day
+from gateway.backoffice.reports.catalogue import SUMMARIES
 from gateway.backoffice.reports.errors import ReportError
 from gateway.backoffice.reports.money import Money
 from gateway.backoffice.reports.period import day_of
@@ -28,7 +29,7 @@ OPS = ("activate", "reload")
 
 class Activations(Report):
     name = "activations"
-    summary = "activations and loads by reseller and day"
+    summary = SUMMARIES[name]
     takes = frozenset({"reseller", "merchant", "program"})
 
     def columns(self, query: Query) -> tuple[str, ...]:
@@ -41,7 +42,7 @@ class Activations(Report):
             if reseller not in config.resellers:
                 known = ", ".join(config.resellers) or "none configured"
                 raise ReportError("reseller", f"unknown reseller {reseller!r} (have: {known})")
-        day = query.period.local_day(j.c.t).label("day")
+        day = local_day(query.period, j.c.t).label("day")
         statement = journal_filters(
             select(day, j.c.merchant, j.c.program, j.c.op, func.count(), func.sum(j.c.dv)),
             query).where(j.c.op.in_(OPS))

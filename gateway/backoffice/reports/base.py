@@ -10,11 +10,13 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, case, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.backoffice import schema
 from gateway.backoffice.reports.errors import ReportError
+from gateway.backoffice.reports.period import DAY_SECONDS, Period, offsets_between
 from gateway.backoffice.reports.query import Query
 from gateway.config.model import Config
 
@@ -48,6 +50,20 @@ def journal_filters(statement: Select, query: Query) -> Select:
         if values:
             statement = statement.where(column.in_(values))
     return statement
+
+
+def local_day(period: Period, t: ColumnElement) -> ColumnElement:
+    """A SQL expression of the local day of epoch seconds `t` (days since 1970-01-01 in the
+    period's zone), for grouping by day on the database. Within the period a zone's UTC offset
+    changes at a few instants only (summer time), so the expression is `(t + offset) / 86400`
+    with the offset a CASE over those instants: cheap per row, exact at the change."""
+    pieces = offsets_between(period.start, period.end, period.tz)
+    offset: ColumnElement
+    if len(pieces) == 1:
+        offset = literal(pieces[0][1])
+    else:
+        offset = case(*[(t < until, off) for until, off in pieces[:-1]], else_=pieces[-1][1])
+    return (t + offset) // DAY_SECONDS
 
 
 async def customer_type_ids(conn: AsyncConnection, names: Sequence[str]) -> list[int]:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.backoffice import schema
 from gateway.backoffice.reports.base import Report, Row, customer_type_ids, j, streamed
+from gateway.backoffice.reports.catalogue import SUMMARIES
 from gateway.backoffice.reports.money import Money
 from gateway.backoffice.reports.query import Query
 from gateway.config.model import Config
@@ -32,7 +33,7 @@ CENTS = Decimal("0.01")
 
 class CustomerActivity(Report):
     name = "customer-activity"
-    summary = "visits, spend, points and visits per week of each customer over a period"
+    summary = SUMMARIES[name]
     takes = frozenset({"customer-type", "program", "merchant"})
 
     def columns(self, query: Query) -> tuple[str, ...]:

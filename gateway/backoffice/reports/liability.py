@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.backoffice.reports.base import Report, Row, j
+from gateway.backoffice.reports.catalogue import SUMMARIES
 from gateway.backoffice.reports.money import Money
 from gateway.backoffice.reports.query import Query
 from gateway.config.model import Config
@@ -24,7 +25,7 @@ from gateway.config.model import Config
 
 class Liability(Report):
     name = "liability"
-    summary = "outstanding balances and points by program as of the end of a day"
+    summary = SUMMARIES[name]
     takes = frozenset({"program"})
     as_of = True
 

@@ -23,8 +23,6 @@ from gateway.backoffice.reports.period import zone_name
 from gateway.backoffice.reports.query import Query
 from gateway.config.model import Config
 
-FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
-
 
 @dataclass
 class Written:

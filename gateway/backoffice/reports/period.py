@@ -13,9 +13,6 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import case, literal
-from sqlalchemy.sql.elements import ColumnElement
-
 from gateway.backoffice.reports.errors import ReportError
 
 UTC_NAME = "UTC"
@@ -69,20 +66,6 @@ class Period:
         span = self.first.isoformat() if self.first == self.last else \
             f"{self.first.isoformat()}..{self.last.isoformat()}"
         return f"{span} ({zone_name(self.tz)})"
-
-    def local_day(self, t: ColumnElement) -> ColumnElement:
-        """A SQL expression of the local day of epoch seconds `t` (days since 1970-01-01 in this
-        zone), for grouping by day on the database. Within the period a zone's UTC offset
-        changes at a few instants only (summer time), so the expression is `(t + offset) / 86400`
-        with the offset a CASE over those instants: cheap per row, exact at the change."""
-        pieces = offsets_between(self.start, self.end, self.tz)
-        offset: ColumnElement
-        if len(pieces) == 1:
-            offset = literal(pieces[0][1])
-        else:
-            offset = case(*[(t < until, off) for until, off in pieces[:-1]],
-                          else_=pieces[-1][1])
-        return (t + offset) // DAY_SECONDS
 
     def time_format(self) -> TimeFormat:
         return TimeFormat(self)
@@ -139,7 +122,7 @@ def zone_name(tz: dt.tzinfo) -> str:
 
 
 def day_of(number: int) -> str:
-    """A local day number (from `Period.local_day`) as YYYY-MM-DD."""
+    """A local day number (days since 1970-01-01 in a zone: base.local_day) as YYYY-MM-DD."""
     return (dt.date(1970, 1, 1) + dt.timedelta(days=int(number))).isoformat()
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.backoffice.reports.base import Report, Row, j, journal_filters, streamed
+from gateway.backoffice.reports.catalogue import SUMMARIES
 from gateway.backoffice.reports.query import Query
 from gateway.config.model import Config
 
@@ -25,7 +26,7 @@ TIER_OP = "tier"
 
 class Tiers(Report):
     name = "tiers"
-    summary = "card rank (tier) changes; empty until tiers exist (issue 19)"
+    summary = SUMMARIES[name]
     takes = frozenset({"merchant", "program"})
 
     def columns(self, query: Query) -> tuple[str, ...]:

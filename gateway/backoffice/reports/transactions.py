@@ -24,9 +24,11 @@ from gateway.backoffice.reports.base import (
     Row,
     j,
     journal_filters,
+    local_day,
     of_customer_types,
     streamed,
 )
+from gateway.backoffice.reports.catalogue import SUMMARIES
 from gateway.backoffice.reports.money import Money
 from gateway.backoffice.reports.period import day_of
 from gateway.backoffice.reports.query import Query
@@ -39,7 +41,7 @@ GROUP_COLUMNS = ("program", "count", "amount", "points")
 
 class Transactions(Report):
     name = "transactions"
-    summary = "journal entries by day range and filters, with totals; or a summary by group"
+    summary = SUMMARIES[name]
     takes = frozenset({"merchant", "terminal", "program", "op", "customer-type", "group-by"})
 
     def columns(self, query: Query) -> tuple[str, ...]:
@@ -82,7 +84,7 @@ class Transactions(Report):
 
     async def _groups(self, conn: AsyncConnection, config: Config, query: Query
                       ) -> AsyncIterator[list[Row]]:
-        key = {"day": query.period.local_day(j.c.t), "merchant": j.c.merchant,
+        key = {"day": local_day(query.period, j.c.t), "merchant": j.c.merchant,
                "terminal": j.c.terminal, "op": j.c.op}.get(query.group_by or "")
         figures = (j.c.program, func.count(), func.sum(j.c.dv), func.sum(j.c.dp))
         statement = select(key.label("key"), *figures) if key is not None else select(*figures)

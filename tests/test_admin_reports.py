@@ -91,9 +91,10 @@ async def test_reports_as_json_and_csv_with_scope(tillgate_inprocess_factory, ba
               "&format=csv")
     assert status == 200 and headers["content-type"] == "text/csv; charset=utf-8"
     assert headers["content-disposition"] == 'attachment; filename="activations.csv"'
-    assert body.decode() == ("day,reseller,program,activations,activated,loads,loaded\n"
-                             "2026-11-23,blackhawk,gift,1,25.00,0,0.00\n"
-                             "2026-11-24,blackhawk,yen,1,3000,0,0\n")
+    assert body.decode() == ("day,reseller,program,activations,activated,loads,loaded,"
+                             "reversals,reversed\n"
+                             "2026-11-23,blackhawk,gift,1,25.00,0,0.00,0,0.00\n"
+                             "2026-11-24,blackhawk,yen,1,3000,0,0,0,0\n")
 
     status, _, body = await call(port, "/v1/reports/liability?to=2026-11-23&format=csv")
     assert (status, body) == (200, b"as_of,program,cards,balance,points\n"

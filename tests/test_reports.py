@@ -184,18 +184,48 @@ async def test_liability_as_of_the_end_of_a_day(backoffice_url, tmp_path):
 @pytest_twisted.ensureDeferred
 async def test_activations_and_loads_by_reseller_and_day(backoffice_url, tmp_path):
     config = await filled(backoffice_url, tmp_path)
-    header = "day,reseller,program,activations,activated,loads,loaded\n"
+    header = "day,reseller,program,activations,activated,loads,loaded,reversals,reversed\n"
     # BHNRESELLER0001 is blackhawk's (config); STORE0000000001 has no reseller
     assert await report(config, "activations", from_="2026-11-23", to="2026-11-25") == (
-        header + "2026-11-23,blackhawk,gift,1,25.00,0,0.00\n"
-                 "2026-11-24,,gift,1,50.00,0,0.00\n"
-                 "2026-11-24,blackhawk,yen,1,3000,0,0\n"
-                 "2026-11-25,,gift,0,0.00,1,10.00\n")
+        header + "2026-11-23,blackhawk,gift,1,25.00,0,0.00,0,0.00\n"
+                 "2026-11-24,,gift,1,50.00,0,0.00,0,0.00\n"
+                 "2026-11-24,blackhawk,yen,1,3000,0,0,0,0\n"
+                 "2026-11-25,,gift,0,0.00,1,10.00,0,0.00\n")
     assert await report(config, "activations", from_="2026-11-24", to="2026-11-25",
-                        reseller="blackhawk") == header + "2026-11-24,blackhawk,yen,1,3000,0,0\n"
+                        reseller="blackhawk") == header + (
+        "2026-11-24,blackhawk,yen,1,3000,0,0,0,0\n")
     with pytest.raises(ReportError, match="reseller: unknown reseller 'incomm'"):
         await report(config, "activations", from_="2026-11-24", to="2026-11-25",
                      reseller="incomm")
+
+
+@pytest_twisted.ensureDeferred
+async def test_activations_count_their_reversals_on_the_day_of_the_undo(backoffice_url,
+                                                                       tmp_path):
+    rows = journal_rows([
+        (CARD_A, 1, "activate", 2500, 0, 2500, 0, "BHN00001", "BHNRESELLER0001", "bhn-1",
+         "2026-11-24 10:00:00"),
+        (CARD_B, 1, "activate", 5000, 0, 5000, 0, "TILL0002", "STORE0000000001", "k-b1",
+         "2026-11-24 11:00:00"),
+        (CARD_B, 2, "reload", 1000, 0, 6000, 0, "TILL0002", "STORE0000000001", "k-b2",
+         "2026-11-24 12:00:00"),
+        (CARD_B, 3, "redeem", -500, 0, 5500, 0, "TILL0002", "STORE0000000001", "k-b3",
+         "2026-11-24 13:00:00"),
+        (CARD_B, 4, "void", -1000, 0, 4500, 0, "TILL0002", "STORE0000000001", "k-b4",
+         "2026-11-24 12:30:00"),   # the load voided the same day
+        (CARD_B, 5, "void", 500, 0, 5000, 0, "TILL0002", "STORE0000000001", "k-b5",
+         "2026-11-24 13:30:00"),   # a redemption voided: no activation or load, not here
+        (CARD_A, 2, "reversal", -2500, 0, 0, 0, "BHN00001", "BHNRESELLER0001", "bhn-1r",
+         "2026-11-25 00:00:00"),   # the activation reversed the next day
+    ])
+    rows[4]["undo"], rows[5]["undo"] = rows[2]["entry_id"], rows[3]["entry_id"]
+    rows[6]["undo"] = rows[0]["entry_id"]
+    config = await filled(backoffice_url, tmp_path, rows)
+    assert await report(config, "activations", from_="2026-11-24", to="2026-11-25") == (
+        "day,reseller,program,activations,activated,loads,loaded,reversals,reversed\n"
+        "2026-11-24,,gift,1,50.00,1,10.00,1,-10.00\n"
+        "2026-11-24,blackhawk,gift,1,25.00,0,0.00,0,0.00\n"
+        "2026-11-25,blackhawk,gift,0,0.00,0,0.00,1,-25.00\n")
 
 
 @pytest_twisted.ensureDeferred

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,11 +25,12 @@ from twisted.web import resource, server
 from zope.interface import implementer
 
 from gateway.admin.jsonio import finish_json, json_bytes
-from gateway.backoffice.connect import UNREACHABLE
+from gateway.backoffice.connect import UNREACHABLE, BackofficeUnavailable
+from gateway.backoffice.reports.base import Report
 from gateway.backoffice.reports.catalogue import FORMATS
 from gateway.backoffice.reports.errors import ReportError
 from gateway.backoffice.reports.output import Written, report_chunks
-from gateway.backoffice.reports.query import FILTERS, parse_query
+from gateway.backoffice.reports.query import FILTERS, Query, parse_query
 from gateway.backoffice.reports.registry import REPORTS
 from gateway.config.model import Config
 from gateway.reactor import deferred_from_coro
@@ -39,9 +41,10 @@ SCOPE = "reports:read"
 
 
 class Reports(resource.Resource):
-    """`engine_source`: the back office's engine, None while it is not open."""
+    """`engine_source`: `await engine_source()` is the back office's engine, opened and migrated
+    (gateway/backoffice/shared.py), or BackofficeUnavailable saying why not."""
 
-    def __init__(self, config: Config, engine_source: Callable[[], AsyncEngine | None],
+    def __init__(self, config: Config, engine_source: Callable[[], Awaitable[AsyncEngine]],
                  auth: TokenAuth):
         super().__init__()
         self.config = config
@@ -93,17 +96,24 @@ class OneReport(resource.Resource):
             query = parse_query(raw, report.takes, as_of=report.as_of)
         except ReportError as e:
             return json_bytes(request, 400, {"error": str(e), "parameter": e.param})
-        engine = self.reports.engine_source()
-        if engine is None:
-            return json_bytes(request, 503, {"error": "the back office is not open"})
         written = Written()
-        chunks = report_chunks(engine, self.reports.config, report, query, fmt[0], written)
-        deferred_from_coro(_stream(request, self.name, fmt[0], chunks, written))
+        deferred_from_coro(_stream(request, self.name, fmt[0], written, self._chunks(
+            report, query, fmt[0], written)))
         return server.NOT_DONE_YET
 
+    async def _chunks(self, report: Report, query: Query, fmt: str, written: Written
+                      ) -> AsyncGenerator[str, None]:
+        """The report's chunks, the engine opened first (so that a back office that cannot be
+        opened is the first chunk's BackofficeUnavailable: a 503)."""
+        engine = await self.reports.engine_source()
+        async with aclosing(report_chunks(engine, self.reports.config, report, query, fmt,
+                                          written)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
-async def _stream(request, name: str, fmt: str, chunks: AsyncIterator[str],
-                  written: Written) -> None:
+
+async def _stream(request, name: str, fmt: str, written: Written,
+                  chunks: AsyncGenerator[str, None]) -> None:
     """Answer with the report's chunks; what goes wrong before the first is a status of its
     own (400, 503), after it the connection is cut (a chunked answer without its end, which
     no client takes for a whole report)."""
@@ -113,6 +123,8 @@ async def _stream(request, name: str, fmt: str, chunks: AsyncIterator[str],
             first = await anext(aiter(chunks))
         except ReportError as e:
             return finish_json(request, 400, {"error": str(e), "parameter": e.param})
+        except BackofficeUnavailable as e:
+            return finish_json(request, 503, {"error": str(e)})
         except (*UNREACHABLE, SQLAlchemyError) as e:
             log.error("report %s: back office: %s", name, e)
             return finish_json(request, 503, {"error": f"back office: {_first_line(e)}"})
@@ -143,7 +155,7 @@ async def _stream(request, name: str, fmt: str, chunks: AsyncIterator[str],
             request.unregisterProducer()
             request.loseConnection()
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await chunks.aclose()
 
 
 def _first_line(error: BaseException) -> str:

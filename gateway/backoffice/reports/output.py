@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -75,7 +75,7 @@ class _Json:
 
 
 async def report_chunks(engine: AsyncEngine, config: Config, report: Report, query: Query,
-                        fmt: str, written: Written | None = None) -> AsyncIterator[str]:
+                        fmt: str, written: Written | None = None) -> AsyncGenerator[str, None]:
     """The report as text chunks in `fmt` (csv or json), read on one connection of `engine`."""
     writer = _Csv() if fmt == "csv" else _Json()
     columns = report.columns(query)

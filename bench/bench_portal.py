@@ -4,7 +4,7 @@ office, embedded Redis) holding `--cards` issued gift cards.
 
 Each request is a new TCP connection (as a browser's first request of a page), sequential, so
 the figure is one page's latency, not throughput. Prints p50, p95 and p99 per page.
-docs/benchmarks.md section 14.
+docs/benchmarks.md section 15.
 """
 
 from __future__ import annotations

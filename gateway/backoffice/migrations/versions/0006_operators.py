@@ -1,7 +1,8 @@
 """Operators: the people who log into the web portal, their roles and second factor.
 
 Revision ID: 0006
-Revises: 0002 (chained after 0003..0005 of issue 16 when they are merged)
+Revises: 0005 (the newest on main when this was merged; 0003 of the feed comes in between when
+it lands, and the lead chains it)
 Created: 2026-12-05
 """
 
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -30,6 +30,7 @@ from gateway.embedded_redis import EmbeddedRedis
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.metrics import families as metrics
+from gateway.portal.service import Portal, portal_resource
 from gateway.reactor import deferred_from_coro
 from gateway.reloader import Outcome, Reloader
 from gateway.security.alerts.record import Alert
@@ -233,18 +234,20 @@ class Gateway:
         customers = Customers(config, store, auth, self.backoffice.engine)
         customer_types = CustomerTypes(config, store, auth, self.backoffice.engine)
         reports = Reports(config, self.backoffice.engine, auth)
+        # The web portal for people (docs/portal.md), under /ui/ on the same listener.
+        self.portal = Portal(config, store, lambda: self.processor.processor,
+                             self.backoffice.engine)
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
-                                          customer_types, reports]
-        self.http = AdminHTTPService(reactor, config.http, self.health, auth,
-                                     api_resources({b"terminals": terminals,
-                                                    b"alerts": Guarded(alerts_status,
-                                                                       "alerts:read", auth)},
-                                                   {b"cards": cards, b"tokens": tokens,
-                                                    b"config": config_api,
-                                                    b"customers": customers,
-                                                    b"customer-types": customer_types,
-                                                    b"reports": reports}))
+                                          customer_types, reports, self.portal]
+        resources = api_resources({b"terminals": terminals,
+                                   b"alerts": Guarded(alerts_status, "alerts:read", auth)},
+                                  {b"cards": cards, b"tokens": tokens, b"config": config_api,
+                                   b"customers": customers, b"customer-types": customer_types,
+                                   b"reports": reports})
+        if config.portal.enabled:
+            resources[b"ui"] = portal_resource(self.portal)
+        self.http = AdminHTTPService(reactor, config.http, self.health, auth, resources)
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.

@@ -1,8 +1,9 @@
 """`python -m gateway.demo`: show a running gateway answering, as a till would see it.
 
 Issues one gift card in the gateway's store, then over ISO 8583 sends a sign-on, an activation
-of 25.00, a redemption of 12.50 and a balance inquiry, printing each exchange. Used by
-`make run`; the terminal simulator (`tillgate sim`) is the tool for anything more.
+of 25.00, a redemption of 12.50 and a balance inquiry, printing each exchange, then how to log
+into the web portal the first time. Used by `make run`; the terminal simulator (`tillgate sim`)
+is the tool for anything more.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import sys
 from typing import Any
 
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, resolve_config
-from gateway.config.model import load_config
+from gateway.config.model import Config, load_config
 from gateway.ledger.cards import issue_card
 from gateway.ledger.storeconnect import store_session
+from gateway.portal.links import base_url
 from gateway.sim.isoclient import IsoClient
 from protocols.carddata import generate_card_number
 from protocols.isobuild import StanCounter, request_fields
@@ -72,7 +74,22 @@ def main(argv: list[str] | None = None) -> int:
             if response.get("39") not in ("00", "10"):
                 print(f"unexpected response code {response.get('39')}", file=sys.stderr)
                 return 1
+    _portal_first_login(config)
     return 0
+
+
+def _portal_first_login(config: Config) -> None:
+    """How to log into the web portal the first time (docs/portal.md)."""
+    if not config.portal.enabled:
+        return
+    print(f"web portal: {base_url(config)}/ui/login\n"
+          "  first login: make a head-office account, then open the link it prints:\n"
+          "    tillgate users add --email you@example.com --name 'Your Name' "
+          "--role head_office")
+    if config.email.maildir is not None:
+        print(f"  login codes by e-mail land in {config.email.maildir}/new/ "
+              "(no SMTP relay configured)")
+    print()
 
 
 if __name__ == "__main__":

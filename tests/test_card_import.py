@@ -230,3 +230,27 @@ def test_a_changed_file_needs_its_own_code_and_a_relay_that_is_down_is_said(
     out = tillgate(config_file, "cards", "import", str(path))
     assert out.returncode == 1 and "confirmation code could not be sent" in out.stderr
     assert balance(redis_url, gift[1]) is None
+
+
+def test_without_a_relay_the_code_lands_in_the_maildir(tmp_path, redis_url):
+    """No [email] section (the embedded default): the code is written to <data_dir>/mail, the
+    command says where, and the batch is confirmed with it."""
+    text = (ROOT / "config" / "tillgate.toml").read_text()
+    text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
+    text = text.replace('# url = "redis://127.0.0.1:6379/0"', f'url = "{redis_url}"')
+    config_file = tmp_path / "t.toml"
+    config_file.write_text(text + '\n[imports]\nconfirm_to = ["ops@example.com"]\n')
+    gift = numbers("gift", 1)
+    path = tmp_path / "batch.csv"
+    path.write_text(f"card,amount\n{gift[0]},10.00\n")
+    first = tillgate(str(config_file), "cards", "import", str(path), "--program", "gift")
+    maildir = tmp_path / "var" / "mail"
+    assert first.returncode == 0 and f"{maildir}/new/" in first.stdout, first.stderr
+    (mail,) = (maildir / "new").iterdir()
+    message = email.message_from_bytes(mail.read_bytes())
+    assert message["To"] == "ops@example.com" and gift[0] not in mail.read_text()
+    code = re.search(r"Confirmation code: (\d{8})", message.get_payload()).group(1)
+    done = tillgate(str(config_file), "cards", "import", str(path), "--program", "gift",
+                    "--code", code)
+    assert done.returncode == 0, done.stderr
+    assert balance(redis_url, gift[0]) == 1000

@@ -112,3 +112,29 @@ card_holders = Table(
     Column("linked_t", BigInteger, nullable=False),
     Column("linked_by", String(64), nullable=False),  # operator, token or "member" (self-service)
 )
+
+# The people who log into the web portal (gateway/portal, docs/portal.md). `email` is kept lower
+# case (the login name). `password_hash` is an argon2id PHC string, NULL until the operator has
+# set one through the one-time link `tillgate users add` prints. `totp_secret` is encrypted
+# (Fernet, key in the data directory or [portal] key_file): a copy of the database alone does
+# not give anyone the second factor. `totp_last_step` is the RFC 6238 time step of the last code
+# accepted: a code is taken only for a later step, which refuses a replayed code atomically
+# (one conditional UPDATE). `session_gen` is the "logout everywhere" generation: every session
+# carries the value it was opened with, and a session with an older one is over.
+operators = Table(
+    "operators", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("password_hash", String(200), nullable=True),
+    Column("role", String(16), nullable=False),  # head_office | merchant_manager | staff
+    Column("merchant", String(16), nullable=True, index=True),  # managers and staff only
+    Column("status", String(8), nullable=False, server_default="active"),  # active | disabled
+    Column("second_factor", String(8), nullable=False, server_default="totp"),  # totp | email
+    Column("totp_secret", Text, nullable=True),
+    Column("totp_last_step", BigInteger, nullable=True),
+    Column("session_gen", Integer, nullable=False, server_default="0"),
+    Column("created_t", BigInteger, nullable=False),
+    Column("password_t", BigInteger, nullable=True),  # when the password was last set
+    Column("last_login_t", BigInteger, nullable=True),
+)

@@ -90,6 +90,8 @@ async def _send_code(config: Config, store: Store, batch: ImportBatch, name: str
         print(f"tillgate: the confirmation code could not be sent: {e}", file=sys.stderr)
         return 1
     print(f"{name}: {_summary(batch)}")
+    if config.email.maildir is not None:  # no SMTP relay: the embedded default's maildir
+        print(f"(no [email] relay configured: the message is in {config.email.maildir}/new/)")
     print(f"a confirmation code went to {', '.join(config.imports.confirm_to)}; "
           f"finish within {minutes} minutes with:\n"
           f"  tillgate cards import {name} --code CODE")

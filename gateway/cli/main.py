@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "gateway.cli.sim",
     "gateway.cli.terminals",
     "gateway.cli.tokens",
+    "gateway.cli.users",
 )
 
 

@@ -28,6 +28,8 @@ RESTART_ONLY: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("alerts", lambda c: c.alerts),
     ("email", lambda c: c.email),
     ("backoffice", lambda c: c.backoffice),  # the process's one engine, opened once
+    ("portal.enabled", lambda c: c.portal.enabled),  # /ui/ is mounted (or not) at the start
+    ("portal.key_file", lambda c: c.portal.key_file),  # the TOTP secrets' key, read once
 )
 
 # What a change summary counts, each as a mapping of id -> what the id stands for.
@@ -47,6 +49,7 @@ SETTINGS: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("gateway.reversal_window", lambda c: c.reversal_window),
     ("imports", lambda c: c.imports),
     ("security.issue_secret", lambda c: c.security.issue_secret),
+    ("portal", lambda c: c.portal),  # time-outs, limits, lock-out, links: the next request
 )
 
 

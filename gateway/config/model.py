@@ -18,6 +18,7 @@ from pathlib import Path
 from gateway.config.backoffice import BackofficeConfig, read_backoffice
 from gateway.config.cardrules import program_for_card
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, is_profile_name, shipped_profiles
+from gateway.config.portal import PortalConfig, read_portal
 from gateway.config.rules import Rule, read_rule, rule_problems
 from gateway.config.sections import ConfigError, Section
 from gateway.config.security import (
@@ -207,6 +208,7 @@ class Config:
     imports: ImportsConfig = field(default_factory=ImportsConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
+    portal: PortalConfig = field(default_factory=PortalConfig)
     raw: dict = field(default_factory=dict, repr=False)
     # SHA-256 (hex) of the file's bytes as read: `sha256sum FILE` tells which config a gateway
     # runs (/healthz, gateway/reloader.py). Not a setting: two configs differ by their settings.
@@ -281,10 +283,14 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
                           f"{merchant.reseller!r} under [resellers]")
     errors.extend(rule_problems(rules))
     alerts = read_alerts(top.table("alerts"))
-    email = read_email(top.table("email"))
+    email_section = top.table("email")
+    email = read_email(email_section)
+    if not email_section.data:  # no SMTP relay configured: mail goes to a maildir (mailer.py)
+        email = replace(email, maildir=str(Path(data_dir) / "mail"))
     imports = read_imports(top.table("imports"))
     security = read_security(top.table("security"), set(seen_terminals), set(merchants))
     backoffice = read_backoffice(top.table("backoffice"))
+    portal = read_portal(top.table("portal"))
     top.reject_unknown()
 
     if errors:
@@ -295,6 +301,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         resellers=resellers,
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
         alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,
+        portal=portal,
         terminals={t: m for m in merchants.values() for t in m.terminals},
     )
 

@@ -77,6 +77,9 @@ class SMTPConfig:
     password: Secret | None = None
     sender: str = "tillgate@localhost"
     timeout: int = 10
+    # No [email] section: no relay, so mail is written to this maildir (<data_dir>/mail) instead,
+    # and the log says where (gateway/issuance/mailer.py). None: send over SMTP.
+    maildir: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,25 @@
-"""Sending one e-mail over SMTP as the `[email]` section says: STARTTLS or implicit TLS, AUTH.
+"""Sending one e-mail as the `[email]` section says: over SMTP (STARTTLS or implicit TLS, AUTH),
+or, with no `[email]` section at all (the embedded default), into a maildir under the data
+directory (`<data_dir>/mail/new/`, one file per message), logged with its path, so that
+`make run` shows a working login code and batch code with no mail server anywhere.
 
-Shared by the alert e-mail sink and the one-time codes of `cards import`. smtplib blocks:
-callers on the reactor run `send_email` in a worker thread (asyncio.to_thread).
+Shared by the alert e-mail sink, the one-time codes of `cards import` and the portal's login
+codes: one mail path. smtplib and the maildir block: callers on the reactor run `send_email` in
+a worker thread (asyncio.to_thread).
 """
 
 from __future__ import annotations
 
+import logging
+import mailbox
 import smtplib
 import ssl
 from email.message import EmailMessage
+from pathlib import Path
 
 from gateway.config.security import SMTPConfig
+
+log = logging.getLogger(__name__)
 
 
 class MailError(RuntimeError):
@@ -27,6 +36,9 @@ def new_message(smtp: SMTPConfig, to: list[str], subject: str, body: str) -> Ema
 
 
 def send_email(smtp: SMTPConfig, msg: EmailMessage) -> None:
+    if smtp.maildir is not None:
+        _deliver_to_maildir(Path(smtp.maildir), msg)
+        return
     try:
         if smtp.tls == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout,
@@ -45,3 +57,17 @@ def send_email(smtp: SMTPConfig, msg: EmailMessage) -> None:
 
 def _context(smtp: SMTPConfig) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=smtp.ca_file)
+
+
+def _deliver_to_maildir(path: Path, msg: EmailMessage) -> None:
+    """Write the message into the maildir (created on first use; a new file appears whole, as
+    maildir's tmp/ then new/ rename guarantees). The log names the file and the subject, never
+    the body, which may hold a code."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # Maildir makes only the last level
+        box = mailbox.Maildir(path, create=True)
+        key = box.add(msg)
+    except OSError as e:
+        raise MailError(f"maildir {path}: {e}") from None
+    log.info("no SMTP relay configured ([email]): mail %r to %s written to %s",
+             msg["Subject"], msg["To"], path / "new" / key)

@@ -1,0 +1,93 @@
+"""The web portal's answer times: a logged-in page and a card lookup, over HTTP, from a client on
+the same machine, against a `tillgate serve` subprocess on its embedded default (SQLite back
+office, embedded Redis) holding `--cards` issued gift cards.
+
+Each request is a new TCP connection (as a browser's first request of a page), sequential, so
+the figure is one page's latency, not throughput. Prints p50, p95 and p99 per page.
+docs/benchmarks.md section 15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_activate import consecutive  # noqa: E402
+
+from gateway.config.model import load_config  # noqa: E402
+from gateway.ledger import cards  # noqa: E402
+from gateway.ledger.storeconnect import store_session  # noqa: E402
+from gateway.testing import GatewayProcess  # noqa: E402
+from tests.portalclient import PASSWORD, Client, login_password  # noqa: E402
+
+
+async def issue(config_file: Path, numbers: list[str]) -> None:
+    config = load_config(config_file)
+    async with store_session(config) as store:
+        for start in range(0, len(numbers), 1000):
+            await asyncio.gather(*(cards.issue_card(store, config.programs["gift"], n)
+                                   for n in numbers[start:start + 1000]))
+
+
+def log_in(gateway: GatewayProcess) -> Client:
+    subprocess.run(gateway.command("users", "add", "--email", "bench@example.com", "--name",
+                                   "Bench", "--role", "head_office", "--second-factor", "email",
+                                   "--password"), input=PASSWORD + "\n", text=True, check=True,
+                   capture_output=True, cwd=gateway.workdir)
+    client = Client(gateway.ports["http"])
+    login_password(client, "bench@example.com")
+    mail = max((gateway.workdir / "var" / "mail" / "new").iterdir(),
+               key=lambda p: p.stat().st_mtime)
+    code = re.search(r"code is (\d{6})", mail.read_text()).group(1)
+    page = client.get("/ui/login/code")
+    assert client.post("/ui/login/code", {"csrf": page.csrf, "code": code}).location == "/ui/"
+    return client
+
+
+def percentiles(samples: list[float]) -> str:
+    q = statistics.quantiles(samples, n=100)
+    return f"p50 {q[49] * 1000:.1f} ms  p95 {q[94] * 1000:.1f} ms  p99 {q[98] * 1000:.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cards", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        gateway = GatewayProcess.prepare(Path(tmp)).start()
+        try:
+            numbers = consecutive(args.cards)
+            started = time.perf_counter()
+            asyncio.run(issue(gateway.config_path, numbers))
+            print(f"{args.cards} cards issued in {time.perf_counter() - started:.1f} s")
+            client = log_in(gateway)
+            page = client.get("/ui/cards")
+            for name, ask in (
+                    ("GET /ui/ (home)", lambda: client.get("/ui/")),
+                    ("POST /ui/cards (lookup)", lambda: client.post(
+                        "/ui/cards", {"csrf": page.csrf, "card": random.choice(numbers)}))):
+                samples = []
+                for _ in range(args.requests):
+                    t = time.perf_counter()
+                    answer = ask()
+                    samples.append(time.perf_counter() - t)
+                    assert answer.status == 200, answer.status
+                print(f"{name:<26} {args.requests} requests  {percentiles(samples)}")
+        finally:
+            gateway.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Card lookup: a card by its number, a scanned barcode or its QR payload (protocols.carddata
+decodes all of them, as for a till), with its status, balance or points and recent history.
+
+It reads through the same functions as the admin API's `/v1/cards/show` and `/history`
+(gateway/ledger/cards.show_card, gateway/ledger/journal.latest). Who may see a card is the
+question a till's merchant gets asked (gateway/ledger/checks.precheck): a program with a club
+(`programs.<id>.merchants`) is closed to the staff and managers of other merchants, who are
+refused as a till outside it is (58), before the store is asked, so the refusal says nothing
+of whether the card exists. Head office sees every program.
+
+The page shows the number masked (first 6, last 4) and never fills the typed value back in;
+the log names the card masked.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.backoffice.operators import Operator
+from gateway.config.model import Program
+from gateway.ledger.cards import card_id, journal_key, show_card
+from gateway.ledger.journal import latest
+from gateway.portal.web import Ctx, Page, Reply
+from protocols.carddata import CardDataError, card_number
+from protocols.model import RC, mask_card
+
+log = logging.getLogger(__name__)
+
+HISTORY = 20  # entries shown, newest first
+MAX_INPUT = 512  # a swipe or a GS1 barcode is well under this
+
+
+def may_see(operator: Operator, program: Program) -> bool:
+    """The program's club admits the operator's merchant (or the operator is head office)."""
+    if operator.role == "head_office":
+        return True
+    return not program.merchants or operator.merchant in program.merchants
+
+
+def _page(values: dict | None = None, status: int = 200) -> Page:
+    return Page("cards.html", {"title": "Card lookup", "card": None, "entries": [],
+                               **(values or {})}, status)
+
+
+async def form(ctx: Ctx) -> Reply:
+    return _page()
+
+
+async def lookup(ctx: Ctx) -> Reply:
+    operator = ctx.operator
+    assert operator is not None
+    text = ctx.form.get("card", "").strip()
+    if not text or len(text) > MAX_INPUT:
+        return _page({"error": "Enter, scan or paste a card number, barcode or QR code."}, 400)
+    try:
+        number = card_number(text)
+    except CardDataError as e:
+        # the kind and position only: the decoder's message may quote the card data
+        return _page({"error": f"That is not a card we can read ({e.kind} error at "
+                               f"position {e.position})."}, 400)
+    program = ctx.portal.config.program_of_card(number)
+    if program is None:
+        return _page({"error": "No program has card numbers like this one."}, 404)
+    if not may_see(operator, program):
+        log.warning("portal: operator %d (%s of %s) refused card %s of program %s (%s)",
+                    operator.id, operator.role, operator.merchant, mask_card(number),
+                    program.id, RC.TERMINAL_NOT_PERMITTED)
+        return _page({"error": f"This card's program is not open to your merchant "
+                               f"({RC.TERMINAL_NOT_PERMITTED}, as a till of your "
+                               f"merchant would be answered)."}, 403)
+    store = ctx.portal.store()
+    view = await show_card(store, number)
+    if view is None:
+        return _page({"error": f"No card {mask_card(number)} was issued."}, 404)
+    entries = await latest(store, journal_key(card_id(number)), HISTORY)
+    log.info("portal: operator %d looked up card %s", operator.id, mask_card(number))
+    return _page({"card": view.as_dict(), "loyalty": program.is_loyalty,
+                  "entries": list(reversed(entries))})
+

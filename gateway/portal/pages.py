@@ -1,0 +1,57 @@
+"""The portal's pages: every route, the stage it needs and the roles it admits.
+
+Routes are paths under `/ui/`. Stage None: no session needed; `anon`: any session (the CSRF
+token of a login form); `password`: between the password and the second factor; `in`: logged
+in. Roles default to all three; a page for fewer names them.
+"""
+
+from __future__ import annotations
+
+from gateway.portal import account, apitokens, cardlookup, login
+from gateway.portal.render import CSS
+from gateway.portal.sessions import ANON, IN, PASSWORD
+from gateway.portal.web import Asset, Ctx, Page, Redirect, Reply, Route
+
+STATIC_CACHE = b"public, max-age=31536000, immutable"
+HEAD_OFFICE = ("head_office",)
+
+
+async def home(ctx: Ctx) -> Reply:
+    """Head office and managers get a page of what they can do; staff go straight to their
+    work, the card lookup."""
+    operator = ctx.operator
+    assert operator is not None
+    if operator.role == "staff":
+        return Redirect("cards")
+    return Page("home.html", {"title": "Home"})
+
+
+async def stylesheet(ctx: Ctx) -> Reply:
+    return Asset(CSS, b"text/css; charset=utf-8", STATIC_CACHE)
+
+
+def routes() -> dict[tuple[str, str], Route]:
+    return {
+        ("GET", "static/portal.css"): Route(stylesheet, None),
+        ("GET", "login"): Route(login.login_form, None),
+        ("POST", "login"): Route(login.login, ANON),
+        ("GET", "login/code"): Route(login.code_form, PASSWORD),
+        ("POST", "login/code"): Route(login.code, PASSWORD),
+        ("GET", "login/enrol"): Route(login.enrol_form, PASSWORD),
+        ("POST", "login/enrol"): Route(login.enrol, PASSWORD),
+        ("GET", "set-password"): Route(login.set_password_form, None),
+        ("POST", "set-password"): Route(login.set_password, ANON),
+        ("POST", "logout"): Route(login.logout, IN),
+        ("GET", ""): Route(home, IN),
+        ("GET", "cards"): Route(cardlookup.form, IN),
+        ("POST", "cards"): Route(cardlookup.lookup, IN),
+        ("GET", "account"): Route(account.show, IN),
+        ("POST", "account/password"): Route(account.change_password, IN),
+        ("POST", "account/second-factor"): Route(account.second_factor, IN),
+        ("GET", "account/enrol"): Route(account.enrol_form, IN),
+        ("POST", "account/enrol"): Route(account.enrol, IN),
+        ("POST", "account/logout-everywhere"): Route(account.logout_everywhere, IN),
+        ("GET", "tokens"): Route(apitokens.show, IN, HEAD_OFFICE),
+        ("POST", "tokens/create"): Route(apitokens.create, IN, HEAD_OFFICE),
+        ("POST", "tokens/switch"): Route(apitokens.switch, IN, HEAD_OFFICE),
+    }

@@ -1,0 +1,45 @@
+"""Templates (Jinja2, autoescape on for every template) and the one stylesheet.
+
+The stylesheet's URL carries a hash of its content (`/ui/static/portal.css?v=<hash>`), so it
+is cached for a year (`immutable`) and a new release's file is fetched at once anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+HERE = Path(__file__).parent
+CSS = (HERE / "static" / "portal.css").read_bytes()
+CSS_VERSION = hashlib.sha256(CSS).hexdigest()[:12]
+
+
+def _money(minor: int) -> str:
+    """Minor units as text with two decimals, by integer arithmetic (never a float)."""
+    sign = "-" if minor < 0 else ""
+    whole, cents = divmod(abs(int(minor)), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
+def _when(epoch: int | float | None) -> str:
+    if not epoch:
+        return "never"
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Renderer:
+    def __init__(self) -> None:
+        self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                               autoescape=select_autoescape(default=True, default_for_string=True),
+                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.env.filters["money"] = _money
+        self.env.filters["when"] = _when
+        self.env.globals["css_url"] = f"/ui/static/portal.css?v={CSS_VERSION}"
+
+    def page(self, template: str, values: dict[str, Any]) -> bytes:
+        base = {"csrf": "", "operator": None, "message": None, "error": None}
+        return self.env.get_template(template).render({**base, **values}).encode()

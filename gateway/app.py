@@ -30,7 +30,6 @@ from gateway.embedded_redis import EmbeddedRedis
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.metrics import families as metrics
-from gateway.portal.service import Portal, portal_resource
 from gateway.reactor import deferred_from_coro
 from gateway.reloader import Outcome, Reloader
 from gateway.security.alerts.record import Alert
@@ -39,6 +38,7 @@ from gateway.security.logmask import card_pattern, reconfigure_logging
 from gateway.security.tokens import Guarded, TokenAuth
 from gateway.services import AsyncService, ServiceTree
 from gateway.supervise import EmbeddedSupervisor
+from gateway.web.portal.service import Portal, portal_resource
 from protocols.model import Request, Result
 
 log = logging.getLogger(__name__)

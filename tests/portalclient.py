@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 import pyotp
 
 from gateway.backoffice import operators as ops
-from gateway.portal.passwords import hash_password
 from gateway.reactor import deferred_from_coro
+from gateway.web.portal.passwords import hash_password
 
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 SECRET = re.compile(r'id="secret">([A-Z2-7 ]+)<')

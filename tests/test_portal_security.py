@@ -23,9 +23,9 @@ from twisted.internet.defer import succeed
 
 from gateway.backoffice import operators as ops
 from gateway.ledger import cards
-from gateway.portal import passwords
 from gateway.reactor import deferred_from_coro
 from gateway.security.alerts.queue import STREAM
+from gateway.web.portal import passwords
 from protocols.carddata import generate_card_number
 from tests.portalclient import (
     PASSWORD,
@@ -77,7 +77,7 @@ async def start(factory, backoffice_url: str | None = None, extra: str = "", **l
     stale = await deferred_from_coro(redis.keys("portal:*"))
     if stale:
         await deferred_from_coro(redis.delete(*stale))
-    portal = gw.gateway.portal
+    portal = gw.gateway.web.portal
     clock = Clock()
     portal.clock = clock
     return gw, portal, gw.gateway.http.port.getHost().port, clock

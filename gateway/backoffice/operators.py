@@ -1,6 +1,6 @@
 """Operator accounts in the back office (table `operators`, schema.py): the people of the web
-portal (gateway/portal) and of `tillgate users`. Plain queries, no policy: who may log in,
-with which password and code, is the portal's business (gateway/portal/auth.py).
+portal (gateway/web/portal) and of `tillgate users`. Plain queries, no policy: who may log in,
+with which password and code, is the portal's business (gateway/web/portal/auth.py).
 
 E-mail addresses are the login name, kept lower case and stripped, so `Ann@Example.com` and
 `ann@example.com` are one account. Secrets never leave this module in the clear by accident:

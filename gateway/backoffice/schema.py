@@ -113,7 +113,7 @@ card_holders = Table(
     Column("linked_by", String(64), nullable=False),  # operator, token or "member" (self-service)
 )
 
-# The people who log into the web portal (gateway/portal, docs/portal.md). `email` is kept lower
+# The people who log into the web portal (gateway/web/portal, docs/portal.md). `email` is kept lower
 # case (the login name). `password_hash` is an argon2id PHC string, NULL until the operator has
 # set one through the one-time link `tillgate users add` prints. `totp_secret` is encrypted
 # (Fernet, key in the data directory or [portal] key_file): a copy of the database alone does

@@ -23,9 +23,9 @@ from gateway.cli.main import fail
 from gateway.cli.storecommand import run_command
 from gateway.config.model import Config
 from gateway.ledger.storeconnect import store_session
-from gateway.portal import links
-from gateway.portal.limits import LoginLimits
-from gateway.portal.passwords import hash_password, password_problem
+from gateway.web.portal import links
+from gateway.web.portal.limits import LoginLimits
+from gateway.web.portal.passwords import hash_password, password_problem
 
 if TYPE_CHECKING:
     from gateway.backoffice.operators import Operator

@@ -23,13 +23,13 @@ from gateway.config.model import Config
 from gateway.issuance.mailer import new_message, send_email
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
-from gateway.portal.limits import LoginLimits
-from gateway.portal.pages import routes
-from gateway.portal.render import Renderer
-from gateway.portal.secretbox import SecretBox
-from gateway.portal.sessions import ANON, IN, PASSWORD, Session, Sessions
-from gateway.portal.web import COOKIE, SECURE_COOKIE, PortalResource
 from gateway.security.alerts.record import Alert
+from gateway.web.portal.limits import LoginLimits
+from gateway.web.portal.pages import routes
+from gateway.web.portal.render import Renderer
+from gateway.web.portal.secretbox import SecretBox
+from gateway.web.portal.sessions import ANON, IN, PASSWORD, Session, Sessions
+from gateway.web.portal.web import COOKIE, SECURE_COOKIE, PortalResource
 
 log = logging.getLogger(__name__)
 

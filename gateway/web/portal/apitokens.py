@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from gateway.config.security import SCOPES
-from gateway.portal.web import Ctx, Page, Redirect, Reply
 from gateway.security import tokenstore
+from gateway.web.portal.web import Ctx, Page, Redirect, Reply
 
 log = logging.getLogger(__name__)
 

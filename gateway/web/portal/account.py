@@ -11,9 +11,9 @@ import logging
 
 from gateway.backoffice import operators as ops
 from gateway.backoffice.operators import Operator
-from gateway.portal import login
-from gateway.portal.passwords import hash_password, password_problem, verify_password
-from gateway.portal.web import Ctx, Page, Redirect, Reply
+from gateway.web.portal import login
+from gateway.web.portal.passwords import hash_password, password_problem, verify_password
+from gateway.web.portal.web import Ctx, Page, Redirect, Reply
 
 log = logging.getLogger(__name__)
 

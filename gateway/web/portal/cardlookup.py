@@ -20,7 +20,7 @@ from gateway.backoffice.operators import Operator
 from gateway.config.model import Program
 from gateway.ledger.cards import card_id, journal_key, show_card
 from gateway.ledger.journal import latest
-from gateway.portal.web import Ctx, Page, Reply
+from gateway.web.portal.web import Ctx, Page, Reply
 from protocols.carddata import CardDataError, card_number
 from protocols.model import RC, mask_card
 

@@ -5,13 +5,13 @@ checks every page shares, in this order:
    no caching of pages, no Referer leaving the site (a set-password link carries its token);
 2. a POST body over 64 KiB is refused (413), and a POST whose Origin is another site is refused
    (403) before anything else happens;
-3. the session from the cookie (gateway/portal/sessions.py); an idle or too old one is dropped;
+3. the session from the cookie (gateway/web/portal/sessions.py); an idle or too old one is dropped;
 4. the CSRF token of every POST is compared with the session's (synchronizer token pattern);
 5. the page's requirement: a stage (logged in, or between the password and the second factor)
    and, logged in, an active operator whose "logout everywhere" generation is the session's,
    and one of the page's roles.
 
-Handlers are coroutines `handler(ctx) -> Reply` (gateway/portal/pages.py and the modules it
+Handlers are coroutines `handler(ctx) -> Reply` (gateway/web/portal/pages.py and the modules it
 names); SQL and Redis are awaited on the reactor's asyncio loop (deferred_from_coro).
 """
 
@@ -29,9 +29,9 @@ from twisted.web import resource, server
 
 from gateway.backoffice import operators as ops
 from gateway.backoffice.operators import Operator
-from gateway.portal.render import Renderer
-from gateway.portal.sessions import ANON, IN, PASSWORD, Session
 from gateway.reactor import deferred_from_coro
+from gateway.web.portal.render import Renderer
+from gateway.web.portal.sessions import ANON, IN, PASSWORD, Session
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ Reply = Page | Redirect | Asset
 class Ctx:
     """What a handler gets: the request, the form, the session and (logged in) the operator."""
 
-    portal: Any  # gateway.portal.service.Portal
+    portal: Any  # gateway.web.portal.service.Portal
     request: Any
     method: str
     form: dict[str, str]

@@ -7,10 +7,10 @@ in. Roles default to all three; a page for fewer names them.
 
 from __future__ import annotations
 
-from gateway.portal import account, apitokens, cardlookup, login
-from gateway.portal.render import CSS
-from gateway.portal.sessions import ANON, IN, PASSWORD
-from gateway.portal.web import Asset, Ctx, Page, Redirect, Reply, Route
+from gateway.web.portal import account, apitokens, cardlookup, login
+from gateway.web.portal.render import CSS
+from gateway.web.portal.sessions import ANON, IN, PASSWORD
+from gateway.web.portal.web import Asset, Ctx, Page, Redirect, Reply, Route
 
 STATIC_CACHE = b"public, max-age=31536000, immutable"
 HEAD_OFFICE = ("head_office",)

@@ -6,7 +6,7 @@ The id is 32 random bytes (secrets.token_urlsafe); Redis holds only its SHA-256,
 Redis (or a replica, or a backup) gives no one a live session. A session moves through stages:
 `anon` (a login or set-password form was shown: it holds only the form's CSRF token),
 `password` (the password was right, the second factor is awaited), `in` (logged in). The id is
-replaced at each step up (gateway/portal/auth.py), so an id planted in a victim's browser before
+replaced at each step up (gateway/web/portal/auth.py), so an id planted in a victim's browser before
 the login is worth nothing after it (no session fixation).
 
 Expiry: Redis drops a session at its hard end (the stage's lifetime; the absolute time-out once

@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 from gateway.config.model import Config
-from gateway.portal.sessions import new_token
+from gateway.web.portal.sessions import new_token
 
 PATH = "/ui/set-password"
 

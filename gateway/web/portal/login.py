@@ -3,7 +3,7 @@
 1. `login`: e-mail and password. Unknown e-mail, wrong password, disabled account and locked
    account get the same answer, after the same argon2id work (passwords.verify_password hashes
    a dummy for an unknown account). Wrong ones count towards the lock-out of that e-mail
-   address (gateway/portal/limits.py), and every attempt towards its source address's limit.
+   address (gateway/web/portal/limits.py), and every attempt towards its source address's limit.
 2. `login/code`: the TOTP code (or `login/enrol` first, with the QR code, when the operator has
    none yet), or the code e-mailed at step 1 when the operator chose e-mail. A wrong code counts
    like a wrong password. A TOTP code is taken once (its time step is remembered in SQL).
@@ -23,10 +23,10 @@ import secrets
 from gateway.backoffice import operators as ops
 from gateway.backoffice.operators import Operator
 from gateway.issuance.mailer import MailError
-from gateway.portal import links, totp
-from gateway.portal.passwords import hash_password, password_problem, verify_password
-from gateway.portal.sessions import ANON, IN, PASSWORD
-from gateway.portal.web import Ctx, Page, Redirect, Reply
+from gateway.web.portal import links, totp
+from gateway.web.portal.passwords import hash_password, password_problem, verify_password
+from gateway.web.portal.sessions import ANON, IN, PASSWORD
+from gateway.web.portal.web import Ctx, Page, Redirect, Reply
 
 log = logging.getLogger(__name__)
 

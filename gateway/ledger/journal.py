@@ -9,6 +9,8 @@ Entry fields (written by `apply` in gateway/ledger/lua/_prelude.lua):
   term merch key  terminal, merchant and request key of the change
   t      epoch seconds; n: the card's change counter (1, 2, ...)
   undo   for void, reversal, rollback and transfer_back: the stream id of the entry undone
+  opid   the staff member or operator who made it (field 63 OP, TGL opid, admin token), if any
+  rw     the reward a claim was for (also on the void / reversal / rollback that undid it)
 Nothing is ever deleted or rewritten: an undo is a new entry with the opposite deltas.
 """
 
@@ -41,6 +43,8 @@ class Entry:
     t: int
     n: int
     undo: str | None
+    operator: str = ""
+    reward: str = ""
 
     @classmethod
     def decode(cls, entry_id: bytes | str, packed: bytes) -> Entry:
@@ -52,6 +56,7 @@ class Entry:
             pts=int(e["pts"]), terminal=e.get("term", ""), merchant=e.get("merch", ""),
             key=e.get("key", ""), t=int(e.get("t", 0)), n=int(e.get("n", 0)),
             undo=undo.decode() if isinstance(undo, bytes) else undo,
+            operator=e.get("opid", ""), reward=e.get("rw", ""),
         )
 
 
@@ -60,7 +65,8 @@ class Entry:
         when = dt.datetime.fromtimestamp(self.t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"id": self.id, "time": when, "op": self.op, "dv": self.dv, "dp": self.dp,
                 "bal": self.bal, "pts": self.pts, "terminal": self.terminal,
-                "merchant": self.merchant, "key": self.key, "undo": self.undo}
+                "merchant": self.merchant, "key": self.key, "undo": self.undo,
+                "operator": self.operator, "reward": self.reward}
 
 
 async def latest(store: Store, key: str, count: int) -> list[Entry]:

@@ -24,6 +24,15 @@ SCRIPT_OF = {
     Op.REVERSAL: "reversal", Op.TRANSFER: "transfer_out", Op.EARN: "earn",
     Op.ADD_POINTS: "add_points", Op.RETURN: "return", Op.REDEEM_POINTS: "redeem_points",
 }
+
+
+def script_of(req: Request) -> str:
+    """The card script of a request: a points redemption naming a reward is a reward claim."""
+    if req.reward and req.op is Op.REDEEM_POINTS:
+        return "claim_reward"
+    return SCRIPT_OF[req.op]
+
+
 RECORD_TTL_MIN = 35 * 86400  # records and claims outlive any void or reversal window
 AUTH_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -78,9 +87,8 @@ class ScriptParams:
         points = 0
         if req.op in (Op.EARN, Op.RETURN):
             points = points_for(program, req.amount)
-        elif req.op is Op.REDEEM_POINTS:
-            reward = program.reward(req.reward) if req.reward else None
-            points = reward.cost if reward else req.amount
+        elif req.op is Op.REDEEM_POINTS and not req.reward:
+            points = req.amount
         p = {
             "now": int(now), "today": today, "ttl": self.record_ttl,
             "ch": cards.card_id(card), "term": req.terminal, "merch": req.merchant,
@@ -104,6 +112,15 @@ class ScriptParams:
             p["advice"] = 1
         if points:
             p["points"] = points
+        if req.reward and req.op is Op.REDEEM_POINTS:
+            # the run-time catalogue decides (claim_reward.lua); the config's reward, if any,
+            # is the default while the catalogue has none of that id
+            p["rw"] = req.reward
+            seed = program.reward(req.reward)
+            if seed is not None:
+                p["rwdef"] = seed.cost
+        if req.operator:
+            p["opid"] = req.operator
         if req.invoice and program.invoice_required and req.op in INVOICE_OPS:
             p["inv"] = req.invoice
         if extra:

@@ -178,7 +178,7 @@ async def unlock_card(store: Store, card: str) -> bool:
 STATUS_CHANGES = ("suspended", "reinstate", "lost", "closed")
 
 
-def _operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
+def operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
                      **extra: object) -> dict[str, object]:
     """The `a` map of a card script an operator runs (no till, no stored response: norec)."""
     return {"now": int(time.time()), "today": 0, "ch": cid, "term": term, "merch": OPERATOR,
@@ -195,7 +195,7 @@ async def set_card_status(store: Store, card: str, to: str,
         raise ValueError(f"status change {to!r}: one of {', '.join(STATUS_CHANGES)}")
     cid = card_id(card)
     key = "status:" + secrets.token_hex(6)
-    params = _operator_params(cid, key, "status", term=operator, to=to)
+    params = operator_params(cid, key, "status", term=operator, to=to)
     packed, _fresh = await store.run("set_status", card_keys(cid, key, key), [_pack(params)])
     return msgpack.unpackb(packed)
 
@@ -210,7 +210,7 @@ async def rollback_last(store: Store, card: str) -> dict[str, object]:
     last = await store.command("HGET", state_key(cid), "last")
     last_key = last.decode() if last else ""
     keys = card_keys(cid, last_key or "-", last_key or "-")
-    params = _operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
+    params = operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
                               lastkey=last_key)
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
     return msgpack.unpackb(packed)
@@ -226,7 +226,7 @@ async def mark_customer_inactive(store: Store, cid: str, inactive: bool,
     answers 62 for (gateway/ledger/lua/set_holder.lua). True when it changed (journaled),
     False when it was so already, None for a card that is not in the store."""
     key = "cust:" + secrets.token_hex(6)
-    params = _operator_params(cid, key, "cust", term=operator,
+    params = operator_params(cid, key, "cust", term=operator,
                               cust="inactive" if inactive else "")
     packed, _fresh = await store.run("set_holder", card_keys(cid, key, key), [_pack(params)])
     res = msgpack.unpackb(packed)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import msgpack
 
 from gateway.config.model import Config, Program
+from gateway.ledger import cards
 from gateway.ledger.checks import REWARD_ID
 from gateway.ledger.store import Store
 
@@ -272,3 +274,29 @@ async def list_claims(store: Store, program: str, since: float, until: float) ->
                          operator=e.get("opid", ""), orig=e.get("orig")))
     undone = {c.orig for c in out if c.orig}
     return [replace(c, voided=True) if c.op == "claim" and c.key in undone else c for c in out]
+
+
+async def void_claim(store: Store, program: str, claim_key: str,
+                     operator: str) -> dict[str, Any] | None:
+    """An operator's void of a claim named by its request key (`rewards claims` lists them):
+    the void script, given the reward's keys, gives the points and the stock back. None when
+    the program's claims stream has no such claim."""
+    page = await store.command("XRANGE", claims_key(program), "-", "+")
+    cid = None
+    for _entry_id, fields in page:
+        e = msgpack.unpackb(fields[b"e"])
+        if e["op"] == "claim" and e.get("key") == claim_key:
+            cid = e["ch"]
+    if cid is None:
+        return None
+    key = "void:" + secrets.token_hex(6)
+    keys = cards.card_keys(cid, key, claim_key)
+    rwk = await store.command("HGET", keys[3], "rwk")
+    if rwk is None:  # the claim's record expired (35 days or more): nothing to undo by
+        return {"rc": "25", "msg": "claim record expired"}
+    keys += keys_of(rwk.decode())
+    params = cards.operator_params(cid, key, "void", term=operator,
+                                   opid=operator, rwk=5)
+    packed, _fresh = await store.run("void", keys, [msgpack.packb(params)])
+    res: dict[str, Any] = msgpack.unpackb(packed)
+    return res

@@ -21,6 +21,7 @@ from gateway.admin.cards import Cards
 from gateway.admin.config import ConfigAPI
 from gateway.admin.customers import Customers, CustomerTypes
 from gateway.admin.http import AdminHTTPService, api_resources
+from gateway.admin.rewards import Rewards
 from gateway.admin.terminals import Terminals
 from gateway.admin.tokens import Tokens
 from gateway.backoffice.shared import SharedEngine
@@ -231,9 +232,10 @@ class Gateway:
         self.backoffice = SharedEngine(config)
         customers = Customers(config, store, auth, self.backoffice.engine)
         customer_types = CustomerTypes(config, store, auth, self.backoffice.engine)
+        reward_catalogue = Rewards(config, store, auth)
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
-                                          customer_types]
+                                          customer_types, reward_catalogue]
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
                                      api_resources({b"terminals": terminals,
                                                     b"alerts": Guarded(alerts_status,
@@ -241,7 +243,8 @@ class Gateway:
                                                    {b"cards": cards, b"tokens": tokens,
                                                     b"config": config_api,
                                                     b"customers": customers,
-                                                    b"customer-types": customer_types}))
+                                                    b"customer-types": customer_types,
+                                                    b"rewards": reward_catalogue}))
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.

@@ -11,6 +11,7 @@ Entry fields (written by `apply` in gateway/ledger/lua/_prelude.lua):
   undo   for void, reversal, rollback and transfer_back: the stream id of the entry undone
   opid   the staff member or operator who made it (field 63 OP, TGL opid, admin token), if any
   rw     the reward a claim was for (also on the void / reversal / rollback that undid it)
+  promo  the promotions applied to an earn or a load, ids joined by commas (bonus included)
 Nothing is ever deleted or rewritten: an undo is a new entry with the opposite deltas.
 """
 
@@ -45,6 +46,7 @@ class Entry:
     undo: str | None
     operator: str = ""
     reward: str = ""
+    promotions: str = ""
 
     @classmethod
     def decode(cls, entry_id: bytes | str, packed: bytes) -> Entry:
@@ -57,6 +59,7 @@ class Entry:
             key=e.get("key", ""), t=int(e.get("t", 0)), n=int(e.get("n", 0)),
             undo=undo.decode() if isinstance(undo, bytes) else undo,
             operator=e.get("opid", ""), reward=e.get("rw", ""),
+            promotions=e.get("promo", ""),
         )
 
 
@@ -66,7 +69,8 @@ class Entry:
         return {"id": self.id, "time": when, "op": self.op, "dv": self.dv, "dp": self.dp,
                 "bal": self.bal, "pts": self.pts, "terminal": self.terminal,
                 "merchant": self.merchant, "key": self.key, "undo": self.undo,
-                "operator": self.operator, "reward": self.reward}
+                "operator": self.operator, "reward": self.reward,
+                "promotions": self.promotions}
 
 
 async def latest(store: Store, key: str, count: int) -> list[Entry]:

@@ -14,6 +14,7 @@ from gateway.config.model import Config, Program
 from gateway.ledger import cards
 from gateway.ledger.checks import INVOICE_OPS, PIN_OPS, points_for
 from gateway.ledger.pins import pin_hash
+from gateway.ledger.promotions import ActivePromotions
 from gateway.ledger.resellers import ResellerRules
 from protocols.model import Op, Request, Result
 
@@ -73,6 +74,7 @@ class ScriptParams:
         self._day_second = -1
         self._day_cache: tuple[int, dt.date] = (0, dt.date.min)
         self._expiry_cache: dict[str, tuple[int, int]] = {}  # program -> (today, expiry)
+        self.promotions = ActivePromotions()
 
     def build(self, req: Request, program: Program, script: str, card: str,
                **extra: Any) -> dict[str, Any]:
@@ -121,6 +123,10 @@ class ScriptParams:
                 p["rwdef"] = seed.cost
         if req.operator:
             p["opid"] = req.operator
+        if program.promotions:
+            promo = self.promotions.for_request(program, req.op, req.merchant, today_date)
+            if promo:
+                p["promo"] = promo
         if req.invoice and program.invoice_required and req.op in INVOICE_OPS:
             p["inv"] = req.invoice
         if extra:

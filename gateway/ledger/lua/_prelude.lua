@@ -152,7 +152,8 @@ local function apply(op, dv, dp, extra)
     term = a.term or '', merch = a.merch or '', key = a.key or '', t = now, n = st.n,
   }
   if extra.undo then entry.undo = extra.undo end
-  if extra.rw then entry.rw = extra.rw end  -- the reward a claim (or its undo) was for
+  if extra.rw then entry.rw = extra.rw end
+  if extra.promo then entry.promo = extra.promo end  -- promotions applied (_promotions.lua)  -- the reward a claim (or its undo) was for
   if a.opid then entry.opid = a.opid end  -- the staff member (field 63 OP, TGL opid, operator)
   local jid = redis.call('XADD', J, '*', 'e', cmsgpack.pack(entry))
   return { dv = dv, dp = dp, jid = jid, n = st.n, prev = prev, key = a.key or '' }

@@ -22,6 +22,7 @@ from gateway.admin.config import ConfigAPI
 from gateway.admin.customers import Customers, CustomerTypes
 from gateway.admin.http import AdminHTTPService, api_resources
 from gateway.admin.rewards import Rewards
+from gateway.admin.staff import Staff
 from gateway.admin.terminals import Terminals
 from gateway.admin.tokens import Tokens
 from gateway.backoffice.shared import SharedEngine
@@ -244,7 +245,9 @@ class Gateway:
                                                     b"config": config_api,
                                                     b"customers": customers,
                                                     b"customer-types": customer_types,
-                                                    b"rewards": reward_catalogue}))
+                                                    b"rewards": reward_catalogue,
+                                                    b"staff": Staff(auth,
+                                                                    self.backoffice.engine)}))
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.

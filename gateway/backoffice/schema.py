@@ -51,7 +51,10 @@ journal_entries = Table(
     Column("request_key", String(80), nullable=False),
     Column("t", BigInteger, nullable=False),           # epoch seconds
     Column("undo", String(40), nullable=True),         # entry id this one undoes
+    Column("opid", String(20), nullable=True),         # staff member / operator (entry `opid`)
+    Column("reward", String(20), nullable=True),       # reward of a claim or its undo (`rw`)
     Index(None, "t"),
+    Index("ix_journal_entries_opid_t", "opid", "t"),   # a staff member's recent entries
 )
 
 # The last known state of each card, as the journal told it: balance and points are those of

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "gateway.cli.resellers",
     "gateway.cli.rewards",
     "gateway.cli.sim",
+    "gateway.cli.staff",
     "gateway.cli.terminals",
     "gateway.cli.tokens",
 )

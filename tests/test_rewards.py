@@ -119,3 +119,19 @@ async def test_an_undone_claim_gives_points_and_stock_back(ledger, undo):  # noq
     assert (await ledger.send(Op.VOID, card, original_key=key)).code == RC.INVALID_TRANSACTION
     assert (await _reward(ledger, "MUG")).stock == 1
     assert (await ledger.call(audit(ledger.store))).ok
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_operator_rollback_of_a_claim_gives_the_stock_back(ledger):  # noqa: F811
+    from gateway.ledger.cards import rollback_last
+    await _put(ledger, "MUG", points=40, stock=1)
+    card = await ledger.issue("loyalty", activate=0)
+    await ledger.send(Op.EARN, card, 5_000)
+    assert (await ledger.send(Op.REDEEM_POINTS, card, reward="MUG")).points == 10
+    res = await ledger.call(rollback_last(ledger.store, card))
+    assert res["rc"] == "00", res
+    assert (await ledger.show(card)).points == 50
+    reward = await _reward(ledger, "MUG")
+    assert (reward.stock, reward.claimed) == (1, 0)
+    last = (await ledger.call(journal_of(ledger.store, card)))[-1]
+    assert (last.op, last.reward) == ("rollback", "MUG")

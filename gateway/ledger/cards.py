@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import msgpack
 
 from gateway.config.model import Program
+from gateway.ledger import rewardkeys
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.store import Store
 from protocols.carddata import generate_card_number, generate_pin
@@ -179,7 +180,7 @@ STATUS_CHANGES = ("suspended", "reinstate", "lost", "closed")
 
 
 def operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
-                     **extra: object) -> dict[str, object]:
+                    **extra: object) -> dict[str, object]:
     """The `a` map of a card script an operator runs (no till, no stored response: norec)."""
     return {"now": int(time.time()), "today": 0, "ch": cid, "term": term, "merch": OPERATOR,
             "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **extra}
@@ -211,7 +212,11 @@ async def rollback_last(store: Store, card: str) -> dict[str, object]:
     last_key = last.decode() if last else ""
     keys = card_keys(cid, last_key or "-", last_key or "-")
     params = operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
-                              lastkey=last_key)
+                             lastkey=last_key)
+    rwk = await store.command("HGET", keys[3], "rwk") if last_key else None
+    if rwk:  # a reward claim: its stock comes back too
+        params["rwk"] = len(keys) + 1
+        keys += rewardkeys.keys_of(rwk.decode())
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
     return msgpack.unpackb(packed)
 
@@ -227,7 +232,7 @@ async def mark_customer_inactive(store: Store, cid: str, inactive: bool,
     False when it was so already, None for a card that is not in the store."""
     key = "cust:" + secrets.token_hex(6)
     params = operator_params(cid, key, "cust", term=operator,
-                              cust="inactive" if inactive else "")
+                             cust="inactive" if inactive else "")
     packed, _fresh = await store.run("set_holder", card_keys(cid, key, key), [_pack(params)])
     res = msgpack.unpackb(packed)
     if res["rc"] == "14":

@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from gateway.config.model import Config, Program, Reseller
-from gateway.ledger import cards, rewards
+from gateway.ledger import cards, rewardkeys
 from gateway.ledger.checks import INVOICE_OPS, amount_refusal, precheck
 from gateway.ledger.params import ScriptParams, script_of, to_result
 from gateway.ledger.resellers import ResellerRules
@@ -257,12 +257,12 @@ class Processor(BatchRunner):
         """The reward's keys of a claim, or of the claim a void or reversal undoes (its record
         keeps them, `rwk`: one read, on loyalty undos only), so the stock comes back too."""
         if req.reward and req.op is Op.REDEEM_POINTS:
-            return rewards.claim_keys(program.id, req.reward)
+            return rewardkeys.claim_keys(program.id, req.reward)
         if req.op in (Op.VOID, Op.REVERSAL) and program.is_loyalty and req.original_key:
             assert req.card is not None
             rwk = await self.store.command(
                 "HGET", cards.record_key(cards.card_id(req.card), req.original_key), "rwk")
-            return rewards.keys_of(rwk.decode()) if rwk else None
+            return rewardkeys.keys_of(rwk.decode()) if rwk else None
         return None
 
     async def _card_outcome(self, req: Request, packed: bytes,

@@ -27,32 +27,10 @@ import msgpack
 from gateway.config.model import Config, Program
 from gateway.ledger import cards
 from gateway.ledger.checks import REWARD_ID
+from gateway.ledger.rewardkeys import claims_key, index_key, keys_of, reward_key
 from gateway.ledger.store import Store
 
 _DATE = re.compile(r"^\d{8}$")
-
-
-def reward_key(program: str, reward: str) -> str:
-    return f"{{rw:{program}}}:{reward}"
-
-
-def claims_key(program: str) -> str:
-    return f"{{rw:{program}}}:cl"
-
-
-def index_key(program: str) -> str:
-    return f"{{rw:{program}}}:ids"
-
-
-def claim_keys(program: str, reward: str) -> list[str]:
-    """The reward's keys a claim or its undo is given after the card's (a.rwk, a.rwk + 1)."""
-    return [reward_key(program, reward), claims_key(program)]
-
-
-def keys_of(stored_reward_key: str) -> list[str]:
-    """The claim keys again from the reward key a claim's record keeps (`rwk`)."""
-    tag = stored_reward_key[:stored_reward_key.index("}") + 1]
-    return [stored_reward_key, tag + ":cl"]
 
 
 @dataclass(frozen=True, slots=True)

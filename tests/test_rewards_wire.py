@@ -102,6 +102,10 @@ def test_rewards_claimed_over_iso_and_tgl_with_staff_in_the_journal(gateway):
     assert (listed["stock"], listed["claimed"]) == (2, 0)
     assert history(gw, card)[-1]["operator"].startswith("cli:")
 
+    # an operator id longer than the journal keeps (20, as TGL's opid) is a format error
+    _, long_opid = iso(gw, Op.EARN, "000003", card=card, amount=100, operator="X" * 21)
+    assert long_opid["39"] == "30"
+
     cli(gw, "rewards", "disable", "--program", "loyalty", "MUG")
     refused = tgl(gw, id="4", op="predeem", card=card, reward="MUG")
     assert (refused["rc"], refused.get("msg")) == ("12", "reward disabled")

@@ -135,3 +135,14 @@ async def test_an_operator_rollback_of_a_claim_gives_the_stock_back(ledger):  # 
     assert (reward.stock, reward.claimed) == (1, 0)
     last = (await ledger.call(journal_of(ledger.store, card)))[-1]
     assert (last.op, last.reward) == ("rollback", "MUG")
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_admin_api_status_change_names_its_token_in_the_journal(ledger):  # noqa: F811
+    from gateway.ledger.cards import set_card_status
+    card = await ledger.issue("gift", activate=100)
+    res = await ledger.call(set_card_status(ledger.store, card, "suspended",
+                                            operator="token:backoffice"))
+    assert res["rc"] == "00"
+    last = (await ledger.call(journal_of(ledger.store, card)))[-1]
+    assert (last.op, last.operator) == ("status:suspended", "token:backoffice")

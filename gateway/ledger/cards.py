@@ -181,9 +181,11 @@ STATUS_CHANGES = ("suspended", "reinstate", "lost", "closed")
 
 def operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
                     **extra: object) -> dict[str, object]:
-    """The `a` map of a card script an operator runs (no till, no stored response: norec)."""
+    """The `a` map of a card script an operator runs (no till, no stored response: norec).
+    A named operator (`token:<id>` from the admin API) is the entry's `opid` too."""
+    named = {"opid": term} if term != OPERATOR else {}
     return {"now": int(time.time()), "today": 0, "ch": cid, "term": term, "merch": OPERATOR,
-            "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **extra}
+            "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **named, **extra}
 
 
 async def set_card_status(store: Store, card: str, to: str,

@@ -152,8 +152,8 @@ local function apply(op, dv, dp, extra)
     term = a.term or '', merch = a.merch or '', key = a.key or '', t = now, n = st.n,
   }
   if extra.undo then entry.undo = extra.undo end
-  if extra.rw then entry.rw = extra.rw end
-  if extra.promo then entry.promo = extra.promo end  -- promotions applied (_promotions.lua)  -- the reward a claim (or its undo) was for
+  if extra.rw then entry.rw = extra.rw end  -- the reward a claim (or its undo) was for
+  if extra.promo then entry.promo = extra.promo end  -- promotions applied (_promotions.lua)
   if a.opid then entry.opid = a.opid end  -- the staff member (field 63 OP, TGL opid, operator)
   local jid = redis.call('XADD', J, '*', 'e', cmsgpack.pack(entry))
   return { dv = dv, dp = dp, jid = jid, n = st.n, prev = prev, key = a.key or '' }
@@ -219,20 +219,12 @@ local function over_max(newbal)
   return a.maxbal > 0 and newbal > a.maxbal
 end
 
--- Is tier `have` at least tier `need`? a.tiers: the program's tiers, lowest first; no tier is
--- below every tier. Without the list a tier is only itself.
-local function tier_at_least(have, need)
-  if have == need then return true end
-  local rank = {}
-  for i, t in ipairs(a.tiers or {}) do rank[t] = i end
-  return rank[need] ~= nil and (rank[have or ''] or 0) >= rank[need]
-end
-
 -- One line in the program's reward claims stream (`tillgate rewards claims`): a claim, or the
 -- void / reversal / rollback that undid one (`orig` = the claim's request key).
 local function reward_log(key, op, dp, rw, orig)
-  local e = { op = op, rw = rw or a.rw, card = st.mask or '', ch = a.ch, dp = dp, term = a.term or '',
-              merch = a.merch or '', key = a.key or '', t = now, opid = a.opid or '' }
+  local e = { op = op, rw = rw or a.rw, card = st.mask or '', ch = a.ch, dp = dp,
+              term = a.term or '', merch = a.merch or '', key = a.key or '', t = now,
+              opid = a.opid or '' }
   if orig then e.orig = orig end
   redis.call('XADD', key, '*', 'e', cmsgpack.pack(e))
 end
@@ -257,8 +249,9 @@ local function undo(o, op)
   apply(op, dv, dp, extra)
   redis.call('HSET', O, 'undone', 1)
   if o.rwk then
-    if redis.call('HEXISTS', o.rwk, 'stock') == 1 then redis.call('HINCRBY', o.rwk, 'stock', 1) end
-    if redis.call('HEXISTS', o.rwk, 'on') == 1 then redis.call('HINCRBY', o.rwk, 'claimed', -1) end
+    local has = redis.call('HMGET', o.rwk, 'stock', 'on')  -- a config reward has neither
+    if has[1] then redis.call('HINCRBY', o.rwk, 'stock', 1) end
+    if has[2] then redis.call('HINCRBY', o.rwk, 'claimed', -1) end
     reward_log(KEYS[a.rwk + 1], op, -num(o.dp), o.rw, o.key)
   end
   return '00'

@@ -5,6 +5,16 @@
 -- A reward absent from Redis is the config's (a.rwdef = its cost: unlimited, always, anywhere).
 -- The reward's keys are in another slot than the card's: on a Redis Cluster this call splits into
 -- a stock reservation and a card script with a compensation (docs/ledger.md).
+
+-- Is tier `have` at least tier `need`? a.tiers: the program's tiers, lowest first; no tier is
+-- below every tier. Without the list a tier is only itself.
+local function tier_at_least(have, need)
+  if have == need then return true end
+  local rank = {}
+  for i, t in ipairs(a.tiers or {}) do rank[t] = i end
+  return rank[need] ~= nil and (rank[have or ''] or 0) >= rank[need]
+end
+
 local r = replay()
 if r then return r end
 local rc = admit('active', true)
@@ -18,7 +28,8 @@ if rw[1] then
   if (num(rw[4]) > 0 and a.today < num(rw[4])) or (num(rw[5]) > 0 and a.today > num(rw[5])) then
     return decline('12', 'reward not valid today')
   end
-  if rw[6] and rw[6] ~= '' and not string.find(',' .. rw[6] .. ',', ',' .. a.merch .. ',', 1, true) then
+  local clubs = rw[6] or ''
+  if clubs ~= '' and not string.find(',' .. clubs .. ',', ',' .. a.merch .. ',', 1, true) then
     return decline('58', 'reward not claimable here')
   end
   if rw[7] and rw[7] ~= '' and not tier_at_least(st.tier, rw[7]) then

@@ -138,3 +138,41 @@ def test_promotion_config_errors_name_their_path(promotion, error):
     with pytest.raises(ConfigError) as caught:
         promo_config(loyalty=[promotion], gift=[])
     assert error in caught.value.errors
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_config_reload_starts_and_ends_a_promotion(tillgate_inprocess_factory):
+    from isohelpers import new_card
+    from test_config_reload import BASE, _running_with
+    from twisted.internet.defer import succeed
+
+    from protocols.model import Request
+
+    gw = await tillgate_inprocess_factory()
+    gateway = gw.gateway
+    card, _ = await new_card(gateway, "loyalty")
+    seq = iter(range(1, 100))
+
+    async def earn() -> int | None:
+        result = await gateway.processor.submit(Request(
+            op=Op.EARN, card=card, amount=1_000,
+            terminal="TILL0001", merchant="STORE0000000001",
+            key=f"L:TILL0001:STORE0000000001:{next(seq)}:20261205"))
+        return result.points
+
+    async def reload(text: str) -> None:
+        gateway.reloader.load = lambda _path: succeed(_running_with(gateway, text))
+        answers: list = []
+        gateway.reload("test").addCallback(answers.append)
+        assert answers and answers[0].applied, answers and answers[0].errors
+
+    assert (await gateway.processor.submit(Request(
+        op=Op.ACTIVATE, card=card, terminal="TILL0001", merchant="STORE0000000001",
+        key="L:TILL0001:STORE0000000001:0:20261205"))).code == "00"
+    assert await earn() == 10
+    promotion = ('\n[[programs.loyalty.promotions]]\nid = "TRIPLE"\nkind = "multiplier"\n'
+                 'multiplier = 3\n')
+    await reload(BASE.read_text().replace('cost = 100\n', 'cost = 100\n' + promotion, 1))
+    assert await earn() == 10 + 30
+    await reload(BASE.read_text())
+    assert await earn() == 40 + 10

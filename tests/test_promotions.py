@@ -4,6 +4,7 @@ applied in the earn and load scripts on a real Redis, named in the journal entry
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import tomllib
 from typing import Any
 
@@ -151,13 +152,14 @@ async def test_a_config_reload_starts_and_ends_a_promotion(tillgate_inprocess_fa
     gw = await tillgate_inprocess_factory()
     gateway = gw.gateway
     card, _ = await new_card(gateway, "loyalty")
+    run = secrets.token_hex(4)  # request keys of their own: the suite's Redis outlives a test
     seq = iter(range(1, 100))
 
     async def earn() -> int | None:
         result = await gateway.processor.submit(Request(
             op=Op.EARN, card=card, amount=1_000,
             terminal="TILL0001", merchant="STORE0000000001",
-            key=f"L:TILL0001:STORE0000000001:{next(seq)}:20261205"))
+            key=f"L:TILL0001:STORE0000000001:{run}{next(seq)}:20261205"))
         return result.points
 
     async def reload(text: str) -> None:
@@ -168,7 +170,7 @@ async def test_a_config_reload_starts_and_ends_a_promotion(tillgate_inprocess_fa
 
     assert (await gateway.processor.submit(Request(
         op=Op.ACTIVATE, card=card, terminal="TILL0001", merchant="STORE0000000001",
-        key="L:TILL0001:STORE0000000001:0:20261205"))).code == "00"
+        key=f"L:TILL0001:STORE0000000001:{run}0:20261205"))).code == "00"
     assert await earn() == 10
     promotion = ('\n[[programs.loyalty.promotions]]\nid = "TRIPLE"\nkind = "multiplier"\n'
                  'multiplier = 3\n')

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import secrets
 
 import pytest_twisted
 from isohelpers import new_card
@@ -81,10 +82,12 @@ async def test_rewards_managed_over_http_and_claimed_at_the_till(tillgate_inproc
     card, _ = await new_card(gw.gateway, "loyalty")
     processor = gw.gateway.processor
 
+    run = secrets.token_hex(4)  # request keys of their own: the suite's Redis outlives a test
+
     async def till(op: Op, n: int, **kw) -> str:
         result = await processor.submit(Request(
             op=op, card=card, terminal="TILL0001", merchant="STORE0000000001",
-            key=f"L:TILL0001:STORE0000000001:{n}:20261205", **kw))
+            key=f"L:TILL0001:STORE0000000001:{run}{n}:20261205", **kw))
         return result.code
 
     assert await till(Op.ACTIVATE, 1) == RC.APPROVED

@@ -21,6 +21,7 @@ from gateway.admin.cards import Cards
 from gateway.admin.config import ConfigAPI
 from gateway.admin.customers import Customers, CustomerTypes
 from gateway.admin.http import AdminHTTPService, api_resources
+from gateway.admin.reports import Reports
 from gateway.admin.rewards import Rewards
 from gateway.admin.staff import Staff
 from gateway.admin.terminals import Terminals
@@ -233,10 +234,11 @@ class Gateway:
         self.backoffice = SharedEngine(config)
         customers = Customers(config, store, auth, self.backoffice.engine)
         customer_types = CustomerTypes(config, store, auth, self.backoffice.engine)
+        reports = Reports(config, self.backoffice.engine, auth)
         reward_catalogue = Rewards(config, store, auth)
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
-                                          customer_types, reward_catalogue]
+                                          customer_types, reports, reward_catalogue]
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
                                      api_resources({b"terminals": terminals,
                                                     b"alerts": Guarded(alerts_status,
@@ -245,6 +247,7 @@ class Gateway:
                                                     b"config": config_api,
                                                     b"customers": customers,
                                                     b"customer-types": customer_types,
+                                                    b"reports": reports,
                                                     b"rewards": reward_catalogue,
                                                     b"staff": Staff(auth,
                                                                     self.backoffice.engine)}))

@@ -2,7 +2,7 @@
 interactions" of a staff member and the claims reports (issue 19).
 
 Revision ID: 0007
-Revises: 0002 on the rewards branch; the lead re-chains it after 0005 at merge.
+Revises: 0005
 Created: 2026-12-05
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -22,6 +22,8 @@ from gateway.admin.config import ConfigAPI
 from gateway.admin.customers import Customers, CustomerTypes
 from gateway.admin.http import AdminHTTPService, api_resources
 from gateway.admin.reports import Reports
+from gateway.admin.rewards import Rewards
+from gateway.admin.staff import Staff
 from gateway.admin.terminals import Terminals
 from gateway.admin.tokens import Tokens
 from gateway.backoffice.shared import SharedEngine
@@ -234,17 +236,20 @@ class Gateway:
         customers = Customers(config, store, auth, self.backoffice.engine)
         customer_types = CustomerTypes(config, store, auth, self.backoffice.engine)
         reports = Reports(config, self.backoffice.engine, auth)
+        reward_catalogue = Rewards(config, store, auth)
         # The web portal for people (docs/portal.md), under /ui/ on the same listener.
         self.portal = Portal(config, store, lambda: self.processor.processor,
                              self.backoffice.engine)
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
-                                          customer_types, reports, self.portal]
+                                          customer_types, reports, reward_catalogue,
+                                          self.portal]
         resources = api_resources({b"terminals": terminals,
                                    b"alerts": Guarded(alerts_status, "alerts:read", auth)},
                                   {b"cards": cards, b"tokens": tokens, b"config": config_api,
                                    b"customers": customers, b"customer-types": customer_types,
-                                   b"reports": reports})
+                                   b"reports": reports, b"rewards": reward_catalogue,
+                                   b"staff": Staff(auth, self.backoffice.engine)})
         if config.portal.enabled:
             resources[b"ui"] = portal_resource(self.portal)
         self.http = AdminHTTPService(reactor, config.http, self.health, auth, resources)

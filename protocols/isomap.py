@@ -221,6 +221,12 @@ def _financial_request(mti: str, fields: Mapping[str, str], source: str | None,
     if request.invoice is not None and not 1 <= len(request.invoice) <= 20:
         raise IsoFormatError("invoice number must be 1 to 20 characters", field="63.IN",
                              fields=fields)
+    # the staff id is stored on the journal entry (opid) and in the back office (20 characters),
+    # as TGL's `opid` is limited to
+    if request.operator is not None and not (1 <= len(request.operator) <= 20
+                                             and request.operator.isprintable()):
+        raise IsoFormatError("operator id must be 1 to 20 printable characters", field="63.OP",
+                             fields=fields)
     if op in ORIGINAL_REQUIRED:
         request.original_key = _original_key(fields, terminal, merchant)
     if op is Op.TRANSFER:

@@ -51,11 +51,14 @@ journal_entries = Table(
     Column("request_key", String(80), nullable=False),
     Column("t", BigInteger, nullable=False),           # epoch seconds
     Column("undo", String(40), nullable=True),         # entry id this one undoes
+    Column("opid", String(20), nullable=True),         # staff member / operator (entry `opid`)
+    Column("reward", String(20), nullable=True),       # reward of a claim or its undo (`rw`)
     # Reports (migration 0005, docs/backoffice.md "Reports"): a day range is one range of the
     # first, and summaries by day, merchant, terminal, op or program read that index alone; the
     # second finds a card's last entry by a date (liability) and its entries of a period.
     Index(None, "t", "merchant", "terminal", "op", "program", "dv", "dp"),
     Index(None, "card_id", "t", "seq"),
+    Index("ix_journal_entries_opid_t", "opid", "t"),   # a staff member's recent entries (0007)
 )
 
 # The last known state of each card, as the journal told it: balance and points are those of

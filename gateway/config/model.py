@@ -19,6 +19,7 @@ from gateway.config.backoffice import BackofficeConfig, read_backoffice
 from gateway.config.cardrules import program_for_card
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, is_profile_name, shipped_profiles
 from gateway.config.portal import PortalConfig, read_portal
+from gateway.config.promotions import Promotion, read_promotions
 from gateway.config.rules import Rule, read_rule, rule_problems
 from gateway.config.sections import ConfigError, Section
 from gateway.config.security import (
@@ -76,6 +77,7 @@ class Program:
     max_points: int = 0  # per purchase cap, 0 = none
     points_only: bool = False
     rewards: tuple[Reward, ...] = ()
+    promotions: tuple[Promotion, ...] = ()  # gateway/config/promotions.py
     expiry_days: int = 0  # card expires this many days after activation; 0 = never
     merchants: tuple[str, ...] = ()  # a club: only these merchants; empty = every merchant
     uniform_decline: bool = False  # answer unknown and inactive cards alike (enumeration defence)
@@ -272,6 +274,10 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         for mid in program.merchants:
             if mid not in merchants:
                 errors.append(f"programs.{program.id}.merchants: unknown merchant {mid!r}")
+        for i, promotion in enumerate(program.promotions):
+            for mid in sorted(promotion.merchants - set(merchants)):
+                errors.append(f"programs.{program.id}.promotions[{i}].merchants: unknown "
+                              f"merchant {mid!r}")
     _check_program_overlap(programs, errors)
 
     rules = tuple(read_rule(s) for s in top.array_of_tables("rules"))
@@ -451,6 +457,7 @@ def _read_program(pid: str, s: Section) -> Program:
         max_points=s.integer("max_points", 0, minimum=0),
         points_only=s.boolean("points_only", False),
         rewards=tuple(rewards),
+        promotions=read_promotions(s, kind or "gift"),
         expiry_days=s.integer("expiry_days", 0, minimum=0),
         merchants=tuple(s.array("merchants", [])),
         uniform_decline=s.boolean("uniform_decline", False),

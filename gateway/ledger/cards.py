@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import msgpack
 
 from gateway.config.model import Program
+from gateway.ledger import rewardkeys
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.store import Store
 from protocols.carddata import generate_card_number, generate_pin
@@ -178,11 +179,13 @@ async def unlock_card(store: Store, card: str) -> bool:
 STATUS_CHANGES = ("suspended", "reinstate", "lost", "closed")
 
 
-def _operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
-                     **extra: object) -> dict[str, object]:
-    """The `a` map of a card script an operator runs (no till, no stored response: norec)."""
+def operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
+                    **extra: object) -> dict[str, object]:
+    """The `a` map of a card script an operator runs (no till, no stored response: norec).
+    A named operator (`token:<id>` from the admin API) is the entry's `opid` too."""
+    named = {"opid": term} if term != OPERATOR else {}
     return {"now": int(time.time()), "today": 0, "ch": cid, "term": term, "merch": OPERATOR,
-            "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **extra}
+            "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **named, **extra}
 
 
 async def set_card_status(store: Store, card: str, to: str,
@@ -195,7 +198,7 @@ async def set_card_status(store: Store, card: str, to: str,
         raise ValueError(f"status change {to!r}: one of {', '.join(STATUS_CHANGES)}")
     cid = card_id(card)
     key = "status:" + secrets.token_hex(6)
-    params = _operator_params(cid, key, "status", term=operator, to=to)
+    params = operator_params(cid, key, "status", term=operator, to=to)
     packed, _fresh = await store.run("set_status", card_keys(cid, key, key), [_pack(params)])
     return msgpack.unpackb(packed)
 
@@ -210,8 +213,12 @@ async def rollback_last(store: Store, card: str) -> dict[str, object]:
     last = await store.command("HGET", state_key(cid), "last")
     last_key = last.decode() if last else ""
     keys = card_keys(cid, last_key or "-", last_key or "-")
-    params = _operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
-                              lastkey=last_key)
+    params = operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
+                             lastkey=last_key)
+    rwk = await store.command("HGET", keys[3], "rwk") if last_key else None
+    if rwk:  # a reward claim: its stock comes back too
+        params["rwk"] = len(keys) + 1
+        keys += rewardkeys.keys_of(rwk.decode())
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
     return msgpack.unpackb(packed)
 
@@ -226,8 +233,8 @@ async def mark_customer_inactive(store: Store, cid: str, inactive: bool,
     answers 62 for (gateway/ledger/lua/set_holder.lua). True when it changed (journaled),
     False when it was so already, None for a card that is not in the store."""
     key = "cust:" + secrets.token_hex(6)
-    params = _operator_params(cid, key, "cust", term=operator,
-                              cust="inactive" if inactive else "")
+    params = operator_params(cid, key, "cust", term=operator,
+                             cust="inactive" if inactive else "")
     packed, _fresh = await store.run("set_holder", card_keys(cid, key, key), [_pack(params)])
     res = msgpack.unpackb(packed)
     if res["rc"] == "14":

@@ -7,8 +7,12 @@ and the Processor (gateway/ledger/processor.py) before its store phases.
 
 from __future__ import annotations
 
+import re
+
 from gateway.config.model import Config, Program
 from protocols.model import RC, Op, Request, Result
+
+REWARD_ID = re.compile(r"^[A-Za-z0-9_.-]{1,20}$")  # gateway/ledger/rewards.py
 
 GIFT_OPS = frozenset({
     Op.ACTIVATE, Op.ACTIVATE_PREVALUED, Op.PREVALIDATE, Op.RELOAD, Op.REDEEM, Op.REFUND,
@@ -95,7 +99,9 @@ def amount_refusal(req: Request, program: Program) -> Result | None:
             return Result(RC.INVALID_AMOUNT)
     if op is Op.REDEEM_POINTS:
         if req.reward:
-            if program.reward(req.reward) is None:
+            # the catalogue in Redis decides whether the reward exists (claim_reward.lua);
+            # an id that no catalogue can hold is refused here, before it names a key
+            if not REWARD_ID.match(req.reward):
                 return Result(RC.INVALID_TRANSACTION, message="unknown reward")
         elif amount == 0:
             return Result(RC.INVALID_AMOUNT)

@@ -9,6 +9,9 @@ Entry fields (written by `apply` in gateway/ledger/lua/_prelude.lua):
   term merch key  terminal, merchant and request key of the change
   t      epoch seconds; n: the card's change counter (1, 2, ...)
   undo   for void, reversal, rollback and transfer_back: the stream id of the entry undone
+  opid   the staff member or operator who made it (field 63 OP, TGL opid, admin token), if any
+  rw     the reward a claim was for (also on the void / reversal / rollback that undid it)
+  promo  the promotions applied to an earn or a load, ids joined by commas (bonus included)
 Nothing is ever deleted or rewritten: an undo is a new entry with the opposite deltas.
 """
 
@@ -41,6 +44,9 @@ class Entry:
     t: int
     n: int
     undo: str | None
+    operator: str = ""
+    reward: str = ""
+    promotions: str = ""
 
     @classmethod
     def decode(cls, entry_id: bytes | str, packed: bytes) -> Entry:
@@ -52,6 +58,8 @@ class Entry:
             pts=int(e["pts"]), terminal=e.get("term", ""), merchant=e.get("merch", ""),
             key=e.get("key", ""), t=int(e.get("t", 0)), n=int(e.get("n", 0)),
             undo=undo.decode() if isinstance(undo, bytes) else undo,
+            operator=e.get("opid", ""), reward=e.get("rw", ""),
+            promotions=e.get("promo", ""),
         )
 
 
@@ -60,7 +68,9 @@ class Entry:
         when = dt.datetime.fromtimestamp(self.t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"id": self.id, "time": when, "op": self.op, "dv": self.dv, "dp": self.dp,
                 "bal": self.bal, "pts": self.pts, "terminal": self.terminal,
-                "merchant": self.merchant, "key": self.key, "undo": self.undo}
+                "merchant": self.merchant, "key": self.key, "undo": self.undo,
+                "operator": self.operator, "reward": self.reward,
+                "promotions": self.promotions}
 
 
 async def latest(store: Store, key: str, count: int) -> list[Entry]:

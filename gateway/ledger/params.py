@@ -14,6 +14,7 @@ from gateway.config.model import Config, Program
 from gateway.ledger import cards
 from gateway.ledger.checks import INVOICE_OPS, PIN_OPS, points_for
 from gateway.ledger.pins import pin_hash
+from gateway.ledger.promotions import ActivePromotions
 from gateway.ledger.resellers import ResellerRules
 from protocols.model import Op, Request, Result
 
@@ -24,6 +25,15 @@ SCRIPT_OF = {
     Op.REVERSAL: "reversal", Op.TRANSFER: "transfer_out", Op.EARN: "earn",
     Op.ADD_POINTS: "add_points", Op.RETURN: "return", Op.REDEEM_POINTS: "redeem_points",
 }
+
+
+def script_of(req: Request) -> str:
+    """The card script of a request: a points redemption naming a reward is a reward claim."""
+    if req.reward and req.op is Op.REDEEM_POINTS:
+        return "claim_reward"
+    return SCRIPT_OF[req.op]
+
+
 RECORD_TTL_MIN = 35 * 86400  # records and claims outlive any void or reversal window
 AUTH_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -64,6 +74,7 @@ class ScriptParams:
         self._day_second = -1
         self._day_cache: tuple[int, dt.date] = (0, dt.date.min)
         self._expiry_cache: dict[str, tuple[int, int]] = {}  # program -> (today, expiry)
+        self.promotions = ActivePromotions()
 
     def build(self, req: Request, program: Program, script: str, card: str,
                **extra: Any) -> dict[str, Any]:
@@ -78,9 +89,8 @@ class ScriptParams:
         points = 0
         if req.op in (Op.EARN, Op.RETURN):
             points = points_for(program, req.amount)
-        elif req.op is Op.REDEEM_POINTS:
-            reward = program.reward(req.reward) if req.reward else None
-            points = reward.cost if reward else req.amount
+        elif req.op is Op.REDEEM_POINTS and not req.reward:
+            points = req.amount
         p = {
             "now": int(now), "today": today, "ttl": self.record_ttl,
             "ch": cards.card_id(card), "term": req.terminal, "merch": req.merchant,
@@ -104,6 +114,19 @@ class ScriptParams:
             p["advice"] = 1
         if points:
             p["points"] = points
+        if req.reward and req.op is Op.REDEEM_POINTS:
+            # the run-time catalogue decides (claim_reward.lua); the config's reward, if any,
+            # is the default while the catalogue has none of that id
+            p["rw"] = req.reward
+            seed = program.reward(req.reward)
+            if seed is not None:
+                p["rwdef"] = seed.cost
+        if req.operator:
+            p["opid"] = req.operator
+        if program.promotions:
+            promo = self.promotions.for_request(program, req.op, req.merchant, today_date)
+            if promo:
+                p["promo"] = promo
         if req.invoice and program.invoice_required and req.op in INVOICE_OPS:
             p["inv"] = req.invoice
         if extra:

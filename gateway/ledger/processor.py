@@ -25,9 +25,9 @@ from typing import Any
 import msgpack
 
 from gateway.config.model import Config, Program, Reseller
-from gateway.ledger import cards
+from gateway.ledger import cards, rewardkeys
 from gateway.ledger.checks import INVOICE_OPS, amount_refusal, precheck
-from gateway.ledger.params import SCRIPT_OF, ScriptParams, to_result
+from gateway.ledger.params import ScriptParams, script_of, to_result
 from gateway.ledger.resellers import ResellerRules
 from gateway.ledger.runner import BatchRunner
 from gateway.ledger.store import CLAIM_FIRST, Store, StoreError
@@ -163,9 +163,10 @@ class Processor(BatchRunner):
         then, unless it refuses, the card script. Returns the claim's code, the answer, and the
         invoice number an undo freed, if any."""
         assert req.card is not None
-        script = SCRIPT_OF[req.op]
+        script = script_of(req)
         params = self.params(req, program, script, req.card)
-        keys, card_plan = self._card_call(req, params, req.original_key, velocity=True)
+        keys, card_plan = self._card_call(req, params, req.original_key, velocity=True,
+                                          reward_keys=await self._reward_keys(req, program))
         reply = await self.store.run(CLAIM_FIRST + script, keys + claim_keys,
                                      [self._pack(params), str(len(keys)), *claim_argv])
         claim, refused = await self._claim_outcome(req, plan, reply[0])
@@ -236,16 +237,33 @@ class Processor(BatchRunner):
             log.error("alert %s not queued: %s", name, e)
 
     def _card_call(self, req: Request, params: dict[str, Any], original_key: str | None,
-                   velocity: bool) -> tuple[list[str], CardPlan | None]:
+                   velocity: bool, reward_keys: list[str] | None = None,
+                   ) -> tuple[list[str], CardPlan | None]:
         """KEYS of a card script on the card `params` was made for (its id, `ch`, is the card's
-        key id); with `velocity`, the card-scope rules too (their counters, and `vr`)."""
+        key id); with `velocity`, the card-scope rules too (their counters, and `vr`); then a
+        reward's keys (`rwk`: where they start)."""
         cid = params["ch"]
         keys = cards.card_keys(cid, req.key, original_key)
         plan = self.velocity.card_plan(req, cid, params["now"]) if velocity else None
         if plan is not None:
             keys += plan.keys
             params["vr"] = plan.vr
+        if reward_keys:
+            params["rwk"] = len(keys) + 1
+            keys += reward_keys
         return keys, plan
+
+    async def _reward_keys(self, req: Request, program: Program) -> list[str] | None:
+        """The reward's keys of a claim, or of the claim a void or reversal undoes (its record
+        keeps them, `rwk`: one read, on loyalty undos only), so the stock comes back too."""
+        if req.reward and req.op is Op.REDEEM_POINTS:
+            return rewardkeys.claim_keys(program.id, req.reward)
+        if req.op in (Op.VOID, Op.REVERSAL) and program.is_loyalty and req.original_key:
+            assert req.card is not None
+            rwk = await self.store.command(
+                "HGET", cards.record_key(cards.card_id(req.card), req.original_key), "rwk")
+            return rewardkeys.keys_of(rwk.decode()) if rwk else None
+        return None
 
     async def _card_outcome(self, req: Request, packed: bytes,
                             plan: CardPlan | None) -> dict[str, Any]:
@@ -256,11 +274,11 @@ class Processor(BatchRunner):
         return res
 
     async def _run_card(self, script: str, req: Request, params: dict[str, Any],
-                        original_key: str | None = None,
-                        velocity: bool = False) -> tuple[dict[str, Any], bool]:
+                        original_key: str | None = None, velocity: bool = False,
+                        reward_keys: list[str] | None = None) -> tuple[dict[str, Any], bool]:
         """One card script as a call of its own; also whether this call decided it (False: a
         replay of the stored answer)."""
-        keys, plan = self._card_call(req, params, original_key, velocity)
+        keys, plan = self._card_call(req, params, original_key, velocity, reward_keys)
         packed, fresh = await self.store.run(script, keys, [self._pack(params)])
         return await self._card_outcome(req, packed, plan), bool(fresh)
 
@@ -268,10 +286,11 @@ class Processor(BatchRunner):
                            velocity: bool = True) -> tuple[Result, str | None]:
         """The operation's card script; also the invoice number an undo freed, if any."""
         assert req.card is not None
-        script = SCRIPT_OF[req.op]
+        script = script_of(req)
         params = self.params(req, program, script, req.card)
         res, _ = await self._run_card(script, req, params, req.original_key,
-                                      velocity=velocity)
+                                      velocity=velocity,
+                                      reward_keys=await self._reward_keys(req, program))
         return to_result(res, program), res.get("freed")
 
     async def _transfer_early_refusal(self, card: str, target: str,

@@ -152,6 +152,9 @@ local function apply(op, dv, dp, extra)
     term = a.term or '', merch = a.merch or '', key = a.key or '', t = now, n = st.n,
   }
   if extra.undo then entry.undo = extra.undo end
+  if extra.rw then entry.rw = extra.rw end  -- the reward a claim (or its undo) was for
+  if extra.promo then entry.promo = extra.promo end  -- promotions applied (_promotions.lua)
+  if a.opid then entry.opid = a.opid end  -- the staff member (field 63 OP, TGL opid, operator)
   local jid = redis.call('XADD', J, '*', 'e', cmsgpack.pack(entry))
   return { dv = dv, dp = dp, jid = jid, n = st.n, prev = prev, key = a.key or '' }
 end
@@ -216,6 +219,16 @@ local function over_max(newbal)
   return a.maxbal > 0 and newbal > a.maxbal
 end
 
+-- One line in the program's reward claims stream (`tillgate rewards claims`): a claim, or the
+-- void / reversal / rollback that undid one (`orig` = the claim's request key).
+local function reward_log(key, op, dp, rw, orig)
+  local e = { op = op, rw = rw or a.rw, card = st.mask or '', ch = a.ch, dp = dp,
+              term = a.term or '', merch = a.merch or '', key = a.key or '', t = now,
+              opid = a.opid or '' }
+  if orig then e.orig = orig end
+  redis.call('XADD', key, '*', 'e', cmsgpack.pack(e))
+end
+
 -- Undo the change recorded in the original's record `o` (a map of its fields). Returns a
 -- response code and leaves the record marked undone. Used by void, reversal and rollback.
 local function undo(o, op)
@@ -230,8 +243,17 @@ local function undo(o, op)
     extra.status = 'issued'; extra.exp = 0
   end
   if st.last == o.key then extra.last = '' end
+  -- a reward claim gives its stock back too: the gateway passes the reward's keys (a.rwk)
+  if o.rwk and (not a.rwk or KEYS[a.rwk] ~= o.rwk) then return '12', 'reward keys missing' end
+  extra.rw = o.rw
   apply(op, dv, dp, extra)
   redis.call('HSET', O, 'undone', 1)
+  if o.rwk then
+    local has = redis.call('HMGET', o.rwk, 'stock', 'on')  -- a config reward has neither
+    if has[1] then redis.call('HINCRBY', o.rwk, 'stock', 1) end
+    if has[2] then redis.call('HINCRBY', o.rwk, 'claimed', -1) end
+    reward_log(KEYS[a.rwk + 1], op, -num(o.dp), o.rw, o.key)
+  end
   return '00'
 end
 

@@ -1,0 +1,50 @@
+-- Claim a reward of the run-time catalogue (gateway/ledger/rewards.py): its points off the card
+-- and one of its stock, in this one call (docs/ledger.md "Rewards").
+--   KEYS[a.rwk]     {rw:<program>}:<id>  the reward's hash (on, pts, stock, from, to, clubs, tier)
+--   KEYS[a.rwk + 1] {rw:<program>}:cl    the program's claims stream
+-- A reward absent from Redis is the config's (a.rwdef = its cost: unlimited, always, anywhere).
+-- The reward's keys are in another slot than the card's: on a Redis Cluster this call splits into
+-- a stock reservation and a card script with a compensation (docs/ledger.md).
+
+-- Is tier `have` at least tier `need`? a.tiers: the program's tiers, lowest first; no tier is
+-- below every tier. Without the list a tier is only itself.
+local function tier_at_least(have, need)
+  if have == need then return true end
+  local rank = {}
+  for i, t in ipairs(a.tiers or {}) do rank[t] = i end
+  return rank[need] ~= nil and (rank[have or ''] or 0) >= rank[need]
+end
+
+local r = replay()
+if r then return r end
+local rc = admit('active', true)
+if rc then return decline(rc) end
+local W, CL = KEYS[a.rwk], KEYS[a.rwk + 1]
+local rw = redis.call('HMGET', W, 'on', 'pts', 'stock', 'from', 'to', 'clubs', 'tier')
+local cost
+if rw[1] then
+  if rw[1] ~= '1' then return decline('12', 'reward disabled') end
+  cost = num(rw[2])
+  if (num(rw[4]) > 0 and a.today < num(rw[4])) or (num(rw[5]) > 0 and a.today > num(rw[5])) then
+    return decline('12', 'reward not valid today')
+  end
+  local clubs = rw[6] or ''
+  if clubs ~= '' and not string.find(',' .. clubs .. ',', ',' .. a.merch .. ',', 1, true) then
+    return decline('58', 'reward not claimable here')
+  end
+  if rw[7] and rw[7] ~= '' and not tier_at_least(st.tier, rw[7]) then
+    return decline('12', 'tier too low')
+  end
+elseif num(a.rwdef) > 0 then
+  cost = num(a.rwdef)
+else
+  return decline('12', 'unknown reward')
+end
+if num(st.pts) < cost then return decline('51') end
+if rw[3] and num(rw[3]) <= 0 then return decline('05', 'out of stock') end
+if rw[3] then redis.call('HINCRBY', W, 'stock', -1) end
+if rw[1] then redis.call('HINCRBY', W, 'claimed', 1) end
+local u = apply('redeem_points', 0, -cost, { last = a.key, rw = a.rw })
+u.rw = a.rw; u.rwk = W
+reward_log(CL, 'claim', -cost)
+return respond({ rc = '00', amt = cost, ptsd = -cost }, u)

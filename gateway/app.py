@@ -1,9 +1,11 @@
 """Wiring: the service tree of a running gateway, built from a Config.
 
 Start order: store (embedded redis-server if no URL, then the connection and its health probe),
-the processor, the alert delivery (its groups exist before any alert), each configured listener,
-the admin HTTP listener. Stop order is the reverse: stop accepting, let in-flight requests finish
-(bounded by gateway.shutdown_grace), close Redis, stop the embedded server.
+the processor, the alert delivery (its groups exist before any alert), the back office (its
+database and feed consumer, in the background: SQL being down never fails the start), each
+configured listener, the admin HTTP listener. Stop order is the reverse: stop accepting, let
+in-flight requests finish (bounded by gateway.shutdown_grace), close Redis, stop the embedded
+server.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gateway.admin.cards import Cards
 from gateway.admin.http import AdminHTTPService, api_resources
 from gateway.admin.terminals import Terminals
 from gateway.admin.tokens import Tokens
+from gateway.backoffice.service import BackofficeService
 from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.ledger.processor import Processor
@@ -190,6 +193,8 @@ class Gateway:
         self.store_service.on_restarted = self._embedded_restarted
         self.processor = ProcessorService(config, self.store_service)
         self.alerts = AlertService(reactor, config, self._alert_queue)
+        self.backoffice = BackofficeService(config, lambda: self.store_service.store,
+                                            self._raise_alert)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
         auth = TokenAuth(config.security.tokens, self._store_client)
         terminals = Terminals(config, lambda: self.store_service.store, auth)
@@ -204,7 +209,7 @@ class Gateway:
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
-                                 *self.listeners, self.http],
+                                 self.backoffice, *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _store_client(self):
@@ -215,6 +220,9 @@ class Gateway:
     def _alert_queue(self):
         assert self.processor.processor is not None, "the processor starts first"
         return self.processor.processor.alerts
+
+    def _raise_alert(self, alert: Alert, key_value: str, ttl: int) -> Awaitable[str | None]:
+        return self._alert_queue().raise_alert(alert, key_value, ttl)
 
     async def _embedded_restarted(self, restarts: int, why: str) -> None:
         """Raise the alert `embedded_redis_restart` (once per restart) through the alert
@@ -253,4 +261,6 @@ class Gateway:
 
     def health(self) -> tuple[bool, dict]:
         store_ok = self.store_service.healthy
-        return self.running and store_ok, {"redis": "up" if store_ok else "down"}
+        # Till health is Redis's: the back office is reported, never a reason for a 503.
+        return self.running and store_ok, {"redis": "up" if store_ok else "down",
+                                           **self.backoffice.health()}

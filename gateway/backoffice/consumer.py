@@ -1,0 +1,123 @@
+"""The feed consumer: feed entries into SQL, then acknowledged (gateway/backoffice/feed.py and
+ingest.py), in a loop that outlives outages.
+
+Each turn reads a batch (waiting up to `block_ms` for one, so a stop is noticed within that),
+writes it in one SQL transaction, and acknowledges it after the commit. A failure of either side
+leaves the batch pending in the feed: the consumer waits (0.5 s, doubling up to 30 s), reads its
+pending entries again and retries. Tills never wait for any of this; the feed keeps the entries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.backoffice.connect import _reason
+from gateway.backoffice.feed import FeedReader, Lag
+from gateway.backoffice.ingest import ingest
+from gateway.ledger.store import StoreError
+from gateway.logrepeat import RepeatedLog
+from gateway.metrics import families as metrics
+
+log = logging.getLogger("tillgate.backoffice")
+
+
+class Backoff:
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0):
+        self.initial, self.maximum, self.current = initial, maximum, 0.0
+
+    def failed(self) -> float:
+        self.current = min(self.current * 2 if self.current else self.initial, self.maximum)
+        return self.current
+
+    def succeeded(self) -> None:
+        self.current = 0.0
+
+
+class FeedConsumer:
+    def __init__(self, reader: FeedReader, engine: AsyncEngine, *, block_ms: int = 1000,
+                 backoff: Backoff | None = None):
+        self.reader = reader
+        self.engine = engine
+        self.block_ms = block_ms
+        self.backoff = backoff or Backoff()
+        self.sql_up: bool | None = None  # None: not tried yet
+        self.lag = Lag(0, 0.0)
+        self.ingested = 0  # entries written by this consumer (a replayed one counts again)
+        self.on_lag: list[Callable[[Lag], object]] = []
+        self._failures = RepeatedLog(log, "back office: feed batch failures", interval=60.0)
+
+    async def step(self, block_ms: int | None) -> int:
+        """One batch read, written and acknowledged; how many entries it had (0: none came)."""
+        batch = await self.reader.read(block_ms)
+        if not batch:
+            return 0
+        started = time.monotonic()
+        try:
+            written = await ingest(self.engine, batch)
+        except BaseException:
+            self.reader.reread_pending()
+            raise
+        self.sql_up = True
+        metrics.BACKOFFICE_UP.set(1)
+        await self.reader.ack(batch)
+        metrics.BACKOFFICE_BATCH.observe(time.monotonic() - started)
+        metrics.BACKOFFICE_INGESTED.inc(written)
+        self.ingested += written
+        return len(batch)
+
+    async def drain(self) -> int:
+        """Ingest what the feed holds now and return (`backoffice sync --once`); raises on a
+        failure, leaving the rest pending for the next run."""
+        total = 0
+        while n := await self.step(None):
+            total += n
+        await self.measure_lag()
+        return total
+
+    async def run(self, stopping: Callable[[], bool],
+                  sleep: Callable[[float], Awaitable[object]]) -> None:
+        """Until `stopping()`: batches, with back-off on failures. `sleep(seconds)` waits (and
+        returns early when the consumer is told to stop)."""
+        while not stopping():
+            try:
+                n = await self.step(self.block_ms)
+            except Exception as e:  # SQL or Redis down, or a batch SQL refuses: all retried
+                if stopping():
+                    return
+                cause = "redis" if isinstance(e, RedisError | StoreError) else "sql"
+                self._failed(cause, f"{type(e).__name__}: {_reason(e)}")
+            else:
+                self.backoff.succeeded()
+                if n < self.reader.count:  # caught up: a moment to measure the lag
+                    await self._measure_quietly()
+                continue
+            await self._measure_quietly()
+            await sleep(self.backoff.failed())
+
+    def _failed(self, cause: str, why: str) -> None:
+        metrics.BACKOFFICE_FAILURES.labels(cause).inc()
+        if cause == "sql":
+            self.sql_up = False
+            metrics.BACKOFFICE_UP.set(0)
+        self._failures.note("back office: feed batch not written (%s); retrying, the feed keeps "
+                            "the entries", why)
+
+    async def measure_lag(self) -> Lag:
+        self.lag = await self.reader.lag()
+        metrics.BACKOFFICE_LAG_ENTRIES.set(self.lag.entries)
+        metrics.BACKOFFICE_LAG_SECONDS.set(self.lag.seconds)
+        for listener in self.on_lag:
+            listener(self.lag)
+        return self.lag
+
+    async def _measure_quietly(self) -> None:
+        try:
+            await self.measure_lag()
+        except Exception as e:  # Redis down: the lag is unknown, the gauges keep their value
+            log.debug("back office: lag not measured: %s", e)
+

@@ -1,0 +1,186 @@
+"""`BackofficeService`: the back office inside `tillgate serve` (docs/backoffice.md).
+
+Started after the store and stopped before it. Its start never fails the gateway's: it returns
+at once and, in the background, opens the database and migrates it (retrying with back-off while
+SQL is down), then runs the feed consumer (unless `[backoffice] enabled = false`, where another
+process runs `tillgate backoffice sync`; the service then only measures the lag). Till health
+is Redis's: SQL being down shows in /healthz as `"backoffice": "down"` and never turns it 503.
+
+`engine` is the process's one SQL engine (None until the database answered and is migrated):
+the admin resources of customers and reports take it from here, through a callable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.backoffice.connect import _reason
+from gateway.backoffice.consumer import Backoff, FeedConsumer
+from gateway.backoffice.db import create_engine, database_url, describe
+from gateway.backoffice.feed import FeedReader, Lag
+from gateway.backoffice.migrate import upgrade
+from gateway.config.model import Config
+from gateway.ledger.store import Store
+from gateway.metrics import families as metrics
+from gateway.reactor import deferred_from_coro
+from gateway.security.alerts.record import Alert
+from gateway.services import AsyncService
+
+log = logging.getLogger("tillgate.backoffice")
+
+LAG_ALERT = "backoffice_lag"
+LAG_ALERT_WINDOW = 3600  # one alert per hour while the lag stays past the threshold
+STOP_WAIT = 5.0  # seconds a stop waits for the batch in hand before cancelling it
+
+
+def consumer_name() -> str:
+    """The consumer's name in the group: the host's, so a gateway started again on the same
+    host reads its own pending entries first (another host's are claimed once stale)."""
+    return socket.gethostname() or "tillgate"
+
+
+class BackofficeService(AsyncService):
+    name = "backoffice"
+
+    def __init__(self, config: Config, store_source: Callable[[], Store | None],
+                 raise_alert: Callable[[Alert, str, int], Any] | None = None,
+                 *, block_ms: int = 1000, lag_interval: float = 5.0):
+        self.config = config
+        self.store_source = store_source
+        self.raise_alert = raise_alert  # AlertQueue.raise_alert of the gateway, or None
+        self.block_ms = block_ms
+        self.lag_interval = lag_interval  # enabled = false: how often the lag is measured
+        self.engine: AsyncEngine | None = None
+        self.consumer: FeedConsumer | None = None
+        self.lag = Lag(0, 0.0)
+        self.state = "disabled" if not config.backoffice.enabled else "down"
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._alerting: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        await deferred_from_coro(self._stop())
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            done, _ = await asyncio.wait([task], timeout=STOP_WAIT)
+            if not done:  # a batch stuck on SQL: cancelled, its entries stay pending
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._alerting:
+            await asyncio.wait(list(self._alerting), timeout=STOP_WAIT)
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            await engine.dispose()
+        metrics.BACKOFFICE_UP.set(0)
+
+    def health(self) -> dict[str, object]:
+        """For /healthz: the back office's state and lag; never part of the gateway's 200/503."""
+        return {"backoffice": self.state, "backoffice_lag_entries": self.lag.entries,
+                "backoffice_lag_seconds": round(self.lag.seconds, 1)}
+
+    def _stopping_now(self) -> bool:
+        return self._stopping
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._wake is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _run(self) -> None:
+        try:
+            if not await self._open():
+                return
+            store = self.store_source()
+            assert store is not None, "the store starts first"
+            reader = FeedReader(store, consumer_name())
+            while not self._stopping:
+                try:
+                    await reader.ensure_group()
+                    break
+                except Exception as e:  # Redis down at this moment: the store recovers it
+                    log.warning("back office: cannot create the feed's group: %s", e)
+                    await self._sleep(1.0)
+            self.consumer = FeedConsumer(reader, self.engine, block_ms=self.block_ms)  # type: ignore[arg-type]
+            self.consumer.on_lag.append(self._lag_measured)
+            if self.config.backoffice.enabled:
+                await self.consumer.run(self._stopping_now, self._sleep)
+            else:
+                await self._measure_only()
+        except Exception:
+            log.exception("back office: the service stopped on an error; tills are not affected")
+
+    async def _open(self) -> bool:
+        """The engine, migrated; retried with back-off until it works or the service stops."""
+        url = database_url(self.config)
+        backoff = Backoff(1.0, 60.0)
+        while not self._stopping:
+            engine = create_engine(url)
+            try:
+                await upgrade(engine)
+            except Exception as e:
+                await engine.dispose()
+                self._set_sql(False)
+                log.warning("back office %s: cannot open it (%s); tills are served, the feed "
+                            "keeps the entries; trying again", describe(url), _reason(e))
+                await self._sleep(backoff.failed())
+                continue
+            self.engine = engine
+            self._set_sql(True)
+            log.info("back office %s: migrated, feed consumer %s", describe(url),
+                     "running" if self.config.backoffice.enabled else "off (enabled = false)")
+            return True
+        return False
+
+    def _set_sql(self, up: bool) -> None:
+        metrics.BACKOFFICE_UP.set(1 if up else 0)
+        if self.config.backoffice.enabled:
+            self.state = "up" if up else "down"
+
+    async def _measure_only(self) -> None:
+        assert self.consumer is not None
+        while not self._stopping:
+            with contextlib.suppress(Exception):
+                await self.consumer.measure_lag()
+            await self._sleep(self.lag_interval)
+
+    def _lag_measured(self, lag: Lag) -> None:
+        self.lag = lag
+        if self.consumer is not None and self.consumer.sql_up is not None:
+            self._set_sql(self.consumer.sql_up)
+        threshold = self.config.backoffice.lag_alert_seconds
+        if lag.seconds > threshold and self.raise_alert is not None:
+            now = time.time()
+            alert = Alert.for_gateway(
+                LAG_ALERT, f"the back office is {int(lag.seconds)} s behind the ledger "
+                f"({lag.entries} entries in the feed; threshold {threshold} s)", now)
+            window = int(now) // LAG_ALERT_WINDOW
+            task = asyncio.ensure_future(self._alert(alert, str(window)))
+            self._alerting.add(task)
+            task.add_done_callback(self._alerting.discard)
+
+    async def _alert(self, alert: Alert, key: str) -> None:
+        assert self.raise_alert is not None
+        try:
+            await self.raise_alert(alert, key, LAG_ALERT_WINDOW)
+        except Exception as e:
+            log.warning("back office: lag alert not queued: %s", e)

@@ -48,7 +48,6 @@ class FeedConsumer:
         self.sql_up: bool | None = None  # None: not tried yet
         self.lag = Lag(0, 0.0)
         self.ingested = 0  # entries written by this consumer (a replayed one counts again)
-        self.on_lag: list[Callable[[Lag], object]] = []
         self._failures = RepeatedLog(log, "back office: feed batch failures", interval=60.0)
 
     async def step(self, block_ms: int | None) -> int:
@@ -111,8 +110,6 @@ class FeedConsumer:
         self.lag = await self.reader.lag()
         metrics.BACKOFFICE_LAG_ENTRIES.set(self.lag.entries)
         metrics.BACKOFFICE_LAG_SECONDS.set(self.lag.seconds)
-        for listener in self.on_lag:
-            listener(self.lag)
         return self.lag
 
     async def _measure_quietly(self) -> None:

@@ -52,15 +52,15 @@ class BackofficeService(AsyncService):
 
     def __init__(self, config: Config, store_source: Callable[[], Store | None],
                  raise_alert: Callable[[Alert, str, int], Any] | None = None,
-                 *, block_ms: int = 1000, lag_interval: float = 5.0):
+                 *, block_ms: int = 1000, lag_interval: float = 1.0):
         self.config = config
         self.store_source = store_source
         self.raise_alert = raise_alert  # AlertQueue.raise_alert of the gateway, or None
         self.block_ms = block_ms
-        self.lag_interval = lag_interval  # enabled = false: how often the lag is measured
+        self.lag_interval = lag_interval  # how often the lag is measured (XLEN, one XRANGE)
         self.engine: AsyncEngine | None = None
         self.consumer: FeedConsumer | None = None
-        self.lag = Lag(0, 0.0)
+        self.lag: Lag | None = None  # not measured yet (health says null, not 0)
         self.state = "disabled" if not config.backoffice.enabled else "down"
         self._stopping = False
         self._wake: asyncio.Event | None = None
@@ -95,8 +95,10 @@ class BackofficeService(AsyncService):
 
     def health(self) -> dict[str, object]:
         """For /healthz: the back office's state and lag; never part of the gateway's 200/503."""
-        return {"backoffice": self.state, "backoffice_lag_entries": self.lag.entries,
-                "backoffice_lag_seconds": round(self.lag.seconds, 1)}
+        lag = self.lag
+        return {"backoffice": self.state,
+                "backoffice_lag_entries": None if lag is None else lag.entries,
+                "backoffice_lag_seconds": None if lag is None else round(lag.seconds, 1)}
 
     def _stopping_now(self) -> bool:
         return self._stopping
@@ -108,8 +110,6 @@ class BackofficeService(AsyncService):
 
     async def _run(self) -> None:
         try:
-            if not await self._open():
-                return
             store = self.store_source()
             assert store is not None, "the store starts first"
             reader = FeedReader(store, consumer_name())
@@ -120,12 +120,15 @@ class BackofficeService(AsyncService):
                 except Exception as e:  # Redis down at this moment: the store recovers it
                     log.warning("back office: cannot create the feed's group: %s", e)
                     await self._sleep(1.0)
-            self.consumer = FeedConsumer(reader, self.engine, block_ms=self.block_ms)  # type: ignore[arg-type]
-            self.consumer.on_lag.append(self._lag_measured)
-            if self.config.backoffice.enabled:
-                await self.consumer.run(self._stopping_now, self._sleep)
-            else:
-                await self._measure_only()
+            # The lag is measured from Redis alone, so it shows while SQL is down too.
+            lag_task = asyncio.ensure_future(self._measure(reader))
+            try:
+                if await self._open() and self.config.backoffice.enabled:
+                    assert self.engine is not None
+                    self.consumer = FeedConsumer(reader, self.engine, block_ms=self.block_ms)
+                    await self.consumer.run(self._stopping_now, self._sleep)
+            finally:
+                await lag_task
         except Exception:
             log.exception("back office: the service stopped on an error; tills are not affected")
 
@@ -156,15 +159,18 @@ class BackofficeService(AsyncService):
         if self.config.backoffice.enabled:
             self.state = "up" if up else "down"
 
-    async def _measure_only(self) -> None:
-        assert self.consumer is not None
+    async def _measure(self, reader: FeedReader) -> None:
         while not self._stopping:
-            with contextlib.suppress(Exception):
-                await self.consumer.measure_lag()
+            try:
+                self._lag_measured(await reader.lag())
+            except Exception as e:  # Redis down: the lag is unknown, the figures stay
+                log.debug("back office: lag not measured: %s", e)
             await self._sleep(self.lag_interval)
 
     def _lag_measured(self, lag: Lag) -> None:
         self.lag = lag
+        metrics.BACKOFFICE_LAG_ENTRIES.set(lag.entries)
+        metrics.BACKOFFICE_LAG_SECONDS.set(lag.seconds)
         if self.consumer is not None and self.consumer.sql_up is not None:
             self._set_sql(self.consumer.sql_up)
         threshold = self.config.backoffice.lag_alert_seconds

@@ -184,3 +184,60 @@ async def wait_for(condition, timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def audited(store, engine):
+    from gateway.backoffice.audit import BackofficeAudit
+    from gateway.ledger.audit import AuditReport, audit
+
+    report = AuditReport()
+    check = BackofficeAudit(store, engine, report)
+    await check.begin()
+    await audit(store, report, check_page=check.check_page)
+    return report.differences, (check.compared, check.lagging)
+
+
+@pytest_twisted.ensureDeferred
+async def test_audit_tells_lag_from_differences(ledger, backoffice_url, tmp_path):  # noqa: F811
+    numbers = await some_traffic(ledger)
+    a = cards.card_id(numbers[0])
+
+    async def scenario():
+        from sqlalchemy import delete, insert, update
+
+        engine = await migrated(backoffice_url, tmp_path)
+        t = schema.journal_entries
+        try:
+            found = {"nothing ingested": await audited(ledger.store, engine)}
+            reader = FeedReader(ledger.store, "gw", count=5)
+            await reader.ensure_group()
+            await FeedConsumer(reader, engine).step(None)  # 5 of 8 in SQL, 3 still in the feed
+            found["half ingested"] = await audited(ledger.store, engine)
+            await FeedConsumer(reader, engine).drain()
+            found["caught up"] = await audited(ledger.store, engine)
+            rows = await sql_entries(engine)
+            first, second = [r for r in rows if r[0] == a][:2]
+            async with engine.begin() as conn:
+                await conn.execute(delete(t).where(t.c.card_id == a, t.c.entry_id == first[1]))
+                await conn.execute(update(t).where(t.c.card_id == a, t.c.entry_id == second[1])
+                                   .values(dv=1))
+                await conn.execute(insert(t).values(
+                    card_id=a, entry_id="1-0", seq=99, op="redeem", card_mask="x", dv=0, dp=0,
+                    bal=0, pts=0, terminal="", merchant="", request_key="", t=0))
+            found["tampered"] = await audited(ledger.store, engine)
+            return found, second
+        finally:
+            await engine.dispose()
+
+    found, second = await deferred_from_coro(scenario())
+    assert found["nothing ingested"] == ([], (0, 8))  # lag, not differences
+    assert found["half ingested"] == ([], (5, 3))
+    assert found["caught up"] == ([], (8, 0))
+    differences, _ = found["tampered"]
+    text = "\n".join(differences)
+    assert "is in the journal, not in SQL, and no longer in the feed" in text
+    assert f"entry {second[1]} (redeem) is seq 2 dv -1250 dp 0 balance 3750 points 0 in the " \
+        "journal, 2 1 0 3750 0 in SQL" in text
+    assert "entry 1-0 is in SQL, not in the journal" in text
+    assert "SQL sums to" in text and "SQL's last entry" not in text
+    assert len(differences) == 4, text

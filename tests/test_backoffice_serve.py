@@ -123,6 +123,9 @@ async def test_healthz_lag_and_sync_once_with_the_consumer_off(backoffice_url, t
         wait_until(lambda: health(gateway)[1]["backoffice_lag_entries"] == 0, what="lag gone")
         rows = await deferred_from_coro(sql_rows(backoffice_url, tmp_path))
         assert rows == journals(gateway) and len(rows) == 4
+        audit = run(gateway, "audit")
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+        assert "back office: 4 entries equal in SQL, 0 not ingested yet" in audit.stdout
     finally:
         assert gateway.stop() == 0
 

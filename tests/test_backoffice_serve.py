@@ -92,7 +92,7 @@ def metric(gateway: GatewayProcess, name: str) -> float:
 
 def test_sql_down_is_reported_and_never_fails_tills(tmp_path):
     dead = f"postgresql://tillgate@127.0.0.1:{free_port()}/nothing"
-    gateway = backoffice_gateway(tmp_path, dead).start()
+    gateway = backoffice_gateway(tmp_path, dead, "lag_alert_seconds = 1\n").start()
     try:
         status, body = health(gateway)
         assert status == 200 and body["status"] == "ok" and body["redis"] == "up"
@@ -102,6 +102,10 @@ def test_sql_down_is_reported_and_never_fails_tills(tmp_path):
         assert health(gateway)[0] == 200
         assert metric(gateway, "tillgate_backoffice_up") == 0
         assert "cannot open it" in gateway.log and "tills are served" in gateway.log
+        # past lag_alert_seconds: the alert, once (per hour), through the alert sinks
+        wait_until(lambda: "the back office is" in gateway.log, what="lag alert")
+        time.sleep(1.5)  # a second measurement past the threshold: not raised again
+        assert gateway.log.count("ALERT") == 1
     finally:
         assert gateway.stop() == 0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import time
@@ -179,8 +180,10 @@ class BackofficeService(AsyncService):
             alert = Alert.for_gateway(
                 LAG_ALERT, f"the back office is {int(lag.seconds)} s behind the ledger "
                 f"({lag.entries} entries in the feed; threshold {threshold} s)", now)
-            window = int(now) // LAG_ALERT_WINDOW
-            task = asyncio.ensure_future(self._alert(alert, str(window)))
+            # de-duplicated per (rule, value, window start): one alert per hour, not per second
+            start = int(now) // LAG_ALERT_WINDOW * LAG_ALERT_WINDOW
+            alert = dataclasses.replace(alert, window=LAG_ALERT_WINDOW, window_start=start)
+            task = asyncio.ensure_future(self._alert(alert, "feed"))
             self._alerting.add(task)
             task.add_done_callback(self._alerting.discard)
 

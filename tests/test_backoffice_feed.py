@@ -241,3 +241,33 @@ async def test_audit_tells_lag_from_differences(ledger, backoffice_url, tmp_path
     assert "entry 1-0 is in SQL, not in the journal" in text
     assert "SQL sums to" in text and "SQL's last entry" not in text
     assert len(differences) == 4, text
+
+
+@pytest_twisted.ensureDeferred
+async def test_drain_stops_at_what_the_feed_held_when_it_began(ledger, tmp_path):  # noqa: F811
+    numbers = await some_traffic(ledger)  # 8 entries
+    busy = await ledger.issue("gift", activate=100)  # 9
+
+    class UnderLoad(FeedReader):
+        reads = 0
+
+        async def read(self, block_ms):
+            # a till reloads the card before every read: the feed never empties
+            self.reads += 1
+            assert self.reads < 50, "drain does not stop under a steady load"
+            reload = ledger.request(Op.RELOAD, busy, 1)
+            assert (await ledger.processor.process(reload)).code == "00"
+            return await super().read(block_ms)
+
+    async def drain():
+        engine = await migrated(f"sqlite:///{tmp_path / 'bo.sqlite3'}", tmp_path)
+        try:
+            reader = UnderLoad(ledger.store, "gw", count=2)
+            await reader.ensure_group()
+            return await FeedConsumer(reader, engine).drain(), await sql_entries(engine)
+        finally:
+            await engine.dispose()
+
+    drained, rows = await deferred_from_coro(drain())
+    assert 9 <= drained < 9 + 9  # what was there, and what came with its batches, no more
+    assert len(rows) == drained and numbers

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.backoffice.connect import _reason
-from gateway.backoffice.feed import FeedReader, Lag
+from gateway.backoffice.feed import FedEntry, FeedReader, Lag
 from gateway.backoffice.ingest import ingest
 from gateway.ledger.store import StoreError
 from gateway.logrepeat import RepeatedLog
@@ -52,9 +52,12 @@ class FeedConsumer:
 
     async def step(self, block_ms: int | None) -> int:
         """One batch read, written and acknowledged; how many entries it had (0: none came)."""
+        return len(await self._step(block_ms))
+
+    async def _step(self, block_ms: int | None) -> list[FedEntry]:
         batch = await self.reader.read(block_ms)
         if not batch:
-            return 0
+            return batch
         started = time.monotonic()
         try:
             written = await ingest(self.engine, batch)
@@ -67,14 +70,19 @@ class FeedConsumer:
         metrics.BACKOFFICE_BATCH.observe(time.monotonic() - started)
         metrics.BACKOFFICE_INGESTED.inc(written)
         self.ingested += written
-        return len(batch)
+        return batch
 
     async def drain(self) -> int:
-        """Ingest what the feed holds now and return (`backoffice sync --once`); raises on a
-        failure, leaving the rest pending for the next run."""
+        """Ingest what the feed holds now and return (`backoffice sync --once`): entries added
+        after the start are left for the next run, so a steady load cannot keep it going.
+        Raises on a failure, leaving the rest pending for the next run."""
+        ends = await self.reader.newest()  # stream -> id of its newest entry, now
         total = 0
-        while n := await self.step(None):
-            total += n
+        while ends and (batch := await self._step(None)):
+            total += len(batch)
+            for entry in batch:
+                if entry.stream in ends and _id(entry.id) >= _id(ends[entry.stream]):
+                    del ends[entry.stream]
         await self.measure_lag()
         return total
 
@@ -118,3 +126,7 @@ class FeedConsumer:
         except Exception as e:  # Redis down: the lag is unknown, the gauges keep their value
             log.debug("back office: lag not measured: %s", e)
 
+
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, seq = entry_id.split("-")
+    return int(ms), int(seq)

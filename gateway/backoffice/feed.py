@@ -130,6 +130,15 @@ class FeedReader:
                 return None if last == "0-0" else last
         return None
 
+    async def newest(self) -> dict[str, str]:
+        """Each non-empty stream's newest entry id, now."""
+        found = {}
+        for stream in self.streams:
+            last: Any = await self.store.client.xrevrange(stream, "+", "-", count=1)
+            if last:
+                found[stream] = _text(last[0][0])
+        return found
+
     async def lag(self, now: float | None = None) -> Lag:
         """What the feed holds (all of it unacknowledged, the consumer trims the rest) and the
         age of its oldest entry: an entry id is its time of writing in milliseconds."""

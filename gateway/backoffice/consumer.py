@@ -40,10 +40,14 @@ class Backoff:
 
 class FeedConsumer:
     def __init__(self, reader: FeedReader, engine: AsyncEngine, *, block_ms: int = 1000,
-                 backoff: Backoff | None = None):
+                 linger: float = 0.0, backoff: Backoff | None = None):
         self.reader = reader
         self.engine = engine
         self.block_ms = block_ms
+        # After a batch that was not full (caught up), wait this long before reading again:
+        # under a steady load the next batch is then one of a few hundred entries, not a few,
+        # and the per-batch costs (a commit, five Redis calls) are shared by more entries.
+        self.linger = linger
         self.backoff = backoff or Backoff()
         self.sql_up: bool | None = None  # None: not tried yet
         self.lag = Lag(0, 0.0)
@@ -102,6 +106,8 @@ class FeedConsumer:
                 self.backoff.succeeded()
                 if n < self.reader.count:  # caught up: a moment to measure the lag
                     await self._measure_quietly()
+                    if n and self.linger:
+                        await sleep(self.linger)
                 continue
             await self._measure_quietly()
             await sleep(self.backoff.failed())

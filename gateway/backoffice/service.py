@@ -39,6 +39,9 @@ log = logging.getLogger("tillgate.backoffice")
 
 LAG_ALERT = "backoffice_lag"
 LAG_ALERT_WINDOW = 3600  # one alert per hour while the lag stays past the threshold
+# Caught up, the consumer waits this long before its next batch: fewer, larger batches take
+# less of the process the tills share (docs/benchmarks.md section 12); the lag grows by as much.
+LINGER = 0.25
 STOP_WAIT = 5.0  # seconds a stop waits for the batch in hand before cancelling it
 
 
@@ -53,11 +56,12 @@ class BackofficeService(AsyncService):
 
     def __init__(self, config: Config, store_source: Callable[[], Store | None],
                  raise_alert: Callable[[Alert, str, int], Any] | None = None,
-                 *, block_ms: int = 1000, lag_interval: float = 1.0):
+                 *, block_ms: int = 1000, linger: float = LINGER, lag_interval: float = 1.0):
         self.config = config
         self.store_source = store_source
         self.raise_alert = raise_alert  # AlertQueue.raise_alert of the gateway, or None
         self.block_ms = block_ms
+        self.linger = linger
         self.lag_interval = lag_interval  # how often the lag is measured (XLEN, one XRANGE)
         self.engine: AsyncEngine | None = None
         self.consumer: FeedConsumer | None = None
@@ -126,7 +130,8 @@ class BackofficeService(AsyncService):
             try:
                 if await self._open() and self.config.backoffice.enabled:
                     assert self.engine is not None
-                    self.consumer = FeedConsumer(reader, self.engine, block_ms=self.block_ms)
+                    self.consumer = FeedConsumer(reader, self.engine, block_ms=self.block_ms,
+                                                 linger=self.linger)
                     await self.consumer.run(self._stopping_now, self._sleep)
             finally:
                 await lag_task

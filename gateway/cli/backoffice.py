@@ -12,7 +12,7 @@ from gateway.backoffice.consumer import FeedConsumer
 from gateway.backoffice.db import database_url, describe
 from gateway.backoffice.feed import FeedReader
 from gateway.backoffice.migrate import current_revision, head_revision, upgrade
-from gateway.backoffice.service import consumer_name
+from gateway.backoffice.service import LINGER, consumer_name
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
 from gateway.config.model import Config
@@ -97,7 +97,7 @@ async def _sync(config: Config, once: bool) -> tuple[int, int]:
     async with store_session(config) as store, backoffice_session(config) as engine:
         reader = FeedReader(store, consumer_name())
         await reader.ensure_group()
-        consumer = FeedConsumer(reader, engine)
+        consumer = FeedConsumer(reader, engine, linger=LINGER)
         if once:
             await consumer.drain()
         else:

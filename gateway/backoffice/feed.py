@@ -7,11 +7,12 @@ pending entries first (id 0), and takes over those of a consumer that died (XAUT
 they have been idle `claim_idle_ms`). The ingest is idempotent, so reading an entry twice writes
 it once.
 
-After acknowledging, the consumer trims the stream to the group's oldest entry not yet
-acknowledged (XTRIM MINID, exact): the feed holds what SQL has not confirmed, and nothing else,
-so its length is the lag. The scripts never trim it (a MAXLEN there could drop what SQL never
-saw); a back office down for days makes the feed grow by its entries (about 200 bytes each) until
-it is back, watched by `tillgate_backoffice_lag_*` and the alert `backoffice_lag`.
+Acknowledging trims the stream to the group's oldest entry not yet acknowledged (XTRIM MINID,
+exact), in the same script call (gateway/ledger/lua/feed_ack.lua): the feed holds what SQL has
+not confirmed, and nothing else, so its length is the lag. The card scripts never trim it (a
+MAXLEN there could drop what SQL never saw); a back office down for days makes the feed grow by
+its entries (about 210 bytes each) until it is back, watched by `tillgate_backoffice_lag_*` and
+the alert `backoffice_lag`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class FeedReader:
     """The group's reads, acknowledgements and trims on the feed streams, for one consumer."""
 
     def __init__(self, store: Store, consumer: str, *, streams: list[str] | None = None,
-                 count: int = 500, claim_idle_ms: int = 60_000):
+                 count: int = 2000, claim_idle_ms: int = 60_000):
         self.store = store
         self.consumer = consumer
         self.streams = streams if streams is not None else feed_streams()
@@ -100,35 +101,16 @@ class FeedReader:
             self._own_pending = True  # claimed entries are ours now: read them as pending
         return out
 
-    async def ack(self, batch: list[FedEntry]) -> None:
-        """Acknowledge a batch SQL has committed, then trim each stream to what is left."""
+    async def ack(self, batch: list[FedEntry]) -> int:
+        """Acknowledge a batch SQL has committed and trim each stream to what is left, one call
+        per stream (gateway/ledger/lua/feed_ack.lua); the entries left in the streams read."""
         by_stream: dict[str, list[str]] = {}
         for entry in batch:
             by_stream.setdefault(entry.stream, []).append(entry.id)
+        left = 0
         for stream, ids in by_stream.items():
-            await self.store.client.xack(stream, GROUP, *ids)
-            await self.trim(stream)
-
-    async def trim(self, stream: str) -> None:
-        """Drop the entries every consumer of the group has acknowledged: those before the
-        oldest pending one, or, with none pending, all up to the last delivered."""
-        summary: Any = await self.store.client.xpending(stream, GROUP)
-        if summary["pending"]:
-            floor = _text(summary["min"])
-        else:
-            last = await self._last_delivered(stream)
-            if last is None:
-                return
-            ms, seq = last.split("-")
-            floor = f"{ms}-{int(seq) + 1}"
-        await self.store.client.xtrim(stream, minid=floor, approximate=False)
-
-    async def _last_delivered(self, stream: str) -> str | None:
-        for group in await self.store.client.xinfo_groups(stream):
-            if _text(group["name"]) == GROUP:
-                last = _text(group["last-delivered-id"])
-                return None if last == "0-0" else last
-        return None
+            left += int(await self.store.run("feed_ack", [stream], [GROUP, *ids]))
+        return left
 
     async def newest(self) -> dict[str, str]:
         """Each non-empty stream's newest entry id, now."""

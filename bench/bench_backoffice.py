@@ -4,6 +4,7 @@ SQL, and how far behind it stays under peak load (docs/benchmarks.md section 12)
     python bench/bench_backoffice.py till   [--before main] [--seconds 4] [--rounds 3]
     python bench/bench_backoffice.py ingest [--entries 20000] [--rounds 3]
     python bench/bench_backoffice.py lag    [--seconds 60] [--level 256] [--sql sqlite]
+    python bench/bench_backoffice.py        # all three with their defaults (bench/run_all.py)
 
 `till`: bench_e2e's driver (redemptions, one connection, 16 and 256 outstanding) against three
 gateways, one at a time, each with its own redis-server, alternating round by round: this
@@ -329,8 +330,12 @@ def main() -> None:
     p.add_argument("--level", type=int, default=256)
     p.add_argument("--sql", choices=("sqlite", "postgresql"), default="sqlite")
     p.set_defaults(func=lag)
-    args = parser.parse_args()
-    args.func(args)
+    parts = [sys.argv[1:]] if sys.argv[1:] else [["till"], ["ingest"], ["lag"]]  # run_all.py
+    for argv in parts:
+        args = parser.parse_args(argv)
+        if len(parts) > 1:
+            print(f"--- {args.part}", flush=True)
+        args.func(args)
 
 
 if __name__ == "__main__":

@@ -261,7 +261,7 @@ def ingest(args) -> None:
                 pg.stop()
     for kind, found in rates.items():
         if found:
-            print(f"{kind:<11} {args.entries} entries in batches of 500: median "
+            print(f"{kind:<11} {args.entries} entries drained: median "
                   f"{statistics.median(found):,.0f} entries/s (runs: "
                   f"{', '.join(f'{r:,.0f}' for r in found)})")
 

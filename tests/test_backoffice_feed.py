@@ -271,3 +271,29 @@ async def test_drain_stops_at_what_the_feed_held_when_it_began(ledger, tmp_path)
     drained, rows = await deferred_from_coro(drain())
     assert 9 <= drained < 9 + 9  # what was there, and what came with its batches, no more
     assert len(rows) == drained and numbers
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_operators_long_name_reaches_sql_whole(ledger, backoffice_url,  # noqa: F811
+                                                        tmp_path):
+    # Operators act as "token:<id>" (a token made at run time is rt- and 8 hex digits), longer
+    # than a till's 8-character terminal: PostgreSQL refused it and the consumer stalled.
+    card = await ledger.issue("gift", activate=100)
+    operator = "token:rt-0123abcd-and-a-config-token-id-of-some-length"
+    res = await ledger.call(cards.set_card_status(ledger.store, card, "suspended", operator))
+    assert res["rc"] == "00"
+
+    async def drain():
+        engine = await migrated(backoffice_url, tmp_path)
+        t = schema.journal_entries.c
+        try:
+            reader = FeedReader(ledger.store, "gw")
+            await reader.ensure_group()
+            n = await FeedConsumer(reader, engine).drain()
+            async with engine.connect() as conn:
+                terminals = (await conn.execute(select(t.terminal).order_by(t.seq))).scalars()
+                return n, list(terminals)
+        finally:
+            await engine.dispose()
+
+    assert await deferred_from_coro(drain()) == (2, ["TILL0001", operator])

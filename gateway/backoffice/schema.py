@@ -39,16 +39,17 @@ journal_entries = Table(
     Column("card_id", String(32), primary_key=True),   # hash of the number (ledger/cards.py)
     Column("entry_id", String(40), primary_key=True),  # the stream id in {c:<id>}:j
     Column("seq", Integer, nullable=False),            # the card's change counter `n`
-    Column("op", String(16), nullable=False),
+    Column("op", String(32), nullable=False),
     Column("card_mask", String(32), nullable=False),   # first 6 / last 4, never the number
     Column("program", String(32), nullable=True),
     Column("dv", BigInteger, nullable=False),          # change of money, minor units, signed
     Column("dp", BigInteger, nullable=False),          # change of points, signed
     Column("bal", BigInteger, nullable=False),         # balance after the change
     Column("pts", BigInteger, nullable=False),         # points after the change
-    Column("terminal", String(16), nullable=False),
-    Column("merchant", String(16), nullable=False),
-    Column("request_key", String(80), nullable=False),
+    # Text: an operator's change carries `token:<id>` here, longer than any till's (0003)
+    Column("terminal", Text, nullable=False),
+    Column("merchant", Text, nullable=False),
+    Column("request_key", Text, nullable=False),
     Column("t", BigInteger, nullable=False),           # epoch seconds
     Column("undo", String(40), nullable=True),         # entry id this one undoes
     Index(None, "t"),

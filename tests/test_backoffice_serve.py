@@ -4,6 +4,7 @@ consumer ingests under load loses and doubles nothing in SQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -82,6 +83,16 @@ async def sql_rows(url: str, tmp_path) -> list[tuple[str, str, int, int, int]]:
         return sorted(tuple(r) for r in rows)
     finally:
         await engine.dispose()
+
+
+def sqlite_count(path) -> int:
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            return db.execute("SELECT count(*) FROM journal_entries").fetchone()[0]
+    except sqlite3.OperationalError:  # not created or migrated yet
+        return 0
 
 
 def metric(gateway: GatewayProcess, name: str) -> float:
@@ -171,3 +182,31 @@ def test_sync_says_so_when_sql_cannot_be_reached(tmp_path):
                          text=True, timeout=60, cwd=gateway.workdir)
     assert out.returncode == 2 and "cannot open it" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest_twisted.ensureDeferred
+async def test_sync_runs_until_sigterm_and_keeps_up(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bo.sqlite3'}"
+    gateway = backoffice_gateway(tmp_path, url, "enabled = false\n").start()
+    log = open(tmp_path / "sync.log", "wb")
+    sync = subprocess.Popen(gateway.command("backoffice", "sync"), stdout=log, stderr=log,
+                            cwd=gateway.workdir)
+    log.close()
+    try:
+        issue(gateway, 3)
+        wait_until(lambda: sqlite_count(tmp_path / "bo.sqlite3") == 3, what="sync ingested")
+        issue(gateway, 2)  # it goes on consuming
+        wait_until(lambda: sqlite_count(tmp_path / "bo.sqlite3") == 5, what="ingested more")
+        started = time.monotonic()
+        sync.send_signal(signal.SIGTERM)
+        assert sync.wait(10) == 0
+        assert time.monotonic() - started < 5  # a stop is noticed within the read's second
+        out = (tmp_path / "sync.log").read_text()
+        assert "ingested 5 feed entries; 0 left in the feed" in out
+        rows = await deferred_from_coro(sql_rows(url, tmp_path))
+        assert rows == journals(gateway)
+    finally:
+        if sync.poll() is None:
+            sync.kill()
+            sync.wait()
+        assert gateway.stop() == 0

@@ -2,15 +2,18 @@
 SQL, and how far behind it stays under peak load (docs/benchmarks.md section 12).
 
     python bench/bench_backoffice.py till   [--before main] [--seconds 4] [--rounds 3]
+                                            [--postgresql]
     python bench/bench_backoffice.py ingest [--entries 20000] [--rounds 3]
     python bench/bench_backoffice.py lag    [--seconds 60] [--level 256] [--sql sqlite]
     python bench/bench_backoffice.py        # all three with their defaults (bench/run_all.py)
 
-`till`: bench_e2e's driver (redemptions, one connection, 16 and 256 outstanding) against three
-gateways, one at a time, each with its own redis-server, alternating round by round: this
-checkout as `tillgate serve` runs it (feed written, consumer in the process, SQLite), this
-checkout with `[backoffice] enabled = false` (feed written, no consumer), and the commit
-`--before` (no feed at all: a copy from `git archive`, with this checkout's compiled twins).
+`till`: bench_e2e's driver (redemptions, one connection, 16 and 256 outstanding) against
+several gateways, one at a time, each with its own redis-server, alternating round by round:
+this checkout as `tillgate serve` runs it (feed written, consumer in the process, SQLite), the
+same with `[backoffice] enabled = false` and `tillgate backoffice sync` as a process of its own,
+the same with no consumer at all (feed written only), with `--postgresql` one whose consumer
+writes PostgreSQL, and the commit `--before` (no feed at all: a copy from `git archive`, with
+this checkout's compiled twins).
 After each measurement it waits for the consumer to empty the feed, so its catching up does not
 land on the next gateway's turn. Medians of answers per second, p50/p99, ratios to `before`.
 
@@ -56,8 +59,11 @@ from gateway.testing import config_text  # noqa: E402
 class Host:
     """A `tillgate serve` of some source tree, with its own redis-server and data directory."""
 
-    def __init__(self, name: str, tree: Path, work: Path, extra: str = ""):
+    def __init__(self, name: str, tree: Path, work: Path, extra: str = "",
+                 sync: bool = False):
         self.name, self.tree, self.work = name, tree, work
+        self.sync = sync  # also run `tillgate backoffice sync`, a process of its own
+        self.sync_process: subprocess.Popen | None = None
         work.mkdir(parents=True)
         self.redis = EmbeddedRedis(work / "redis", port=free_port(), appendonly=False)
         self.redis.start()
@@ -88,6 +94,19 @@ class Host:
             cwd=self.tree, env=env, stdout=log, stderr=log)
         log.close()
         wait_port(self.ports["iso"], self.process)
+        if self.sync:
+            log = open(self.work / "sync.log", "ab")
+            self.sync_process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "backoffice", "sync", "--config",
+                 str(self.config_path)], cwd=self.tree, env=env, stdout=log, stderr=log)
+            log.close()
+
+    def pids(self) -> dict[str, int]:
+        assert self.process is not None and self.redis.process is not None
+        found = {"host": self.process.pid, "redis": self.redis.process.pid}
+        if self.sync_process is not None:
+            found["sync"] = self.sync_process.pid
+        return found
 
     def feed_length(self) -> int:
         client = redis.Redis.from_url(self.redis.url)
@@ -102,6 +121,9 @@ class Host:
             return json.loads(response.read())
 
     def stop(self) -> None:
+        if self.sync_process is not None:
+            self.sync_process.terminate()
+            self.sync_process.wait(30)
         if self.process is not None:
             self.process.terminate()
             self.process.wait(30)
@@ -125,10 +147,20 @@ def till(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         before = source_of(args.before, base / "before")
+        pg = None
+        if args.postgresql:
+            from pgserver import PostgresServer
+            pg = PostgresServer()
+            pg.start()
         hosts = [Host("feed+consumer", ROOT, base / "on"),
+                 Host("feed+sync process", ROOT, base / "sync",
+                      extra="[backoffice]\nenabled = false\n", sync=True),
                  Host("feed, no consumer", ROOT, base / "feed",
                       extra="[backoffice]\nenabled = false\n"),
                  Host(f"before ({args.before})", before, base / "off")]
+        if pg is not None:  # the consumer writing PostgreSQL (another process) instead
+            hosts.insert(1, Host("feed+consumer (pg)", ROOT, base / "pg",
+                                 extra=f'[backoffice]\nurl = "{pg.new_database()}"\n'))
         try:
             for host in hosts:
                 host.start()
@@ -139,37 +171,37 @@ def till(args) -> None:
                     for host in hosts:
                         run += 2
                         budget = min(int(max(level * 200, 60000 * args.seconds)), 999999)
-                        assert host.process is not None
                         asyncio.run(measure(host.ports["iso"], build_messages(
                             host.cards, level * 4 + 20000, run - 1), level, 0.5))
-                        pids = {"host": host.process.pid, "redis": host.redis.process.pid}
                         r = asyncio.run(measure(host.ports["iso"], build_messages(
-                            host.cards, budget, run), level, args.seconds, pids))
+                            host.cards, budget, run), level, args.seconds, host.pids()))
                         r["feed_after"] = host.feed_length()
                         results.setdefault((host.name, level), []).append(r)
-                        if host is hosts[0]:
+                        if host.name.startswith("feed+"):
                             _drained(host)
                         else:  # the feed of a gateway without a consumer: emptied, unmeasured
                             client = redis.Redis.from_url(host.redis.url)
                             client.delete(FEED_STREAM)
                             client.close()
             print(f"{'gateway':<24} {'outstanding':>11} {'req/s':>9} {'ratio':>6} {'p50 ms':>7} "
-                  f"{'p99 ms':>7}  CPU % host/redis  host us/req  feed left")
+                  f"{'p99 ms':>7}  CPU % host/redis/sync  host us/req  feed left")
             for level in levels:
-                ref = statistics.median(r["rate"] for r in results[(hosts[2].name, level)])
+                ref = statistics.median(r["rate"] for r in results[(hosts[-1].name, level)])
                 for host in hosts:
                     runs = results[(host.name, level)]
                     rate = statistics.median(r["rate"] for r in runs)
-                    cpu = "/".join(f"{statistics.median(r['cpu'][p] for r in runs):.0f}"
-                                   for p in ("host", "redis"))
+                    cpu = "/".join(f"{statistics.median(r['cpu'].get(p, 0) for r in runs):.0f}"
+                                   for p in ("host", "redis", "sync"))
                     print(f"{host.name:<24} {level:>11} {rate:>9.0f} {rate / ref:>6.2f} "
                           f"{statistics.median(r['p50_ms'] for r in runs):>7.2f} "
-                          f"{statistics.median(r['p99_ms'] for r in runs):>7.2f}  {cpu:>16}  "
+                          f"{statistics.median(r['p99_ms'] for r in runs):>7.2f}  {cpu:>21}  "
                           f"{statistics.median(r['host_us'] for r in runs):>11.0f}  "
                           f"{statistics.median(r['feed_after'] for r in runs):>9.0f}")
         finally:
             for host in hosts:
                 host.stop()
+            if pg is not None:
+                pg.stop()
 
 
 def _drained(host: Host, timeout: float = 120.0) -> float:
@@ -320,6 +352,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--levels", default="16,256")
+    p.add_argument("--postgresql", action="store_true",
+                   help="a fourth gateway whose consumer writes PostgreSQL (tests/pgserver.py)")
     p.set_defaults(func=till)
     p = sub.add_parser("ingest")
     p.add_argument("--entries", type=int, default=20000)

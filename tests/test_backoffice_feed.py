@@ -13,7 +13,7 @@ from test_backoffice_schema import config_for
 from test_ledger_support import ledger  # noqa: F401  (fixture)
 
 from gateway.backoffice import schema
-from gateway.backoffice.consumer import Backoff, FeedConsumer
+from gateway.backoffice.consumer import FeedConsumer
 from gateway.backoffice.db import create_engine, database_url
 from gateway.backoffice.feed import GROUP, FeedReader
 from gateway.backoffice.migrate import upgrade
@@ -22,6 +22,7 @@ from gateway.ledger import cards, feed
 from gateway.ledger.journal import entries
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
+from gateway.security.alerts.service import Backoff
 from protocols.model import Op
 
 

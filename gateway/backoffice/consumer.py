@@ -22,20 +22,9 @@ from gateway.backoffice.ingest import ingest
 from gateway.ledger.store import StoreError
 from gateway.logrepeat import RepeatedLog
 from gateway.metrics import families as metrics
+from gateway.security.alerts.service import Backoff
 
 log = logging.getLogger("tillgate.backoffice")
-
-
-class Backoff:
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0):
-        self.initial, self.maximum, self.current = initial, maximum, 0.0
-
-    def failed(self) -> float:
-        self.current = min(self.current * 2 if self.current else self.initial, self.maximum)
-        return self.current
-
-    def succeeded(self) -> None:
-        self.current = 0.0
 
 
 class FeedConsumer:
@@ -48,7 +37,7 @@ class FeedConsumer:
         # under a steady load the next batch is then one of a few hundred entries, not a few,
         # and the per-batch costs (a commit, five Redis calls) are shared by more entries.
         self.linger = linger
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(0.5, 30.0)
         self.sql_up: bool | None = None  # None: not tried yet
         self.lag = Lag(0, 0.0)
         self.ingested = 0  # entries written by this consumer (a replayed one counts again)

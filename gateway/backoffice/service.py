@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.backoffice.connect import _reason
-from gateway.backoffice.consumer import Backoff, FeedConsumer
+from gateway.backoffice.consumer import FeedConsumer
 from gateway.backoffice.db import create_engine, database_url, describe
 from gateway.backoffice.feed import FeedReader, Lag
 from gateway.backoffice.migrate import upgrade
@@ -33,6 +33,7 @@ from gateway.ledger.store import Store
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
 from gateway.security.alerts.record import Alert
+from gateway.security.alerts.service import Backoff
 from gateway.services import AsyncService
 
 log = logging.getLogger("tillgate.backoffice")

@@ -14,11 +14,14 @@ import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from gateway.admin.alerts import alerts_resource
+from gateway.admin.alerts import AlertsStatus
 from gateway.admin.cards import Cards
+from gateway.admin.config import ConfigAPI
+from gateway.admin.customers import Customers, CustomerTypes
 from gateway.admin.http import AdminHTTPService, api_resources
 from gateway.admin.terminals import Terminals
 from gateway.admin.tokens import Tokens
@@ -29,9 +32,11 @@ from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
+from gateway.reloader import Outcome, Reloader
 from gateway.security.alerts.record import Alert
 from gateway.security.alerts.service import AlertService
-from gateway.security.tokens import TokenAuth
+from gateway.security.logmask import card_pattern, reconfigure_logging
+from gateway.security.tokens import Guarded, TokenAuth
 from gateway.services import AsyncService, ServiceTree
 from gateway.supervise import EmbeddedSupervisor
 from protocols.model import Request, Result
@@ -155,7 +160,12 @@ async def _nothing(*_args: object) -> None:
 
 
 class ProcessorService(AsyncService):
-    """Creates the Processor once the store is up; listeners hold this and call `submit`."""
+    """Creates the Processor once the store is up; listeners hold this and call `submit`.
+
+    A config reload replaces the Processor (`prepare`, then `switch`): requests submitted from
+    then on go to the new one, while the old one finishes those it holds (queued this turn, or
+    waiting on the store) under the config they began with, and is dropped once it has none.
+    """
 
     name = "processor"
 
@@ -163,10 +173,23 @@ class ProcessorService(AsyncService):
         self.config = config
         self.store_service = store_service
         self.processor: Processor | None = None
+        self._retired: list[Processor] = []  # replaced by a reload, still answering
 
     async def start(self) -> None:
         assert self.store_service.store is not None, "the store starts first"
         self.processor = Processor(self.config, self.store_service.store)
+
+    def prepare(self, config: Config) -> Processor:
+        """A Processor for `config`, not yet used: its predecessor's store, clock and alert
+        queue (the alert delivery listens to that queue)."""
+        old = self.processor
+        if old is None:
+            raise RuntimeError("the processor is not running")
+        return Processor(config, old.store, clock=old.clock, alerts=old.alerts)
+
+    def switch(self, config: Config, processor: Processor) -> None:
+        old, self.processor, self.config = self.processor, processor, config
+        self._retired = [p for p in (*self._retired, old) if p is not None and p.in_flight]
 
     def submit(self, request: Request) -> Deferred[Result]:
         assert self.processor is not None, "submit before start"
@@ -179,7 +202,10 @@ class ProcessorService(AsyncService):
 
     @property
     def in_flight(self) -> int:
-        return self.processor.in_flight if self.processor is not None else 0
+        current = self.processor.in_flight if self.processor is not None else 0
+        if self._retired:  # forget those that are done (asked at shutdown and by tests)
+            self._retired = [p for p in self._retired if p.in_flight]
+        return current + sum(p.in_flight for p in self._retired)
 
 
 class Gateway:
@@ -196,21 +222,38 @@ class Gateway:
         self.backoffice = BackofficeService(config, lambda: self.store_service.store,
                                             self._raise_alert)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
-        auth = TokenAuth(config.security.tokens, self._store_client)
-        terminals = Terminals(config, lambda: self.store_service.store, auth)
-        alerts = alerts_resource(config, lambda: self.store_service.store, auth)
-        cards = Cards(config, lambda: self.store_service.store, auth,
-                      lambda: self.processor.processor)
-        tokens = Tokens(config, lambda: self.store_service.store, auth)
+        self.auth = auth = TokenAuth(config.security.tokens, self._store_client)
+        self.reloader = Reloader(lambda: self.config, self._prepare_config, config.data_dir)
+        store = self._store
+        terminals = Terminals(config, store, auth)
+        alerts_status = AlertsStatus(config, store)
+        cards = Cards(config, store, auth, lambda: self.processor.processor)
+        tokens = Tokens(config, store, auth)
+        config_api = ConfigAPI(self.reloader, auth)
+        # One engine for the process: the back office service's (opened and migrated at
+        # start in the background, or at the first customer request, whichever comes first).
+        customers = Customers(config, store, auth, self.backoffice.shared.engine)
+        customer_types = CustomerTypes(config, store, auth, self.backoffice.shared.engine)
+        # What holds the config to answer with; a reload points each at the new one.
+        self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
+                                          customer_types]
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
-                                     api_resources({b"terminals": terminals, b"alerts": alerts},
-                                                   {b"cards": cards, b"tokens": tokens}))
+                                     api_resources({b"terminals": terminals,
+                                                    b"alerts": Guarded(alerts_status,
+                                                                       "alerts:read", auth)},
+                                                   {b"cards": cards, b"tokens": tokens,
+                                                    b"config": config_api,
+                                                    b"customers": customers,
+                                                    b"customer-types": customer_types}))
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
                                  self.backoffice, *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
+
+    def _store(self) -> Store | None:
+        return self.store_service.store
 
     def _store_client(self):
         """The Redis client that holds tokens made at run time; None while the store is down."""
@@ -241,6 +284,34 @@ class Gateway:
         cls = getattr(importlib.import_module(module_name), class_name)
         return cls(self.reactor, listener, self.processor, self.config)
 
+    def reload(self, trigger: str) -> Deferred[Outcome]:
+        """Reload the config file (gateway/reloader.py); fires with the outcome."""
+        return self.reloader.reload(trigger)
+
+    def _prepare_config(self, new: Config) -> Callable[[], None]:
+        """Build what `new` needs (nothing running is touched); return the commit, which only
+        swaps references, so the whole switch happens between two requests on the reactor
+        thread."""
+        if not self.running:
+            raise RuntimeError("the gateway is not running (starting or stopping)")
+        processor = self.processor.prepare(new)
+        card_numbers = card_pattern(new.programs.values())  # what the log masks
+
+        def commit() -> None:
+            self.config = new
+            self.processor.switch(new, processor)
+            self.auth.tokens = new.security.tokens  # removed ones are refused from now on
+            for holder in self.config_holders:
+                holder.config = new
+            for listener in self.listeners:
+                reconfig = getattr(listener, "reconfig", None)
+                if reconfig is not None:
+                    reconfig(new)
+            self.alerts.reconfig(new)
+            reconfigure_logging(new.log_level, card_numbers)
+
+        return commit
+
     async def start(self) -> None:
         await self.tree.start()
         self.running = True
@@ -263,4 +334,5 @@ class Gateway:
         store_ok = self.store_service.healthy
         # Till health is Redis's: the back office is reported, never a reason for a 503.
         return self.running and store_ok, {"redis": "up" if store_ok else "down",
+                                           "config": self.reloader.state(),
                                            **self.backoffice.health()}

@@ -65,9 +65,14 @@ def test_every_card_script_has_a_claim_first_twin():
 
 @pytest_twisted.ensureDeferred
 async def test_scripts_reloaded_after_script_flush(ledger, redis_client):  # noqa: F811
+    from gateway.metrics.families import REGISTRY
+
     card = await ledger.issue("gift", activate=1000)
     redis_client.script_flush()
+    before = REGISTRY.get_sample_value("tillgate_redis_errors_total", {"kind": "noscript"})
     assert (await ledger.send(Op.REDEEM, card, 10)).balance == 990
+    after = REGISTRY.get_sample_value("tillgate_redis_errors_total", {"kind": "noscript"})
+    assert after == before + 1  # counted once, and the call was resent, not lost
 
 
 @pytest_twisted.ensureDeferred

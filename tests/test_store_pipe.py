@@ -10,6 +10,7 @@ import pytest_twisted
 
 from gateway.embedded_redis import EmbeddedRedis, free_port
 from gateway.ledger.store import Store, StoreError
+from gateway.metrics.families import REGISTRY
 from gateway.reactor import deferred_from_coro
 
 
@@ -43,12 +44,18 @@ async def _await(future):
     return await future
 
 
+def redis_errors(kind: str) -> float:
+    return REGISTRY.get_sample_value("tillgate_redis_errors_total", {"kind": kind}) or 0.0
+
+
 @pytest_twisted.ensureDeferred
 async def test_an_overdue_reply_fails_its_calls_and_the_next_call_reconnects(redis_url):
     store = await deferred_from_coro(Store.connect(redis_url, timeout=0.3))
+    timeouts = redis_errors("timeout")
     try:
         with pytest.raises(StoreError, match="no reply within 0.3 s"):
             await deferred_from_coro(_await(store.command("BLPOP", "pipe:nothing", "0.8")))
+        assert redis_errors("timeout") == timeouts + 1
         await deferred_from_coro(asyncio.sleep(0.6))  # the server is done blocking
         assert await deferred_from_coro(_await(store.command("PING"))) is True
     finally:
@@ -63,10 +70,26 @@ async def test_a_lost_server_fails_the_calls_and_a_restarted_one_serves_them(tmp
     try:
         assert await deferred_from_coro(_await(store.command("SET", "k", "v"))) is True
         server.stop()
+        lost = redis_errors("connection")
         with pytest.raises(StoreError):
             await deferred_from_coro(_await(store.command("GET", "k")))
+        assert redis_errors("connection") == lost + 1
         server.start()
         assert await deferred_from_coro(_await(store.command("PING"))) is True
     finally:
         await deferred_from_coro(store.close())
         server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_error_reply_is_counted_and_fails_only_its_call(redis_url):
+    store = await deferred_from_coro(Store.connect(redis_url))
+    before = redis_errors("error_reply")
+    try:
+        await deferred_from_coro(_await(store.command("HSET", "pipe:h", "a", "1")))
+        with pytest.raises(StoreError, match="WRONGTYPE"):
+            await deferred_from_coro(_await(store.command("INCR", "pipe:h")))
+        assert redis_errors("error_reply") == before + 1
+        assert await deferred_from_coro(_await(store.command("PING"))) is True
+    finally:
+        await deferred_from_coro(store.close())

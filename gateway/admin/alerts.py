@@ -1,5 +1,6 @@
-"""Admin HTTP: `GET /v1/alerts` (scope alerts:read) — the alert stream's length and, per sink,
-how many alerts were read but not yet delivered (a webhook that is down shows here first)."""
+"""Admin HTTP: `GET /v1/alerts` (scope alerts:read, guarded by gateway/app.py) — the alert
+stream's length and, per sink, how many alerts were read but not yet delivered (a webhook that
+is down shows here first)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from gateway.admin.jsonio import Answer, answer_later, json_bytes
 from gateway.config.model import Config
 from gateway.ledger.store import Store
 from gateway.security.alerts.queue import STREAM
-from gateway.security.tokens import Guarded, TokenAuth
 
 
 class AlertsStatus(resource.Resource):
@@ -41,11 +41,6 @@ class AlertsStatus(resource.Resource):
             length = 0
         return 200, {"stream_length": length, "sinks": groups,
                      "configured": list(self.config.alerts.sinks)}
-
-
-def alerts_resource(config: Config, store_source: Callable[[], Store | None],
-                    auth: TokenAuth) -> resource.Resource:
-    return Guarded(AlertsStatus(config, store_source), "alerts:read", auth)
 
 
 def _text(value: bytes | str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -39,10 +40,15 @@ async def backoffice_session(config: Config, *, migrate: bool = True
             await upgrade(engine)
         yield engine
     except UNREACHABLE as e:  # from the migration or from the command's own queries
-        raise BackofficeUnavailable(
-            f"back office {describe(url)}: cannot open it: {_reason(e)}") from e
+        raise unavailable(url, e) from e
     finally:
         await engine.dispose()
+
+
+def unavailable(url: URL, error: BaseException) -> BackofficeUnavailable:
+    """The one-line error for a database that cannot be reached: where, and the driver's
+    reason."""
+    return BackofficeUnavailable(f"back office {describe(url)}: cannot open it: {_reason(error)}")
 
 
 def _reason(error: BaseException) -> str:

@@ -6,8 +6,9 @@ SQL is down), then runs the feed consumer (unless `[backoffice] enabled = false`
 process runs `tillgate backoffice sync`; the service then only measures the lag). Till health
 is Redis's: SQL being down shows in /healthz as `"backoffice": "down"` and never turns it 503.
 
-`engine` is the process's one SQL engine (None until the database answered and is migrated):
-the admin resources of customers and reports take it from here, through a callable.
+`shared` holds the process's one SQL engine (gateway/backoffice/shared.py): the admin resources
+of customers and reports take its `engine` getter (which opens it at once if this service has
+not yet); `engine` is that engine once open, else None.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.backoffice.connect import _reason
+from gateway.backoffice.connect import BackofficeUnavailable, _reason
 from gateway.backoffice.consumer import FeedConsumer
-from gateway.backoffice.db import create_engine, database_url, describe
+from gateway.backoffice.db import database_url, describe
 from gateway.backoffice.feed import FeedReader, Lag
-from gateway.backoffice.migrate import upgrade
+from gateway.backoffice.shared import SharedEngine
 from gateway.config.model import Config
 from gateway.ledger.store import Store
 from gateway.metrics import families as metrics
@@ -41,7 +42,7 @@ log = logging.getLogger("tillgate.backoffice")
 LAG_ALERT = "backoffice_lag"
 LAG_ALERT_WINDOW = 3600  # one alert per hour while the lag stays past the threshold
 # Caught up, the consumer waits this long before its next batch: fewer, larger batches take
-# less of the process the tills share (docs/benchmarks.md section 12); the lag grows by as much.
+# less of the process the tills share (docs/benchmarks.md section 14); the lag grows by as much.
 LINGER = 0.25
 STOP_WAIT = 5.0  # seconds a stop waits for the batch in hand before cancelling it
 
@@ -64,7 +65,7 @@ class BackofficeService(AsyncService):
         self.block_ms = block_ms
         self.linger = linger
         self.lag_interval = lag_interval  # how often the lag is measured (XLEN, one XRANGE)
-        self.engine: AsyncEngine | None = None
+        self.shared = SharedEngine(config)
         self.consumer: FeedConsumer | None = None
         self.lag: Lag | None = None  # not measured yet (health says null, not 0)
         self.state = "disabled" if not config.backoffice.enabled else "down"
@@ -78,8 +79,14 @@ class BackofficeService(AsyncService):
         self._wake = asyncio.Event()
         self._task = asyncio.ensure_future(self._run())
 
+    @property
+    def engine(self) -> AsyncEngine | None:
+        return self.shared.opened
+
     async def stop(self) -> None:
         await deferred_from_coro(self._stop())
+        await self.shared.stop()  # after the consumer: disposes the engine
+        metrics.BACKOFFICE_UP.set(0)
 
     async def _stop(self) -> None:
         self._stopping = True
@@ -94,10 +101,6 @@ class BackofficeService(AsyncService):
                     await task
         if self._alerting:
             await asyncio.wait(list(self._alerting), timeout=STOP_WAIT)
-        engine, self.engine = self.engine, None
-        if engine is not None:
-            await engine.dispose()
-        metrics.BACKOFFICE_UP.set(0)
 
     def health(self) -> dict[str, object]:
         """For /healthz: the back office's state and lag; never part of the gateway's 200/503."""
@@ -141,22 +144,20 @@ class BackofficeService(AsyncService):
 
     async def _open(self) -> bool:
         """The engine, migrated; retried with back-off until it works or the service stops."""
-        url = database_url(self.config)
+        where = describe(database_url(self.config))
         backoff = Backoff(1.0, 60.0)
         while not self._stopping:
-            engine = create_engine(url)
             try:
-                await upgrade(engine)
-            except Exception as e:
-                await engine.dispose()
+                await self.shared.engine()
+            except Exception as e:  # unreachable (BackofficeUnavailable), or a failed migration
                 self._set_sql(False)
-                log.warning("back office %s: cannot open it (%s); tills are served, the feed "
-                            "keeps the entries; trying again", describe(url), _reason(e))
+                why = str(e) if isinstance(e, BackofficeUnavailable) else \
+                    f"back office {where}: cannot open it: {_reason(e)}"
+                log.warning("%s; tills are served, the feed keeps the entries; trying again", why)
                 await self._sleep(backoff.failed())
                 continue
-            self.engine = engine
             self._set_sql(True)
-            log.info("back office %s: migrated, feed consumer %s", describe(url),
+            log.info("back office %s: migrated, feed consumer %s", where,
                      "running" if self.config.backoffice.enabled else "off (enabled = false)")
             return True
         return False

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
-from gateway.backoffice.audit import BackofficeAudit
-from gateway.backoffice.connect import BackofficeUnavailable, backoffice_session
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
 from gateway.config.model import Config
 from gateway.ledger.audit import AuditReport, audit
 from gateway.ledger.storeconnect import StoreUnavailable, store_session
+
+if TYPE_CHECKING:
+    from gateway.backoffice.audit import BackofficeAudit
+
+# SQLAlchemy is imported inside the command (gateway/cli/backoffice.py says why).
 
 
 def register(subparsers, common) -> None:
@@ -25,6 +29,8 @@ def register(subparsers, common) -> None:
 
 
 def run_audit(args) -> int:
+    from gateway.backoffice.connect import BackofficeUnavailable
+
     config = load_or_report(args.config)
     if config is None:
         return 2
@@ -46,6 +52,9 @@ def run_audit(args) -> int:
 
 async def _audit(config: Config, with_backoffice: bool
                  ) -> tuple[AuditReport, BackofficeAudit | None]:
+    from gateway.backoffice.audit import BackofficeAudit
+    from gateway.backoffice.connect import backoffice_session
+
     async with store_session(config) as store:
         if not with_backoffice:
             return await audit(store), None

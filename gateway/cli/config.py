@@ -1,6 +1,7 @@
 """`tillgate config check [FILE]`: validate a configuration, naming every error by its path.
 `tillgate config show` prints the built-in default (HOST-SPEC 6, annotated) and
 `tillgate config init FILE` writes it to FILE, a start for a configuration of one's own.
+`tillgate config reload` makes the running gateway reload its file (gateway/cli/configreload.py).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from gateway.cli import configreload
 from gateway.config.defaults import builtin_config_text
 from gateway.config.model import Config, ConfigError, load_config
 
@@ -23,6 +25,7 @@ def register(subparsers, common) -> None:
     init = sub.add_parser("init", help="write the built-in default configuration to FILE")
     init.add_argument("file", help="the new configuration file (not overwritten if it exists)")
     init.set_defaults(func=run_init)
+    configreload.add_parser(sub, common)
 
 
 def run_check(args) -> int:

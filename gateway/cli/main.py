@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "gateway.cli.cards",
     "gateway.cli.audit",
     "gateway.cli.backoffice",
+    "gateway.cli.customers",
     "gateway.cli.resellers",
     "gateway.cli.sim",
     "gateway.cli.terminals",

@@ -3,7 +3,9 @@
 Start-up problems (a config error, Redis not answering, a port in use) end the process with one
 clear line on stderr and a non-zero status: 2 for a bad config, 1 for a failure to start.
 SIGTERM/SIGINT stop accepting, finish in-flight work, close Redis and exit 0 (1 if a part had
-to be cancelled at the shutdown bound, see gateway.services). SIGUSR1 writes
+to be cancelled at the shutdown bound, see gateway.services). SIGHUP reloads the config file
+without dropping a connection (gateway/reloader.py; `tillgate config reload` sends it to the
+pid in `<data_dir>/tillgate.pid`, written once ready). SIGUSR1 writes
 every thread's Python stack to stderr (faulthandler) and carries on: the first look at a daemon
 that seems stuck, with no debugger to attach.
 """
@@ -16,6 +18,7 @@ import logging
 import signal
 import sys
 
+from gateway import runfiles
 from gateway.cli.config import load_or_report, summary
 from gateway.config.defaults import DEFAULT_CONFIG_PATH
 
@@ -64,11 +67,20 @@ def run(args) -> int:
         # (bench/bench_e2e.py; docs/benchmarks.md section 9).
         gc.freeze()
         gc.set_threshold(10_000, 50, 1_000)
+        try:
+            runfiles.write_pid(config.data_dir)
+        except OSError as e:  # the gateway serves on; only `config reload` cannot find it
+            log.warning("cannot write %s: %s (`tillgate config reload` will not find this "
+                        "gateway; kill -HUP still reloads)", config.data_dir / runfiles.PID_FILE,
+                        e.strerror)
         log.info("tillgate ready: %s; %s", summary(config), ", ".join(_endpoints(config)))
 
     reactor.callWhenRunning(lambda: ensureDeferred(start()))
+    reactor.addSystemEventTrigger("before", "shutdown", runfiles.remove_pid, config.data_dir)
     reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(gateway.stop()))
     stop_on_signals(loop, reactor.stop)
+    # Before the reactor runs: SIGHUP's default action would end the process.
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload, "SIGHUP")
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]  # not in IReactorCore
     if outcome["status"] == 0 and gateway.tree.stuck:

@@ -7,10 +7,12 @@ each named by its path (`programs.gift.max_balance: must be a positive integer`)
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gateway.config.backoffice import BackofficeConfig, read_backoffice
@@ -206,6 +208,9 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
     raw: dict = field(default_factory=dict, repr=False)
+    # SHA-256 (hex) of the file's bytes as read: `sha256sum FILE` tells which config a gateway
+    # runs (/healthz, gateway/reloader.py). Not a setting: two configs differ by their settings.
+    digest: str = field(default="", compare=False)
 
     terminals: dict[str, Merchant] = field(default_factory=dict, repr=False)  # terminal -> owner
 
@@ -224,12 +229,13 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG_PATH) -> Config:
     path = str(path)
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            content = f.read()
+        data = tomllib.load(io.BytesIO(content))  # the bytes hashed are the bytes parsed
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
-    return parse_config(data, path)
+    return replace(parse_config(data, path), digest=hashlib.sha256(content).hexdigest())
 
 
 def parse_config(data: dict, path: str = "<config>") -> Config:

@@ -218,3 +218,39 @@ async def rollback_last(store: Store, card: str) -> dict[str, object]:
                               lastkey=last_key)
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
     return msgpack.unpackb(packed)
+
+
+# In the state hash: "inactive" while the card's customer is (docs/ledger.md); else absent.
+CUSTOMER_FIELD = "cust"
+
+
+async def mark_customer_inactive(store: Store, cid: str, inactive: bool,
+                                 operator: str = OPERATOR) -> bool | None:
+    """Set (or clear) the mark that the customer holding card `cid` is inactive, which the gate
+    answers 62 for (gateway/ledger/lua/set_holder.lua). True when it changed (journaled),
+    False when it was so already, None for a card that is not in the store."""
+    key = "cust:" + secrets.token_hex(6)
+    params = _operator_params(cid, key, "cust", term=operator,
+                              cust="inactive" if inactive else "")
+    packed, _fresh = await store.run("set_holder", card_keys(cid, key, key), [_pack(params)])
+    res = msgpack.unpackb(packed)
+    if res["rc"] == "14":
+        return None
+    if res["rc"] != "00":
+        raise RuntimeError(f"set_holder: {res}")
+    return res["msg"] == "changed"
+
+
+async def customer_marked_cards(store: Store) -> list[str]:
+    """The ids of every card marked as held by an inactive customer (a SCAN of all cards, as
+    the audit does; on a Redis Cluster run it against each primary)."""
+    marked: list[str] = []
+    cursor = 0
+    while True:
+        cursor, keys = await store.command("SCAN", cursor, "MATCH", "{c:*}:s", "COUNT", 1000)
+        replies = [store.command("HGET", key, CUSTOMER_FIELD) for key in keys]
+        for key, value in zip(keys, [await r for r in replies]):
+            if value:
+                marked.append(key.decode()[3:-3])  # {c:<id>}:s
+        if int(cursor) == 0:
+            return marked

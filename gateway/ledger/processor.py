@@ -41,7 +41,10 @@ log = logging.getLogger(__name__)
 
 
 class Processor(BatchRunner):
-    def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time):
+    def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time,
+                 alerts: AlertQueue | None = None):
+        """`alerts`: the queue to raise alerts on; a Processor made for a reloaded config
+        takes its predecessor's, which the alert delivery service listens to."""
         super().__init__(store)
         self.config = config
         self.resellers = ResellerRules(config)
@@ -55,7 +58,7 @@ class Processor(BatchRunner):
         self._pack = msgpack.Packer().pack
         self.velocity = Velocity(config.rules)  # gateway/security/rules.py, docs/security.md
         self.pin_keys = PinKeys(config.security.pin_keys)  # field 52 under terminal keys
-        self.alerts = AlertQueue(store, config.alerts.stream_max)
+        self.alerts = alerts or AlertQueue(store, config.alerts.stream_max)
 
     # -- checks that need no store -------------------------------------------------------------
 

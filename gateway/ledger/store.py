@@ -39,6 +39,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import InvalidResponse, NoScriptError, RedisError, ResponseError
 
 from gateway.ledger.replies import Reply
+from gateway.metrics import families as metrics
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,11 @@ class _Pipe(asyncio.Protocol):
             return
         loop = self.store.loop
         if self.waiting[0].deadline <= loop.time():
-            self.fail(f"no reply within {self.store.timeout} s")
+            self.fail(f"no reply within {self.store.timeout} s", "timeout")
         else:
             self._watchdog = loop.call_at(self.waiting[0].deadline, self._watch)
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, kind: str = "connection") -> None:
         if self.open:
             self.open = False
             if self._watchdog is not None:
@@ -180,7 +181,7 @@ class _Pipe(asyncio.Protocol):
             self.transport.abort()
         waiting, self.waiting = self.waiting, deque()
         self.store._pipe_failed(self, StoreError(f"redis at {self.store.url}: {reason}"),
-                                waiting)
+                                waiting, kind)
 
     def close(self) -> None:
         if self.open:
@@ -323,21 +324,25 @@ class Store:
         except (TimeoutError, RedisError, OSError) as e:
             await connection.disconnect(nowait=True)
             held, self._opening = self._opening or [], None
-            self._fail(held, StoreError(f"redis at {self.url}: {e or type(e).__name__}"))
+            self._fail(held, StoreError(f"redis at {self.url}: {e or type(e).__name__}"),
+                       "timeout" if isinstance(e, TimeoutError) else "connection")
             return
         self._pipe = _Pipe(self, connection)
         held, self._opening = self._opening or [], None
         if held:
             self._send(held)
 
-    def _pipe_failed(self, pipe: _Pipe, error: StoreError, waiting: deque[_Call]) -> None:
+    def _pipe_failed(self, pipe: _Pipe, error: StoreError, waiting: deque[_Call],
+                     kind: str) -> None:
         if self._pipe is pipe:
             self._pipe = None
-        self._fail(waiting, error)
+        self._fail(waiting, error, kind)
 
-    def _fail(self, calls: Any, error: StoreError) -> None:
+    def _fail(self, calls: Any, error: StoreError, kind: str) -> None:
+        """Fail `calls`, counted under `kind` (timeout | connection: metrics.REDIS_ERROR_KINDS)."""
         if not calls:  # a pipe closed with nothing waiting: nobody was refused
             return
+        metrics.REDIS_ERRORS.labels(kind).inc(len(calls))
         for call in calls:
             if not call.done():
                 call.set_exception(error)
@@ -351,8 +356,10 @@ class Store:
             return
         if isinstance(reply, ResponseError):
             if isinstance(reply, NoScriptError) and call.script and not call.attempts:
+                metrics.REDIS_ERRORS.labels("noscript").inc()
                 self._reload(call)  # server restarted or failed over: load, resend this call
             else:
+                metrics.REDIS_ERRORS.labels("error_reply").inc()
                 future.set_exception(StoreError(f"redis error: {reply}"))
             return
         if call.script is None:  # plain commands get redis-py's reply shapes (HGETALL: dict)
@@ -361,6 +368,7 @@ class Store:
                 try:
                     reply = callback(reply)
                 except Exception as e:
+                    metrics.REDIS_ERRORS.labels("error_reply").inc()
                     future.set_exception(StoreError(f"redis reply to {call.name}: {e}"))
                     return
         future.set_result(reply)
@@ -382,7 +390,8 @@ class Store:
                 await self.client.script_load(script.source)
         except (TimeoutError, RedisError, OSError) as e:
             error = StoreError(f"redis at {self.url}: {e or type(e).__name__}")
-            self._fail(self._reloading.pop(script.name), error)
+            self._fail(self._reloading.pop(script.name), error,
+                       "timeout" if isinstance(e, TimeoutError) else "connection")
             return
         for call in self._reloading.pop(script.name):
             self._enqueue(call)

@@ -229,6 +229,11 @@ class IsoTCPService(AsyncService):
         till must not keep a stopping gateway alive until shutdown_grace."""
         self.shutting_down = self.admission.shutting_down = True
 
+    def reconfig(self, config: Config) -> None:
+        """A reloaded config (gateway/reloader.py): its own listener settings need a restart and
+        are unchanged; what a request is judged by lives in the processor."""
+        self.config = config
+
     @property
     def bound_port(self) -> int:
         assert self.port is not None, "not listening"

@@ -205,6 +205,13 @@ class LineEndpoint:
         till must not keep a stopping gateway alive until shutdown_grace."""
         self.shutting_down = self.admission.shutting_down = True
 
+    def reconfig(self, config: Config) -> None:
+        """A reloaded config (gateway/reloader.py): a TGL/1 activation is pre-valued or not by
+        the card's program in it. Called between two reactor turns, like every part's."""
+        self.config = config
+        if isinstance(self.codec, TglPayloads):
+            self.codec.config = config
+
     def build_protocol(self) -> LineProtocol:
         return LineProtocol(self)
 

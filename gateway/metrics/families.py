@@ -44,8 +44,14 @@ REDIS_PING = Histogram("tillgate_redis_ping_seconds", "Round trip of the Redis h
 EMBEDDED_REDIS_RESTARTS = Counter(
     "tillgate_embedded_redis_restarts_total",
     "Times the gateway restarted its embedded redis-server after it exited", registry=REGISTRY)
+# Calls the store failed, by kind: timeout (no reply in time), connection (could not connect,
+# lost, or an unreadable reply), error_reply (the server answered an error: a script bug),
+# noscript (the script cache was empty, e.g. after a restart: reloaded and resent, not lost).
+REDIS_ERROR_KINDS = ("timeout", "connection", "error_reply", "noscript")
 REDIS_ERRORS = Counter("tillgate_redis_errors_total", "Redis calls that failed, by kind",
                        ["kind"], registry=REGISTRY)
+for _kind in REDIS_ERROR_KINDS:  # every kind shows from the start, at 0
+    REDIS_ERRORS.labels(_kind)
 
 # Updated for every message, on the reactor thread: lock-free (gateway/metrics/hot.py).
 MESSAGES_IN = HotCounter("tillgate_messages_in_total", "Requests received",
@@ -81,6 +87,22 @@ LINE_RETRANSMISSIONS = Counter("tillgate_line_retransmissions_total",
 UNMATCHED_REVERSALS = Counter("tillgate_unmatched_reversals_total",
                               "Reversals whose original was unknown (tombstoned)",
                               registry=REGISTRY)
+
+
+# Config reloads (gateway/reloader.py): the outcome is one of a closed pair.
+RELOAD_OUTCOMES = ("applied", "refused")
+CONFIG_RELOADS = Counter("tillgate_config_reloads_total",
+                         "Config reloads (SIGHUP, `tillgate config reload`, the admin API), by "
+                         "outcome: applied, or refused whole with the running config kept",
+                         ["outcome"], registry=REGISTRY)
+for _outcome in RELOAD_OUTCOMES:
+    CONFIG_RELOADS.labels(_outcome)  # both series exist from the start, at 0
+CONFIG_LOADED = Gauge("tillgate_config_loaded_timestamp_seconds",
+                      "When the running config was applied (start or last applied reload)",
+                      registry=REGISTRY)
+CONFIG_GENERATION = Gauge("tillgate_config_generation",
+                          "Configs applied since the process started: 1 at start, one more "
+                          "per applied reload", registry=REGISTRY)
 
 
 GC_PAUSE = Histogram(

@@ -58,3 +58,13 @@ def setup_logging(level: str = "INFO", programs: Iterable[object] = (), stream=N
 
     globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")],
                                      redirectStandardIO=False, discardBuffer=True)
+
+
+def reconfigure_logging(level: str, pattern: re.Pattern[str]) -> None:
+    """After a config reload: the new level, and `pattern` (card_pattern of the new programs)
+    masking card numbers, so a program added with short numbers is not logged whole."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler.formatter, CardMaskingFormatter):
+            handler.formatter.pattern = pattern
+    root.setLevel(level)

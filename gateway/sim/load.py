@@ -96,6 +96,8 @@ class _Connection(asyncio.Protocol):
         if self.pending:
             self.run.stats.errors["closed"] += len(self.pending)
             self.pending.clear()
+        if not self.run.closing:  # the gateway (or the network) ended it, not the run
+            self.run.stats.errors["disconnected"] += 1
         self.transport = None
         if not self.closed.done():
             self.closed.set_result(None)
@@ -186,6 +188,7 @@ class LoadRun:
         self.deadline = 0.0
         self.started = 0.0
         self.last_answer = 0.0
+        self.closing = False  # set when the run closes its connections: a loss before is counted
         self.connections: list[_Connection] = []
         rng = random.Random(7)
         wheel = [op for op, weight in settings.mix for _ in range(weight)]
@@ -252,6 +255,7 @@ class LoadRun:
         finally:
             for task in helpers:
                 task.cancel()
+            self.closing = True
             await self._close(connections)
         end = max(self.deadline, self.last_answer) if self.stats.completed else self.deadline
         self.stats.elapsed = end - self.started

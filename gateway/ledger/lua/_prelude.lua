@@ -172,6 +172,9 @@ local function gate(want, pin)
   if s == 'lost' then return '41' end
   if s == 'suspended' then return '62' end
   if s == 'closed' then return '78' end
+  -- The card's customer is inactive in the back office (set_holder.lua keeps the field): every
+  -- operation is answered as for a suspended card, in this same atomic call.
+  if st.cust == 'inactive' then return '62' end
   if s == 'locked' then
     local untl = num(st.pinu)
     if untl > 0 and now >= untl then

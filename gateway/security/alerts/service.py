@@ -69,6 +69,14 @@ class AlertService(AsyncService):
         self._wake: list[asyncio.Event] = []
         self._stopping = False
 
+    def reconfig(self, config: Config) -> None:
+        """A reloaded config: the sinks and their settings need a restart (gateway/config/diff.py),
+        but an e-mail also goes to the alert's merchant, whose address may have changed."""
+        self.config = config
+        for sink, _ in self.sinks:
+            if isinstance(sink, SMTPEmailSink):
+                sink.merchants = config.merchants
+
     async def start(self) -> None:
         self.queue = self.queue_source()
         self._stopping = False

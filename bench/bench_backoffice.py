@@ -1,5 +1,5 @@
 """The back office's journal feed: what it costs the till path, how fast the consumer writes to
-SQL, and how far behind it stays under peak load (docs/benchmarks.md section 14).
+SQL, and how far behind it stays under peak load (docs/benchmarks.md section 15).
 
     python bench/bench_backoffice.py till   [--before main] [--seconds 4] [--rounds 3]
                                             [--postgresql]

@@ -23,6 +23,7 @@ from gateway.admin.cards import Cards
 from gateway.admin.config import ConfigAPI
 from gateway.admin.customers import Customers, CustomerTypes
 from gateway.admin.http import AdminHTTPService, api_resources
+from gateway.admin.reports import Reports
 from gateway.admin.terminals import Terminals
 from gateway.admin.tokens import Tokens
 from gateway.backoffice.service import BackofficeService
@@ -231,12 +232,15 @@ class Gateway:
         tokens = Tokens(config, store, auth)
         config_api = ConfigAPI(self.reloader, auth)
         # One engine for the process: the back office service's (opened and migrated at
-        # start in the background, or at the first customer request, whichever comes first).
-        customers = Customers(config, store, auth, self.backoffice.shared.engine)
-        customer_types = CustomerTypes(config, store, auth, self.backoffice.shared.engine)
+        # start in the background, or at the first customer or report request, whichever
+        # comes first).
+        engine = self.backoffice.shared.engine
+        customers = Customers(config, store, auth, engine)
+        customer_types = CustomerTypes(config, store, auth, engine)
+        reports = Reports(config, engine, auth)
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
-                                          customer_types]
+                                          customer_types, reports]
         self.http = AdminHTTPService(reactor, config.http, self.health, auth,
                                      api_resources({b"terminals": terminals,
                                                     b"alerts": Guarded(alerts_status,
@@ -244,7 +248,8 @@ class Gateway:
                                                    {b"cards": cards, b"tokens": tokens,
                                                     b"config": config_api,
                                                     b"customers": customers,
-                                                    b"customer-types": customer_types}))
+                                                    b"customer-types": customer_types,
+                                                    b"reports": reports}))
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.

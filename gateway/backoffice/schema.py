@@ -52,7 +52,11 @@ journal_entries = Table(
     Column("request_key", Text, nullable=False),
     Column("t", BigInteger, nullable=False),           # epoch seconds
     Column("undo", String(40), nullable=True),         # entry id this one undoes
-    Index(None, "t"),
+    # Reports (migration 0005, docs/backoffice.md "Reports"): a day range is one range of the
+    # first, and summaries by day, merchant, terminal, op or program read that index alone; the
+    # second finds a card's last entry by a date (liability) and its entries of a period.
+    Index(None, "t", "merchant", "terminal", "op", "program", "dv", "dp"),
+    Index(None, "card_id", "t", "seq"),
 )
 
 # The last known state of each card, as the journal told it: balance and points are those of

@@ -42,7 +42,7 @@ log = logging.getLogger("tillgate.backoffice")
 LAG_ALERT = "backoffice_lag"
 LAG_ALERT_WINDOW = 3600  # one alert per hour while the lag stays past the threshold
 # Caught up, the consumer waits this long before its next batch: fewer, larger batches take
-# less of the process the tills share (docs/benchmarks.md section 14); the lag grows by as much.
+# less of the process the tills share (docs/benchmarks.md section 15); the lag grows by as much.
 LINGER = 0.25
 STOP_WAIT = 5.0  # seconds a stop waits for the batch in hand before cancelling it
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "gateway.cli.backoffice",
     "gateway.cli.customers",
     "gateway.cli.resellers",
+    "gateway.cli.reports",
     "gateway.cli.sim",
     "gateway.cli.terminals",
     "gateway.cli.tokens",

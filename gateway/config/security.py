@@ -19,7 +19,7 @@ from gateway.issuance.derived import MIN_SECRET_BYTES
 # The closed set of scopes the admin API checks; tokens made at run time draw from it too.
 SCOPES = ("health", "metrics", "cards:read", "cards:write", "cards:issue", "terminals:read",
           "terminals:write", "alerts:read", "tokens:admin", "config:read", "config:reload",
-          "customers:read", "customers:write")
+          "customers:read", "customers:write", "reports:read")
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

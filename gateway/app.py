@@ -234,7 +234,7 @@ class Gateway:
         # One engine for the process: the back office service's (opened and migrated at
         # start in the background, or at the first customer or report request, whichever
         # comes first).
-        engine = self.backoffice.shared.engine
+        engine = self.backoffice.engine
         customers = Customers(config, store, auth, engine)
         customer_types = CustomerTypes(config, store, auth, engine)
         reports = Reports(config, engine, auth)

@@ -7,8 +7,8 @@ process runs `tillgate backoffice sync`; the service then only measures the lag)
 is Redis's: SQL being down shows in /healthz as `"backoffice": "down"` and never turns it 503.
 
 `shared` holds the process's one SQL engine (gateway/backoffice/shared.py): the admin resources
-of customers and reports take its `engine` getter (which opens it at once if this service has
-not yet); `engine` is that engine once open, else None.
+of customers and reports take the `engine` getter, which opens it at once if this service has
+not yet.
 """
 
 from __future__ import annotations
@@ -79,9 +79,10 @@ class BackofficeService(AsyncService):
         self._wake = asyncio.Event()
         self._task = asyncio.ensure_future(self._run())
 
-    @property
-    def engine(self) -> AsyncEngine | None:
-        return self.shared.opened
+    async def engine(self) -> AsyncEngine:
+        """The process's engine, opened now if it is not yet; BackofficeUnavailable if SQL
+        cannot be reached (what the customer and report resources are given)."""
+        return await self.shared.engine()
 
     async def stop(self) -> None:
         await deferred_from_coro(self._stop())
@@ -133,8 +134,9 @@ class BackofficeService(AsyncService):
             lag_task = asyncio.ensure_future(self._measure(reader))
             try:
                 if await self._open() and self.config.backoffice.enabled:
-                    assert self.engine is not None
-                    self.consumer = FeedConsumer(reader, self.engine, block_ms=self.block_ms,
+                    engine = self.shared.opened
+                    assert engine is not None
+                    self.consumer = FeedConsumer(reader, engine, block_ms=self.block_ms,
                                                  linger=self.linger)
                     await self.consumer.run(self._stopping_now, self._sleep)
             finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.backoffice.connect import UNREACHABLE, BackofficeUnavailable, unavailable
@@ -36,13 +37,13 @@ class SharedEngine(AsyncService):
         async with self._opening:
             if self._engine is None:
                 url = database_url(self.config)
-                engine = create_engine(url)
                 try:
-                    await upgrade(engine)
+                    # In a worker thread, with a loop and an engine of its own: DDL (on SQLite
+                    # a migration may copy a whole table) never holds up the reactor's thread.
+                    await asyncio.to_thread(_migrate_in_own_loop, url)
                 except UNREACHABLE as e:
-                    await engine.dispose()
                     raise unavailable(url, e) from e
-                self._engine = engine
+                self._engine = create_engine(url)
             return self._engine
 
     @property
@@ -54,6 +55,18 @@ class SharedEngine(AsyncService):
         engine, self._engine = self._engine, None
         if engine is not None:
             await deferred_from_coro(engine.dispose())
+
+
+def _migrate_in_own_loop(url: URL) -> None:
+    """In a worker thread: bring the database to the newest schema with an engine of its own."""
+    async def migrate() -> None:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate())
 
 
 __all__ = ["BackofficeUnavailable", "SharedEngine"]

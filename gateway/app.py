@@ -1,9 +1,11 @@
 """Wiring: the service tree of a running gateway, built from a Config.
 
 Start order: store (embedded redis-server if no URL, then the connection and its health probe),
-the processor, the alert delivery (its groups exist before any alert), each configured listener,
-the admin HTTP listener. Stop order is the reverse: stop accepting, let in-flight requests finish
-(bounded by gateway.shutdown_grace), close Redis, stop the embedded server.
+the processor, the alert delivery (its groups exist before any alert), the back office (its
+database and feed consumer, in the background: SQL being down never fails the start), each
+configured listener, the admin HTTP listener. Stop order is the reverse: stop accepting, let
+in-flight requests finish (bounded by gateway.shutdown_grace), close Redis, stop the embedded
+server.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from gateway.admin.rewards import Rewards
 from gateway.admin.staff import Staff
 from gateway.admin.terminals import Terminals
 from gateway.admin.tokens import Tokens
-from gateway.backoffice.shared import SharedEngine
+from gateway.backoffice.service import BackofficeService
 from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.ledger.processor import Processor
@@ -221,6 +223,8 @@ class Gateway:
         self.store_service.on_restarted = self._embedded_restarted
         self.processor = ProcessorService(config, self.store_service)
         self.alerts = AlertService(reactor, config, self._alert_queue)
+        self.backoffice = BackofficeService(config, lambda: self.store_service.store,
+                                            self._raise_alert)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
         self.auth = auth = TokenAuth(config.security.tokens, self._store_client)
         self.reloader = Reloader(lambda: self.config, self._prepare_config, config.data_dir)
@@ -230,16 +234,16 @@ class Gateway:
         cards = Cards(config, store, auth, lambda: self.processor.processor)
         tokens = Tokens(config, store, auth)
         config_api = ConfigAPI(self.reloader, auth)
-        # The back office's engine, opened at the first customer request (bofeed's
-        # BackofficeService takes this over at merge: one engine for the process).
-        self.backoffice = SharedEngine(config)
-        customers = Customers(config, store, auth, self.backoffice.engine)
-        customer_types = CustomerTypes(config, store, auth, self.backoffice.engine)
-        reports = Reports(config, self.backoffice.engine, auth)
+        # One engine for the process: the back office service's (opened and migrated at
+        # start in the background, or at the first customer or report request, whichever
+        # comes first).
+        engine = self.backoffice.engine
+        customers = Customers(config, store, auth, engine)
+        customer_types = CustomerTypes(config, store, auth, engine)
+        reports = Reports(config, engine, auth)
         reward_catalogue = Rewards(config, store, auth)
         # The web portal for people (docs/portal.md), under /ui/ on the same listener.
-        self.portal = Portal(config, store, lambda: self.processor.processor,
-                             self.backoffice.engine)
+        self.portal = Portal(config, store, lambda: self.processor.processor, engine)
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
                                           customer_types, reports, reward_catalogue,
@@ -256,8 +260,8 @@ class Gateway:
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
-        self.tree = ServiceTree([self.store_service, self.backoffice, self.processor,
-                                 self.alerts, *self.listeners, self.http],
+        self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
+                                 self.backoffice, *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _store(self) -> Store | None:
@@ -271,6 +275,9 @@ class Gateway:
     def _alert_queue(self):
         assert self.processor.processor is not None, "the processor starts first"
         return self.processor.processor.alerts
+
+    def _raise_alert(self, alert: Alert, key_value: str, ttl: int) -> Awaitable[str | None]:
+        return self._alert_queue().raise_alert(alert, key_value, ttl)
 
     async def _embedded_restarted(self, restarts: int, why: str) -> None:
         """Raise the alert `embedded_redis_restart` (once per restart) through the alert
@@ -337,5 +344,7 @@ class Gateway:
 
     def health(self) -> tuple[bool, dict]:
         store_ok = self.store_service.healthy
+        # Till health is Redis's: the back office is reported, never a reason for a 503.
         return self.running and store_ok, {"redis": "up" if store_ok else "down",
-                                           "config": self.reloader.state()}
+                                           "config": self.reloader.state(),
+                                           **self.backoffice.health()}

@@ -75,6 +75,16 @@ PANELS = [
     ("Config reloads (per hour) and the running generation", "short",
      [("sum by (outcome) (increase(tillgate_config_reloads_total[1h]))", "{{outcome}}"),
       ("tillgate_config_generation", "generation")], 24),
+    ("Back office: feed lag (tills never wait for it)", "short",
+     [("tillgate_backoffice_lag_entries", "entries not yet in SQL"),
+      ("tillgate_backoffice_lag_seconds", "age of the oldest (s)"),
+      ("tillgate_backoffice_up", "SQL up (1)")], 12),
+    ("Back office: ingest", "short",
+     [("rate(tillgate_backoffice_ingested_entries_total[1m])", "entries/s into SQL"),
+      ("histogram_quantile(0.99, sum by (le) (rate(tillgate_backoffice_batch_seconds_bucket[5m])))",
+       "batch p99 (s)"),
+      ("sum by (cause) (rate(tillgate_backoffice_failures_total[5m]))", "failures/s {{cause}}")],
+     12),
 ]
 
 

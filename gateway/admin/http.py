@@ -5,7 +5,9 @@ JSON API under `/v1/`: `/v1/terminals/...` (gateway/admin/terminals.py), `/v1/al
 a request is routed (TokenRequest).
 
 `/healthz` answers 200 while the gateway is started and its store answers, 503 otherwise (a
-load balancer stops sending tills to a gateway that cannot reach Redis). `/metrics` is the
+load balancer stops sending tills to a gateway that cannot reach Redis). It also reports the
+back office (`backoffice` up/down/disabled and the feed's lag), which never makes it 503: tills
+do not need SQL. `/metrics` is the
 Prometheus text format of gateway.metrics.families.REGISTRY.
 """
 

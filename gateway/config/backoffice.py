@@ -25,6 +25,7 @@ class BackofficeConfig:
     url: str | None = None  # None: SQLite at <data_dir>/backoffice.sqlite3
     password: Secret | None = None
     enabled: bool = True  # false: no feed consumer in `tillgate serve` (run `backoffice sync`)
+    lag_alert_seconds: int = 900  # alert `backoffice_lag` when the feed's oldest entry is older
 
 
 def read_backoffice(s: Section) -> BackofficeConfig:
@@ -39,6 +40,7 @@ def read_backoffice(s: Section) -> BackofficeConfig:
             s.error("url", "has a password in it; secrets are never written in the config, "
                            "use password_file or password_env")
     cfg = BackofficeConfig(url=url, password=read_secret(s, "password", required=False),
-                           enabled=s.boolean("enabled", True))
+                           enabled=s.boolean("enabled", True),
+                           lag_alert_seconds=s.integer("lag_alert_seconds", 900, minimum=1))
     s.reject_unknown()
     return cfg

@@ -3,13 +3,17 @@
 Each card's state (`{c:<id>}:s`) must equal the sum of its journal deltas, and every entry's
 `bal`/`pts` must equal the running sum up to it. Used by `tillgate audit` (exit 1 on any
 difference). Cards are found with SCAN; on a Redis Cluster run it against each primary.
+
+A page of cards at a time, with their journals, can also be handed to another check
+(`check_page`): the back office's (gateway/backoffice/audit.py) compares SQL with them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from gateway.ledger.journal import entries
+from gateway.ledger.journal import Entry, entries
 from gateway.ledger.store import Store
 
 
@@ -24,25 +28,41 @@ class AuditReport:
         return not self.differences
 
 
-async def audit(store: Store) -> AuditReport:
-    report = AuditReport()
+@dataclass(frozen=True, slots=True)
+class CardJournal:
+    """One audited card: its key id, masked number, state figures and journal, oldest first."""
+
+    cid: str
+    mask: str
+    bal: int
+    pts: int
+    entries: list[Entry]
+
+
+async def audit(store: Store, report: AuditReport | None = None, *,
+                check_page: Callable[[list[CardJournal]], Awaitable[None]] | None = None
+                ) -> AuditReport:
+    report = report if report is not None else AuditReport()
     cursor = 0
     while True:
         cursor, keys = await store.command("SCAN", cursor, "MATCH", "{c:*}:s", "COUNT", 500)
-        for key in keys:
-            await _audit_card(store, key.decode(), report)
+        page = [await _audit_card(store, key.decode(), report) for key in keys]
+        if check_page is not None and page:
+            await check_page(page)
         if int(cursor) == 0:
             return report
 
 
-async def _audit_card(store: Store, state_key: str, report: AuditReport) -> None:
+async def _audit_card(store: Store, state_key: str, report: AuditReport) -> CardJournal:
     raw = await store.command("HMGET", state_key, "bal", "pts", "mask")
     bal, pts = int(raw[0] or 0), int(raw[1] or 0)
     mask = (raw[2] or b"?").decode()
     report.cards += 1
     sum_v = sum_p = 0
     journal = state_key[:-2] + ":j"
+    found = []
     async for e in entries(store, journal):
+        found.append(e)
         report.entries += 1
         sum_v += e.dv
         sum_p += e.dp
@@ -53,3 +73,4 @@ async def _audit_card(store: Store, state_key: str, report: AuditReport) -> None
     if sum_v != bal or sum_p != pts:
         report.differences.append(
             f"{mask}: balance {bal} points {pts}, journal sums to {sum_v} / {sum_p}")
+    return CardJournal(state_key[3:-3], mask, bal, pts, found)

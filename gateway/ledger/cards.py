@@ -7,6 +7,8 @@ A card is keyed by a hash of its number, never the number itself, inside the has
   {c:<id>}:j            stream journal, one msgpack entry per change (gateway/ledger/journal.py)
   {c:<id>}:r:<req key>  hash   record of one request: stored response, undo data, or a tombstone
 
+and each journal entry is also appended to the back office's feed (gateway/ledger/feed.py).
+
 Request keys and invoice numbers belong to the merchant's slot, since the same request key may
 come with another card (that is a 94 too):
 
@@ -27,6 +29,7 @@ import msgpack
 
 from gateway.config.model import Program
 from gateway.ledger import rewardkeys
+from gateway.ledger.feed import feed_key
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.store import Store
 from protocols.carddata import generate_card_number, generate_pin
@@ -57,10 +60,11 @@ def record_key(cid: str, request_key: str) -> str:
 
 
 def card_keys(cid: str, request_key: str, original_key: str | None = None) -> list[str]:
-    """KEYS of every card script: state, journal, this request's record, the original's record."""
+    """KEYS of every card script: state, journal, this request's record, the original's record,
+    and the back office's feed (gateway/ledger/feed.py)."""
     own = record_key(cid, request_key)
     orig = record_key(cid, original_key) if original_key else own
-    return [state_key(cid), journal_key(cid), own, orig]
+    return [state_key(cid), journal_key(cid), own, orig, feed_key(cid)]
 
 
 def claim_key(merchant: str, request_key: str) -> str:

@@ -261,3 +261,24 @@ HTTP_CARDS_ISSUED = Counter("tillgate_http_cards_issued_total",
 VELOCITY_REFUSALS = Counter("tillgate_velocity_refusals_total",
                             "Requests refused by a velocity rule (65, 62) or a disabled "
                             "terminal (58)", ["rule"], registry=REGISTRY)
+
+# The back office's journal feed (gateway/backoffice): no labels but the closed set of causes.
+BACKOFFICE_UP = Gauge("tillgate_backoffice_up",
+                      "1 while the back office's SQL database answers (tills never need it)",
+                      registry=REGISTRY)
+BACKOFFICE_LAG_ENTRIES = Gauge("tillgate_backoffice_lag_entries",
+                               "Journal entries in the feed not yet acknowledged by the back "
+                               "office", registry=REGISTRY)
+BACKOFFICE_LAG_SECONDS = Gauge("tillgate_backoffice_lag_seconds",
+                               "Age of the oldest journal entry the back office has not yet "
+                               "ingested (0 when none)", registry=REGISTRY)
+BACKOFFICE_INGESTED = Counter("tillgate_backoffice_ingested_entries_total",
+                              "Feed entries written to the back office (committed, then acked)",
+                              registry=REGISTRY)
+BACKOFFICE_BATCH = Histogram("tillgate_backoffice_batch_seconds",
+                             "Time to write one batch of feed entries to SQL and acknowledge it",
+                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+                             registry=REGISTRY)
+BACKOFFICE_FAILURES = Counter("tillgate_backoffice_failures_total",
+                              "Feed consumer attempts that failed and were retried, by cause",
+                              ["cause"], registry=REGISTRY)  # cause: sql | redis

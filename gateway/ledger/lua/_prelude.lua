@@ -5,10 +5,13 @@
 --   KEYS[2] {c:<h>}:j       the card's journal stream (append-only, msgpack entries)
 --   KEYS[3] {c:<h>}:r:<key> the record of this request key (stored response, undo data, tombstone)
 --   KEYS[4] {c:<h>}:r:<key> the record of the original (void, reversal, rollback; else = KEYS[3])
+--   KEYS[5] the feed stream the back office reads (gateway/ledger/feed.py `feed_key`: one stream
+--           on one Redis, the feed of the card's own slot on a Cluster)
 --   ARGV[1] a msgpack map of parameters (see gateway/ledger/params.py `ScriptParams.build`)
 -- and returns { packed response (msgpack map), 1 if this call decided it / 0 if it was replayed }.
--- All keys share the card's hash tag, so a script touches a single slot (Redis Cluster ready).
-local S, J, R, O = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- All keys share the card's hash tag or map to its slot, so a script touches a single slot (Redis
+-- Cluster ready).
+local S, J, R, O, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local a = cmsgpack.unpack(ARGV[1])
 -- The gateway leaves out what is at its default (ScriptParams.build): fewer fields to unpack here,
 -- on the busier side under load. A field that is absent reads as its default.
@@ -33,7 +36,7 @@ local function replay()
 end
 
 -- Velocity rules of the card scope (gateway/security/rules.py). a.vr lists the rules that apply to this
--- request; rule i counts in KEYS[4 + i], a hash { n = count, s = amount sum } that expires at the
+-- request; rule i counts in KEYS[5 + i], a hash { n = count, s = amount sum } that expires at the
 -- end of its fixed window (r.x, epoch seconds). Each rule: n / m = max count / max amount (0 =
 -- unlimited), act = 'alert' | 'decline' | 'lock', ev = 'op' (this operation, counted when
 -- approved) | 'pin' (55/75 answers) | 'dec' (any refusal but 65). "More than N": the (N+1)th trips.
@@ -52,7 +55,7 @@ local function vel_check()
   if not a.vr then return nil end
   for i, r in ipairs(a.vr) do
     if r.act ~= 'alert' then
-      local h = redis.call('HMGET', KEYS[4 + i], 'n', 's')
+      local h = redis.call('HMGET', KEYS[5 + i], 'n', 's')
       local n, s = num(h[1]), num(h[2])
       local over
       if r.ev == 'op' then
@@ -84,7 +87,7 @@ local function vel_commit(res)
     elseif r.ev == 'pin' then hit = res.rc == '55' or res.rc == '75'
     else hit = not ok end
     if hit then
-      local key = KEYS[4 + i]
+      local key = KEYS[5 + i]
       local n = redis.call('HINCRBY', key, 'n', 1)
       if n == 1 then redis.call('EXPIREAT', key, r.x) end  -- a new window's counter
       local s = 0
@@ -155,7 +158,12 @@ local function apply(op, dv, dp, extra)
   if extra.rw then entry.rw = extra.rw end  -- the reward a claim (or its undo) was for
   if extra.promo then entry.promo = extra.promo end  -- promotions applied (_promotions.lua)
   if a.opid then entry.opid = a.opid end  -- the staff member (field 63 OP, TGL opid, operator)
-  local jid = redis.call('XADD', J, '*', 'e', cmsgpack.pack(entry))
+  local packed = cmsgpack.pack(entry)
+  local jid = redis.call('XADD', J, '*', 'e', packed)
+  -- The back office's feed, in the same call (gateway/ledger/feed.py): the same bytes, the
+  -- entry's journal id and the card's program. One XADD, never trimmed here: the consumer trims
+  -- what it has acknowledged (a MAXLEN here could drop entries SQL has not seen).
+  redis.call('XADD', F, '*', 'e', packed, 'j', jid, 'p', st.prog or '')
   return { dv = dv, dp = dp, jid = jid, n = st.n, prev = prev, key = a.key or '' }
 end
 

@@ -8,14 +8,14 @@
   entries of a period (customer activity: 0.9 s -> 0.3 s).
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Created: 2026-12-05
 """
 
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -298,3 +298,25 @@ async def test_an_operators_long_name_reaches_sql_whole(ledger, backoffice_url, 
             await engine.dispose()
 
     assert await deferred_from_coro(drain()) == (2, ["TILL0001", operator])
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_staff_member_reaches_sql(ledger, backoffice_url, tmp_path):  # noqa: F811
+    # Field 63 OP / TGL opid is on the journal entry (opid); the feed carries it into the
+    # column `tillgate staff recent` reads.
+    card = await ledger.issue("gift", activate=1000)
+    assert (await ledger.send(Op.REDEEM, card, 250, operator="ANNA")).code == "00"
+
+    async def drain():
+        engine = await migrated(backoffice_url, tmp_path)
+        t = schema.journal_entries.c
+        try:
+            reader = FeedReader(ledger.store, "gw")
+            await reader.ensure_group()
+            await FeedConsumer(reader, engine).drain()
+            async with engine.connect() as conn:
+                return (await conn.execute(select(t.op, t.opid).order_by(t.seq))).all()
+        finally:
+            await engine.dispose()
+
+    assert await deferred_from_coro(drain()) == [("activate", None), ("redeem", "ANNA")]

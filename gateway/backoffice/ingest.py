@@ -24,10 +24,13 @@ from gateway.backoffice.feed import FedEntry
 from gateway.backoffice.schema import cards, journal_entries
 
 ENTRY_COLUMNS = ("card_id", "entry_id", "seq", "op", "card_mask", "program", "dv", "dp", "bal",
-                 "pts", "terminal", "merchant", "request_key", "t", "undo")
+                 "pts", "terminal", "merchant", "request_key", "t", "undo", "opid", "reward")
 CARD_COLUMNS = ("card_id", "card_mask", "program", "balance", "points", "seq", "first_t",
                 "last_t")
 CARD_UPDATED = ("card_mask", "program", "balance", "points", "seq", "last_t")
+# The column's width: an operator's `cli:<user>` has no bound of its own, and a row the database
+# refuses would stop the consumer on that batch for good.
+OPID_CHARS = journal_entries.c.opid.type.length
 assert set(ENTRY_COLUMNS) == set(journal_entries.c.keys()), "schema.py changed: ingest too"
 assert set(CARD_COLUMNS) == set(cards.c.keys()), "schema.py changed: ingest too"
 
@@ -60,7 +63,8 @@ def entry_row(fields: dict[bytes, bytes]) -> tuple[Any, ...]:
     return (e["ch"], fields[b"j"].decode(), int(e.get("n", 0)), e["op"], e.get("card", ""),
             fields.get(b"p", b"").decode() or None, int(e["dv"]), int(e["dp"]), int(e["bal"]),
             int(e["pts"]), e.get("term", ""), e.get("merch", ""), e.get("key", ""),
-            int(e.get("t", 0)), undo.decode() if isinstance(undo, bytes) else undo)
+            int(e.get("t", 0)), undo.decode() if isinstance(undo, bytes) else undo,
+            (e.get("opid") or "")[:OPID_CHARS] or None, e.get("rw") or None)
 
 
 def _newest_per_card(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

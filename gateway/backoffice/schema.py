@@ -52,7 +52,8 @@ journal_entries = Table(
     Column("request_key", Text, nullable=False),
     Column("t", BigInteger, nullable=False),           # epoch seconds
     Column("undo", String(40), nullable=True),         # entry id this one undoes
-    Column("opid", String(20), nullable=True),         # staff member / operator (entry `opid`)
+    # staff member (20 characters on the wire), or `token:<id>` / `cli:<user>` of an operator
+    Column("opid", String(64), nullable=True),
     Column("reward", String(20), nullable=True),       # reward of a claim or its undo (`rw`)
     # Reports (migration 0005, docs/backoffice.md "Reports"): a day range is one range of the
     # first, and summaries by day, merchant, terminal, op or program read that index alone; the

@@ -17,7 +17,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("journal_entries") as batch:
-        batch.add_column(sa.Column("opid", sa.String(20), nullable=True))
+        batch.add_column(sa.Column("opid", sa.String(64), nullable=True))
         batch.add_column(sa.Column("reward", sa.String(20), nullable=True))
         batch.create_index("ix_journal_entries_opid_t", ["opid", "t"])
 

@@ -77,7 +77,7 @@ async def start(factory, backoffice_url: str | None = None, extra: str = "", **l
     stale = await deferred_from_coro(redis.keys("portal:*"))
     if stale:
         await deferred_from_coro(redis.delete(*stale))
-    portal = gw.gateway.web.portal
+    portal = gw.gateway.portal
     clock = Clock()
     portal.clock = clock
     return gw, portal, gw.gateway.http.port.getHost().port, clock

@@ -1,0 +1,175 @@
+"""The portal's templates as markup: every template a handler names exists, and every page,
+rendered with the values its handler passes, keeps the rules docs/portal.md sets for all of
+them: `lang` and a `<title>`, the skip link first, a `<label>` for every field, the CSRF field in
+every POST form, unique ids, an error tied to its fields. (The templates were once lost because
+`.gitignore` hid them; the pages' behaviour is tested over HTTP in test_portal_security.py and
+in a browser in test_portal_browser.py.)"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from gateway.web.portal.render import HERE, Renderer
+
+NAMED = re.compile(r'"([a-z_]+\.html)"')
+VOID = {"meta", "link", "input", "br", "img", "hr", "path", "rect"}
+
+HEAD = SimpleNamespace(display_name="Bea <Boss>", role="head_office", merchant=None,
+                       email="boss@example.com", second_factor="totp", last_login_t=1)
+STAFF = SimpleNamespace(display_name="Sam", role="staff", merchant="STORE0000000001",
+                        email="sam@example.com", second_factor="email", last_login_t=None)
+ENTRY = SimpleNamespace(t=1_800_000_000, op="redeem", dv=-1250, dp=0, bal=1250, pts=0,
+                        terminal="T1", merchant="M1")
+CARD = {"card": "603953******1234", "program": "gift", "status": "active", "balance": 2500,
+        "points": 0, "expiry": None}
+TOKENS = [{"id": "ops", "name": "", "scopes": ["health"], "source": "config", "expires": None,
+           "enabled": True, "last_used": None},
+          {"id": "rt-1", "name": "crm", "scopes": ["cards:read"], "source": "runtime",
+           "expires": None, "enabled": False, "last_used": "2027-01-01T00:00:00Z"}]
+
+# (template, values as the handler passes them, with an error where the page can show one)
+PAGES = [
+    ("error.html", {"title": "Not found", "text": "There is no such page."}),
+    ("login.html", {"title": "Log in", "error": "Wrong e-mail address or password.",
+                    "message": "You are logged out."}),
+    ("code.html", {"title": "Second step", "factor": "email", "masked_email": "s***@x.com",
+                   "error": "That code is not right or has expired."}),
+    ("code.html", {"title": "Second step", "factor": "totp", "masked_email": "s***@x.com",
+                   "error": None}),
+    ("enrol.html", {"title": "Set up", "qr": "<svg></svg>", "secret": "ABCD EFGH",
+                    "action": "account/enrol", "error": "That code is not right.",
+                    "operator": HEAD}),
+    ("set_password.html", {"title": "Set your password", "token": "t", "error": "Too short."}),
+    ("home.html", {"title": "Home", "operator": HEAD}),
+    ("cards.html", {"title": "Card lookup", "card": None, "entries": [], "operator": STAFF,
+                    "error": "No card 603953******1234 was issued."}),
+    ("cards.html", {"title": "Card lookup", "card": CARD, "loyalty": False, "entries": [ENTRY],
+                    "operator": HEAD}),
+    ("cards.html", {"title": "Card lookup", "card": {**CARD, "points": 40}, "loyalty": True,
+                    "entries": [ENTRY], "operator": STAFF}),
+    ("account.html", {"title": "My account", "operator": STAFF, "error": "Not right."}),
+    ("tokens.html", {"title": "Admin API tokens", "tokens": TOKENS, "scopes": ["health"],
+                     "secret": "s3cret", "created": TOKENS[1], "operator": HEAD,
+                     "error": "Name is missing."}),
+]
+
+
+class Markup(HTMLParser):
+    """What the checks need: open tags (to find unclosed ones), ids, labels, fields, forms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.problems: list[str] = []
+        self.ids: list[str] = []
+        self.labelled: set[str] = set()
+        self.fields: list[dict[str, str | None]] = []
+        self.forms: list[dict] = []
+        self.focusable: list[dict[str, str | None]] = []
+        self.html: dict[str, str | None] = {}
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "html":
+            self.html = a
+        if "id" in a:
+            self.ids.append(a["id"] or "")
+        if tag == "label" and a.get("for"):
+            self.labelled.add(a["for"] or "")
+        if tag == "form":
+            self.forms.append({**a, "fields": []})
+        if tag in ("input", "button") and self.forms and "form" in self.open:
+            self.forms[-1]["fields"].append(a)
+        if tag == "input" and a.get("type") not in ("hidden", "radio", "checkbox"):
+            self.fields.append(a)
+        if tag in ("a", "input", "button") and a.get("type") != "hidden":
+            self.focusable.append({"tag": tag, **a})
+        self._in_title = tag == "title"
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.open or self.open[-1] != tag:
+            self.problems.append(f"</{tag}> closes {self.open[-1:]}")
+        else:
+            self.open.pop()
+        self._in_title = False
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title += data
+
+
+def _parse(template: str, values: dict) -> tuple[str, Markup]:
+    html = Renderer().page(template, {"csrf": "CSRF-TOKEN", **values}).decode()
+    markup = Markup()
+    markup.feed(html)
+    markup.close()
+    return html, markup
+
+
+def test_every_template_a_handler_names_exists():
+    named = {name for source in HERE.glob("*.py") for name in NAMED.findall(
+        source.read_text())}
+    assert named >= {"login.html", "cards.html", "error.html"}  # the pattern finds them
+    missing = sorted(n for n in named if not (HERE / "templates" / n).is_file())
+    assert not missing, f"templates named by gateway/web/portal but missing: {missing}"
+    covered = {template for template, _values in PAGES}
+    assert named <= covered, f"pages not checked below: {sorted(named - covered)}"
+
+
+@pytest.mark.parametrize(("template", "values"), PAGES,
+                         ids=[f"{t}-{i}" for i, (t, _v) in enumerate(PAGES)])
+def test_page_markup(template, values):
+    html, m = _parse(template, values)
+    assert not m.problems and m.open == [], (m.problems, m.open)
+    assert m.html.get("lang") == "en"
+    assert m.title.startswith(values["title"])
+    assert html.count("<h1>") == 1
+    dup = {i for i in m.ids if m.ids.count(i) > 1}
+    assert not dup, f"ids used twice: {dup}"
+    first = m.focusable[0]
+    assert first.get("class") == "skip" and first.get("href") == "#main"
+    assert 'id="main" tabindex="-1"' in html  # the skip link moves focus there
+    for field in m.fields:
+        assert field.get("id") in m.labelled, f"no <label> for {field}"
+    for form in m.forms:
+        if (form.get("method") or "").lower() == "post":
+            assert form["action"].startswith("/ui/"), form
+            hidden = [f for f in form["fields"] if f.get("name") == "csrf"]
+            assert hidden and hidden[0].get("value") == "CSRF-TOKEN", form
+    if values.get("error"):
+        assert 'role="alert" id="error"' in html
+        assert m.fields and all(f.get("aria-describedby") == "error" for f in m.fields)
+    if values.get("operator") is HEAD:
+        assert "Bea &lt;Boss&gt;" in html and "<Boss>" not in html  # autoescaped
+    if values.get("operator") is not None:
+        assert ('href="/ui/tokens"' in html) == (values["operator"].role == "head_office")
+
+
+def test_the_card_page_shows_only_the_masked_number_and_fills_nothing_back():
+    html, m = _parse("cards.html", dict(PAGES[8][1]))
+    assert "603953******1234" in html and "12.50" in html and "-12.50" in html
+    card_field = next(f for f in m.fields if f.get("name") == "card")
+    assert card_field.get("value") is None and "autofocus" in card_field
+    assert 'class="scroll" role="region"' in html  # the history scrolls in its own region
+
+
+def test_a_value_is_escaped_but_the_qr_code_is_markup():
+    html, _m = _parse("enrol.html", {"title": "Set up", "qr": '<svg id="q"></svg>',
+                                     "secret": "<b>", "action": "login/enrol", "error": None})
+    assert '<svg id="q"></svg>' in html and '<code class="secret" id="secret">&lt;b&gt;' in html
+
+
+def test_templates_are_shipped_in_the_package():
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert '"gateway.web.portal" = ["templates/*.html", "static/*.css"]' in pyproject

@@ -272,9 +272,10 @@ async def void_claim(store: Store, program: str, claim_key: str,
     rwk = await store.command("HGET", keys[3], "rwk")
     if rwk is None:  # the claim's record expired (35 days or more): nothing to undo by
         return {"rc": "25", "msg": "claim record expired"}
+    rwk_at = len(keys) + 1  # where the reward's keys start in KEYS (after the card's own)
     keys += keys_of(rwk.decode())
     params = cards.operator_params(cid, key, "void", term=operator,
-                                   opid=operator, rwk=5)
+                                   opid=operator, rwk=rwk_at)
     packed, _fresh = await store.run("void", keys, [msgpack.packb(params)])
     res: dict[str, Any] = msgpack.unpackb(packed)
     return res

@@ -13,7 +13,8 @@ local a = cmsgpack.unpack(ARGV[1])
 -- The gateway leaves out what is at its default (ScriptParams.build): fewer fields to unpack here,
 -- on the busier side under load. A field that is absent reads as its default.
 setmetatable(a, { __index = { pinreq = 0, pin = '', tries = 0, lock = 0, maxbal = 0, window = 0,
-                              exp = 0, faces = {}, partial = 0, advice = 0, points = 0, inv = '' } })
+                              exp = 0, faces = {}, partial = 0, advice = 0, points = 0, inv = '',
+                              lv = 0, tw = 0, cvp = 0, cvv = 0 } })
 local now = a.now
 
 local st = {}
@@ -106,6 +107,7 @@ local function respond(res, undo)
     res.bal = num(st.bal)
     res.pts = num(st.pts)
     if num(st.exp) > 0 then res.exp = tostring(st.exp) end
+    if a.tiers then res.tier = st.tier or a.tiers[1].n end
   end
   vel_commit(res)
   local packed = cmsgpack.pack(res)
@@ -133,8 +135,12 @@ end
 
 local function decline(rc, msg) return respond({ rc = rc, msg = msg }) end
 
+--! include _lots.lua
+
 -- Apply a change of money (dv) and points (dp), journal it, and return the undo data.
--- `extra` may set status, exp, and the link to an undone entry (undo = journal id).
+-- `extra` may set status, exp, tier, and the link to an undone entry (undo = journal id); for
+-- points, lots = the `d:n,...` an undo gives back or takes back first, earned = an undo of an
+-- earned change (_lots.lua).
 local function apply(op, dv, dp, extra)
   extra = extra or {}
   local prev = st.status
@@ -146,15 +152,20 @@ local function apply(op, dv, dp, extra)
   if extra.exp then st.exp = extra.exp; set[#set + 1] = 'exp'; set[#set + 1] = st.exp end
   if dv < 0 or dp < 0 then set[#set + 1] = 'ldn'; set[#set + 1] = st.n end
   if extra.last then set[#set + 1] = 'last'; set[#set + 1] = extra.last end
+  if extra.tier then st.tier = extra.tier; set[#set + 1] = 'tier'; set[#set + 1] = st.tier end
+  local lots = points_move(op, dp, extra, set)
   redis.call('HSET', S, unpack(set))
   local entry = {
     op = op, card = st.mask or '', ch = a.ch, dv = dv, dp = dp, bal = st.bal, pts = st.pts,
     term = a.term or '', merch = a.merch or '', key = a.key or '', t = now, n = st.n,
   }
   if extra.undo then entry.undo = extra.undo end
+  if extra.tier then entry.tier = extra.tier end
   local jid = redis.call('XADD', J, '*', 'e', cmsgpack.pack(entry))
-  return { dv = dv, dp = dp, jid = jid, n = st.n, prev = prev, key = a.key or '' }
+  return { dv = dv, dp = dp, jid = jid, n = st.n, prev = prev, key = a.key or '', lots = lots }
 end
+
+--! include _loyalty.lua
 
 -- Status, PIN lock and expiry gate. want = 'issued' (activation) or 'active' (everything else).
 -- Returns a response code, or nil when the card may proceed.
@@ -208,6 +219,7 @@ end
 local function admit(want, pin)
   local rc = gate(want, pin) or vel_check()
   if rc then return rc end
+  expire_due()  -- points due are gone before anything is decided on them
   if pin then return check_pin() end
   return nil
 end
@@ -224,7 +236,7 @@ local function undo(o, op)
   if num(st.bal) + dv < 0 or num(st.pts) + dp < 0 then
     return '12', 'value already spent'
   end
-  local extra = { undo = o.jid }
+  local extra = { undo = o.jid, lots = o.lots, earned = EARNED[o.op] }
   if o.prev == 'issued' then
     if num(st.ldn) > num(o.n) then return '12', 'spent since activation' end
     extra.status = 'issued'; extra.exp = 0

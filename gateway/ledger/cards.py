@@ -6,6 +6,7 @@ A card is keyed by a hash of its number, never the number itself, inside the has
   {c:<id>}:s            hash   state (fields: docs/ledger.md)
   {c:<id>}:j            stream journal, one msgpack entry per change (gateway/ledger/journal.py)
   {c:<id>}:r:<req key>  hash   record of one request: stored response, undo data, or a tombstone
+  {c:<id>}:lots         hash   points lots by day and earned sums (gateway/ledger/lua/_lots.lua)
 
 Request keys and invoice numbers belong to the merchant's slot, since the same request key may
 come with another card (that is a 94 too):
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 import msgpack
 
 from gateway.config.model import Program
+from gateway.ledger import loyalty
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.store import Store
 from protocols.carddata import generate_card_number, generate_pin
@@ -53,6 +55,10 @@ def journal_key(cid: str) -> str:
 
 def record_key(cid: str, request_key: str) -> str:
     return f"{{c:{cid}}}:r:{request_key}"
+
+
+def lots_key(cid: str) -> str:
+    return f"{{c:{cid}}}:lots"  # named in the scripts from the state key (_lots.lua)
 
 
 def card_keys(cid: str, request_key: str, original_key: str | None = None) -> list[str]:
@@ -83,13 +89,18 @@ class CardView:
     expiry: str | None
     face_value: int
     pin_tries_failed: int
+    tier: str | None = None  # programs with tiers
+    # programs whose points expire: the last day (YYYY-MM-DD) of the soonest lot, its points
+    points_expiry: str | None = None
+    points_expiring: int = 0
 
     def as_dict(self, mask: bool = True) -> dict[str, object]:
         return {
             "card": mask_card(self.card) if mask else self.card, "program": self.program,
             "kind": self.kind, "status": self.status, "balance": self.balance,
             "points": self.points, "expiry": self.expiry, "face_value": self.face_value,
-            "pin_tries_failed": self.pin_tries_failed,
+            "pin_tries_failed": self.pin_tries_failed, "tier": self.tier,
+            "points_expiry": self.points_expiry, "points_expiring": self.points_expiring,
         }
 
 
@@ -155,18 +166,28 @@ def operator_activation(card: str | None, amount: int, face_value: int, operator
                    merchant=operator, card=card, amount=amount, key=key, channel=channel)
 
 
-async def show_card(store: Store, card: str) -> CardView | None:
-    raw = await store.command("HGETALL", state_key(card_id(card)))
+async def show_card(store: Store, card: str, program: Program | None = None) -> CardView | None:
+    """The card's state; with its `program`, also its tier and what expires next."""
+    cid = card_id(card)
+    raw = await store.command("HGETALL", state_key(cid))
     if not raw:
         return None
     st = {k.decode(): v.decode() for k, v in raw.items()}
     exp = st.get("exp", "0")
-    return CardView(
+    view = CardView(
         card=card, program=st.get("prog", ""), kind=st.get("kind", ""),
         status=st.get("status", ""), balance=int(st.get("bal", 0)), points=int(st.get("pts", 0)),
         expiry=None if exp in ("", "0") else exp, face_value=int(st.get("face", 0)),
         pin_tries_failed=int(st.get("pinf", 0)),
     )
+    if program is not None and program.tiers:
+        view.tier = st.get("tier") or program.tiers[0].name
+    lmin = int(st.get("lmin", 0))
+    if program is not None and program.points_validity_days and lmin:
+        left = await store.command("HGET", lots_key(cid), str(lmin))
+        view.points_expiry = loyalty.day_date(lmin + program.points_validity_days).isoformat()
+        view.points_expiring = int(left or 0)
+    return view
 
 
 async def unlock_card(store: Store, card: str) -> bool:
@@ -185,6 +206,14 @@ def _operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
             "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **extra}
 
 
+def _loyalty_params(program: Program | None, now: float) -> dict[str, object]:
+    """Lots, tiers and conversion fields of a card script on a card of `program`, if it has them."""
+    if program is None or not loyalty.has_depth(program):
+        return {}
+    return {**loyalty.static_params(program),
+            "day": loyalty.ProgramDays(program.timezone).day(now)}
+
+
 async def set_card_status(store: Store, card: str, to: str,
                           operator: str = OPERATOR) -> dict[str, object]:
     """An operator's status change (gateway/ledger/lua/set_status.lua): the script's response map,
@@ -200,8 +229,10 @@ async def set_card_status(store: Store, card: str, to: str,
     return msgpack.unpackb(packed)
 
 
-async def rollback_last(store: Store, card: str) -> dict[str, object]:
-    """Undo the card's most recent transaction with a compensating journal entry.
+async def rollback_last(store: Store, card: str,
+                        program: Program | None = None) -> dict[str, object]:
+    """Undo the card's most recent transaction with a compensating journal entry (with the card's
+    `program`, its points lots and earned sums too: gateway/ledger/loyalty.py).
 
     Returns the script's response map (rc 00, or 25 when there is nothing to roll back, 12 when
     the value was spent since).
@@ -211,7 +242,7 @@ async def rollback_last(store: Store, card: str) -> dict[str, object]:
     last_key = last.decode() if last else ""
     keys = card_keys(cid, last_key or "-", last_key or "-")
     params = _operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
-                              lastkey=last_key)
+                              lastkey=last_key, **_loyalty_params(program, time.time()))
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
     return msgpack.unpackb(packed)
 

@@ -2,13 +2,16 @@
 
 Entry fields (written by `apply` in gateway/ledger/lua/_prelude.lua):
   op     activate | reload | redeem | refund | cashout | earn | add_points | return |
-         redeem_points | transfer_out | transfer_in | transfer_back | void | reversal | rollback
+         redeem_points | transfer_out | transfer_in | transfer_back | void | reversal | rollback |
+         expire (due points lots, dp < 0) | tier (a change of rank, zero-value, with `tier`) |
+         convert (a combined card's points to money: dp < 0, dv > 0)
   card   the masked number (first 6 / last 4), ch: the card's key id (a hash of the number)
   dv dp  change of money (minor units) and of points, signed
   bal pts  balance and points after the change
   term merch key  terminal, merchant and request key of the change
   t      epoch seconds; n: the card's change counter (1, 2, ...)
   undo   for void, reversal, rollback and transfer_back: the stream id of the entry undone
+  tier   for `tier`: the card's new tier
 Nothing is ever deleted or rewritten: an undo is a new entry with the opposite deltas.
 """
 
@@ -41,6 +44,7 @@ class Entry:
     t: int
     n: int
     undo: str | None
+    tier: str | None = None
 
     @classmethod
     def decode(cls, entry_id: bytes | str, packed: bytes) -> Entry:
@@ -51,7 +55,7 @@ class Entry:
             card=e.get("card", ""), dv=int(e["dv"]), dp=int(e["dp"]), bal=int(e["bal"]),
             pts=int(e["pts"]), terminal=e.get("term", ""), merchant=e.get("merch", ""),
             key=e.get("key", ""), t=int(e.get("t", 0)), n=int(e.get("n", 0)),
-            undo=undo.decode() if isinstance(undo, bytes) else undo,
+            undo=undo.decode() if isinstance(undo, bytes) else undo, tier=e.get("tier"),
         )
 
 
@@ -60,7 +64,8 @@ class Entry:
         when = dt.datetime.fromtimestamp(self.t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"id": self.id, "time": when, "op": self.op, "dv": self.dv, "dp": self.dp,
                 "bal": self.bal, "pts": self.pts, "terminal": self.terminal,
-                "merchant": self.merchant, "key": self.key, "undo": self.undo}
+                "merchant": self.merchant, "key": self.key, "undo": self.undo,
+                **({"tier": self.tier} if self.tier else {})}
 
 
 async def latest(store: Store, key: str, count: int) -> list[Entry]:

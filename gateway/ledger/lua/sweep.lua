@@ -9,9 +9,10 @@ if not st.status then  -- gone: out of the indexes
 end
 local gone = expire_due()
 lots_index()
+local was = st.tier
 if a.tiers then
   local trv = num(st.trv)
   if trv > 0 and trv <= a.day then tier_review()
   elseif trv == 0 then redis.call('ZREM', a.tk, a.ch) end
 end
-return respond({ rc = '00', ptsd = -gone, lmin = num(st.lmin) })
+return respond({ rc = '00', ptsd = -gone, tch = (st.tier ~= was) and 1 or 0 })

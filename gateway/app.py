@@ -28,6 +28,7 @@ from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
+from gateway.ledger.sweepservice import PointsSweepService
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
 from gateway.reloader import Outcome, Reloader
@@ -217,6 +218,7 @@ class Gateway:
         self.store_service.on_restarted = self._embedded_restarted
         self.processor = ProcessorService(config, self.store_service)
         self.alerts = AlertService(reactor, config, self._alert_queue)
+        self.points_sweep = PointsSweepService(reactor, lambda: self.config, self._store)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
         self.auth = auth = TokenAuth(config.security.tokens, self._store_client)
         self.reloader = Reloader(lambda: self.config, self._prepare_config, config.data_dir)
@@ -246,7 +248,7 @@ class Gateway:
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
         self.tree = ServiceTree([self.store_service, self.backoffice, self.processor,
-                                 self.alerts, *self.listeners, self.http],
+                                 self.alerts, self.points_sweep, *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _store(self) -> Store | None:

@@ -46,8 +46,10 @@ async def test_spending_takes_the_soonest_expiring_lots_first(ledger):  # noqa: 
     at(ledger, DAY0 + 20)
     assert (await ledger.send(Op.REDEEM_POINTS, card, 120)).points == 30
     assert await lots_of(ledger, card) == {DAY0 + 10: 30}
-    view = await ledger.call(cards.show_card(ledger.store, card, ledger.config.programs["loyalty"]))
-    assert (view.points_expiry, view.points_expiring) == ("2027-02-26", 30)  # earned 2026-02-26, + 365 days
+    loyalty = ledger.config.programs["loyalty"]
+    view = await ledger.call(cards.show_card(ledger.store, card, loyalty))
+    # earned on 2026-02-26, valid 365 days: its last day
+    assert (view.points_expiry, view.points_expiring) == ("2027-02-26", 30)
     assert (await ledger.call(audit(ledger.store))).ok
 
 
@@ -173,3 +175,16 @@ async def test_combined_card_converts_points_to_money_in_the_earn(ledger):  # no
     assert (entries[-1].dv, entries[-1].bal) == (500, 500)
     assert await lots_of(combined, card) == {DAY0: 50}
     assert (await combined.call(audit(combined.store))).ok
+
+
+@pytest_twisted.ensureDeferred
+async def test_operator_rollback_of_an_earn_takes_its_lot_back(ledger):  # noqa: F811
+    at(ledger, DAY0)
+    card = await ledger.issue("loyalty", activate=0)
+    await ledger.send(Op.EARN, card, 3_000)
+    at(ledger, DAY0 + 1)
+    await ledger.send(Op.EARN, card, 2_000)
+    res = await ledger.call(cards.rollback_last(ledger.store, card,
+                                                ledger.config.programs["loyalty"]))
+    assert (res["rc"], res["pts"]) == (RC.APPROVED, 30)
+    assert await lots_of(ledger, card) == {DAY0: 30}

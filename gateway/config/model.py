@@ -222,6 +222,7 @@ class Config:
     resellers: dict[str, Reseller] = field(default_factory=dict)
     reversal_window: int = 86400
     shutdown_grace: float = 10.0
+    points_sweep_interval: int = 3600  # seconds between points sweeps in serve; 0 = none
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     email: SMTPConfig = field(default_factory=SMTPConfig)
     imports: ImportsConfig = field(default_factory=ImportsConfig)
@@ -267,6 +268,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     log_level = gw.string("log_level", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     reversal_window = gw.integer("reversal_window", 86400, minimum=1)
     shutdown_grace = gw.integer("shutdown_grace", 10, minimum=0)
+    points_sweep_interval = gw.integer("points_sweep_interval", 3600, minimum=0)
     gw.reject_unknown()
 
     redis_cfg = _read_redis(top.table("redis"))
@@ -314,6 +316,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         listeners=listeners, merchants=merchants, programs=programs, rules=rules,
         resellers=resellers,
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
+        points_sweep_interval=points_sweep_interval,
         alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,
         terminals={t: m for m in merchants.values() for t in m.terminals},
     )

@@ -242,7 +242,8 @@ async def rollback_last(store: Store, card: str,
     last_key = last.decode() if last else ""
     keys = card_keys(cid, last_key or "-", last_key or "-")
     params = _operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
-                              lastkey=last_key, **_loyalty_params(program, time.time()))
+                              lastkey=last_key)
+    params.update(_loyalty_params(program, time.time()))
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
     return msgpack.unpackb(packed)
 

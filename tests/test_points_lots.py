@@ -27,8 +27,7 @@ def at(ledger, day: int, hour: int = 12) -> float:  # noqa: F811
 
 async def lots_of(ledger, card: str) -> dict[int, int]:  # noqa: F811
     """The card's lots: program day earned -> points left."""
-    raw = await ledger.call(ledger.store.command("HGETALL", cards.lots_key(cards.card_id(card))))
-    return {int(k): int(v) for k, v in raw.items() if not k.startswith(b"e")}
+    return await ledger.call(cards.card_lots(ledger.store, cards.card_id(card)))
 
 
 async def ops_of(ledger, card: str) -> list[tuple[str, int]]:  # noqa: F811

@@ -184,10 +184,23 @@ async def show_card(store: Store, card: str, program: Program | None = None) -> 
         view.tier = st.get("tier") or program.tiers[0].name
     lmin = int(st.get("lmin", 0))
     if program is not None and program.points_validity_days and lmin:
-        left = await store.command("HGET", lots_key(cid), str(lmin))
         view.points_expiry = loyalty.day_date(lmin + program.points_validity_days).isoformat()
-        view.points_expiring = int(left or 0)
+        view.points_expiring = (await card_lots(store, cid, st)).get(lmin, 0)
     return view
+
+
+async def card_lots(store: Store, cid: str,
+                    state: dict[str, str] | None = None) -> dict[int, int]:
+    """The card's points lots: program day earned -> points left (the open lot, kept in the
+    state hash, included: gateway/ledger/lua/_lots.lua)."""
+    if state is None:
+        raw = await store.command("HMGET", state_key(cid), "ld", "ll")
+        state = {"ld": (raw[0] or b"0").decode(), "ll": (raw[1] or b"0").decode()}
+    flat = await store.command("HGETALL", lots_key(cid))
+    lots = {int(k): int(v) for k, v in flat.items() if not k.startswith(b"e")}
+    if int(state.get("ll", 0)):
+        lots[int(state["ld"])] = lots.get(int(state["ld"]), 0) + int(state["ll"])
+    return lots
 
 
 async def unlock_card(store: Store, card: str) -> bool:

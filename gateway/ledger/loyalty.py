@@ -59,14 +59,15 @@ class ProgramDays:
 
 def static_params(program: Program) -> dict[str, Any]:
     """What every script on a card of the program is given, the same for every request:
-    lv validity days and xk the expiry index; tiers ({n, t}), tw window days, trd review days
-    and tk the review index; cvp / cvv the conversion."""
+    lv validity days; tn / tt the tiers' names and thresholds (two flat lists: cheaper to
+    unpack than maps), tw window days, trd review days; cvp / cvv the conversion. The scripts
+    name the indexes from the card's program (`prog` in its state), as the keys above do."""
     p: dict[str, Any] = {}
     if program.points_validity_days:
-        p.update(lv=program.points_validity_days, xk=expiry_index_key(program.id))
+        p["lv"] = program.points_validity_days
     if program.tiers:
-        p.update(tiers=[{"n": t.name, "t": t.threshold} for t in program.tiers],
-                 trd=program.tier_review_days, tk=tier_index_key(program.id))
+        p.update(tn=[t.name for t in program.tiers], tt=[t.threshold for t in program.tiers],
+                 trd=program.tier_review_days)
         if program.tier_window_days:
             p["tw"] = program.tier_window_days
     if program.convert_points:

@@ -49,7 +49,9 @@ async def sweep(store: Store, config: Config, now: float, limit: int | None = No
         report.by_program[program.id] = 0
         day = loyalty.ProgramDays(program.timezone).day(now)
         fixed = {**loyalty.static_params(program), "day": day}
-        indexes = [k for k in (fixed.get("xk"), fixed.get("tk")) if k]
+        indexes = [loyalty.expiry_index_key(program.id)] if program.points_validity_days else []
+        if program.tiers:
+            indexes.append(loyalty.tier_index_key(program.id))
         done: set[bytes] = set()
         while True:
             due: set[bytes] = set()
@@ -64,18 +66,24 @@ async def sweep(store: Store, config: Config, now: float, limit: int | None = No
                     report.stopped = True
                     return report
                 done.add(cid)
-                await _sweep_card(store, cid.decode(), fixed, now, run, report, program.id)
+                if not await _sweep_card(store, cid.decode(), fixed, now, run, report,
+                                         program.id):
+                    for index in indexes:  # a card no longer in the store: out of the indexes
+                        await store.command("ZREM", index, cid)
     return report
 
 
 async def _sweep_card(store: Store, cid: str, fixed: dict, now: float, run: str,
-                      report: SweepReport, program_id: str) -> None:
+                      report: SweepReport, program_id: str) -> bool:
+    """Sweep one card; False when it is not in the store."""
     params = {"now": int(now), "today": 0, "ch": cid, "term": cards.OPERATOR,
               "merch": cards.OPERATOR, "key": run, "op": "sweep", "norec": 1, "auth": "",
               "ttl": 1, **fixed}
     packed, _fresh = await store.run("sweep", cards.card_keys(cid, run),
                                      [msgpack.packb(params)])
     res = msgpack.unpackb(packed)
+    if res["rc"] == "14":
+        return False
     report.cards += 1
     gone = -int(res.get("ptsd", 0) or 0)
     if gone:
@@ -83,3 +91,4 @@ async def _sweep_card(store: Store, cid: str, fixed: dict, now: float, run: str,
         report.expiries += 1
         report.by_program[program_id] += gone
     report.tier_changes += int(res.get("tch", 0) or 0)
+    return True

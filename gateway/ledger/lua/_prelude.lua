@@ -107,7 +107,7 @@ local function respond(res, undo)
     res.bal = num(st.bal)
     res.pts = num(st.pts)
     if num(st.exp) > 0 then res.exp = tostring(st.exp) end
-    if a.tiers then res.tier = st.tier or a.tiers[1].n end
+    if a.tn then res.tier = st.tier or a.tn[1] end
   end
   vel_commit(res)
   local packed = cmsgpack.pack(res)
@@ -236,13 +236,14 @@ local function undo(o, op)
   if num(st.bal) + dv < 0 or num(st.pts) + dp < 0 then
     return '12', 'value already spent'
   end
-  local extra = { undo = o.jid, lots = o.lots, earned = EARNED[o.op] }
+  local extra = { undo = o.jid, lots = o.lots, earned = EARNED and EARNED[o.op] }
   if o.prev == 'issued' then
     if num(st.ldn) > num(o.n) then return '12', 'spent since activation' end
     extra.status = 'issued'; extra.exp = 0
   end
   if st.last == o.key then extra.last = '' end
   apply(op, dv, dp, extra)
+  expire_due()  -- points given back to a lot that is due since expire at once, journalled
   redis.call('HSET', O, 'undone', 1)
   return '00'
 end

@@ -2,17 +2,27 @@
 -- service): expire its due lots (one `expire` entry), then, on its tier's review day, re-evaluate
 -- its tier (the only place a tier goes down). Idempotent: a second call finds nothing to do.
 -- Called with a.norec = 1 (an operator action has no request key of its own).
-if not st.status then  -- gone: out of the indexes
-  if a.xk then redis.call('ZREM', a.xk, a.ch) end
-  if a.tk then redis.call('ZREM', a.tk, a.ch) end
-  return decline('14')
+if not st.status then return decline('14') end  -- gone: sweep.py takes it out of the indexes
+
+-- At the review day: down (or up) to what the card earned, else held a period more.
+local function tier_review()
+  local cur, q = tier_at(st.tier), tier_earned()
+  if q ~= cur then
+    tier_set(q)
+  elseif cur > 1 then
+    redis.call('HSET', S, 'trv', a.day + a.trd)
+    redis.call('ZADD', index_key('tiers'), a.day + a.trd, a.ch)
+  else
+    redis.call('ZREM', index_key('tiers'), a.ch)
+  end
 end
-local gone = expire_due()
+
+local gone = expire_due() or 0
 lots_index()
 local was = st.tier
-if a.tiers then
+if a.tn then
   local trv = num(st.trv)
   if trv > 0 and trv <= a.day then tier_review()
-  elseif trv == 0 then redis.call('ZREM', a.tk, a.ch) end
+  elseif trv == 0 then redis.call('ZREM', index_key('tiers'), a.ch) end
 end
 return respond({ rc = '00', ptsd = -gone, tch = (st.tier ~= was) and 1 or 0 })

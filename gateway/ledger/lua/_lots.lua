@@ -193,6 +193,29 @@ end
 EARNED = { earn = 1, add_points = 1, ['return'] = 1 }
 points_move = function(op, dp, extra, set)
   if dp == 0 or not a.day or extra.lots_done then return nil end
+  -- The busiest path, an earn on a day the card already earned, written out: no lists, no loops
+  -- (the same as the general path below for this case).
+  if dp > 0 and a.lv > 0 and not extra.lots and num(st.ld) == a.day then
+    st.ll = num(st.ll) + dp
+    set[#set + 1] = 'll'; set[#set + 1] = st.ll
+    if num(st.lmin) == 0 then
+      st.lmin = a.day
+      set[#set + 1] = 'lmin'; set[#set + 1] = a.day
+      lots_index()
+    end
+    if a.tn and EARNED[op] then
+      if a.tw > 0 then
+        st.ed, st.wsum = num(st.ed) + dp, num(st.wsum) + dp
+        set[#set + 1] = 'ed'; set[#set + 1] = st.ed
+        set[#set + 1] = 'wsum'; set[#set + 1] = st.wsum
+        if num(st.wlo) == 0 then st.wlo = a.day; set[#set + 1] = 'wlo'; set[#set + 1] = a.day end
+      else
+        st.le = num(st.le) + dp
+        set[#set + 1] = 'le'; set[#set + 1] = st.le
+      end
+    end
+    return a.day .. ':' .. dp
+  end
   if dp > 0 and (a.lv > 0 or a.tw > 0) then open_day(set) end
   local moved
   if a.lv > 0 then

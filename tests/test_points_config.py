@@ -57,3 +57,11 @@ def test_a_gift_program_has_no_points_settings():
         parse_config(data)
     assert "programs.gift.points_validity_days: only a loyalty program has points" in (
         refused.value.errors)
+
+
+def test_the_program_day_is_a_day_of_its_time_zone():
+    from gateway.ledger.loyalty import ProgramDays, day_date
+    late = 20_500 * 86400 + 23 * 3600 + 30 * 60  # 23:30 UTC on 2026-02-16
+    assert day_date(ProgramDays("UTC").day(late)).isoformat() == "2026-02-16"
+    assert day_date(ProgramDays("Europe/Paris").day(late)).isoformat() == "2026-02-17"
+    assert day_date(ProgramDays("America/New_York").day(late)).isoformat() == "2026-02-16"

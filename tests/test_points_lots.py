@@ -135,7 +135,8 @@ async def test_tier_up_at_once_down_only_at_the_review(ledger):  # noqa: F811
     review = await ledger.call(sweep(ledger.store, ledger.config, (DAY0 + 30) * 86400))
     assert review.tier_changes == 1
     entries = await ledger.call(journal_of(ledger.store, card))
-    assert (entries[-1].op, entries[-1].tier) == ("tier", "BRONZE")
+    assert (entries[-1].op, entries[-1].tier_from, entries[-1].tier) == ("tier", "SILVER",
+                                                                         "BRONZE")
     at(ledger, DAY0 + 31)
     assert (await ledger.send(Op.POINTS_BALANCE, card)).tier == "BRONZE"
     assert (await ledger.call(audit(ledger.store))).ok

@@ -11,7 +11,7 @@ Entry fields (written by `apply` in gateway/ledger/lua/_prelude.lua):
   term merch key  terminal, merchant and request key of the change
   t      epoch seconds; n: the card's change counter (1, 2, ...)
   undo   for void, reversal, rollback and transfer_back: the stream id of the entry undone
-  tier   for `tier`: the card's new tier
+  tier   for `tier`: the card's new tier; tier_from: the one it had
 Nothing is ever deleted or rewritten: an undo is a new entry with the opposite deltas.
 """
 
@@ -45,6 +45,7 @@ class Entry:
     n: int
     undo: str | None
     tier: str | None = None
+    tier_from: str | None = None
 
     @classmethod
     def decode(cls, entry_id: bytes | str, packed: bytes) -> Entry:
@@ -56,6 +57,7 @@ class Entry:
             pts=int(e["pts"]), terminal=e.get("term", ""), merchant=e.get("merch", ""),
             key=e.get("key", ""), t=int(e.get("t", 0)), n=int(e.get("n", 0)),
             undo=undo.decode() if isinstance(undo, bytes) else undo, tier=e.get("tier"),
+            tier_from=e.get("tier_from"),
         )
 
 
@@ -65,7 +67,7 @@ class Entry:
         return {"id": self.id, "time": when, "op": self.op, "dv": self.dv, "dp": self.dp,
                 "bal": self.bal, "pts": self.pts, "terminal": self.terminal,
                 "merchant": self.merchant, "key": self.key, "undo": self.undo,
-                **({"tier": self.tier} if self.tier else {})}
+                **({"tier": self.tier, "tier_from": self.tier_from} if self.tier else {})}
 
 
 async def latest(store: Store, key: str, count: int) -> list[Entry]:

@@ -82,7 +82,7 @@ end
 -- A tier change is a zero-value `tier` entry; a tier above the lowest is held until its review
 -- day (a.trd days on), kept in the program's review index index_key('tiers') (score = that day).
 tier_set = function(i)
-  apply('tier', 0, 0, { tier = a.tn[i] })
+  apply('tier', 0, 0, { tier = a.tn[i], tier_from = st.tier or a.tn[1] })
   if i > 1 then
     redis.call('HSET', S, 'trv', a.day + a.trd)
     redis.call('ZADD', index_key('tiers'), a.day + a.trd, a.ch)

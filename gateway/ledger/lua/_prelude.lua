@@ -160,7 +160,7 @@ local function apply(op, dv, dp, extra)
     term = a.term or '', merch = a.merch or '', key = a.key or '', t = now, n = st.n,
   }
   if extra.undo then entry.undo = extra.undo end
-  if extra.tier then entry.tier = extra.tier end
+  if extra.tier then entry.tier = extra.tier; entry.tier_from = extra.tier_from end
   local jid = redis.call('XADD', J, '*', 'e', cmsgpack.pack(entry))
   return { dv = dv, dp = dp, jid = jid, n = st.n, prev = prev, key = a.key or '', lots = lots }
 end

@@ -33,6 +33,7 @@ from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
+from gateway.ledger.sweepservice import PointsSweepService
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
 from gateway.reloader import Outcome, Reloader
@@ -225,6 +226,7 @@ class Gateway:
         self.alerts = AlertService(reactor, config, self._alert_queue)
         self.backoffice = BackofficeService(config, lambda: self.store_service.store,
                                             self._raise_alert)
+        self.points_sweep = PointsSweepService(reactor, lambda: self.config, self._store)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
         self.auth = auth = TokenAuth(config.security.tokens, self._store_client)
         self.reloader = Reloader(lambda: self.config, self._prepare_config, config.data_dir)
@@ -261,7 +263,7 @@ class Gateway:
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
-                                 self.backoffice, *self.listeners, self.http],
+                                 self.backoffice, self.points_sweep, *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _store(self) -> Store | None:

@@ -1,9 +1,10 @@
 """`python -m gateway.demo`: show a running gateway answering, as a till would see it.
 
 Issues one gift card in the gateway's store, then over ISO 8583 sends a sign-on, an activation
-of 25.00, a redemption of 12.50 and a balance inquiry, printing each exchange, then how to log
-into the web portal the first time. Used by `make run`; the terminal simulator (`tillgate sim`)
-is the tool for anything more.
+of 25.00, a redemption of 12.50 and a balance inquiry, printing each exchange; then a loyalty
+card's activation and two earns, the second reaching the SILVER tier (field 63 `TR`, HOST-SPEC
+1.1 section 6); then how to log into the web portal the first time. Used by `make run`; the
+terminal simulator (`tillgate sim`) is the tool for anything more.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from protocols.model import Op, mask_card
 TERMINAL, MERCHANT = "TILL0001", "STORE0000000001"
 
 
-async def _issue(config) -> str:
-    program = config.programs["gift"]
+async def _issue(config, program_id: str = "gift") -> str:
+    program = config.programs[program_id]
     async with store_session(config, start_embedded=False) as store:
         while True:
             card = generate_card_number(program.prefix, program.card_length_max, program.luhn)
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                and lst.transport == "tcp")
     card = asyncio.run(_issue(config))
     print(f"issued gift card {mask_card(card)} (status issued)\n")
+    points = asyncio.run(_issue(config, "loyalty")) if "loyalty" in config.programs else None
     stans = StanCounter()
     def message(op: Op, **fields: Any) -> dict[str, str]:
         return request_fields(op, stan=stans.next(), terminal=TERMINAL, merchant=MERCHANT,
@@ -67,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         ("redeem 12.50", message(Op.REDEEM, card=card, amount=1250)),
         ("balance", message(Op.BALANCE, card=card)),
     ]
+    if points is not None:  # the default's tiers: BRONZE, then SILVER from 500 points earned
+        print(f"issued loyalty card {mask_card(points)} (status issued)\n")
+        steps += [
+            ("loyalty activate", message(Op.ACTIVATE, card=points, amount=0, loyalty=True)),
+            ("earn on 499.00 (tier BRONZE)", message(Op.EARN, card=points, amount=49900)),
+            ("earn on 1.00 (500 points earned: tier SILVER)",
+             message(Op.EARN, card=points, amount=100)),
+        ]
     with IsoClient(iso.host, iso.port, framing=iso.framing, bitmap=iso.bitmap) as till:
         for title, fields in steps:
             response = till.exchange(fields)

@@ -72,6 +72,8 @@ def assert_demo_answered(output: str) -> None:
     assert "GET /healthz: " in output and '"redis": "up"' in output, output
     assert re.search(r"sign-on\n  -> .*\n  <- .*39=00", output), output
     assert re.search(r"balance\n  -> .*\n  <- .*39=00", output), output
+    assert re.search(r"tier SILVER\)\n  -> .*\n  <- .*39=00.*63=PT003500TR006SILVER",
+                     output), output
     assert "running the built-in default configuration" in output, output
     assert "Ctrl-C stops it." in output and "tillgate stopped" in output, output
     warnings = [line for line in output.splitlines() if PYTHON_WARNING.search(line)]

@@ -79,7 +79,7 @@ class Cards(StoreResource):
         return CardAction(self, actions[path][1], who)
 
     async def _show(self, store: Store, card: str, body: dict, who: str) -> Answer:
-        view = await show_card(store, card)
+        view = await show_card(store, card, self.config.program_of_card(card))
         if view is None:
             return 404, {"error": "unknown card", "card": mask_card(card)}
         return 200, view.as_dict()

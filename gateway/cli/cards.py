@@ -174,7 +174,7 @@ def run_show(args) -> int:
 
 async def _show(config: Config, card: str, as_json: bool) -> int:
     async with store_session(config) as store:
-        view = await show_card(store, card)
+        view = await show_card(store, card, config.program_of_card(card))
     if view is None:
         return fail(f"{mask_card(card)}: unknown card")
     data = view.as_dict()
@@ -245,7 +245,7 @@ async def _act(config: Config, card: str, action: str) -> int:
                 return fail(f"{mask_card(card)}: not locked")
             print(f"{mask_card(card)}: unlocked")
             return 0
-        res = await rollback_last(store, card)
+        res = await rollback_last(store, card, config.program_of_card(card))
         if res["rc"] != "00":
             why = f": {res['msg']}" if res.get("msg") else ""
             return fail(f"{mask_card(card)}: nothing rolled back ({res['rc']}{why})")

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "gateway.cli.config",
     "gateway.cli.cards",
     "gateway.cli.audit",
+    "gateway.cli.points",
     "gateway.cli.backoffice",
     "gateway.cli.customers",
     "gateway.cli.resellers",

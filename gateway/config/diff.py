@@ -23,6 +23,7 @@ from gateway.config.model import Config
 RESTART_ONLY: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("gateway.data_dir", lambda c: c.data_dir),
     ("gateway.shutdown_grace", lambda c: c.shutdown_grace),
+    ("gateway.points_sweep_interval", lambda c: c.points_sweep_interval),  # its timer, set once
     ("redis", lambda c: c.redis),
     ("http", lambda c: c.http),
     ("alerts", lambda c: c.alerts),

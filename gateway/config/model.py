@@ -14,6 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.backoffice import BackofficeConfig, read_backoffice
 from gateway.config.cardrules import program_for_card
@@ -37,6 +38,7 @@ _TERMINAL_ID = re.compile(r"^[ -~]{1,8}$")
 _MERCHANT_ID = re.compile(r"^[ -~]{1,15}$")
 _CURRENCY = re.compile(r"^\d{3}$")
 _DIGITS = re.compile(r"^\d+$")
+_TIER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,16 @@ class Reward:
     id: str
     name: str
     cost: int  # points
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """A card rank of a loyalty program (docs/ledger.md "Tiers"): reached at `threshold` points
+    earned (lifetime, or within the program's `tier_window_days`), earning `points_per_unit`."""
+
+    name: str
+    threshold: int
+    points_per_unit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +93,14 @@ class Program:
     expiry_days: int = 0  # card expires this many days after activation; 0 = never
     merchants: tuple[str, ...] = ()  # a club: only these merchants; empty = every merchant
     uniform_decline: bool = False  # answer unknown and inactive cards alike (enumeration defence)
+    # loyalty in depth (docs/ledger.md "Points lots and expiry", "Tiers", "Combined cards")
+    points_validity_days: int = 0  # a day's points expire at the end of day + this; 0 = never
+    timezone: str = "UTC"  # the program's day (lots, expiry) is a day of this zone
+    tiers: tuple[Tier, ...] = ()  # lowest first; the first has threshold 0
+    tier_window_days: int = 0  # thresholds on points earned in this many days; 0 = lifetime
+    tier_review_days: int = 30  # a tier is held at least this long, then re-evaluated (down)
+    convert_points: int = 0  # combined card: every this many points become...
+    convert_value: int = 0  # ...this many minor units of balance, in the earn itself; 0 = off
 
     @property
     def pin_required(self) -> bool:
@@ -205,6 +225,7 @@ class Config:
     resellers: dict[str, Reseller] = field(default_factory=dict)
     reversal_window: int = 86400
     shutdown_grace: float = 10.0
+    points_sweep_interval: int = 3600  # seconds between points sweeps in serve; 0 = none
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     email: SMTPConfig = field(default_factory=SMTPConfig)
     imports: ImportsConfig = field(default_factory=ImportsConfig)
@@ -251,6 +272,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     log_level = gw.string("log_level", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     reversal_window = gw.integer("reversal_window", 86400, minimum=1)
     shutdown_grace = gw.integer("shutdown_grace", 10, minimum=0)
+    points_sweep_interval = gw.integer("points_sweep_interval", 3600, minimum=0)
     gw.reject_unknown()
 
     redis_cfg = _read_redis(top.table("redis"))
@@ -306,6 +328,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         listeners=listeners, merchants=merchants, programs=programs, rules=rules,
         resellers=resellers,
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
+        points_sweep_interval=points_sweep_interval,
         alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,
         portal=portal,
         terminals={t: m for m in merchants.values() for t in m.terminals},
@@ -429,6 +452,7 @@ def _read_program(pid: str, s: Section) -> Program:
             s.error("range", "give a prefix or a range, not both")
     if prefix and lmax and len(prefix) >= lmax:
         s.error("prefix", "must be shorter than card_length")
+    tiers = _read_tiers(s)
     rewards = []
     for r in s.array_of_tables("rewards"):
         rewards.append(Reward(id=r.string("id"), name=r.string("name", ""),
@@ -461,13 +485,58 @@ def _read_program(pid: str, s: Section) -> Program:
         expiry_days=s.integer("expiry_days", 0, minimum=0),
         merchants=tuple(s.array("merchants", [])),
         uniform_decline=s.boolean("uniform_decline", False),
+        points_validity_days=s.integer("points_validity_days", 0, minimum=0, maximum=36500),
+        timezone=s.string("timezone", "UTC", pattern=_is_timezone,
+                          what="an IANA time zone such as UTC or Europe/Paris"),
+        tiers=tiers,
+        tier_window_days=s.integer("tier_window_days", 0, minimum=0, maximum=3650),
+        tier_review_days=s.integer("tier_review_days", 30, minimum=1, maximum=3650),
+        convert_points=s.integer("convert_points", 0, minimum=0),
+        convert_value=s.integer("convert_value", 0, minimum=0),
     )
     if any(v <= 0 for v in program.face_values):
         s.error("face_values", "must be positive amounts in minor units")
     if program.is_loyalty and program.face_values:
         s.error("face_values", "a loyalty program has no face values")
+    if not program.is_loyalty:
+        for key in ("points_validity_days", "tiers", "tier_window_days", "convert_points"):
+            if s.data.get(key):
+                s.error(key, "only a loyalty program has points")
+    if bool(program.convert_points) != bool(program.convert_value):
+        s.error("convert_points", "give convert_points and convert_value together")
     s.reject_unknown()
     return program
+
+
+def _read_tiers(s: Section) -> tuple[Tier, ...]:
+    """`[[programs.<id>.tiers]]`: lowest first, thresholds rising, the first from 0."""
+    tiers: list[Tier] = []
+    base_rate = s.data.get("points_per_unit", 0)  # a tier earns the program's rate unless it says
+    if not isinstance(base_rate, int):
+        base_rate = 0  # reported by the program's own check
+    for i, t in enumerate(s.array_of_tables("tiers")):
+        tier = Tier(name=t.string("name", pattern=_TIER_NAME.match,
+                                  what="1 to 20 letters, digits, '-' or '_'"),
+                    threshold=t.integer("threshold", minimum=0),
+                    points_per_unit=t.integer("points_per_unit", base_rate, minimum=0))
+        if i == 0 and tier.threshold != 0:
+            t.error("threshold", "the first (lowest) tier starts at 0")
+        if tiers and isinstance(tier.threshold, int) and tier.threshold <= tiers[-1].threshold:
+            t.error("threshold", f"must be above the tier before ({tiers[-1].name}: "
+                    f"{tiers[-1].threshold})")
+        if any(tier.name == other.name for other in tiers):
+            t.error("name", f"tier {tier.name!r} is listed twice")
+        t.reject_unknown()
+        tiers.append(tier)
+    return tuple(tiers)
+
+
+def _is_timezone(value: str) -> bool:
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        return False
+    return True
 
 
 def _is_upc(value: str) -> bool:

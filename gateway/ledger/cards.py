@@ -6,6 +6,7 @@ A card is keyed by a hash of its number, never the number itself, inside the has
   {c:<id>}:s            hash   state (fields: docs/ledger.md)
   {c:<id>}:j            stream journal, one msgpack entry per change (gateway/ledger/journal.py)
   {c:<id>}:r:<req key>  hash   record of one request: stored response, undo data, or a tombstone
+  {c:<id>}:lots         hash   points lots by day and earned sums (gateway/ledger/lua/_lots.lua)
 
 and each journal entry is also appended to the back office's feed (gateway/ledger/feed.py).
 
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 import msgpack
 
 from gateway.config.model import Program
+from gateway.ledger import loyalty
 from gateway.ledger import rewardkeys
 from gateway.ledger.feed import feed_key
 from gateway.ledger.pins import pin_hash
@@ -59,6 +61,10 @@ def record_key(cid: str, request_key: str) -> str:
     return f"{{c:{cid}}}:r:{request_key}"
 
 
+def lots_key(cid: str) -> str:
+    return f"{{c:{cid}}}:lots"  # named in the scripts from the state key (_lots.lua)
+
+
 def card_keys(cid: str, request_key: str, original_key: str | None = None) -> list[str]:
     """KEYS of every card script: state, journal, this request's record, the original's record,
     and the back office's feed (gateway/ledger/feed.py)."""
@@ -88,13 +94,18 @@ class CardView:
     expiry: str | None
     face_value: int
     pin_tries_failed: int
+    tier: str | None = None  # programs with tiers
+    # programs whose points expire: the last day (YYYY-MM-DD) of the soonest lot, its points
+    points_expiry: str | None = None
+    points_expiring: int = 0
 
     def as_dict(self, mask: bool = True) -> dict[str, object]:
         return {
             "card": mask_card(self.card) if mask else self.card, "program": self.program,
             "kind": self.kind, "status": self.status, "balance": self.balance,
             "points": self.points, "expiry": self.expiry, "face_value": self.face_value,
-            "pin_tries_failed": self.pin_tries_failed,
+            "pin_tries_failed": self.pin_tries_failed, "tier": self.tier,
+            "points_expiry": self.points_expiry, "points_expiring": self.points_expiring,
         }
 
 
@@ -160,18 +171,41 @@ def operator_activation(card: str | None, amount: int, face_value: int, operator
                    merchant=operator, card=card, amount=amount, key=key, channel=channel)
 
 
-async def show_card(store: Store, card: str) -> CardView | None:
-    raw = await store.command("HGETALL", state_key(card_id(card)))
+async def show_card(store: Store, card: str, program: Program | None = None) -> CardView | None:
+    """The card's state; with its `program`, also its tier and what expires next."""
+    cid = card_id(card)
+    raw = await store.command("HGETALL", state_key(cid))
     if not raw:
         return None
     st = {k.decode(): v.decode() for k, v in raw.items()}
     exp = st.get("exp", "0")
-    return CardView(
+    view = CardView(
         card=card, program=st.get("prog", ""), kind=st.get("kind", ""),
         status=st.get("status", ""), balance=int(st.get("bal", 0)), points=int(st.get("pts", 0)),
         expiry=None if exp in ("", "0") else exp, face_value=int(st.get("face", 0)),
         pin_tries_failed=int(st.get("pinf", 0)),
     )
+    if program is not None and program.tiers:
+        view.tier = st.get("tier") or program.tiers[0].name
+    lmin = int(st.get("lmin", 0))
+    if program is not None and program.points_validity_days and lmin:
+        view.points_expiry = loyalty.day_date(lmin + program.points_validity_days).isoformat()
+        view.points_expiring = (await card_lots(store, cid, st)).get(lmin, 0)
+    return view
+
+
+async def card_lots(store: Store, cid: str,
+                    state: dict[str, str] | None = None) -> dict[int, int]:
+    """The card's points lots: program day earned -> points left (the open lot, kept in the
+    state hash, included: gateway/ledger/lua/_lots.lua)."""
+    if state is None:
+        raw = await store.command("HMGET", state_key(cid), "ld", "ll")
+        state = {"ld": (raw[0] or b"0").decode(), "ll": (raw[1] or b"0").decode()}
+    flat = await store.command("HGETALL", lots_key(cid))
+    lots = {int(k): int(v) for k, v in flat.items() if not k.startswith(b"e")}
+    if int(state.get("ll", 0)):
+        lots[int(state["ld"])] = lots.get(int(state["ld"]), 0) + int(state["ll"])
+    return lots
 
 
 async def unlock_card(store: Store, card: str) -> bool:
@@ -192,6 +226,14 @@ def operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
             "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **named, **extra}
 
 
+def _loyalty_params(program: Program | None, now: float) -> dict[str, object]:
+    """Lots, tiers and conversion fields of a card script on a card of `program`, if it has them."""
+    if program is None or not loyalty.has_depth(program):
+        return {}
+    return {**loyalty.static_params(program),
+            "day": loyalty.ProgramDays(program.timezone).day(now)}
+
+
 async def set_card_status(store: Store, card: str, to: str,
                           operator: str = OPERATOR) -> dict[str, object]:
     """An operator's status change (gateway/ledger/lua/set_status.lua): the script's response map,
@@ -207,8 +249,10 @@ async def set_card_status(store: Store, card: str, to: str,
     return msgpack.unpackb(packed)
 
 
-async def rollback_last(store: Store, card: str) -> dict[str, object]:
-    """Undo the card's most recent transaction with a compensating journal entry.
+async def rollback_last(store: Store, card: str,
+                        program: Program | None = None) -> dict[str, object]:
+    """Undo the card's most recent transaction with a compensating journal entry (with the card's
+    `program`, its points lots and earned sums too: gateway/ledger/loyalty.py).
 
     Returns the script's response map (rc 00, or 25 when there is nothing to roll back, 12 when
     the value was spent since).
@@ -219,6 +263,7 @@ async def rollback_last(store: Store, card: str) -> dict[str, object]:
     keys = card_keys(cid, last_key or "-", last_key or "-")
     params = operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
                              lastkey=last_key)
+    params.update(_loyalty_params(program, time.time()))
     rwk = await store.command("HGET", keys[3], "rwk") if last_key else None
     if rwk:  # a reward claim: its stock comes back too
         params["rwk"] = len(keys) + 1

@@ -38,9 +38,11 @@ MONEY_LIMIT_OPS = frozenset({Op.ACTIVATE, Op.ACTIVATE_PREVALUED, Op.RELOAD, Op.R
                              Op.REFUND})
 
 
-def points_for(program: Program, amount: int) -> int:
-    """Points a purchase of `amount` minor units earns, by the program's integer rules."""
-    q, r = divmod(amount * program.points_per_unit, program.unit)
+def points_for(program: Program, amount: int, rate: int | None = None) -> int:
+    """Points a purchase of `amount` minor units earns, by the program's integer rules (at
+    `rate` points per unit instead of the program's: a tier's rate)."""
+    per_unit = program.points_per_unit if rate is None else rate
+    q, r = divmod(amount * per_unit, program.unit)
     if program.rounding == "ceil" and r:
         q += 1
     elif program.rounding == "half_up" and 2 * r >= program.unit:

@@ -2,7 +2,9 @@
 
 Entry fields (written by `apply` in gateway/ledger/lua/_prelude.lua):
   op     activate | reload | redeem | refund | cashout | earn | add_points | return |
-         redeem_points | transfer_out | transfer_in | transfer_back | void | reversal | rollback
+         redeem_points | transfer_out | transfer_in | transfer_back | void | reversal | rollback |
+         expire (due points lots, dp < 0) | tier (a change of rank, zero-value, with `tier`) |
+         convert (a combined card's points to money: dp < 0, dv > 0)
   card   the masked number (first 6 / last 4), ch: the card's key id (a hash of the number)
   dv dp  change of money (minor units) and of points, signed
   bal pts  balance and points after the change
@@ -12,6 +14,7 @@ Entry fields (written by `apply` in gateway/ledger/lua/_prelude.lua):
   opid   the staff member or operator who made it (field 63 OP, TGL opid, admin token), if any
   rw     the reward a claim was for (also on the void / reversal / rollback that undid it)
   promo  the promotions applied to an earn or a load, ids joined by commas (bonus included)
+  tier   for `tier`: the card's new tier; tier_from: the one it had
 Nothing is ever deleted or rewritten: an undo is a new entry with the opposite deltas.
 """
 
@@ -47,6 +50,8 @@ class Entry:
     operator: str = ""
     reward: str = ""
     promotions: str = ""
+    tier: str | None = None
+    tier_from: str | None = None
 
     @classmethod
     def decode(cls, entry_id: bytes | str, packed: bytes) -> Entry:
@@ -59,7 +64,7 @@ class Entry:
             key=e.get("key", ""), t=int(e.get("t", 0)), n=int(e.get("n", 0)),
             undo=undo.decode() if isinstance(undo, bytes) else undo,
             operator=e.get("opid", ""), reward=e.get("rw", ""),
-            promotions=e.get("promo", ""),
+            promotions=e.get("promo", ""), tier=e.get("tier"), tier_from=e.get("tier_from"),
         )
 
 
@@ -70,7 +75,8 @@ class Entry:
                 "bal": self.bal, "pts": self.pts, "terminal": self.terminal,
                 "merchant": self.merchant, "key": self.key, "undo": self.undo,
                 "operator": self.operator, "reward": self.reward,
-                "promotions": self.promotions}
+                "promotions": self.promotions,
+                **({"tier": self.tier, "tier_from": self.tier_from} if self.tier else {})}
 
 
 async def latest(store: Store, key: str, count: int) -> list[Entry]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.config.model import Config, Program
-from gateway.ledger import cards
+from gateway.ledger import cards, loyalty
 from gateway.ledger.checks import INVOICE_OPS, PIN_OPS, points_for
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.promotions import ActivePromotions
@@ -75,6 +75,10 @@ class ScriptParams:
         self._day_cache: tuple[int, dt.date] = (0, dt.date.min)
         self._expiry_cache: dict[str, tuple[int, int]] = {}  # program -> (today, expiry)
         self.promotions = ActivePromotions()
+        # loyalty in depth (gateway/ledger/loyalty.py): per program, its day and fixed fields
+        self._days = {p.id: loyalty.ProgramDays(p.timezone)
+                      for p in config.programs.values() if loyalty.has_depth(p)}
+        self._loyalty = {pid: loyalty.static_params(config.programs[pid]) for pid in self._days}
 
     def build(self, req: Request, program: Program, script: str, card: str,
                **extra: Any) -> dict[str, Any]:
@@ -129,9 +133,21 @@ class ScriptParams:
                 p["promo"] = promo
         if req.invoice and program.invoice_required and req.op in INVOICE_OPS:
             p["inv"] = req.invoice
+        days = self._days.get(program.id)
+        if days is not None:
+            self._add_loyalty(p, req, program, days.day(now))
         if extra:
             p.update(extra)
         return p
+
+    def _add_loyalty(self, p: dict[str, Any], req: Request, program: Program, day: int) -> None:
+        """Lots, tiers and conversion of the program (gateway/ledger/loyalty.py): its day, and
+        for an earn or a return the points at each tier's rate (`tp`, integers; the card's tier,
+        which only the script knows, picks one)."""
+        p.update(self._loyalty[program.id])
+        p["day"] = day
+        if program.tiers and req.op in (Op.EARN, Op.RETURN):
+            p["tp"] = [points_for(program, req.amount, t.points_per_unit) for t in program.tiers]
 
     def _day(self, now: float) -> tuple[int, dt.date]:
         """Today (UTC) as YYYYMMDD and as a date, computed once per second, not per request."""
@@ -165,6 +181,6 @@ def to_result(res: dict[str, Any], program: Program) -> Result:
         balance=None if loyalty else res.get("bal"),
         points=res.get("pts") if loyalty else None,
         currency=program.currency, auth_id=res.get("auth") or None, expiry=res.get("exp"),
-        message=res.get("msg"),
+        message=res.get("msg"), tier=res.get("tier"),
     )
     return result

@@ -71,7 +71,11 @@ def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
     def part(name: str) -> str:
         return (directory / name).read_text()
 
-    prelude = part(PRELUDE)
+    def expand(text: str) -> str:  # `--! include _part.lua` lines replaced by the part
+        return "".join(part(line[len(INCLUDE):].strip()) if line.startswith(INCLUDE) else line
+                       for line in text.splitlines(keepends=True))
+
+    prelude = expand(part(PRELUDE))
     claim_first = part("_claim.lua") + "\n" + part("_claim_card.lua")
     if CARD_SCRIPT_SLOT not in claim_first:
         raise ValueError(f"_claim_card.lua has no {CARD_SCRIPT_SLOT.strip()!r} line")
@@ -79,8 +83,7 @@ def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
     for path in sorted(directory.glob("*.lua")):
         if path.name.startswith("_"):
             continue
-        body = "".join(part(line[len(INCLUDE):].strip()) if line.startswith(INCLUDE) else line
-                       for line in path.read_text().splitlines(keepends=True))
+        body = expand(path.read_text())
         if body.startswith(NO_PRELUDE):
             sources[path.stem] = body
             continue

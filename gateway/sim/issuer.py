@@ -19,6 +19,7 @@ from typing import TypeVar
 from gateway.config.model import Config, Program
 from gateway.ledger.cards import issue_card, show_card
 from gateway.ledger.storeconnect import open_store
+from gateway.ledger.sweep import SweepReport, sweep
 from protocols.carddata import generate_card_number, generate_pin
 from protocols.model import mask_card
 
@@ -93,3 +94,17 @@ def card_state(config: Config, card: str) -> dict[str, object] | None:
             if embedded is not None:
                 embedded.stop()
     return run_blocking(show)
+
+
+def sweep_points(config: Config, now: float) -> SweepReport:
+    """The points sweep (gateway/ledger/sweep.py) on the config's store as of `now`, blocking:
+    a scenario's `points_sweep` step moves time on for expiry and tier reviews this way."""
+    async def run() -> SweepReport:
+        store, embedded = await open_store(config)
+        try:
+            return await sweep(store, config, now)
+        finally:
+            await store.close()
+            if embedded is not None:
+                embedded.stop()
+    return run_blocking(run)

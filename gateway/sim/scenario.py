@@ -22,7 +22,7 @@ from typing import Any
 from gateway.config.model import Config
 from gateway.ledger.amounts import format_amount, parse_amount
 from gateway.sim.faults import FAULTS, FaultOutcome, run_fault
-from gateway.sim.issuer import issue_cards
+from gateway.sim.issuer import issue_cards, sweep_points
 from gateway.sim.links import LinkClosed
 from gateway.sim.messages import Call, Exchange, original_exchange
 from gateway.sim.target import Target
@@ -33,9 +33,10 @@ TOP_KEYS = frozenset({"name", "description", "protocol", "requires", "steps"})
 STEP_KEYS = frozenset({
     "name", "op", "card", "target", "amount", "points", "pin", "invoice", "operator", "partial",
     "reward", "mti", "original", "expect", "capture", "fault", "same_as", "sleep", "issue", "as",
-    "note", "track2", "track1", "swipe", "barcode",
+    "note", "track2", "track1", "swipe", "barcode", "points_sweep",
 })
-EXPECT_KEYS = frozenset({"rc", "balance", "amount", "points", "auth", "closed", "message"})
+EXPECT_KEYS = frozenset({"rc", "balance", "amount", "points", "auth", "closed", "message",
+                         "tier"})
 _VAR = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
 
 
@@ -131,11 +132,15 @@ def _step_problems(step: Any) -> list[str]:
     if not isinstance(step, dict):
         return ["a step is a table"]
     problems = [f"{k}: unknown key" for k in step if k not in STEP_KEYS]
-    kinds = [k for k in ("op", "issue") if k in step]
+    kinds = [k for k in ("op", "issue", "points_sweep") if k in step]
     if len(kinds) > 1:
-        problems.append("op, issue: one per step")
+        problems.append("op, issue, points_sweep: one per step")
     if not kinds and "sleep" not in step:
-        problems.append("op: a step needs op, issue or sleep")
+        problems.append("op: a step needs op, issue, points_sweep or sleep")
+    sweep_days = step.get("points_sweep")
+    if sweep_days is not None and (not isinstance(sweep_days, int) or isinstance(sweep_days, bool)
+                                   or sweep_days < 0):
+        problems.append("points_sweep: days from now, a whole number from 0")
     if "op" in step:
         try:
             Op(step["op"])
@@ -214,6 +219,8 @@ class Runner:
                 outcome = self._issue(state, step)
             elif "op" in step:
                 outcome = self._operation(till, state, step)
+            elif "points_sweep" in step:
+                outcome = self._points_sweep(step)
             else:
                 outcome = StepResult(index, title, True, summary=f"slept {step['sleep']} s")
         except (ScenarioError, ValueError) as e:
@@ -235,6 +242,16 @@ class Runner:
         if card.pin is not None:
             state.vars[f"{name}.pin"] = card.pin
         return StepResult(0, "", True, summary=f"issued a {program} card as ${{{name}}}")
+
+    def _points_sweep(self, step: dict[str, Any]) -> StepResult:
+        """The points sweep on the gateway's store as of `points_sweep` days from now (expiry
+        and tier reviews, as `tillgate points expire --now` does); `expect.expired` is not
+        checked here: the steps after it ask the till."""
+        days = int(step["points_sweep"])
+        report = sweep_points(self.config, time.time() + days * 86400)
+        return StepResult(0, "", True, summary=f"swept {report.cards} cards as of {days} days "
+                          f"on: {report.expired} points expired, {report.tier_changes} tier "
+                          "changes")
 
     def _operation(self, till: Till, state: _State, step: dict[str, Any]) -> StepResult:
         call = self._call(till, state, step)
@@ -354,6 +371,8 @@ def _check(expect: dict[str, Any], outcome: FaultOutcome) -> list[str]:
         problems.append(f"expected points {wanted['points']}, got {reply.points}")
     if "auth" in wanted and bool(wanted["auth"]) != bool(reply.auth):
         problems.append("expected an auth id" if wanted["auth"] else "expected no auth id")
+    if "tier" in wanted and reply.tier != str(wanted["tier"]):
+        problems.append(f"expected tier {wanted['tier']}, got {reply.tier}")
     if "message" in wanted and str(wanted["message"]) not in (reply.message or ""):
         problems.append(f"expected message {wanted['message']!r}, got {reply.message!r}")
     return problems
@@ -366,6 +385,8 @@ def _show(expect: dict[str, Any]) -> str:
 def _title(step: dict[str, Any]) -> str:
     if "issue" in step:
         return f"issue {step['issue']} as {step.get('as', 'card')}"
+    if "points_sweep" in step:
+        return f"points sweep {step['points_sweep']} days on"
     if "op" not in step:
         return f"sleep {step.get('sleep')}"
     title = str(step["op"])

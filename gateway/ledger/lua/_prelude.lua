@@ -16,7 +16,8 @@ local a = cmsgpack.unpack(ARGV[1])
 -- The gateway leaves out what is at its default (ScriptParams.build): fewer fields to unpack here,
 -- on the busier side under load. A field that is absent reads as its default.
 setmetatable(a, { __index = { pinreq = 0, pin = '', tries = 0, lock = 0, maxbal = 0, window = 0,
-                              exp = 0, faces = {}, partial = 0, advice = 0, points = 0, inv = '' } })
+                              exp = 0, faces = {}, partial = 0, advice = 0, points = 0, inv = '',
+                              lv = 0, tw = 0, cvp = 0, cvv = 0 } })
 local now = a.now
 
 local st = {}
@@ -109,6 +110,7 @@ local function respond(res, undo)
     res.bal = num(st.bal)
     res.pts = num(st.pts)
     if num(st.exp) > 0 then res.exp = tostring(st.exp) end
+    if a.tn then res.tier = st.tier or a.tn[1] end
   end
   vel_commit(res)
   local packed = cmsgpack.pack(res)
@@ -136,8 +138,12 @@ end
 
 local function decline(rc, msg) return respond({ rc = rc, msg = msg }) end
 
+--! include _lots.lua
+
 -- Apply a change of money (dv) and points (dp), journal it, and return the undo data.
--- `extra` may set status, exp, and the link to an undone entry (undo = journal id).
+-- `extra` may set status, exp, tier, and the link to an undone entry (undo = journal id); for
+-- points, lots = the `d:n,...` an undo gives back or takes back first, earned = an undo of an
+-- earned change (_lots.lua).
 local function apply(op, dv, dp, extra)
   extra = extra or {}
   local prev = st.status
@@ -149,6 +155,8 @@ local function apply(op, dv, dp, extra)
   if extra.exp then st.exp = extra.exp; set[#set + 1] = 'exp'; set[#set + 1] = st.exp end
   if dv < 0 or dp < 0 then set[#set + 1] = 'ldn'; set[#set + 1] = st.n end
   if extra.last then set[#set + 1] = 'last'; set[#set + 1] = extra.last end
+  if extra.tier then st.tier = extra.tier; set[#set + 1] = 'tier'; set[#set + 1] = st.tier end
+  local lots = points_move(op, dp, extra, set)
   redis.call('HSET', S, unpack(set))
   local entry = {
     op = op, card = st.mask or '', ch = a.ch, dv = dv, dp = dp, bal = st.bal, pts = st.pts,
@@ -158,14 +166,17 @@ local function apply(op, dv, dp, extra)
   if extra.rw then entry.rw = extra.rw end  -- the reward a claim (or its undo) was for
   if extra.promo then entry.promo = extra.promo end  -- promotions applied (_promotions.lua)
   if a.opid then entry.opid = a.opid end  -- the staff member (field 63 OP, TGL opid, operator)
+  if extra.tier then entry.tier = extra.tier; entry.tier_from = extra.tier_from end
   local packed = cmsgpack.pack(entry)
   local jid = redis.call('XADD', J, '*', 'e', packed)
   -- The back office's feed, in the same call (gateway/ledger/feed.py): the same bytes, the
   -- entry's journal id and the card's program. One XADD, never trimmed here: the consumer trims
   -- what it has acknowledged (a MAXLEN here could drop entries SQL has not seen).
   redis.call('XADD', F, '*', 'e', packed, 'j', jid, 'p', st.prog or '')
-  return { dv = dv, dp = dp, jid = jid, n = st.n, prev = prev, key = a.key or '' }
+  return { dv = dv, dp = dp, jid = jid, n = st.n, prev = prev, key = a.key or '', lots = lots }
 end
+
+--! include _loyalty.lua
 
 -- Status, PIN lock and expiry gate. want = 'issued' (activation) or 'active' (everything else).
 -- Returns a response code, or nil when the card may proceed.
@@ -219,6 +230,7 @@ end
 local function admit(want, pin)
   local rc = gate(want, pin) or vel_check()
   if rc then return rc end
+  expire_due()  -- points due are gone before anything is decided on them
   if pin then return check_pin() end
   return nil
 end
@@ -245,7 +257,7 @@ local function undo(o, op)
   if num(st.bal) + dv < 0 or num(st.pts) + dp < 0 then
     return '12', 'value already spent'
   end
-  local extra = { undo = o.jid }
+  local extra = { undo = o.jid, lots = o.lots, earned = EARNED and EARNED[o.op] }
   if o.prev == 'issued' then
     if num(st.ldn) > num(o.n) then return '12', 'spent since activation' end
     extra.status = 'issued'; extra.exp = 0
@@ -255,6 +267,7 @@ local function undo(o, op)
   if o.rwk and (not a.rwk or KEYS[a.rwk] ~= o.rwk) then return '12', 'reward keys missing' end
   extra.rw = o.rw
   apply(op, dv, dp, extra)
+  expire_due()  -- points given back to a lot that is due since expire at once, journalled
   redis.call('HSET', O, 'undone', 1)
   if o.rwk then
     local has = redis.call('HMGET', o.rwk, 'stock', 'on')  -- a config reward has neither

@@ -6,12 +6,13 @@
 -- The reward's keys are in another slot than the card's: on a Redis Cluster this call splits into
 -- a stock reservation and a card script with a compensation (docs/ledger.md).
 
--- Is tier `have` at least tier `need`? a.tiers: the program's tiers, lowest first; no tier is
--- below every tier. Without the list a tier is only itself.
+-- Is tier `have` at least tier `need`? a.tn: the program's tier names, lowest first (the tiers'
+-- parameters, gateway/ledger/loyalty.py); no tier is below every tier. Without tiers configured a
+-- tier is only itself.
 local function tier_at_least(have, need)
   if have == need then return true end
   local rank = {}
-  for i, t in ipairs(a.tiers or {}) do rank[t] = i end
+  for i, t in ipairs(a.tn or {}) do rank[t] = i end
   return rank[need] ~= nil and (rank[have or ''] or 0) >= rank[need]
 end
 

@@ -1,0 +1,157 @@
+"""Earn with points lots, tiers and expiry beside earn without them, in one run (issue 19:
+within 15 % of today's CPU per earn).
+
+One redis-server started here; 256 loyalty cards per variant, each earning again and again (one
+lot per card and day, a tier up once). For each variant, the whole Processor path (claim + earn
+script, `--window` requests per loop turn) in requests/s, and the server's own CPU per earn
+script and the gateway's (this process's) CPU per earn, from /proc/<pid>/schedstat and
+process_time: CPU spent, not time waited for it, so other work on the machine moves it less:
+
+  before      the scripts of `--against` (default: main), the default config without
+              tiers and validity: today's earn
+  plain       this tree's scripts, the same config: what lots cost a program that has none
+  depth       this tree's scripts, the default config of HOST-SPEC 1.1 section 6 (lots, 365-day
+              validity, BRONZE / SILVER on a 365-day window)
+
+Rounds interleave the variants; medians are printed.
+
+    python bench/bench_points.py [--calls 20000] [--window 64] [--rounds 5] [--against main]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.config.model import Config, load_config  # noqa: E402
+from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from gateway.ledger import cards  # noqa: E402
+from gateway.ledger.processor import Processor  # noqa: E402
+from gateway.ledger.store import LUA_DIR, Store, load_scripts  # noqa: E402
+from protocols.carddata import generate_card_number  # noqa: E402
+from protocols.model import Op, Request  # noqa: E402
+
+CARDS = 256
+
+
+def without_depth(config: Config) -> Config:
+    program = replace(config.programs["loyalty"], tiers=(), points_validity_days=0,
+                      tier_window_days=0)
+    return replace(config, programs={**config.programs, "loyalty": program})
+
+
+def old_scripts(rev: str, into: Path) -> Path:
+    """The Lua folder of `rev`, written out to `into`."""
+    rel = LUA_DIR.relative_to(ROOT)
+    names = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{rev}:{rel}"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in names:
+        text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{rel}/{name}"],
+                              capture_output=True, text=True, check=True).stdout
+        (into / name).write_text(text)
+    return into
+
+
+async def loyalty_cards(store: Store, processor: Processor) -> list[str]:
+    program = processor.config.programs["loyalty"]
+    out: list[str] = []
+    while len(out) < CARDS:
+        card = generate_card_number(program.prefix, program.card_length_max, program.luhn)
+        if await cards.issue_card(store, program, card):
+            r = await processor.operator_apply(Request(
+                op=Op.ACTIVATE, terminal="B", merchant="B", card=card, key=f"act:{card}"))
+            assert r.code == "00", r
+            out.append(card)
+    return out
+
+
+def server_cpu_ns(pid: int) -> int:
+    """The redis-server's CPU time so far (ns, /proc/<pid>/schedstat): what it spent, not how
+    long it waited for the CPU, which other work on a shared machine changes."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+async def earn_rate(store: Store, processor: Processor, held: list[str], n: int,
+                    window: int, server_pid: int) -> tuple[float, float, float]:
+    """(earn requests/s through the Processor, server CPU us per earn, gateway (this process)
+    CPU us per earn)."""
+    seq = 0
+    server0, client0 = server_cpu_ns(server_pid), time.process_time_ns()
+    start = time.perf_counter()
+    for _ in range(n // window):
+        batch = []
+        for _ in range(window):
+            seq += 1
+            batch.append(Request(op=Op.EARN, terminal="TILL0001", merchant="STORE0000000001",
+                                 key=f"P:{time.time_ns()}:{seq}", card=held[seq % len(held)],
+                                 amount=1000))
+        results = await processor.process_many(batch)
+        assert results[0].code == "00", results[0]
+    done = n // window * window
+    rate = done / (time.perf_counter() - start)
+    server = (server_cpu_ns(server_pid) - server0) / done / 1000
+    client = (time.process_time_ns() - client0) / done / 1000
+    return rate, server, client
+
+
+async def main_async(args) -> None:
+    depth = load_config(ROOT / "config" / "tillgate.toml")
+    plain = without_depth(depth)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "lua").mkdir()
+        before_dir = old_scripts(args.against, Path(tmp) / "lua")
+        with EmbeddedRedis(tmp, port=free_port(), appendonly=False) as server:
+            variants: dict[str, tuple[Store, Processor, list[str]]] = {}
+            for name, config, lua in (("before", plain, before_dir), ("plain", plain, None),
+                                      ("depth", depth, None)):
+                store = await Store.connect(server.url)
+                if lua is not None:
+                    store.scripts = load_scripts(lua)
+                processor = Processor(config, store)
+                variants[name] = (store, processor, await loyalty_cards(store, processor))
+            info = await variants["depth"][0].command("INFO", "server")
+            pid = int(info["process_id"])
+            for store, processor, held in variants.values():  # scripts loaded, tiers reached
+                await earn_rate(store, processor, held, 4 * args.window * 4, args.window, pid)
+            rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+            for _ in range(args.rounds):
+                for name, (store, processor, held) in variants.items():
+                    rows[name].append(await earn_rate(store, processor, held, args.calls,
+                                                      args.window, pid))
+            for store, _, _ in variants.values():
+                await store.close()
+    print(f"earn through the Processor, window {args.window}, {args.calls} requests, "
+          f"median of {args.rounds} (scripts before: {args.against})")
+    print(f"  {'':7} {'earns/s':>9}  {'CPU us per earn: server':>24} {'gateway':>8} {'total':>8}")
+    base = statistics.median(s + c for _, s, c in rows["before"])
+    for name, got in rows.items():
+        rate = statistics.median(r for r, _, _ in got)
+        server = statistics.median(s for _, s, _ in got)
+        client = statistics.median(c for _, _, c in got)
+        total = statistics.median(s + c for _, s, c in got)
+        print(f"  {name:7} {rate:>9,.0f}  {server:>24.1f} {client:>8.1f} {total:>8.1f}"
+              f"  ({total / base - 1:+.1%})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--window", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--against", default="main", help="git revision of the scripts before")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -62,7 +62,7 @@ def journal_rows(entries=ENTRIES) -> list[dict]:
     return [{"card_id": card, "entry_id": f"{at(when) * 1000}-{seq}", "seq": seq, "op": op,
              "card_mask": MASK[card], "program": PROGRAM[card], "dv": dv, "dp": dp, "bal": bal,
              "pts": pts, "terminal": term, "merchant": merch, "request_key": key,
-             "t": at(when), "undo": None}
+             "t": at(when), "undo": None, "tier": None, "tier_from": None}
             for card, seq, op, dv, dp, bal, pts, term, merch, key, when in entries]
 
 

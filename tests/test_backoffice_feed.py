@@ -320,3 +320,26 @@ async def test_the_staff_member_reaches_sql(ledger, backoffice_url, tmp_path):  
             await engine.dispose()
 
     assert await deferred_from_coro(drain()) == [("activate", None), ("redeem", "ANNA")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_tier_change_reaches_sql_with_its_ranks(ledger, backoffice_url,  # noqa: F811
+                                                        tmp_path):
+    # The default loyalty program (HOST-SPEC 1.1 section 6): SILVER from 500 points earned.
+    card = await ledger.issue("loyalty", activate=0)
+    assert (await ledger.send(Op.EARN, card, 60_000)).code == "00"
+
+    async def drain():
+        engine = await migrated(backoffice_url, tmp_path)
+        t = schema.journal_entries.c
+        try:
+            reader = FeedReader(ledger.store, "gw")
+            await reader.ensure_group()
+            await FeedConsumer(reader, engine).drain()
+            async with engine.connect() as conn:
+                return (await conn.execute(select(t.op, t.tier_from, t.tier)
+                                           .where(t.op == "tier"))).all()
+        finally:
+            await engine.dispose()
+
+    assert await deferred_from_coro(drain()) == [("tier", "BRONZE", "SILVER")]

@@ -229,14 +229,15 @@ async def test_activations_count_their_reversals_on_the_day_of_the_undo(backoffi
 
 
 @pytest_twisted.ensureDeferred
-async def test_tiers_empty_until_tier_entries_exist(backoffice_url, tmp_path):
+async def test_tiers_lists_each_change_of_rank(backoffice_url, tmp_path):
     header = "time,card,program,tier_from,tier_to,points,merchant,terminal,request_key\n"
-    rows = journal_rows() + journal_rows([
+    tier_rows = journal_rows([
         (CARD_B, 3, "tier", 0, 0, 3001, 0, "OPERATOR", "OPERATOR", "tier-1",
          "2026-11-24 18:00:00")])
-    config = await filled(backoffice_url, tmp_path / "with", rows)
+    tier_rows[0].update(tier="SILVER", tier_from="BRONZE")  # as the feed writes a tier entry
+    config = await filled(backoffice_url, tmp_path / "with", journal_rows() + tier_rows)
     assert await report(config, "tiers", from_="2026-11-24", to="2026-11-24") == header + (
-        f"2026-11-24T18:00:00Z,{MASK[CARD_B]},gift,,,0,OPERATOR,OPERATOR,tier-1\n")
+        f"2026-11-24T18:00:00Z,{MASK[CARD_B]},gift,BRONZE,SILVER,0,OPERATOR,OPERATOR,tier-1\n")
     assert await report(config, "tiers", from_="2026-11-25", to="2026-11-30") == header
 
 

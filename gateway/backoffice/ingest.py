@@ -24,7 +24,8 @@ from gateway.backoffice.feed import FedEntry
 from gateway.backoffice.schema import cards, journal_entries
 
 ENTRY_COLUMNS = ("card_id", "entry_id", "seq", "op", "card_mask", "program", "dv", "dp", "bal",
-                 "pts", "terminal", "merchant", "request_key", "t", "undo", "opid", "reward")
+                 "pts", "terminal", "merchant", "request_key", "t", "undo", "opid", "reward",
+                 "tier", "tier_from")
 CARD_COLUMNS = ("card_id", "card_mask", "program", "balance", "points", "seq", "first_t",
                 "last_t")
 CARD_UPDATED = ("card_mask", "program", "balance", "points", "seq", "last_t")
@@ -64,7 +65,8 @@ def entry_row(fields: dict[bytes, bytes]) -> tuple[Any, ...]:
             fields.get(b"p", b"").decode() or None, int(e["dv"]), int(e["dp"]), int(e["bal"]),
             int(e["pts"]), e.get("term", ""), e.get("merch", ""), e.get("key", ""),
             int(e.get("t", 0)), undo.decode() if isinstance(undo, bytes) else undo,
-            (e.get("opid") or "")[:OPID_CHARS] or None, e.get("rw") or None)
+            (e.get("opid") or "")[:OPID_CHARS] or None, e.get("rw") or None,
+            e.get("tier") or None, e.get("tier_from") or None)
 
 
 def _newest_per_card(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -55,6 +55,8 @@ journal_entries = Table(
     # staff member (20 characters on the wire), or `token:<id>` / `cli:<user>` of an operator
     Column("opid", String(64), nullable=True),
     Column("reward", String(20), nullable=True),       # reward of a claim or its undo (`rw`)
+    Column("tier", String(32), nullable=True),          # a `tier` entry: the card's new tier
+    Column("tier_from", String(32), nullable=True),     # and the one it had (0008)
     # Reports (migration 0005, docs/backoffice.md "Reports"): a day range is one range of the
     # first, and summaries by day, merchant, terminal, op or program read that index alone; the
     # second finds a card's last entry by a date (liability) and its entries of a period.

@@ -1,12 +1,12 @@
 """`tiers`: card rank (tier) changes, from the journal's entries of operation `tier`.
 
-Tiers do not exist yet (issue 19): until then no entry has that operation and the report is
-empty, with its columns fixed now so that what reads it need not change when tiers come:
+A card's tier goes up inside the earn that reaches a threshold and down at a periodic review
+(docs/ledger.md, "Tiers"); each change is a zero-value `tier` entry whose `tier` / `tier_from`
+the feed carries into journal_entries (0008):
 
   time,card,program,tier_from,tier_to,points,merchant,terminal,request_key
 
-`tier_from` and `tier_to` are empty until issue 19 gives tier entries their ranks (journal
-fields, then columns of journal_entries); `points` is the card's points after the change.
+`points` is the card's points after the change.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ class Tiers(Report):
     async def batches(self, conn: AsyncConnection, config: Config, query: Query
                       ) -> AsyncIterator[list[Row]]:
         statement = journal_filters(
-            select(j.c.t, j.c.card_mask, j.c.program, j.c.pts, j.c.merchant, j.c.terminal,
-                   j.c.request_key), query).where(j.c.op == TIER_OP)
+            select(j.c.t, j.c.card_mask, j.c.program, j.c.tier_from, j.c.tier, j.c.pts,
+                   j.c.merchant, j.c.terminal, j.c.request_key), query).where(j.c.op == TIER_OP)
         when = query.period.time_format()
         async for batch in streamed(conn, statement.order_by(j.c.t, j.c.card_id, j.c.seq)):
-            yield [(when(t), mask, program, None, None, pts, merchant, terminal, key)
-                   for t, mask, program, pts, merchant, terminal, key in batch]
+            yield [(when(t), *rest) for t, *rest in batch]

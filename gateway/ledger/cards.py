@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING
 import msgpack
 
 from gateway.config.model import Program
-from gateway.ledger import loyalty
-from gateway.ledger import rewardkeys
+from gateway.ledger import loyalty, rewardkeys
 from gateway.ledger.feed import feed_key
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.store import Store

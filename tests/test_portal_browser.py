@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from portalclient import PASSWORD
 
 from gateway.testing import GatewayProcess
 from protocols.model import mask_card
-from tests.portalclient import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

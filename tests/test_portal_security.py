@@ -18,6 +18,15 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from portalclient import (
+    PASSWORD,
+    Client,
+    code_for,
+    login_code,
+    login_password,
+    make_operator,
+    web,
+)
 from tls_material import make_tls_files
 from twisted.internet.defer import succeed
 
@@ -27,15 +36,6 @@ from gateway.reactor import deferred_from_coro
 from gateway.security.alerts.queue import STREAM
 from gateway.web.portal import passwords
 from protocols.carddata import generate_card_number
-from tests.portalclient import (
-    PASSWORD,
-    Client,
-    code_for,
-    login_code,
-    login_password,
-    make_operator,
-    web,
-)
 
 CLUB = """
 [merchants.OTHERSTORE00001]

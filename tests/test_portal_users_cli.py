@@ -11,9 +11,9 @@ import subprocess
 
 import pyotp
 import pytest
+from portalclient import PASSWORD, SECRET, Client, login_password
 
 from gateway.testing import GatewayProcess
-from tests.portalclient import PASSWORD, SECRET, Client, login_password
 
 LINK = re.compile(r"(http://\S+/ui/set-password\?t=\S+)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -59,7 +60,15 @@ def test_sigint_also_stops_cleanly(tmp_path):
 def test_sigusr1_dumps_the_stacks_and_the_gateway_carries_on(tmp_path):
     gateway = GatewayProcess.prepare(tmp_path).start()
     try:
+        # Once the back office has opened (it migrates in a worker thread after "ready"): a
+        # dump taken while that thread builds SQLAlchemy tables stopped half-way once, the
+        # main thread's stack never written (faulthandler reads live frames of busy threads).
+        deadline = time.monotonic() + 30
+        while (json.loads(gateway.http_get("/healthz")[1]).get("backoffice") != "up"
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
         gateway.process.send_signal(signal.SIGUSR1)
+
         def dumped(log: str) -> bool:  # the dump is written in pieces: wait for its end too
             return "Current thread" in log and "cli/serve.py" in log
 

@@ -31,7 +31,8 @@ CARD_COLUMNS = ("card_id", "card_mask", "program", "balance", "points", "seq", "
 CARD_UPDATED = ("card_mask", "program", "balance", "points", "seq", "last_t")
 # The column's width: an operator's `cli:<user>` has no bound of its own, and a row the database
 # refuses would stop the consumer on that batch for good.
-OPID_CHARS = journal_entries.c.opid.type.length
+OPID_CHARS = 64
+assert journal_entries.c.opid.type.length == OPID_CHARS  # type: ignore[attr-defined]
 assert set(ENTRY_COLUMNS) == set(journal_entries.c.keys()), "schema.py changed: ingest too"
 assert set(CARD_COLUMNS) == set(cards.c.keys()), "schema.py changed: ingest too"
 

@@ -173,3 +173,25 @@ def test_a_value_is_escaped_but_the_qr_code_is_markup():
 def test_templates_are_shipped_in_the_package():
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
     assert '"gateway.web.portal" = ["templates/*.html", "static/*.css"]' in pyproject
+
+
+def test_a_failure_is_answered_even_when_the_error_page_cannot_render():
+    # With the templates missing, the portal's error handler raised and the request was never
+    # answered: a client waited until its own time-out. It now answers 503 in plain text.
+    from twisted.python.failure import Failure
+    from twisted.web.test.requesthelper import DummyRequest
+
+    from gateway.web.portal.web import PortalResource
+
+    class Broken:
+        def page(self, template, values):
+            raise LookupError(f"{template} is missing")
+
+    request = DummyRequest([b"cards"])
+    request.path = b"/ui/cards"
+    request._disconnected = False  # server.Request has it; the dummy does not
+    PortalResource(None, {}, Broken())._failed(Failure(RuntimeError("store down")), request)
+    assert request.finished and request.responseCode == 503
+    assert request.responseHeaders.getRawHeaders(b"content-type") == [
+        b"text/plain; charset=utf-8"]
+    assert b"cannot answer just now" in b"".join(request.written)

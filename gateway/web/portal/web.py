@@ -116,9 +116,14 @@ class PortalResource(resource.Resource):
     def _failed(self, failure, request) -> None:
         log.error("portal: %s %s failed: %s", request.method.decode(), request.path.decode(
             "ascii", "replace")[:100], failure.getErrorMessage())
-        self._send(request, 503, b"text/html; charset=utf-8", self.renderer.page(
-            "error.html", {"title": "Not available", "text":
-                           "The portal cannot answer just now. Try again in a moment."}))
+        text = "The portal cannot answer just now. Try again in a moment."
+        try:
+            body = self.renderer.page("error.html", {"title": "Not available", "text": text})
+        except Exception as e:  # a broken template must not leave the request unanswered
+            log.error("portal: error.html cannot be rendered either: %s", e)
+            self._send(request, 503, b"text/plain; charset=utf-8", text.encode() + b"\n")
+            return
+        self._send(request, 503, b"text/html; charset=utf-8", body)
 
     @staticmethod
     def _send(request, status: int, content_type: bytes, body: bytes) -> None:

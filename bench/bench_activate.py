@@ -33,12 +33,12 @@ def consecutive(count: int) -> list[str]:
     return [str(base + i) + str(luhn_check_digit(str(base + i))) for i in range(count)]
 
 
-async def issue(config_file: Path, numbers: list[str]) -> None:
+async def issue(config_file: Path, numbers: list[str], batch: int = 500) -> None:
     config = load_config(config_file)
     async with store_session(config) as store:
-        for start in range(0, len(numbers), 500):
+        for start in range(0, len(numbers), batch):
             await asyncio.gather(*(cards.issue_card(store, config.programs["gift"], n)
-                                   for n in numbers[start:start + 500]))
+                                   for n in numbers[start:start + batch]))
 
 
 def activate(config_file: Path, numbers: list[str]) -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -28,24 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.config.model import load_config  # noqa: E402
+from bench_activate import consecutive, issue  # noqa: E402
+
 from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from gateway.ledger import cards  # noqa: E402
-from gateway.ledger.storeconnect import store_session  # noqa: E402
-from protocols.carddata import luhn_check_digit  # noqa: E402
-
-
-def consecutive(count: int) -> list[str]:
-    base = int("603953" + "".join(secrets.choice("0123456789") for _ in range(7)) + "00000")
-    return [str(base + i) + str(luhn_check_digit(str(base + i))) for i in range(count)]
-
-
-async def issue(config_file: Path, numbers: list[str]) -> None:
-    config = load_config(config_file)
-    async with store_session(config) as store:
-        for start in range(0, len(numbers), 1000):
-            await asyncio.gather(*(cards.issue_card(store, config.programs["gift"], n)
-                                   for n in numbers[start:start + 1000]))
 
 
 def write_file(path: Path, rows: int, numbers: list[str]) -> None:
@@ -82,7 +66,7 @@ def main() -> None:
         config_file = Path(tmp) / "bench.toml"
         config_file.write_text(text)
         numbers = consecutive(args.linked)
-        asyncio.run(issue(config_file, numbers))
+        asyncio.run(issue(config_file, numbers, batch=1000))
         data = Path(tmp) / "customers.csv"
         write_file(data, args.rows, numbers)
         where = args.backoffice_url.split("://")[0] if args.backoffice_url else "sqlite"

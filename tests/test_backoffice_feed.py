@@ -47,6 +47,19 @@ async def migrated(url: str, tmp_path):
     return engine
 
 
+async def drained_then(ledger, backoffice_url, tmp_path, query):  # noqa: F811
+    """Migrate a fresh back office, drain the whole feed into it, and run `query` there."""
+    engine = await migrated(backoffice_url, tmp_path)
+    try:
+        reader = FeedReader(ledger.store, "gw")
+        await reader.ensure_group()
+        drained = await FeedConsumer(reader, engine).drain()
+        async with engine.connect() as conn:
+            return drained, (await conn.execute(query)).all()
+    finally:
+        await engine.dispose()
+
+
 async def sql_entries(engine) -> list[tuple]:
     t = schema.journal_entries.c
     async with engine.connect() as conn:
@@ -284,20 +297,10 @@ async def test_an_operators_long_name_reaches_sql_whole(ledger, backoffice_url, 
     res = await ledger.call(cards.set_card_status(ledger.store, card, "suspended", operator))
     assert res["rc"] == "00"
 
-    async def drain():
-        engine = await migrated(backoffice_url, tmp_path)
-        t = schema.journal_entries.c
-        try:
-            reader = FeedReader(ledger.store, "gw")
-            await reader.ensure_group()
-            n = await FeedConsumer(reader, engine).drain()
-            async with engine.connect() as conn:
-                terminals = (await conn.execute(select(t.terminal).order_by(t.seq))).scalars()
-                return n, list(terminals)
-        finally:
-            await engine.dispose()
-
-    assert await deferred_from_coro(drain()) == (2, ["TILL0001", operator])
+    t = schema.journal_entries.c
+    n, rows = await deferred_from_coro(drained_then(
+        ledger, backoffice_url, tmp_path, select(t.terminal).order_by(t.seq)))
+    assert (n, [terminal for (terminal,) in rows]) == (2, ["TILL0001", operator])
 
 
 @pytest_twisted.ensureDeferred
@@ -307,19 +310,10 @@ async def test_the_staff_member_reaches_sql(ledger, backoffice_url, tmp_path):  
     card = await ledger.issue("gift", activate=1000)
     assert (await ledger.send(Op.REDEEM, card, 250, operator="ANNA")).code == "00"
 
-    async def drain():
-        engine = await migrated(backoffice_url, tmp_path)
-        t = schema.journal_entries.c
-        try:
-            reader = FeedReader(ledger.store, "gw")
-            await reader.ensure_group()
-            await FeedConsumer(reader, engine).drain()
-            async with engine.connect() as conn:
-                return (await conn.execute(select(t.op, t.opid).order_by(t.seq))).all()
-        finally:
-            await engine.dispose()
-
-    assert await deferred_from_coro(drain()) == [("activate", None), ("redeem", "ANNA")]
+    t = schema.journal_entries.c
+    _n, rows = await deferred_from_coro(drained_then(
+        ledger, backoffice_url, tmp_path, select(t.op, t.opid).order_by(t.seq)))
+    assert rows == [("activate", None), ("redeem", "ANNA")]
 
 
 @pytest_twisted.ensureDeferred
@@ -329,17 +323,8 @@ async def test_a_tier_change_reaches_sql_with_its_ranks(ledger, backoffice_url, 
     card = await ledger.issue("loyalty", activate=0)
     assert (await ledger.send(Op.EARN, card, 60_000)).code == "00"
 
-    async def drain():
-        engine = await migrated(backoffice_url, tmp_path)
-        t = schema.journal_entries.c
-        try:
-            reader = FeedReader(ledger.store, "gw")
-            await reader.ensure_group()
-            await FeedConsumer(reader, engine).drain()
-            async with engine.connect() as conn:
-                return (await conn.execute(select(t.op, t.tier_from, t.tier)
-                                           .where(t.op == "tier"))).all()
-        finally:
-            await engine.dispose()
-
-    assert await deferred_from_coro(drain()) == [("tier", "BRONZE", "SILVER")]
+    t = schema.journal_entries.c
+    _n, rows = await deferred_from_coro(drained_then(
+        ledger, backoffice_url, tmp_path,
+        select(t.op, t.tier_from, t.tier).where(t.op == "tier")))
+    assert rows == [("tier", "BRONZE", "SILVER")]

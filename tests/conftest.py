@@ -13,10 +13,12 @@ session and for the gateways the tests start; the header of the run names the on
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
 import redis
+from browser import browser_missing, chromium_runner, screenshot_folder
 from pinguard import (
     no_pin_material_in_logs,
     pytest_configure,
@@ -89,3 +91,29 @@ def backoffice_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'backoffice.sqlite3'}"
     return request.getfixturevalue("postgres_server").new_database()
+
+
+@pytest.fixture
+def chromium():
+    """A launcher of headless Chromium (tests/browser.py): `chromium(scenario)` runs
+    `scenario(browser)`. Without chromium or playwright the test skips with the reason;
+    TILLGATE_REQUIRE_CHROMIUM=1 (set by .ci/run, which installs chromium) makes it a failure."""
+    missing = browser_missing()
+    if missing:
+        if os.environ.get("TILLGATE_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"Chromium is required here (TILLGATE_REQUIRE_CHROMIUM=1): {missing}")
+        pytest.skip(f"browser tests skipped: {missing}")
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    return chromium_runner()
+
+
+@pytest.fixture
+def shots(tmp_path):
+    """`shots(page, name)` saves a full-page screenshot as portal-<name>.png (tests/browser.py
+    says where)."""
+    folder = screenshot_folder(tmp_path)
+
+    def shoot(page, name: str) -> None:
+        page.screenshot(path=str(folder / f"portal-{name}.png"), full_page=True)
+
+    return shoot

@@ -31,7 +31,7 @@ from tls_material import make_tls_files
 from twisted.internet.defer import succeed
 
 from gateway.backoffice import operators as ops
-from gateway.ledger import cards
+from gateway.ledger import cards, cardviews, loyalty
 from gateway.reactor import deferred_from_coro
 from gateway.security.alerts.queue import STREAM
 from gateway.web.portal import passwords
@@ -340,6 +340,10 @@ async def test_lookup_by_barcode_and_qr_payload(tillgate_inprocess_factory):
     page = await web(client.get, "/ui/cards")
     bad = await web(client.post, "/ui/cards", {"csrf": page.csrf, "card": "%B123^X"})
     assert bad.status == 400 and "not a card we can read" in bad.body
+    # three cards shown: three staff views of the program today; the unreadable one is none
+    day = loyalty.ProgramDays(gift.timezone).day(clock())
+    seen = await deferred_from_coro(cardviews.views(store, "gift", day, day))
+    assert seen[day] == {"staff": 3, "member": 0}
 
 
 @pytest.mark.parametrize("path", ["/ui/", "/ui/cards", "/ui/account"])

@@ -8,6 +8,8 @@ question a till's merchant gets asked (gateway/ledger/checks.precheck): a progra
 refused as a till outside it is (58), before the store is asked, so the refusal says nothing
 of whether the card exists. Head office sees every program.
 
+A card shown is a staff card view for analytics (gateway/ledger/cardviews.py).
+
 The page shows the number masked (first 6, last 4) and never fills the typed value back in;
 the log names the card masked.
 """
@@ -19,6 +21,7 @@ import logging
 from gateway.backoffice.operators import Operator
 from gateway.config.model import Program
 from gateway.ledger.cards import card_id, journal_key, show_card
+from gateway.ledger.cardviews import count_view
 from gateway.ledger.journal import latest
 from gateway.web.portal.web import Ctx, Page, Reply
 from protocols.carddata import CardDataError, card_number
@@ -73,6 +76,7 @@ async def lookup(ctx: Ctx) -> Reply:
     if view is None:
         return _page({"error": f"No card {mask_card(number)} was issued."}, 404)
     entries = await latest(store, journal_key(card_id(number)), HISTORY)
+    await count_view(store, program, "staff", ctx.now)
     log.info("portal: operator %d looked up card %s", operator.id, mask_card(number))
     return _page({"card": view.as_dict(), "loyalty": program.is_loyalty,
                   "entries": list(reversed(entries))})

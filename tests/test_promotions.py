@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import tomllib
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -94,6 +95,23 @@ async def test_earn_promotions_by_day_and_merchant_first_purchase_once(shop):
     assert (await shop.send(Op.VOID, other, original_key=key)).points == 0
     assert (await shop.send(Op.EARN, other, 1_000)).points == 10
     assert (await shop.call(audit(shop.store))).ok
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_promotion_day_is_the_programs_local_day(redis_url):
+    config = promo_config()
+    zoned = dt.datetime(2030, 1, 4, 12, tzinfo=dt.UTC)  # Friday noon UTC: Saturday 01:00 in NZ
+    config.programs["loyalty"] = replace(config.programs["loyalty"], timezone="Pacific/Auckland")
+    store = await deferred_from_coro(Store.connect(redis_url, pool_size=2))
+    try:
+        ledger = Ledger(config, store)
+        card = await ledger.issue("loyalty", activate=0)
+        on(ledger, zoned)
+        assert (await ledger.send(Op.EARN, card, 1_000)).points == 10 * 2 + 50  # Saturday there
+        on(ledger, zoned + dt.timedelta(days=1))  # Saturday noon UTC: Sunday 01:00 in NZ
+        assert (await ledger.send(Op.EARN, card, 1_000)).points == 70 + 10
+    finally:
+        await deferred_from_coro(store.close())
 
 
 @pytest_twisted.ensureDeferred

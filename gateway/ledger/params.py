@@ -9,6 +9,7 @@ import secrets
 import string
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.config.model import Config, Program
 from gateway.ledger import cards, loyalty
@@ -71,8 +72,10 @@ class ScriptParams:
         self.clock = clock
         self.record_ttl = max(RECORD_TTL_MIN, 2 * config.reversal_window,
                               *(2 * r.reversal_window for r in config.resellers.values()))
-        self._day_second = -1
-        self._day_cache: tuple[int, dt.date] = (0, dt.date.min)
+        # timezone -> (second, YYYYMMDD, date) of the last request: today in each program's zone
+        self._dates: dict[str, tuple[int, int, dt.date]] = {}
+        self._zones = {p.timezone: None if p.timezone == "UTC" else ZoneInfo(p.timezone)
+                       for p in config.programs.values()}
         self._expiry_cache: dict[str, tuple[int, int]] = {}  # program -> (today, expiry)
         self.promotions = ActivePromotions()
         # loyalty in depth (gateway/ledger/loyalty.py): per program, its day and fixed fields
@@ -84,7 +87,7 @@ class ScriptParams:
                **extra: Any) -> dict[str, Any]:
         """The msgpack map every card script reads as `a` (see gateway/ledger/lua/_prelude.lua)."""
         now = self.clock()
-        today, today_date = self._day(now)
+        today, today_date = self._day(now, program.timezone)
         exp = self._expiry(program, today, today_date)
         needs_pin = program.pin_required and req.op in PIN_OPS
         pin = ""
@@ -149,14 +152,16 @@ class ScriptParams:
         if program.tiers and req.op in (Op.EARN, Op.RETURN):
             p["tp"] = [points_for(program, req.amount, t.points_per_unit) for t in program.tiers]
 
-    def _day(self, now: float) -> tuple[int, dt.date]:
-        """Today (UTC) as YYYYMMDD and as a date, computed once per second, not per request."""
+    def _day(self, now: float, timezone: str) -> tuple[int, dt.date]:
+        """Today in the program's time zone as YYYYMMDD and as a date: the day a card expires
+        on, a reward is valid on and a promotion runs on is the program's local day, as its
+        points lots' day is. Computed once per second and zone, not per request."""
         second = int(now)
-        if second != self._day_second:
-            date = dt.datetime.fromtimestamp(second, dt.UTC).date()
-            self._day_cache = (int(date.strftime("%Y%m%d")), date)
-            self._day_second = second
-        return self._day_cache
+        cached = self._dates.get(timezone)
+        if cached is None or cached[0] != second:
+            date = dt.datetime.fromtimestamp(second, self._zones.get(timezone) or dt.UTC).date()
+            cached = self._dates[timezone] = (second, int(date.strftime("%Y%m%d")), date)
+        return cached[1], cached[2]
 
     def _expiry(self, program: Program, today: int, today_date: dt.date) -> int:
         """YYYYMMDD a card activated today expires (0: never), worked out once a day."""

@@ -35,23 +35,22 @@ def script_param(p: Promotion) -> dict[str, Any]:
 
 
 class ActivePromotions:
-    """Active promotions per (program, merchant) for one day, worked out once per day and
-    merchant, not per request (the earn path's cost: docs/benchmarks.md)."""
+    """Active promotions per (program, merchant) for one day of the program's time zone, worked
+    out once per day and merchant, not per request (the earn path's cost: docs/benchmarks.md)."""
 
     def __init__(self) -> None:
-        self._day: dt.date | None = None
-        self._cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._cache: dict[tuple[str, str], tuple[dt.date, list[dict[str, Any]]]] = {}
 
     def for_request(self, program: Program, op: Op, merchant: str,
                     day: dt.date) -> list[dict[str, Any]]:
         if not program.promotions or (op not in EARN_OPS and op not in LOAD_OPS):
             return []
-        if day != self._day:
-            self._day, self._cache = day, {}
         key = (program.id, merchant)
         found = self._cache.get(key)
-        if found is None:
-            found = self._cache[key] = [script_param(p) for p in program.promotions
-                                        if p.active(day, merchant)]
+        if found is None or found[0] != day:
+            if len(self._cache) > 100_000:  # days gone by of merchants seen once
+                self._cache.clear()
+            found = self._cache[key] = (day, [script_param(p) for p in program.promotions
+                                              if p.active(day, merchant)])
         # a program's promotions are all of its kind (earn kinds for loyalty, load for gift)
-        return found
+        return found[1]

@@ -15,13 +15,23 @@ process_time: CPU spent, not time waited for it, so other work on the machine mo
 
 Rounds interleave the variants; medians are printed.
 
+With `--instructions` the redis-server runs under valgrind's callgrind instead, and the figure
+is the instructions the server executes per earn (no time, no medians): the same within about
+2 % from run to run however busy the machine is, which CPU time on a shared 2-vCPU VM is not. Its slowness
+(about 50 times) does not matter: the bench waits. Needs valgrind (`apt-get install valgrind`).
+`REDIS_SERVER=<path>` picks the server binary (one with symbols lets `callgrind_annotate` name
+the costs: the files are kept in the printed folder).
+
     python bench/bench_points.py [--calls 20000] [--window 64] [--rounds 5] [--against main]
+    python bench/bench_points.py --instructions [--calls 1280] [--against main]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
+import os
 import statistics
 import subprocess
 import sys
@@ -105,21 +115,27 @@ async def earn_rate(store: Store, processor: Processor, held: list[str], n: int,
     return rate, server, client
 
 
-async def main_async(args) -> None:
+async def prepared(url: str, lua_before: Path) -> dict[str, tuple[Store, Processor, list[str]]]:
+    """The three variants on the server at `url`, each with its cards activated."""
     depth = load_config(ROOT / "config" / "tillgate.toml")
     plain = without_depth(depth)
+    variants: dict[str, tuple[Store, Processor, list[str]]] = {}
+    for name, config, lua in (("before", plain, lua_before), ("plain", plain, None),
+                              ("depth", depth, None)):
+        store = await Store.connect(url)
+        if lua is not None:
+            store.scripts = load_scripts(lua)
+        processor = Processor(config, store)
+        variants[name] = (store, processor, await loyalty_cards(store, processor))
+    return variants
+
+
+async def main_async(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "lua").mkdir()
         before_dir = old_scripts(args.against, Path(tmp) / "lua")
         with EmbeddedRedis(tmp, port=free_port(), appendonly=False) as server:
-            variants: dict[str, tuple[Store, Processor, list[str]]] = {}
-            for name, config, lua in (("before", plain, before_dir), ("plain", plain, None),
-                                      ("depth", depth, None)):
-                store = await Store.connect(server.url)
-                if lua is not None:
-                    store.scripts = load_scripts(lua)
-                processor = Processor(config, store)
-                variants[name] = (store, processor, await loyalty_cards(store, processor))
+            variants = await prepared(server.url, before_dir)
             info = await variants["depth"][0].command("INFO", "server")
             pid = int(info["process_id"])
             for store, processor, held in variants.values():  # scripts loaded, tiers reached
@@ -144,13 +160,75 @@ async def main_async(args) -> None:
               f"  ({total / base - 1:+.1%})")
 
 
+def callgrind_total(path: str) -> int:
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"{path}: no totals")
+
+
+async def instructions_async(args) -> None:
+    """Instructions per earn executed by a redis-server under callgrind, per variant: a dump
+    (which zeroes the counters) before and after each variant's earns."""
+    folder = tempfile.mkdtemp(prefix="bench-points-callgrind-")
+    (Path(folder) / "lua").mkdir()
+    before_dir = old_scripts(args.against, Path(folder) / "lua")
+    port = free_port()
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/callgrind.%p",
+         os.environ.get("REDIS_SERVER", "redis-server"), "--port", str(port), "--save", "",
+         "--appendonly", "no"], cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        for _ in range(300):  # valgrind starts slowly
+            try:
+                probe = await Store.connect(url)
+                await probe.close()
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
+        variants = await prepared(url, before_dir)
+        for store, processor, held in variants.values():
+            await earn_rate(store, processor, held, 4 * args.window * 10, args.window,
+                            server.pid)
+        per_earn: dict[str, float] = {}
+        for name, (store, processor, held) in variants.items():
+            dumps = []
+            for _ in range(2):  # zero the counters, then the variant's earns alone
+                subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True,
+                               capture_output=True)
+                dumps.append(set(glob.glob(f"{folder}/callgrind.*")))
+                if len(dumps) == 1:
+                    await earn_rate(store, processor, held, args.calls, args.window, server.pid)
+            new = sorted(dumps[1] - dumps[0], key=os.path.getmtime)
+            per_earn[name] = callgrind_total(new[-1]) / (args.calls // args.window * args.window)
+        for store, _, _ in variants.values():
+            await store.close()
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"redis-server instructions per earn (callgrind), {args.calls} requests "
+          f"(scripts before: {args.against}; dumps in {folder})")
+    for name, count in per_earn.items():
+        print(f"  {name:7} {count:>10,.0f}  ({count / per_earn['before'] - 1:+.1%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--against", default="main", help="git revision of the scripts before")
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--instructions", action="store_true",
+                        help="count the server's instructions per earn under callgrind")
+    args = parser.parse_args()
+    if args.instructions:
+        if args.calls == parser.get_default("calls"):
+            args.calls = 1280
+        asyncio.run(instructions_async(args))
+    else:
+        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -12,19 +12,28 @@
 --   the tier is re-evaluated (the period end).
 -- L is named from S, so it has the card's hash tag and slot; Redis Cluster serves a key of the
 -- slot of the declared keys (KEYS stays [state, journal, records, velocity counters]).
--- Each call of a script runs its whole text, and making a function costs: these are made only
--- for a card of a program with lots, tiers or conversion (a.day given); for any other card the
--- few that the rest of the prelude calls are the no-op `nothing`.
+-- Each call of a script runs its whole text, and making a function (a closure) costs on every
+-- call, more the more locals the prelude has open (Lua finds each upvalue by walking them):
+-- these are made only for a card of a program with lots, tiers or conversion (a.day given);
+-- for any other card the few that the rest of the prelude calls are the no-op `nothing`. Of
+-- those, the ones the busiest path (an earn on a day the card already earned, nothing due, no
+-- tier crossed) does not call are made by `lots_fns` (and `tier_fns`, _loyalty.lua) the first
+-- time a call needs them (docs/benchmarks.md section 18).
 local L, EARNED
 local lot_list, open_day, lot_set, moved_parse, moved_format, lots_move, lots_index, earned_move
 local expire_due, tier_at, tier_basis, tier_earned, tier_set, tier_up, convert
+local lots_fns, tier_fns, index_key
 local function nothing() return nil end
--- the program's expiry and tier review indexes (gateway/ledger/loyalty.py), named when used
-local function index_key(what) return '{x:' .. (st.prog or '') .. '}:' .. what end
 local points_move = nothing
 expire_due, tier_up, convert = nothing, nothing, nothing
 if a.day then
 L = string.sub(S, 1, -2) .. 'lots'
+EARNED = { earn = 1, add_points = 1, ['return'] = 1 }
+
+lots_fns = function()
+if lot_list then return end
+-- the program's expiry and tier review indexes (gateway/ledger/loyalty.py), named when used
+index_key = function(what) return '{x:' .. (st.prog or '') .. '}:' .. what end
 
 -- Lots as { days ascending }, { day -> points left }, the open lot included.
 lot_list = function()
@@ -187,10 +196,11 @@ earned_move = function(moved, sign, set)
   if num(st.ed) ~= ed then set[#set + 1] = 'ed'; set[#set + 1] = st.ed end
 end
 
+end  -- lots_fns
+
 -- What points changes add to `apply`: lots moved (returned for the undo record as `d:n,...`),
--- earned sums, lmin and the expiry index. ops whose points count as earned: EARNED below, and
+-- earned sums, lmin and the expiry index. ops whose points count as earned: EARNED above, and
 -- an undo of one (extra.earned).
-EARNED = { earn = 1, add_points = 1, ['return'] = 1 }
 points_move = function(op, dp, extra, set)
   if dp == 0 or not a.day or extra.lots_done then return nil end
   -- The busiest path, an earn on a day the card already earned, written out: no lists, no loops
@@ -201,6 +211,7 @@ points_move = function(op, dp, extra, set)
     if num(st.lmin) == 0 then
       st.lmin = a.day
       set[#set + 1] = 'lmin'; set[#set + 1] = a.day
+      lots_fns()
       lots_index()
     end
     if a.tn and EARNED[op] then
@@ -216,6 +227,7 @@ points_move = function(op, dp, extra, set)
     end
     return a.day .. ':' .. dp
   end
+  lots_fns()
   if dp > 0 and (a.lv > 0 or a.tw > 0) then open_day(set) end
   local moved
   if a.lv > 0 then

@@ -9,6 +9,7 @@ expire_due = function()
   if a.lv <= 0 or not a.day then return 0 end
   local lmin = num(st.lmin)
   if lmin == 0 or lmin + a.lv >= a.day then return 0 end
+  lots_fns()
   local days, left = lot_list()
   local due = 0
   st.lmin = 0
@@ -39,6 +40,26 @@ tier_at = function(name)
   return 1
 end
 
+-- Up at once, inside the earn that qualifies; never down here. The busy case (still below the
+-- next tier's threshold, nothing left the window) decides without making the functions below.
+tier_up = function()
+  local cur = tier_at(st.tier)
+  local next_at = a.tt[cur + 1]
+  if not next_at then return end  -- the top tier already
+  if a.tw <= 0 then
+    if num(st.le) < next_at then return end
+  else
+    local wlo = num(st.wlo)
+    if num(st.wsum) < next_at and not (wlo > 0 and wlo <= a.day - a.tw) then return end
+  end
+  tier_fns()
+  local q = tier_earned()
+  if q > cur then tier_set(q) end
+end
+
+tier_fns = function()
+if tier_basis then return end
+lots_fns()
 -- Points earned within the window; e<d> fields that left it are dropped first (only when the
 -- oldest one did, so an earn costs no scan of the hash).
 tier_basis = function()
@@ -91,13 +112,7 @@ tier_set = function(i)
     redis.call('ZREM', index_key('tiers'), a.ch)
   end
 end
-
--- Up at once, inside the earn that qualifies; never down here.
-tier_up = function()
-  if not a.tn then return end
-  local q = tier_earned()
-  if q > tier_at(st.tier) then tier_set(q) end
-end
+end  -- tier_fns
 end
 
 -- Combined card: every a.cvp points become a.cvv minor units of balance, as one `convert` entry

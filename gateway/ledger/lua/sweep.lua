@@ -3,6 +3,8 @@
 -- its tier (the only place a tier goes down). Idempotent: a second call finds nothing to do.
 -- Called with a.norec = 1 (an operator action has no request key of its own).
 if not st.status then return decline('14') end  -- gone: sweep.py takes it out of the indexes
+if lots_fns then lots_fns() end
+if a.tn then tier_fns() end
 
 -- At the review day: down (or up) to what the card earned, else held a period more.
 local function tier_review()

@@ -49,9 +49,10 @@ class SecretBox:
     def seal(self, text: str) -> str:
         return self._fernet.encrypt(text.encode()).decode("ascii")
 
-    def open(self, sealed: str) -> str:
+    def open(self, sealed: str, ttl: int | None = None) -> str:
+        """The sealed text; with `ttl`, only if sealed at most that many seconds ago."""
         try:
-            return self._fernet.decrypt(sealed.encode("ascii")).decode()
+            return self._fernet.decrypt(sealed.encode("ascii"), ttl=ttl).decode()
         except (InvalidToken, ValueError):
             raise SecretBoxError("a sealed secret does not open with this portal key") from None
 

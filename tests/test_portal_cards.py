@@ -12,7 +12,7 @@ import secrets
 
 import pytest_twisted
 from portalclient import PASSWORD, Answer, Client, make_operator, web
-from test_portal_security import logged_in, start
+from test_portal_security import CLUB, logged_in, start
 
 from gateway.ledger import cards
 from gateway.ledger.journal import latest
@@ -182,3 +182,58 @@ async def test_transfer_moves_the_exact_balance_once_without_the_pin(tillgate_in
     assert (await state(gw, target))["bal"] == "2845"
     out = (await journal(gw, source))[-1]
     assert (out.op, out.dv, out.operator) == ("transfer_out", -2345, f"portal:{op.id}")
+
+
+ISSUED = re.compile(r'<tr><td class="num">(\w+)</td>(?:<td class="num">(\d+)</td>)?')
+
+
+@pytest_twisted.ensureDeferred
+async def test_create_cards_idempotently_with_a_csv_of_the_same_cards(tillgate_inprocess_factory,
+                                                                      caplog):
+    caplog.set_level(logging.DEBUG)
+    gw, portal, port, clock = await start(tillgate_inprocess_factory, extra=CLUB)
+    _m, secret = await make_operator(portal, "ken@example.com", "merchant_manager",
+                                     "STORE0000000001")
+    client = await logged_in(port, "ken@example.com", secret, clock)
+    form = await web(client.get, "/ui/cards/new")
+    assert form.status == 200 and 'value="secure"' in form.body
+    assert 'value="club"' not in form.body  # another merchant's club: not offered
+    order = dict(HIDDEN.findall(form.body))  # csrf and the order key
+    sent = {**order, "program": "secure", "count": "3", "activate": "25.00", "face": ""}
+    first = await web(client.post, "/ui/cards/new", sent)
+    assert first.status == 200, first.body
+    shown = ISSUED.findall(first.body)
+    assert len(shown) == 3 and all(len(pin) == 4 for _card, pin in shown)
+    again = await web(client.post, "/ui/cards/new", sent)  # a double click, a reload
+    assert ISSUED.findall(again.body) == shown and "issued once" in again.body
+    for card, _pin in shown:
+        assert (await state(gw, card))["bal"] == "2500"
+        assert [e.op for e in await journal(gw, card)] == ["activate"]  # loaded once
+    csv_answer = await web(client.post, "/ui/cards/new/csv", dict(HIDDEN.findall(first.body)))
+    assert csv_answer.status == 200 and csv_answer.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv_answer.headers["content-disposition"]
+    rows = [line.split(",") for line in csv_answer.body.splitlines()[1:]]
+    assert [(r[0], r[1], r[3], r[4]) for r in rows] == [(c, p, "active", "2500")
+                                                       for c, p in shown]
+    other = await web(client.post, "/ui/cards/new", {**sent, "count": "4"})  # same key, new order
+    assert other.status == 409 and "nothing was issued" in other.body
+    club = await web(client.post, "/ui/cards/new", {**sent, "program": "club",
+                                                    "order": "0" * 32})
+    assert club.status == 400 and "Choose one of the programs" in club.body
+    bad = await web(client.post, "/ui/cards/new", {**sent, "activate": "2.5.0", "order": "1" * 32})
+    assert bad.status == 400 and "Activation: amount" in bad.body
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for card, _pin in shown:
+        assert card not in logged
+
+
+@pytest_twisted.ensureDeferred
+async def test_staff_do_not_create_cards(tillgate_inprocess_factory):
+    gw, portal, port, clock = await start(tillgate_inprocess_factory)
+    _s, secret = await make_operator(portal, "sue@example.com", "staff", "STORE0000000001")
+    staff = await logged_in(port, "sue@example.com", secret, clock)
+    assert (await web(staff.get, "/ui/cards/new")).status == 403
+    page = await web(staff.get, "/ui/cards")
+    refused = await web(staff.post, "/ui/cards/new", {"csrf": page.csrf, "program": "gift",
+                                                      "count": "1", "order": "2" * 32})
+    assert refused.status == 403 and "/ui/cards/new" not in page.body

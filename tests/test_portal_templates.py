@@ -68,6 +68,16 @@ PAGES = [
                            "card": "603953******1234", "what": "A compensating entry.",
                            "undo": "reload of +10.00", "ref": "r", "target": None,
                            "target_ref": "", "key": "k", "operator": HEAD}),
+    ("card_new.html", {"title": "Create cards", "programs": ["gift", "secure"], "max_cards": 100,
+                       "order": "o", "entered": {"program": "secure", "count": "<3>",
+                                                 "activate": "", "face": ""},
+                       "operator": HEAD, "error": "Number of cards: a whole number."}),
+    ("card_issued.html", {"title": "Cards created", "program": "secure", "loyalty": False,
+                          "pins": True, "again": True, "operator": HEAD,
+                          "cards": [SimpleNamespace(card="6039541234567890", pin="1234",
+                                                    status="active", balance=2500, points=0)],
+                          "order": {"program": "secure", "count": "1", "activate": "25.00",
+                                    "face": "", "order": "o"}}),
 ]
 
 

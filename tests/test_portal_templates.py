@@ -78,6 +78,17 @@ PAGES = [
                                                     status="active", balance=2500, points=0)],
                           "order": {"program": "secure", "count": "1", "activate": "25.00",
                                     "face": "", "order": "o"}}),
+    ("batch.html", {"title": "Card batches", "stage": "upload", "programs": ["gift"],
+                    "problems": ["line 3: amount '5.0.0': expected a number"], "more": 2,
+                    "max_mib": 4, "operator": HEAD, "error": "Nothing was imported."}),
+    ("batch.html", {"title": "Card batches", "stage": "code", "programs": ["gift"],
+                    "problems": [], "more": 0, "max_mib": 4, "digest": "d" * 64,
+                    "summary": "gift: 3 card(s)", "minutes": 15, "confirm_to": "a@example.com",
+                    "operator": HEAD, "error": "That code is not right: 2 tries left."}),
+    ("batch_progress.html", {"title": "Card batch", "digest": "d" * 64, "state": "confirmed",
+                             "cards": 10, "at": 4, "percent": 40, "running": False,
+                             "refresh": 0, "resumable": True, "operator": HEAD,
+                             "stopped": "line 4: card 603953******1234 already exists"}),
 ]
 
 

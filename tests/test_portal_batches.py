@@ -19,6 +19,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from gateway.issuance.importfile import ImportBatch
+from gateway.ledger import cards
 from gateway.reactor import deferred_from_coro
 from gateway.web.portal import cardbatch
 from protocols.carddata import generate_card_number
@@ -135,7 +136,37 @@ async def test_a_large_batch_confirmed_with_the_mailed_code_applies_once(
     reupload = await upload(client, data, program="gift")  # the same file: nothing twice
     assert reupload.location == f"/ui/batches/progress?b={digest}"
     await until_done(client, digest)
+    assert not await deferred_from_coro(redis.exists(cardbatch.held_key(digest)))
     assert len(await journal(gw, numbers_[0])) == 1 and len(mailed_codes(gw)) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stopped_run_says_why_and_resumes(tillgate_inprocess_factory):
+    gw, portal, port, clock = await start(tillgate_inprocess_factory, extra=IMPORTS)
+    _o, secret = await make_operator(portal, "gus@example.com")
+    client = await logged_in(port, "gus@example.com", secret, clock)
+    batch = numbers(gw, 3)
+    asked = await upload(client, csv_of([f"{n},gift,,1.00" for n in batch]))
+    digest = DIGEST.search(asked.body).group(1)
+    store = gw.gateway.store_service.store
+    gift = gw.gateway.config.programs["gift"]
+    # between the code and the run, someone else creates the file's last card
+    assert await deferred_from_coro(cards.issue_card(store, gift, batch[2]))
+    confirmed = await send_code(client, digest, mailed_codes(gw)[-1], asked.csrf)
+    deadline = time.monotonic() + 30
+    while True:
+        page = await web(client.get, f"/ui/batches/progress?b={digest}")
+        if "Resume" in page.body:
+            break
+        assert time.monotonic() < deadline, page.body
+        await deferLater(reactor, 0.1, lambda: None)
+    assert confirmed.status == 303 and "line 4: card" in page.body and batch[2] not in page.body
+    assert await state(gw, batch[0]) == {}  # stopped before creating any
+    await deferred_from_coro(store.command("DEL", cards.state_key(cards.card_id(batch[2]))))
+    resumed = await web(client.post, "/ui/batches/apply", {"csrf": page.csrf, "batch": digest})
+    assert resumed.location == f"/ui/batches/progress?b={digest}"
+    await until_done(client, digest)
+    assert all((await state(gw, n))["bal"] == "100" for n in batch)
 
 
 @pytest_twisted.ensureDeferred

@@ -101,7 +101,8 @@ async def upload(ctx: Ctx) -> Reply:
     store = ctx.portal.store()
     state = (await importbatch.state_of(store, batch)).get("state")
     if state in ("confirmed", "done"):  # confirmed already: go on where it is
-        await _hold(ctx, operator, batch, data, program_id, importbatch.CONFIRMED_TTL)
+        if state == "confirmed":  # (by the CLI, or a run that stopped): Resume needs the file
+            await _hold(ctx, operator, batch, data, program_id, importbatch.CONFIRMED_TTL)
         return Redirect(f"batches/progress?b={batch.digest}")
     _owned, foreign = await importbatch.owned_and_foreign(store, batch)
     if foreign:

@@ -166,7 +166,8 @@ async def test_a_stopped_run_says_why_and_resumes(tillgate_inprocess_factory):
     resumed = await web(client.post, "/ui/batches/apply", {"csrf": page.csrf, "batch": digest})
     assert resumed.location == f"/ui/batches/progress?b={digest}"
     await until_done(client, digest)
-    assert all((await state(gw, n))["bal"] == "100" for n in batch)
+    for n in batch:
+        assert (await state(gw, n))["bal"] == "100"
 
 
 @pytest_twisted.ensureDeferred

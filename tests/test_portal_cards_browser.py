@@ -10,7 +10,7 @@ import email
 import re
 
 import pytest
-from browser import add_operator, base_url, cli, log_in, maildir
+from browser import add_operator, cli, log_in, maildir
 
 from gateway.testing import GatewayProcess
 from protocols.carddata import generate_card_number

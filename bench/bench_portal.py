@@ -1,6 +1,6 @@
-"""The web portal's answer times: a logged-in page and a card lookup, over HTTP, from a client on
-the same machine, against a `tillgate serve` subprocess on its embedded default (SQLite back
-office, embedded Redis) holding `--cards` issued gift cards.
+"""The web portal's answer times: a logged-in page, a card lookup and a card action (suspend),
+over HTTP, from a client on the same machine, against a `tillgate serve` subprocess on its
+embedded default (SQLite back office, embedded Redis) holding `--cards` issued gift cards.
 
 Each request is a new TCP connection (as a browser's first request of a page), sequential, so
 the figure is one page's latency, not throughput. Prints p50, p95 and p99 per page.
@@ -55,6 +55,9 @@ def log_in(gateway: GatewayProcess) -> Client:
     return client
 
 
+REF = re.compile(r'name="ref" value="([^"]*)"')  # the card page's sealed card reference
+
+
 def percentiles(samples: list[float]) -> str:
     q = statistics.quantiles(samples, n=100)
     return f"p50 {q[49] * 1000:.1f} ms  p95 {q[94] * 1000:.1f} ms  p99 {q[98] * 1000:.1f} ms"
@@ -85,6 +88,17 @@ def main() -> None:
                     samples.append(time.perf_counter() - t)
                     assert answer.status == 200, answer.status
                 print(f"{name:<26} {args.requests} requests  {percentiles(samples)}")
+            samples = []
+            for card in random.sample(numbers, args.requests):  # each card suspended once
+                shown = client.post("/ui/cards", {"csrf": page.csrf, "card": card})
+                ref = REF.search(shown.body).group(1)
+                t = time.perf_counter()
+                answer = client.post("/ui/cards/action", {"csrf": page.csrf, "ref": ref,
+                                                          "action": "suspend"})
+                samples.append(time.perf_counter() - t)
+                assert answer.status == 200, answer.status
+            print(f"{'POST /ui/cards/action':<26} {args.requests} requests  "
+                  f"{percentiles(samples)}")
         finally:
             gateway.stop()
 

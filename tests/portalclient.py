@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import re
+import secrets
 import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -50,7 +51,7 @@ class Client:
     extra_headers: dict[str, str] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None  # HTTPS with this context (the listener has [http.tls])
 
-    def request(self, method: str, path: str, fields: dict[str, str] | None = None,
+    def request(self, method: str, path: str, fields: dict[str, str] | bytes | None = None,
                 headers: dict[str, str] | None = None) -> Answer:
         conn = (http.client.HTTPSConnection("localhost", self.port, timeout=10,
                                             context=self.tls) if self.tls else
@@ -60,7 +61,9 @@ class Client:
             if self.cookie:
                 sent["Cookie"] = self.cookie
             body = None
-            if fields is not None:
+            if isinstance(fields, bytes):  # a body made by the caller (multipart: upload)
+                body = fields
+            elif fields is not None:
                 body = urlencode(fields).encode()
                 sent["Content-Type"] = "application/x-www-form-urlencoded"
             conn.request(method, path, body=body, headers=sent)
@@ -79,6 +82,20 @@ class Client:
 
     def post(self, path: str, fields: dict[str, str], **kw) -> Answer:
         return self.request("POST", path, fields, **kw)
+
+    def upload(self, path: str, fields: dict[str, str], files: dict[str, tuple[str, bytes]]
+               ) -> Answer:
+        """A multipart/form-data POST, as a browser sends a form with a file field: `files`
+        maps a field to (file name, content)."""
+        boundary = "----tillgate" + secrets.token_hex(12)
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'
+                 f"{v}\r\n".encode() for k, v in fields.items()]
+        parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; '
+                  f'filename="{name}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+                  + content + b"\r\n" for k, (name, content) in files.items()]
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        return self.request("POST", path, body, headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
 async def web(call, *args, **kwargs):

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from gateway.web.portal.cardref import ACTIONS
 from gateway.web.portal.render import HERE, Renderer
 
 NAMED = re.compile(r'"([a-z_]+\.html)"')
@@ -24,7 +25,7 @@ HEAD = SimpleNamespace(display_name="Bea <Boss>", role="head_office", merchant=N
 STAFF = SimpleNamespace(display_name="Sam", role="staff", merchant="STORE0000000001",
                         email="sam@example.com", second_factor="email", last_login_t=None)
 ENTRY = SimpleNamespace(t=1_800_000_000, op="redeem", dv=-1250, dp=0, bal=1250, pts=0,
-                        terminal="T1", merchant="M1")
+                        terminal="T1", merchant="M1", undo=None)
 CARD = {"card": "603953******1234", "program": "gift", "status": "active", "balance": 2500,
         "points": 0, "expiry": None}
 TOKENS = [{"id": "ops", "name": "", "scopes": ["health"], "source": "config", "expires": None,
@@ -49,13 +50,45 @@ PAGES = [
     ("cards.html", {"title": "Card lookup", "card": None, "entries": [], "operator": STAFF,
                     "error": "No card 603953******1234 was issued."}),
     ("cards.html", {"title": "Card lookup", "card": CARD, "loyalty": False, "entries": [ENTRY],
-                    "operator": HEAD}),
+                    "operator": HEAD, "actions": list(ACTIONS), "labels": ACTIONS, "ref": "r",
+                    "message": "Changed: active -> suspended."}),
     ("cards.html", {"title": "Card lookup", "card": {**CARD, "points": 40}, "loyalty": True,
-                    "entries": [ENTRY], "operator": STAFF}),
+                    "entries": [ENTRY], "operator": STAFF, "actions": ["suspend"],
+                    "labels": ACTIONS, "ref": "r", "error": "Your role may not close a card."}),
     ("account.html", {"title": "My account", "operator": STAFF, "error": "Not right."}),
     ("tokens.html", {"title": "Admin API tokens", "tokens": TOKENS, "scopes": ["health"],
                      "secret": "s3cret", "created": TOKENS[1], "operator": HEAD,
                      "error": "Name is missing."}),
+    ("card_confirm.html", {"title": "Transfer the balance?", "action": "transfer",
+                           "label": "Transfer the balance", "card": "603953******1234",
+                           "what": "Everything moves.", "undo": None, "ref": "r",
+                           "target": "603953******9876", "target_ref": "t", "key": "k",
+                           "operator": HEAD}),
+    ("card_confirm.html", {"title": "Roll back?", "action": "rollback", "label": "Roll back",
+                           "card": "603953******1234", "what": "A compensating entry.",
+                           "undo": "reload of +10.00", "ref": "r", "target": None,
+                           "target_ref": "", "key": "k", "operator": HEAD}),
+    ("card_new.html", {"title": "Create cards", "programs": ["gift", "secure"], "max_cards": 100,
+                       "order": "o", "entered": {"program": "secure", "count": "<3>",
+                                                 "activate": "", "face": ""},
+                       "operator": HEAD, "error": "Number of cards: a whole number."}),
+    ("card_issued.html", {"title": "Cards created", "program": "secure", "loyalty": False,
+                          "pins": True, "again": True, "operator": HEAD,
+                          "cards": [SimpleNamespace(card="6039541234567890", pin="1234",
+                                                    status="active", balance=2500, points=0)],
+                          "order": {"program": "secure", "count": "1", "activate": "25.00",
+                                    "face": "", "order": "o"}}),
+    ("batch.html", {"title": "Card batches", "stage": "upload", "programs": ["gift"],
+                    "problems": ["line 3: amount '5.0.0': expected a number"], "more": 2,
+                    "max_mib": 4, "operator": HEAD, "error": "Nothing was imported."}),
+    ("batch.html", {"title": "Card batches", "stage": "code", "programs": ["gift"],
+                    "problems": [], "more": 0, "max_mib": 4, "digest": "d" * 64,
+                    "summary": "gift: 3 card(s)", "minutes": 15, "confirm_to": "a@example.com",
+                    "operator": HEAD, "error": "That code is not right: 2 tries left."}),
+    ("batch_progress.html", {"title": "Card batch", "digest": "d" * 64, "state": "confirmed",
+                             "cards": 10, "at": 4, "percent": 40, "running": False,
+                             "refresh": 0, "resumable": True, "operator": HEAD,
+                             "stopped": "line 4: card 603953******1234 already exists"}),
 ]
 
 

@@ -33,22 +33,27 @@ from gateway.admin.jsonio import (
 )
 from gateway.admin.jsonio import whole as _whole
 from gateway.config.model import Config
-from gateway.issuance.realtime import MAX_CARDS, Order, claim_order, issue_order, order_tag
+from gateway.issuance.realtime import (
+    MAX_CARDS,
+    Order,
+    activation_refusal,
+    claim_order,
+    issue_order,
+    order_tag,
+)
 from gateway.ledger.cards import (
     STATUS_CHANGES,
     card_id,
     journal_key,
-    operator_activation,
     set_card_status,
     show_card,
 )
-from gateway.ledger.checks import amount_refusal
 from gateway.ledger.journal import latest
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.metrics import families as metrics
 from gateway.security.tokens import Refusal, TokenAuth
-from protocols.model import RC, Result, mask_card
+from protocols.model import mask_card
 
 log = logging.getLogger(__name__)
 FINAL = frozenset({"lost", "closed"})
@@ -194,14 +199,10 @@ class IssueCards(resource.Resource):
     async def _issue(self, store: Store, processor: Processor, order: Order, secret: bytes,
                      key: str) -> Answer:
         operator = f"token:{self.who}"
-        if order.activate is not None:  # what the program refuses whatever the card: say so
-            refused = amount_refusal(operator_activation(  # before anything is issued
-                None, order.activate, order.face, operator, "check", "http"), order.program)
-            if refused is None and 0 < order.program.max_balance < order.activate:
-                refused = Result(RC.LIMIT_EXCEEDED)  # as the activation script would answer
-            if refused is not None:
-                return 422, {"error": f"activate: refused with {refused.code}",
-                             "code": refused.code}
+        refused = activation_refusal(order, operator)  # before anything is issued
+        if refused is not None:
+            return 422, {"error": f"activate: refused with {refused.code}",
+                         "code": refused.code}
         tag = order_tag(self.who, key)
         if not await claim_order(store, tag, order, processor.record_ttl):
             return 409, {"error": "this Idempotency-Key was used for another order"}

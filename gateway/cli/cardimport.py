@@ -20,7 +20,6 @@ from gateway.config.model import Config
 from gateway.issuance import importbatch
 from gateway.issuance.importfile import ImportBatch, ImportFileError, read_batch
 from gateway.issuance.mailer import MailError, new_message, send_email
-from gateway.ledger.amounts import format_amount
 from gateway.ledger.store import Store
 from gateway.ledger.storeconnect import store_session
 
@@ -83,13 +82,14 @@ async def _send_code(config: Config, store: Store, batch: ImportBatch, name: str
     await importbatch.start(store, batch, code, minutes * 60)
     message = new_message(config.email, list(config.imports.confirm_to),
                           "[tillgate] cards import: confirmation code",
-                          _mail_body(batch, name, code, minutes))
+                          importbatch.mail_body(batch, name, code, minutes,
+                                                "the operator who ran `tillgate cards import`"))
     try:
         await asyncio.to_thread(send_email, config.email, message)
     except MailError as e:
         print(f"tillgate: the confirmation code could not be sent: {e}", file=sys.stderr)
         return 1
-    print(f"{name}: {_summary(batch)}")
+    print(f"{name}: {importbatch.summary(batch)}")
     if config.email.maildir is not None:  # no SMTP relay: the embedded default's maildir
         print(f"(no [email] relay configured: the message is in {config.email.maildir}/new/)")
     print(f"a confirmation code went to {', '.join(config.imports.confirm_to)}; "
@@ -120,23 +120,6 @@ async def _apply(config: Config, store: Store, batch: ImportBatch, name: str) ->
         print(f"tillgate: {name}: stopped; the batch stays confirmed: run the same command "
               "again to finish it", file=sys.stderr)
         return 1
-    print(f"{name}: imported: {_summary(batch)} ({created} created, {activated} activated "
-          "by this run)")
+    print(f"{name}: imported: {importbatch.summary(batch)} ({created} created, "
+          f"{activated} activated by this run)")
     return 0
-
-
-def _summary(batch: ImportBatch) -> str:
-    parts = []
-    for program, (count, total) in batch.totals().items():
-        loaded = f", {format_amount(total)} to load" if total else ""
-        parts.append(f"{program}: {count} card(s){loaded}")
-    return "; ".join(parts)
-
-
-def _mail_body(batch: ImportBatch, name: str, code: str, minutes: int) -> str:
-    return (f"A batch of {len(batch.rows)} card(s) is waiting to be created from {name}:\n"
-            f"  {_summary(batch)}\n"
-            f"  file SHA-256 {batch.digest}\n\n"
-            f"Confirmation code: {code}  (valid {minutes} minutes)\n\n"
-            "Give it to the operator who ran `tillgate cards import` only if you expected this "
-            "batch. Otherwise do nothing: without the code nothing is created.\n")

@@ -25,6 +25,7 @@ import time
 
 from gateway.config.model import Config
 from gateway.issuance.importfile import ImportBatch, ImportRow
+from gateway.ledger.amounts import format_amount
 from gateway.ledger.cards import OPERATOR, card_id, issue_card, operator_activation, state_key
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
@@ -33,6 +34,7 @@ from protocols.model import mask_card
 CONFIRMED_TTL = 7 * 86400  # time to apply (and resume) a confirmed batch
 DONE_TTL = 400 * 86400
 CODE_DIGITS = 8
+PROGRESS_EVERY = 100  # rows between two progress marks in the batch's hash
 
 
 def batch_key(batch: ImportBatch) -> str:
@@ -93,15 +95,21 @@ class ApplyError(RuntimeError):
     run of the same confirmed file carries on from there."""
 
 
-async def apply(store: Store, config: Config, batch: ImportBatch) -> tuple[int, int]:
-    """Create (and activate) every card of a confirmed batch; (created, activated) by this run."""
+async def apply(store: Store, config: Config, batch: ImportBatch,
+                operator: str = OPERATOR) -> tuple[int, int]:
+    """Create (and activate) every card of a confirmed batch; (created, activated) by this run.
+    `operator`: who applies it, the activations' terminal (the portal's `portal:<id>`). Rows
+    gone through so far are kept in the batch's hash (`at`, every PROGRESS_EVERY rows) for the
+    portal's progress page."""
     owned, foreign = await owned_and_foreign(store, batch)
     if foreign:
         raise ApplyError("; ".join(f"line {row.line}: card {mask_card(row.card)} already exists"
                                    for row in foreign[:10]))
     processor = Processor(config, store)
     created = activated = 0
-    for row in batch.rows:
+    for at, row in enumerate(batch.rows):
+        if at % PROGRESS_EVERY == 0:
+            await store.command("HSET", batch_key(batch), "at", at)
         if row.line not in owned:
             if not await issue_card(store, row.program, row.card, row.pin, batch=batch.digest):
                 raise ApplyError(f"line {row.line}: card {mask_card(row.card)} was created by "
@@ -109,11 +117,32 @@ async def apply(store: Store, config: Config, batch: ImportBatch) -> tuple[int, 
             created += 1
         if row.amount is not None:
             result = await processor.operator_apply(operator_activation(
-                row.card, row.amount, 0, OPERATOR, f"IMP:{batch.digest[:24]}:{row.line}", "cli"))
+                row.card, row.amount, 0, operator, f"IMP:{batch.digest[:24]}:{row.line}", "cli"))
             if not result.approved:
                 raise ApplyError(f"line {row.line}: card {mask_card(row.card)} created but not "
                                  f"activated: response {result.code} {result.message or ''}")
             activated += 1
-    await store.command("HSET", batch_key(batch), "state", "done", "done_at", int(time.time()))
+    await store.command("HSET", batch_key(batch), "state", "done", "done_at", int(time.time()),
+                        "at", len(batch.rows))
     await store.command("EXPIRE", batch_key(batch), DONE_TTL)
     return created, activated
+
+
+def summary(batch: ImportBatch) -> str:
+    """"gift: 3 card(s), 75.00 to load; loyalty: 2 card(s)" (the CLI's and the portal's)."""
+    parts = []
+    for program, (count, total) in batch.totals().items():
+        loaded = f", {format_amount(total)} to load" if total else ""
+        parts.append(f"{program}: {count} card(s){loaded}")
+    return "; ".join(parts)
+
+
+def mail_body(batch: ImportBatch, name: str, code: str, minutes: int, who: str) -> str:
+    """The confirmation e-mail; `who` is the person waiting for the code ("the operator who
+    ran `tillgate cards import`", an operator of the portal...)."""
+    return (f"A batch of {len(batch.rows)} card(s) is waiting to be created from {name}:\n"
+            f"  {summary(batch)}\n"
+            f"  file SHA-256 {batch.digest}\n\n"
+            f"Confirmation code: {code}  (valid {minutes} minutes)\n\n"
+            f"Give it to {who} only if you expected this batch. Otherwise do nothing: without "
+            "the code nothing is created.\n")

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from gateway.config.model import Program
 from gateway.issuance.derived import DerivedDraws
 from gateway.ledger.cards import issue_new_card, operator_activation
+from gateway.ledger.checks import amount_refusal
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
-from protocols.model import Result
+from protocols.model import RC, Result
 
 MAX_CARDS = 100  # per call: an order of more is a batch (`cards import`)
 
@@ -67,6 +68,18 @@ def order_tag(client: str, idempotency_key: str) -> str:
 
 def order_key(tag: str) -> str:
     return f"{{o:{tag}}}:order"
+
+
+def activation_refusal(order: Order, operator: str) -> Result | None:
+    """What the program refuses of the order's activation whatever the card: asked before
+    anything is issued (the admin API and the portal's card creation)."""
+    if order.activate is None:
+        return None
+    refused = amount_refusal(operator_activation(None, order.activate, order.face, operator,
+                                                 "check", "http"), order.program)
+    if refused is None and 0 < order.program.max_balance < order.activate:
+        refused = Result(RC.LIMIT_EXCEEDED)  # as the activation script would answer
+    return refused
 
 
 async def claim_order(store: Store, tag: str, order: Order, ttl: int) -> bool:

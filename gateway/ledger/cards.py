@@ -248,10 +248,11 @@ async def set_card_status(store: Store, card: str, to: str,
     return msgpack.unpackb(packed)
 
 
-async def rollback_last(store: Store, card: str,
-                        program: Program | None = None) -> dict[str, object]:
+async def rollback_last(store: Store, card: str, program: Program | None = None,
+                        operator: str = OPERATOR) -> dict[str, object]:
     """Undo the card's most recent transaction with a compensating journal entry (with the card's
-    `program`, its points lots and earned sums too: gateway/ledger/loyalty.py).
+    `program`, its points lots and earned sums too: gateway/ledger/loyalty.py). `operator` is
+    who asked, as for set_card_status (the entry's terminal and opid).
 
     Returns the script's response map (rc 00, or 25 when there is nothing to roll back, 12 when
     the value was spent since).
@@ -261,7 +262,7 @@ async def rollback_last(store: Store, card: str,
     last_key = last.decode() if last else ""
     keys = card_keys(cid, last_key or "-", last_key or "-")
     params = operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
-                             lastkey=last_key)
+                             term=operator, lastkey=last_key)
     params.update(_loyalty_params(program, time.time()))
     rwk = await store.command("HGET", keys[3], "rwk") if last_key else None
     if rwk:  # a reward claim: its stock comes back too

@@ -84,6 +84,17 @@ class Processor(BatchRunner):
         refused = amount_refusal(req, program)
         return refused or (await self._card_script(req, program, velocity=False))[0]
 
+    async def operator_transfer(self, req: Request) -> Result:
+        """An operator's balance transfer (the portal's card page): like operator_apply, no
+        terminal, merchant, claim, invoice or velocity rule, since no till asked. The operator,
+        logged in with two factors and named in the journal, stands in for the holder's PIN."""
+        program = self.config.program_of_card(req.card or "")
+        if program is None:
+            return Result(RC.UNKNOWN_CARD)
+        if not req.target_card:
+            return Result(RC.FORMAT_ERROR, message="target card missing")
+        return await self._transfer(req, program, by_operator=True)
+
     # -- the store phases ----------------------------------------------------------------------
 
     async def _process(self, req: Request) -> Result:
@@ -308,16 +319,18 @@ class Processor(BatchRunner):
             return Result(RC.LIMIT_EXCEEDED, message="target card")
         return None
 
-    async def _transfer(self, req: Request, program: Program,
-                        retransmission: bool = False) -> Result:
+    async def _transfer(self, req: Request, program: Program, retransmission: bool = False,
+                        by_operator: bool = False) -> Result:
         """Balance transfer across two slots (no single script can span them in a cluster).
 
         Check the target, then move everything out of the source and mark it lost
         (transfer_out), then credit the target (transfer_in); if the target refuses, the source
         gets it back (transfer_back) and the refusal is the answer. Every step is idempotent on
         the request key, so a retransmission replays, or finishes, the same transfer.
+        `by_operator`: no PIN asked and no velocity rule counted (operator_transfer).
         """
         assert req.card is not None and req.target_card is not None
+        waived: dict[str, Any] = {"pinreq": 0} if by_operator else {}
         target = req.target_card
         tprog = self.config.program_of_card(target)
         if tprog is None:
@@ -334,8 +347,8 @@ class Processor(BatchRunner):
             if early is not None:
                 return early
         out, _ = await self._run_card("transfer_out", req,
-                                      self.params(req, program, "transfer_out", req.card),
-                                      velocity=True)
+                                      self.params(req, program, "transfer_out", req.card,
+                                                  **waived), velocity=not by_operator)
         if out["rc"] != RC.APPROVED:
             return to_result(out, program)
         moved, moved_points = out.get("amt", 0), out.get("ptsd", 0)
@@ -346,7 +359,7 @@ class Processor(BatchRunner):
             return to_result(got, tprog)
         back, _ = await self._run_card("transfer_back", req, self.params(
             req, program, "transfer_back", req.card, rc=got["rc"],
-            msg="target refused: " + got["rc"]))
+            msg="target refused: " + got["rc"], **waived))
         log.warning("transfer to %s refused with %s; source %s restored", mask_card(target),
                     got["rc"], mask_card(req.card))
         result = to_result(back, program)

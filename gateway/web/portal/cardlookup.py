@@ -23,6 +23,7 @@ from gateway.config.model import Program
 from gateway.ledger.cards import card_id, journal_key, show_card
 from gateway.ledger.cardviews import count_view
 from gateway.ledger.journal import latest
+from gateway.web.portal.cardref import ACTIONS, actions_for, seal_card
 from gateway.web.portal.web import Ctx, Page, Reply
 from protocols.carddata import CardDataError, card_number
 from protocols.model import RC, mask_card
@@ -42,7 +43,7 @@ def may_see(operator: Operator, program: Program) -> bool:
 
 def _page(values: dict | None = None, status: int = 200) -> Page:
     return Page("cards.html", {"title": "Card lookup", "card": None, "entries": [],
-                               **(values or {})}, status)
+                               "actions": [], **(values or {})}, status)
 
 
 async def form(ctx: Ctx) -> Reply:
@@ -71,13 +72,27 @@ async def lookup(ctx: Ctx) -> Reply:
         return _page({"error": f"This card's program is not open to your merchant "
                                f"({RC.TERMINAL_NOT_PERMITTED}, as a till of your "
                                f"merchant would be answered)."}, 403)
+    page = await card_page(ctx, number, program)
+    if page.status == 200:
+        await count_view(ctx.portal.store(), program, "staff", ctx.now)
+        log.info("portal: operator %d looked up card %s", operator.id, mask_card(number))
+    return page
+
+
+async def card_page(ctx: Ctx, number: str, program: Program, values: dict | None = None,
+                    status: int = 200) -> Page:
+    """The card's page: its state, recent history, and the forms of the actions the operator's
+    role may take (gateway/web/portal/cardactions.py), which carry a sealed reference to the
+    card instead of its number (gateway/web/portal/cardref.py)."""
+    operator = ctx.operator
+    assert operator is not None
     store = ctx.portal.store()
     view = await show_card(store, number)
     if view is None:
         return _page({"error": f"No card {mask_card(number)} was issued."}, 404)
     entries = await latest(store, journal_key(card_id(number)), HISTORY)
-    await count_view(store, program, "staff", ctx.now)
-    log.info("portal: operator %d looked up card %s", operator.id, mask_card(number))
     return _page({"card": view.as_dict(), "loyalty": program.is_loyalty,
-                  "entries": list(reversed(entries))})
+                  "entries": list(reversed(entries)), "actions": actions_for(operator),
+                  "labels": ACTIONS, "ref": seal_card(ctx.portal.box(), operator, number),
+                  **(values or {})}, status)
 

@@ -7,7 +7,15 @@ in. Roles default to all three; a page for fewer names them.
 
 from __future__ import annotations
 
-from gateway.web.portal import account, apitokens, cardlookup, login
+from gateway.web.portal import (
+    account,
+    apitokens,
+    cardactions,
+    cardbatch,
+    cardissue,
+    cardlookup,
+    login,
+)
 from gateway.web.portal.render import CSS
 from gateway.web.portal.sessions import ANON, IN, PASSWORD
 from gateway.web.portal.web import Asset, Ctx, Page, Redirect, Reply, Route
@@ -45,6 +53,9 @@ def routes() -> dict[tuple[str, str], Route]:
         ("GET", ""): Route(home, IN),
         ("GET", "cards"): Route(cardlookup.form, IN),
         ("POST", "cards"): Route(cardlookup.lookup, IN),
+        **cardactions.ROUTES,
+        **cardissue.ROUTES,
+        **cardbatch.ROUTES,
         ("GET", "account"): Route(account.show, IN),
         ("POST", "account/password"): Route(account.change_password, IN),
         ("POST", "account/second-factor"): Route(account.second_factor, IN),

@@ -8,6 +8,8 @@ hold anyone's second factor. Losing the key means every operator enrols again
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -30,6 +32,12 @@ def key_path(config: Config) -> Path:
 class SecretBox:
     def __init__(self, key: bytes):
         self._fernet = Fernet(key)
+        self._key = key
+
+    def subkey(self, label: str) -> bytes:
+        """A secret of its own for `label`, derived from the key (HMAC-SHA256): one key file,
+        many uses that cannot stand in for each other."""
+        return hmac.new(self._key, b"tillgate-portal:" + label.encode(), hashlib.sha256).digest()
 
     @classmethod
     def for_config(cls, config: Config) -> SecretBox:
@@ -49,9 +57,10 @@ class SecretBox:
     def seal(self, text: str) -> str:
         return self._fernet.encrypt(text.encode()).decode("ascii")
 
-    def open(self, sealed: str) -> str:
+    def open(self, sealed: str, ttl: int | None = None) -> str:
+        """The sealed text; with `ttl`, only if sealed at most that many seconds ago."""
         try:
-            return self._fernet.decrypt(sealed.encode("ascii")).decode()
+            return self._fernet.decrypt(sealed.encode("ascii"), ttl=ttl).decode()
         except (InvalidToken, ValueError):
             raise SecretBoxError("a sealed secret does not open with this portal key") from None
 

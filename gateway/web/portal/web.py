@@ -3,8 +3,8 @@ checks every page shares, in this order:
 
 1. headers for every answer: a Content-Security-Policy that allows no script and no framing,
    no caching of pages, no Referer leaving the site (a set-password link carries its token);
-2. a POST body over 64 KiB is refused (413), and a POST whose Origin is another site is refused
-   (403) before anything else happens;
+2. a POST body over 64 KiB (or the route's own `max_body`) is refused (413), and a POST
+   whose Origin is another site is refused (403) before anything else happens;
 3. the session from the cookie (gateway/web/portal/sessions.py); an idle or too old one is dropped;
 4. the CSRF token of every POST is compared with the session's (synchronizer token pattern);
 5. the page's requirement: a stage (logged in, or between the password and the second factor)
@@ -95,6 +95,7 @@ class Route:
     handler: Handler
     stage: str | None  # None: no session needed; ANON: any session; PASSWORD; IN
     roles: tuple[str, ...] = ops.ROLES
+    max_body: int = MAX_BODY  # a larger POST body only where a page takes a file
 
 
 class PortalResource(resource.Resource):
@@ -145,7 +146,7 @@ class PortalResource(resource.Resource):
                                "Not allowed", "There is no such page." if status == 404 else
                                "This page does not take that kind of request.")
         if method == "POST":
-            refused = self._post_refusal(request)
+            refused = self._post_refusal(request, route.max_body)
             if refused:
                 return self._error(request, *refused)
         ctx = Ctx(self.portal, request, method, _form(request) if method == "POST" else {},
@@ -154,10 +155,10 @@ class PortalResource(resource.Resource):
         reply = outcome if outcome is not None else await route.handler(ctx)
         self._reply(ctx, reply)
 
-    def _post_refusal(self, request) -> tuple[int, str, str] | None:
+    def _post_refusal(self, request, max_body: int) -> tuple[int, str, str] | None:
         length = request.content.seek(0, 2)
         request.content.seek(0)
-        if length > MAX_BODY:
+        if length > max_body:
             return 413, "Too large", "That form was larger than any of ours."
         origin = request.getHeader(b"origin")
         if origin is not None and origin != b"null":

@@ -17,8 +17,9 @@ Rounds interleave the variants; medians are printed.
 
 With `--instructions` the redis-server runs under valgrind's callgrind instead, and the figure
 is the instructions the server executes per earn (no time, no medians): the same within about
-2 % from run to run however busy the machine is, which CPU time on a shared 2-vCPU VM is not. Its slowness
-(about 50 times) does not matter: the bench waits. Needs valgrind (`apt-get install valgrind`).
+2 % from run to run however busy the machine is, which CPU time on a shared 2-vCPU VM is not.
+Its slowness (about 50 times) does not matter: the bench waits. Needs valgrind
+(`apt-get install valgrind`).
 `REDIS_SERVER=<path>` picks the server binary (one with symbols lets `callgrind_annotate` name
 the costs: the files are kept in the printed folder).
 

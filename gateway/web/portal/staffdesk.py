@@ -128,6 +128,12 @@ async def open_card(ctx: Ctx) -> Reply:
         number, program = tilltx.read_card(ctx.portal.config, operator, ctx.form.get("card", ""))
     except Refused as e:
         return await _page(ctx, {"error": str(e)}, e.status)
+    return await _viewed(ctx, number, program)
+
+
+async def _viewed(ctx: Ctx, number: str, program: Program) -> Page:
+    """The card opened by the staff member: a staff card view for analytics (the answers of
+    transactions on an open card are not views of their own)."""
     page = await _card_page(ctx, number, program)
     if page.values["card"] is not None:
         await count_view(ctx.portal.store(), program, "staff", ctx.now)
@@ -153,7 +159,7 @@ async def reopen(ctx: Ctx) -> Reply:
         number, program = await _shelved(ctx)
     except Refused as e:
         return await _page(ctx, {"error": str(e)}, e.status)
-    return await _card_page(ctx, number, program)
+    return await _viewed(ctx, number, program)
 
 
 async def _transact(ctx: Ctx, op: Op, amount_of, reward: str | None = None) -> Reply:

@@ -40,13 +40,14 @@ async def issue(config_file: Path, numbers: list[str]) -> None:
                                    for n in numbers[start:start + 1000]))
 
 
-def log_in(gateway: GatewayProcess) -> Client:
-    subprocess.run(gateway.command("users", "add", "--email", "bench@example.com", "--name",
-                                   "Bench", "--role", "head_office", "--second-factor", "email",
-                                   "--password"), input=PASSWORD + "\n", text=True, check=True,
-                   capture_output=True, cwd=gateway.workdir)
+def log_in(gateway: GatewayProcess, address: str = "bench@example.com",
+           role: str = "head_office", *merchant: str) -> Client:
+    subprocess.run(gateway.command("users", "add", "--email", address, "--name",
+                                   "Bench", "--role", role, *merchant, "--second-factor",
+                                   "email", "--password"), input=PASSWORD + "\n", text=True,
+                   check=True, capture_output=True, cwd=gateway.workdir)
     client = Client(gateway.ports["http"])
-    login_password(client, "bench@example.com")
+    login_password(client, address)
     mail = max((gateway.workdir / "var" / "mail" / "new").iterdir(),
                key=lambda p: p.stat().st_mtime)
     code = re.search(r"code is (\d{6})", mail.read_text()).group(1)
@@ -56,6 +57,13 @@ def log_in(gateway: GatewayProcess) -> Client:
 
 
 REF = re.compile(r'name="ref" value="([^"]*)"')  # the card page's sealed card reference
+def entry(csrf: str, card: str) -> dict[str, str]:
+    """The form of online transaction entry: a load of 1.00."""
+    return {"csrf": csrf, "card": card, "kind": "load", "amount": "1.00"}
+
+
+def hidden(body: str) -> dict[str, str]:
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', body))
 
 
 def percentiles(samples: list[float]) -> str:
@@ -77,14 +85,34 @@ def main() -> None:
             print(f"{args.cards} cards issued in {time.perf_counter() - started:.1f} s")
             client = log_in(gateway)
             page = client.get("/ui/cards")
+            manager = log_in(gateway, "manager@example.com", "merchant_manager", "--merchant",
+                             "STORE0000000001")
+            desk = manager.get("/ui/staff")
+            active = numbers[:args.requests]  # loads need active cards
+            subprocess.run(gateway.command("cards", "activate", "--program", "gift", "--first",
+                                           active[0], "--last",
+                                           active[-1], "--amount", "10.00"), check=True,
+                           capture_output=True, cwd=gateway.workdir)
             for name, ask in (
                     ("GET /ui/ (home)", lambda: client.get("/ui/")),
                     ("POST /ui/cards (lookup)", lambda: client.post(
-                        "/ui/cards", {"csrf": page.csrf, "card": random.choice(numbers)}))):
+                        "/ui/cards", {"csrf": page.csrf, "card": random.choice(numbers)})),
+                    ("POST /ui/staff (open)", lambda: manager.post(
+                        "/ui/staff", {"csrf": desk.csrf, "card": random.choice(numbers)})),
+                    ("POST /ui/entry (check)", lambda: manager.post(
+                        "/ui/entry", entry(desk.csrf, random.choice(active)))),
+                    ("POST /ui/entry/send", None)):
                 samples = []
                 for _ in range(args.requests):
-                    t = time.perf_counter()
-                    answer = ask()
+                    if ask is None:  # a load: its check step first, not timed
+                        form = hidden(manager.post("/ui/entry", entry(
+                            desk.csrf, random.choice(active))).body)
+                        t = time.perf_counter()
+                        answer = manager.post("/ui/entry/send", form)
+                        assert "id=\"answer-code\">00<" in answer.body
+                    else:
+                        t = time.perf_counter()
+                        answer = ask()
                     samples.append(time.perf_counter() - t)
                     assert answer.status == 200, answer.status
                 print(f"{name:<26} {args.requests} requests  {percentiles(samples)}")

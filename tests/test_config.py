@@ -249,3 +249,19 @@ def test_without_a_config_file_the_built_in_default_applies(tmp_path):
     assert "(the built-in default): ok (3 programs" in checked.stdout
     missing = tillgate("config", "check", "--config", "absent.toml", cwd=tmp_path)
     assert missing.returncode == 2 and "absent.toml: no such file" in missing.stderr
+
+
+def test_portal_terminal_is_a_terminal_of_its_merchant():
+    config = load_config(DEFAULT)
+    store = config.merchants["STORE0000000001"]
+    assert store.portal_terminal == "WEB00001"
+    assert store.terminals == ("TILL0001", "TILL0002")  # the tills stay HOST-SPEC 6's
+    assert config.merchant_of_terminal("WEB00001") is store
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"merchants": {
+            "M1": {"terminals": ["T1"], "portal_terminal": "T2"},
+            "M2": {"terminals": ["T2"], "portal_terminal": "WEB000001"}}})
+    assert raised.value.errors == [
+        "merchants.M2.portal_terminal: terminal id 'WEB000001' must be 1 to 8 printable "
+        "characters",
+        "merchants.M1.portal_terminal: terminal 'T2' already belongs to merchant 'M2'"]

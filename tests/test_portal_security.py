@@ -303,7 +303,7 @@ async def test_staff_refused_a_card_outside_their_merchants_club(tillgate_inproc
         return await web(client.post, "/ui/cards", {"csrf": page.csrf, "card": card})
 
     staff = await logged_in(port, "ida@example.com", staff_secret, clock)
-    assert (await web(staff.get, "/ui/")).location == "/ui/cards"  # staff start at the lookup
+    assert (await web(staff.get, "/ui/")).location == "/ui/staff"  # staff start at their desk
     refused = await lookup(staff, club_card)
     assert refused.status == 403 and "(58" in refused.body
     # Neither the number nor its masked form: the page's random CSRF token and the stylesheet's

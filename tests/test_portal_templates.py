@@ -32,6 +32,23 @@ TOKENS = [{"id": "ops", "name": "", "scopes": ["health"], "source": "config", "e
            "enabled": True, "last_used": None},
           {"id": "rt-1", "name": "crm", "scopes": ["cards:read"], "source": "runtime",
            "expires": None, "enabled": False, "last_used": "2027-01-01T00:00:00Z"}]
+LOYALTY_CARD = {**CARD, "program": "loyalty", "points": 640, "tier": "SILVER",
+                "points_expiry": "2027-12-05", "points_expiring": 40}
+POINTS_ONLY = SimpleNamespace(points_only=True, invoice_required=True, pin_required=True)
+REWARDS = [(SimpleNamespace(id="COFFEE", name="Coffee", points=100, stock=3), None),
+           (SimpleNamespace(id="MUG", name="Mug", points=900, stock=None), "not enough points")]
+ANSWER = SimpleNamespace(code="00", meaning="approved", approved=True, loyalty=True, amount=1250,
+                         balance=None, points=664, tier="SILVER", moved=24, message=None)
+RECENT = [{"card": "7700****0001", "ch": "a" * 32, "program": "loyalty", "entries": 2,
+           "last": "2027-01-01T10:00:00Z"}]
+ENTRY_SENT = {"what": "load", "amount": 2500, "card": "603954******0001", "terminal": "WEB00001",
+              "merchant": "STORE0000000001", "invoice": "INV-1"}
+CONFIRM = {"what": "purchase (redeem)", "amount": 1250, "amount_text": "12.50",
+           "invoice": "INV-1", "terminal": "WEB00001", "merchant": "STORE0000000001",
+           "program": "secure", "kind": "purchase", "needs_pin": True}
+MANAGER = SimpleNamespace(display_name="Max", role="merchant_manager",
+                          merchant="STORE0000000001", email="max@example.com",
+                          second_factor="totp", last_login_t=None)
 
 # (template, values as the handler passes them, with an error where the page can show one)
 PAGES = [
@@ -89,6 +106,29 @@ PAGES = [
                              "cards": 10, "at": 4, "percent": 40, "running": False,
                              "refresh": 0, "resumable": True, "operator": HEAD,
                              "stopped": "line 4: card 603953******1234 already exists"}),
+    ("staff.html", {"title": "Staff dashboard", "card": None, "answer": None, "recent": [],
+                    "recent_note": "", "recent_days": 7, "operator": STAFF,
+                    "error": "No program has card numbers like this one."}),
+    ("staff.html", {"title": "Staff dashboard", "card": LOYALTY_CARD, "ch": "a" * 32,
+                    "nonce": "0" * 16, "program": POINTS_ONLY, "loyalty": True, "earns": True,
+                    "rewards": REWARDS, "answer": ANSWER, "recent": RECENT, "recent_note": "",
+                    "recent_days": 7, "operator": STAFF, "error": "Points: a whole number."}),
+    ("staff.html", {"title": "Staff dashboard", "card": CARD, "ch": "a" * 32,
+                    "nonce": "0" * 16, "program": POINTS_ONLY, "loyalty": False,
+                    "earns": False, "rewards": [], "answer": None, "recent": None,
+                    "recent_note": "Recent interactions cannot be read just now.",
+                    "recent_days": 7, "operator": MANAGER}),
+    ("entry.html", {"title": "Transaction entry", "kinds": {"purchase": "Purchase"},
+                    "merchants": ["STORE0000000001"], "answer": None, "operator": HEAD,
+                    "error": "Choose a merchant."}),
+    ("entry.html", {"title": "Transaction entry", "kinds": {"purchase": "Purchase"},
+                    "merchants": ["STORE0000000001"], "answer": ANSWER, "sent": ENTRY_SENT,
+                    "operator": MANAGER}),
+    ("entry.html", {"title": "Transaction entry", "kinds": {"purchase": "Purchase"},
+                    "merchants": [], "answer": None, "operator": MANAGER}),
+    ("entry_confirm.html", {"title": "Confirm the transaction", "entry": CONFIRM,
+                            "card": "603954******0001", "ch": "a" * 32, "nonce": "0" * 16,
+                            "operator": MANAGER}),
 ]
 
 

@@ -38,8 +38,10 @@ async def recent(engine: AsyncEngine, opid: str, days: int, now: float) -> dict[
                       "op": r["op"], "dv": r["dv"], "dp": r["dp"], "terminal": r["terminal"],
                       "merchant": r["merchant"], "reward": r["reward"]})
         # by the card's key id: two cards may share a mask (first 6, last 4)
-        card = cards.setdefault(r["card_id"], {"card": r["card_mask"], "program": r["program"],
-                                              "entries": 0, "last": _when(r["t"])})
+        # `ch`, the key id (a hash of the number), lets the portal reopen the card
+        card = cards.setdefault(r["card_id"], {"card": r["card_mask"], "ch": r["card_id"],
+                                              "program": r["program"], "entries": 0,
+                                              "last": _when(r["t"])})
         card["entries"] += 1
     return {"operator": opid, "since": _when(since), "days": days,
             "cards": list(cards.values()), "entries": found}

@@ -130,6 +130,11 @@ class Merchant:
     terminals: tuple[str, ...]
     email: str | None = None
     reseller: str | None = None
+    # The terminal id the portal's transactions of this merchant carry (docs/portal.md
+    # "Online transaction entry"): a terminal of its own, not a till's, so the terminal's
+    # velocity rules, `terminals disable` and the reports tell the portal apart. None: the
+    # merchant's people cannot send transactions from the portal.
+    portal_terminal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +295,14 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
                 errors.append(f"merchants.{merchant.id}.terminals: terminal {term!r} already "
                               f"belongs to merchant {seen_terminals[term]!r}")
             seen_terminals[term] = merchant.id
+    for merchant in merchants.values():
+        portal_term = merchant.portal_terminal
+        if portal_term is None:
+            continue
+        if portal_term in seen_terminals:
+            errors.append(f"merchants.{merchant.id}.portal_terminal: terminal {portal_term!r} "
+                          f"already belongs to merchant {seen_terminals[portal_term]!r}")
+        seen_terminals[portal_term] = merchant.id
 
     programs = {pid: _read_program(pid, s) for pid, s in top.tables("programs").items()}
     for program in programs.values():
@@ -331,7 +344,8 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         points_sweep_interval=points_sweep_interval,
         alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,
         portal=portal,
-        terminals={t: m for m in merchants.values() for t in m.terminals},
+        terminals={t: m for m in merchants.values()
+                   for t in (*m.terminals, *((m.portal_terminal,) if m.portal_terminal else ()))},
     )
 
 
@@ -415,8 +429,13 @@ def _read_merchant(mid: str, s: Section) -> Merchant:
     for term in terminals:
         if not _TERMINAL_ID.match(term):
             s.error("terminals", f"terminal id {term!r} must be 1 to 8 printable characters")
+    portal_terminal = s.string("portal_terminal", None)
+    if portal_terminal is not None and not _TERMINAL_ID.match(portal_terminal):
+        s.error("portal_terminal", f"terminal id {portal_terminal!r} must be 1 to 8 printable "
+                                   f"characters")
     merchant = Merchant(id=mid, name=s.string("name", mid), terminals=tuple(terminals),
-                        email=s.string("email", None), reseller=s.string("reseller", None))
+                        email=s.string("email", None), reseller=s.string("reseller", None),
+                        portal_terminal=portal_terminal)
     s.reject_unknown()
     return merchant
 

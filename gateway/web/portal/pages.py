@@ -14,7 +14,9 @@ from gateway.web.portal import (
     cardbatch,
     cardissue,
     cardlookup,
+    entry,
     login,
+    staffdesk,
 )
 from gateway.web.portal.render import CSS
 from gateway.web.portal.sessions import ANON, IN, PASSWORD
@@ -26,11 +28,11 @@ HEAD_OFFICE = ("head_office",)
 
 async def home(ctx: Ctx) -> Reply:
     """Head office and managers get a page of what they can do; staff go straight to their
-    work, the card lookup."""
+    work, the staff dashboard."""
     operator = ctx.operator
     assert operator is not None
     if operator.role == "staff":
-        return Redirect("cards")
+        return Redirect("staff")
     return Page("home.html", {"title": "Home"})
 
 
@@ -65,4 +67,5 @@ def routes() -> dict[tuple[str, str], Route]:
         ("GET", "tokens"): Route(apitokens.show, IN, HEAD_OFFICE),
         ("POST", "tokens/create"): Route(apitokens.create, IN, HEAD_OFFICE),
         ("POST", "tokens/switch"): Route(apitokens.switch, IN, HEAD_OFFICE),
+        **staffdesk.ROUTES, **entry.ROUTES,
     }

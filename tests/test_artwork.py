@@ -308,3 +308,32 @@ def test_pins_in_the_printer_file_come_with_a_warning(config_file, tmp_path) -> 
     assert [r["pin"] for r in _rows(out)] == [r["pin"] for r in _rows(batch)]
     for row in _rows(batch):
         assert row["card"] not in done.stderr and row["pin"] not in done.stderr.split()
+
+
+def test_chromium_renders_a_proof_page_that_scans(chromium, shots, tmp_path) -> None:
+    """A real browser draws a proof page; every barcode and QR code of its screenshot reads back
+    to a card of the page (the screenshot is docs/img/portal-artwork-proof.png)."""
+    numbers = [generate_card_number("603953", 19, True) for _ in range(10)]
+    cards = list(read_batch(_batch([[n] for n in numbers], "card"), GIFT,
+                            Layout(name=default_name(GIFT))))
+    (tmp_path / "proof-0001.svg").write_text(proofsheet.page_svg(cards, "GIFT", 1, 1))
+    # The page as an image of an HTML document, as a browser shows a linked proof: 4 CSS
+    # pixels a millimetre, so a 0.25 mm bar module is 2 device pixels at scale 2.
+    viewer = tmp_path / "proof.html"
+    viewer.write_text('<!doctype html><body style="margin:0">'
+                      '<img src="proof-0001.svg" width="840" height="1188"></body>')
+
+    def scenario(browser):
+        page = browser.new_page(viewport={"width": 840, "height": 1188}, device_scale_factor=2)
+        page.goto(viewer.as_uri())
+        shots(page, "artwork-proof")
+        png = page.screenshot()
+        page.close()
+        return png
+
+    png = chromium(scenario)
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    codes = sorted(r.text for r in found if r.format.name == "Code128")
+    qrs = sorted(decoders.decode_barcode(r.text)["pan"] for r in found
+                 if r.format.name == "QRCode")
+    assert codes == sorted(numbers) and qrs == sorted(numbers)

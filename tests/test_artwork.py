@@ -337,3 +337,13 @@ def test_chromium_renders_a_proof_page_that_scans(chromium, shots, tmp_path) -> 
     qrs = sorted(decoders.decode_barcode(r.text)["pan"] for r in found
                  if r.format.name == "QRCode")
     assert codes == sorted(numbers) and qrs == sorted(numbers)
+
+
+def test_the_cli_parser_does_not_import_the_symbol_libraries() -> None:
+    """Every `tillgate` command builds the whole parser: python-barcode (and the Pillow it
+    pulls in) is imported only by a run that draws a proof."""
+    probe = ("import sys, gateway.cli.main as m; m.build_parser(); "
+             "print(sorted({k.split('.')[0] for k in sys.modules} & {'barcode', 'PIL'}))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

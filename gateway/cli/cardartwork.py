@@ -17,7 +17,7 @@ from functools import partial
 
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
-from gateway.issuance import printfile, proofsheet
+from gateway.issuance import printfile
 from gateway.issuance.artwork import (
     BatchError,
     CardArt,
@@ -126,6 +126,10 @@ def _write(args, cards: list[CardArt], pins: str) -> int:
     if pins == "mailer":
         files.append((args.pin_mailer,
                       lambda: printfile.csv_lines(printfile.mailer_rows(cards))))
+    # The proof sheet's libraries (python-barcode brings Pillow when it is installed) are
+    # imported when a proof is asked for, not by every `tillgate` command's parser.
+    from gateway.issuance import proofsheet
+
     proof_pages = proofsheet.pages(proof) if args.proof else 0
     for page in range(1, proof_pages + 1):
         files.append((os.path.join(args.proof, proofsheet.page_name(page)),
@@ -152,6 +156,8 @@ def _write(args, cards: list[CardArt], pins: str) -> int:
 
 
 def _proof_page(cards: list[CardArt], title: str, page: int, pages: int) -> list[str]:
+    from gateway.issuance import proofsheet
+
     per = proofsheet.CARDS_PER_PAGE
     return [proofsheet.page_svg(cards[(page - 1) * per:page * per], title, page, pages)]
 

@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -347,3 +348,57 @@ def test_the_cli_parser_does_not_import_the_symbol_libraries() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           cwd=ROOT, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+@pytest.fixture
+def bureau_keyring(tmp_path):
+    """A throwaway GnuPG home holding a card bureau's key pair (no passphrase), its agent
+    stopped afterwards."""
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        pytest.skip("gpg is not installed")
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    made = subprocess.run([gpg, "--batch", "--passphrase", "", "--quick-gen-key",
+                           "Card Bureau <bureau@example.org>", "default", "default", "never"],
+                          capture_output=True, env=env, timeout=120)
+    assert made.returncode == 0, made.stderr
+    yield env
+    subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True, timeout=30)
+
+
+def test_encrypted_to_the_bureaus_key(config_file, tmp_path, bureau_keyring) -> None:
+    batch = tmp_path / "batch.csv"
+    issued = tillgate(config_file, "cards", "issue", "--program", "secure", "--count", "3",
+                      "--out", str(batch))
+    assert issued.returncode == 0, issued.stderr
+    pins = [r["pin"] for r in _rows(batch)]
+    out, mailer = tmp_path / "printer.csv.gpg", tmp_path / "mailer.csv.gpg"
+    args = ("cards", "artwork", str(batch), "--program", "secure", "--out", str(out),
+            "--pins", "mailer", "--pin-mailer", str(mailer))
+    env = {**bureau_keyring, "PYTHONPATH": str(ROOT)}
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gateway.cli", *args, *extra,
+                               "--config", config_file], capture_output=True, text=True,
+                              cwd=ROOT, env=env, timeout=120)
+
+    refused = run("--encrypt-to", "nobody@example.org")
+    assert refused.returncode == 2 and "gpg could not encrypt to 'nobody@example.org'" \
+        in refused.stderr and "nothing written" in refused.stderr
+    assert not out.exists() and not mailer.exists()
+    done = run("--encrypt-to", "bureau@example.org")
+    assert done.returncode == 0, done.stderr
+    assert "encrypted to bureau@example.org" in done.stderr and "warning" not in done.stderr
+    for path in (out, mailer):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        clear = subprocess.run(["gpg", "--batch", "--quiet", "--decrypt", str(path)],
+                               capture_output=True, env=bureau_keyring, timeout=60)
+        assert clear.returncode == 0, clear.stderr
+        assert clear.stdout.startswith(b"sequence,")
+    mailed = list(csv.DictReader(io.StringIO(subprocess.run(
+        ["gpg", "--batch", "--quiet", "--decrypt", str(mailer)], capture_output=True,
+        env=bureau_keyring, timeout=60).stdout.decode())))
+    assert [m["pin"] for m in mailed] == pins
+    assert b"sequence," not in out.read_bytes()  # no plaintext on the disk

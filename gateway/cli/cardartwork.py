@@ -26,6 +26,7 @@ from gateway.issuance.artwork import (
     default_name,
     read_batch,
 )
+from gateway.issuance.pgp import EncryptError, encrypt
 
 PIN_CHOICES = ("include", "mailer", "omit")
 
@@ -43,6 +44,9 @@ def add_parser(sub, common) -> None:
                           "file (--pin-mailer), or nowhere; required when the program has PINs")
     art.add_argument("--pin-mailer", metavar="MAILER.csv",
                      help="the PIN mailer file to write with --pins mailer (new; mode 0600)")
+    art.add_argument("--encrypt-to", metavar="KEY",
+                     help="encrypt the printer and PIN mailer files to this OpenPGP key (gpg: "
+                          "a key id, fingerprint or e-mail address in your keyring)")
     art.add_argument("--proof", metavar="DIR",
                      help="write the proof sheet here: proof-0001.svg, ... (10 cards a page)")
     art.add_argument("--proof-cards", type=int, metavar="N",
@@ -120,8 +124,9 @@ def _write(args, cards: list[CardArt], pins: str) -> int:
     """Every file, or none: what exists already is refused before the first write (it would
     keep its own mode), and what this run wrote is removed when a later write fails."""
     proof = cards[:args.proof_cards] if args.proof_cards else cards
-    # (path, its text as lines): produced while writing, so that no file is ever held whole
-    files: list[tuple[str, Callable[[], Iterable[str]]]] = [
+    # (path, its text as lines): produced while writing, so that no file is ever held whole;
+    # or (path, bytes) for a file encrypted before anything is written
+    files: list[tuple[str, Callable[[], Iterable[str]] | bytes]] = [
         (args.out, lambda: printfile.csv_lines(printfile.printer_rows(cards, pins == "include")))]
     if pins == "mailer":
         files.append((args.pin_mailer,
@@ -130,6 +135,7 @@ def _write(args, cards: list[CardArt], pins: str) -> int:
     # imported when a proof is asked for, not by every `tillgate` command's parser.
     from gateway.issuance import proofsheet
 
+    sealed = len(files) if args.encrypt_to else 0  # the CSV files; proofs stay readable
     proof_pages = proofsheet.pages(proof) if args.proof else 0
     for page in range(1, proof_pages + 1):
         files.append((os.path.join(args.proof, proofsheet.page_name(page)),
@@ -138,14 +144,22 @@ def _write(args, cards: list[CardArt], pins: str) -> int:
         if os.path.exists(path):
             return fail(f"{path} exists: the files hold card numbers (and PINs); remove it or "
                         "choose another name; nothing written")
+    try:
+        files[:sealed] = [(path, encrypt("".join(lines()).encode(), args.encrypt_to))
+                          for path, lines in files[:sealed] if callable(lines)]
+    except EncryptError as e:
+        return fail(f"{e}; nothing written")
     written: list[str] = []
     try:
         if args.proof:
             os.makedirs(args.proof, mode=0o700, exist_ok=True)
-        for path, lines in files:
+        for path, content in files:
+            written.append(path)
+            if isinstance(content, bytes):
+                printfile.write_private_bytes(path, content)
+                continue
             with printfile.private_file(path) as out:
-                written.append(path)
-                out.writelines(lines())
+                out.writelines(content())
     except OSError as e:
         for path in written:
             if os.path.exists(path):
@@ -164,9 +178,12 @@ def _proof_page(cards: list[CardArt], title: str, page: int, pages: int) -> list
 
 def _report(args, count: int, pins: str, proof_pages: int) -> None:
     print(f"wrote {count} card(s) to {args.out}", file=sys.stderr)
-    if pins == "include":
+    if args.encrypt_to:
+        print(f"encrypted to {args.encrypt_to}: {args.out}"
+              + (f", {args.pin_mailer}" if pins == "mailer" else ""), file=sys.stderr)
+    elif pins == "include":
         print(f"tillgate: warning: {args.out} holds the PINs: send it to the card printer "
-              "encrypted, and delete it once delivered", file=sys.stderr)
+              "encrypted (--encrypt-to), and delete it once delivered", file=sys.stderr)
     if pins == "mailer":
         print(f"wrote {count} PIN mailer row(s) to {args.pin_mailer}: keep it apart from "
               f"{args.out}", file=sys.stderr)

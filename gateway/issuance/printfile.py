@@ -37,6 +37,17 @@ def private_file(path: str) -> Iterator[TextIO]:
         raise
 
 
+def write_private_bytes(path: str, data: bytes) -> None:
+    """`data` into a new 0600 file, as private_file does for text (an encrypted file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
 def printer_rows(cards: Iterable[CardArt], with_pins: bool) -> Iterator[list[str]]:
     """The manufacturer file's rows, header first; the `pin` column is empty without PINs."""
     yield list(PRINTER_COLUMNS)

@@ -6,7 +6,7 @@ payloads (Code 128 text, the QR URI `tillgate:card/<number>`). Every string writ
 back to the same fields by both twins of the decoders (tests/test_cardwrite.py round-trips
 thousands of generated cards). docs/card-data.md, "Writing card data", documents the choices.
 
-Writing is not a hot path (a batch is written once, about 10 microseconds a card), so there is no
+Writing is not a hot path (a batch is written once, a few microseconds a track), so there is no
 Cython twin. A value that cannot be written is a ValueError naming the field and saying why; the
 message never repeats the card number.
 """

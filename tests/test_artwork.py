@@ -133,12 +133,6 @@ def test_files_columns_and_pin_placement() -> None:
 # --- the proof sheet, decoded back -----------------------------------------------------------
 
 
-def _translate(group: ET.Element) -> tuple[float, float]:
-    found = re.fullmatch(r"translate\(([\d.]+) ([\d.]+)\)", group.get("transform", ""))
-    assert found is not None
-    return float(found.group(1)), float(found.group(2))
-
-
 def _decode_group(group: ET.Element) -> list:
     """Draw one symbol's rectangles, black on white, into a card-sized PNG and decode it."""
     image = Image.new("L", (round(proofsheet.CARD_W * PX_PER_MM),
@@ -162,7 +156,6 @@ def _decoded_cells(svg: str) -> list[tuple[int, str, str, str]]:
     for cell in root.iter(f"{SVG}g"):
         if cell.get("class") != "card":
             continue
-        _translate(cell)
         found = {}
         for group in cell:
             kind = group.get("class")

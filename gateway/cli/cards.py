@@ -1,6 +1,6 @@
 """`tillgate cards issue|show|history|unlock|rollback|suspend|reinstate|lost|close` (HOST-SPEC 5
 and operator extras); `cards import` is gateway/cli/cardimport.py, `cards activate`
-gateway/cli/cardactivate.py.
+gateway/cli/cardactivate.py, `cards artwork` gateway/cli/cardartwork.py.
 
 Amounts on the command line are decimal major units parsed with decimal.Decimal
 (gateway.ledger.amounts.parse_amount): `--activate 25.00` or `--activate 25` is 2500 minor units;
@@ -16,6 +16,7 @@ import sys
 from typing import TextIO
 
 from gateway.cli.cardactivate import add_parser as add_activate_parser
+from gateway.cli.cardartwork import add_parser as add_artwork_parser
 from gateway.cli.cardimport import add_parser as add_import_parser
 from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
@@ -90,6 +91,7 @@ def register(subparsers, common) -> None:
         change.set_defaults(func=run_status, status_command=name, status_to=to)
     add_import_parser(sub, common)
     add_activate_parser(sub, common)
+    add_artwork_parser(sub, common)
 
 
 def _amount(text: str, program: Program) -> int:

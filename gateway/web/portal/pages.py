@@ -7,12 +7,11 @@ in. Roles default to all three; a page for fewer names them.
 
 from __future__ import annotations
 
-from gateway.web.portal import account, apitokens, cardlookup, login
+from gateway.web.portal import account, apitokens, cardlookup, login, scanner
 from gateway.web.portal.render import CSS
 from gateway.web.portal.sessions import ANON, IN, PASSWORD
-from gateway.web.portal.web import Asset, Ctx, Page, Redirect, Reply, Route
+from gateway.web.portal.web import STATIC_CACHE, Asset, Ctx, Page, Redirect, Reply, Route
 
-STATIC_CACHE = b"public, max-age=31536000, immutable"
 HEAD_OFFICE = ("head_office",)
 
 
@@ -43,8 +42,8 @@ def routes() -> dict[tuple[str, str], Route]:
         ("POST", "set-password"): Route(login.set_password, ANON),
         ("POST", "logout"): Route(login.logout, IN),
         ("GET", ""): Route(home, IN),
-        ("GET", "cards"): Route(cardlookup.form, IN),
-        ("POST", "cards"): Route(cardlookup.lookup, IN),
+        ("GET", "cards"): Route(cardlookup.form, IN, camera=True),
+        ("POST", "cards"): Route(cardlookup.lookup, IN, camera=True),
         ("GET", "account"): Route(account.show, IN),
         ("POST", "account/password"): Route(account.change_password, IN),
         ("POST", "account/second-factor"): Route(account.second_factor, IN),
@@ -54,4 +53,5 @@ def routes() -> dict[tuple[str, str], Route]:
         ("GET", "tokens"): Route(apitokens.show, IN, HEAD_OFFICE),
         ("POST", "tokens/create"): Route(apitokens.create, IN, HEAD_OFFICE),
         ("POST", "tokens/switch"): Route(apitokens.switch, IN, HEAD_OFFICE),
+        **scanner.ROUTES,
     }

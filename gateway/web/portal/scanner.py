@@ -16,10 +16,10 @@ typed field has not.
 from __future__ import annotations
 
 from gateway.web.portal.scripts import JAVASCRIPT, SCRIPTS, Script
-from gateway.web.portal.web import STATIC_CACHE, Asset, Ctx, Reply, Route
+from gateway.web.portal.web import STATIC_CACHE, Asset, Ctx, Handler, Reply, Route
 
 
-def _serve(script: Script):
+def _serve(script: Script) -> Handler:
     async def serve(ctx: Ctx) -> Reply:
         return Asset(script.body, JAVASCRIPT, STATIC_CACHE)
 

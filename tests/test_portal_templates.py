@@ -8,6 +8,7 @@ in a browser in test_portal_browser.py.)"""
 from __future__ import annotations
 
 import re
+import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -243,9 +244,15 @@ def test_a_value_is_escaped_but_the_qr_code_is_markup():
     assert '<svg id="q"></svg>' in html and '<code class="secret" id="secret">&lt;b&gt;' in html
 
 
-def test_templates_are_shipped_in_the_package():
-    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
-    assert '"gateway.web.portal" = ["templates/*.html", "static/*.css"]' in pyproject
+def test_templates_and_static_files_are_shipped_in_the_package():
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml")
+                              .read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["gateway.web.portal"]
+    files = [p.relative_to(HERE) for folder in ("templates", "static")
+             for p in (HERE / folder).rglob("*") if p.is_file()]
+    assert any(p.suffix == ".js" for p in files)
+    unshipped = [str(p) for p in files if not any(p.match(g) for g in globs)]
+    assert not unshipped, f"not in the package data {globs}: {unshipped}"
 
 
 def test_a_failure_is_answered_even_when_the_error_page_cannot_render():

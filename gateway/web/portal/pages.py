@@ -16,13 +16,13 @@ from gateway.web.portal import (
     cardlookup,
     entry,
     login,
+    scanner,
     staffdesk,
 )
 from gateway.web.portal.render import CSS
 from gateway.web.portal.sessions import ANON, IN, PASSWORD
-from gateway.web.portal.web import Asset, Ctx, Page, Redirect, Reply, Route
+from gateway.web.portal.web import STATIC_CACHE, Asset, Ctx, Page, Redirect, Reply, Route
 
-STATIC_CACHE = b"public, max-age=31536000, immutable"
 HEAD_OFFICE = ("head_office",)
 
 
@@ -53,8 +53,8 @@ def routes() -> dict[tuple[str, str], Route]:
         ("POST", "set-password"): Route(login.set_password, ANON),
         ("POST", "logout"): Route(login.logout, IN),
         ("GET", ""): Route(home, IN),
-        ("GET", "cards"): Route(cardlookup.form, IN),
-        ("POST", "cards"): Route(cardlookup.lookup, IN),
+        ("GET", "cards"): Route(cardlookup.form, IN, camera=True),
+        ("POST", "cards"): Route(cardlookup.lookup, IN, camera=True),
         **cardactions.ROUTES,
         **cardissue.ROUTES,
         **cardbatch.ROUTES,
@@ -68,4 +68,5 @@ def routes() -> dict[tuple[str, str], Route]:
         ("POST", "tokens/create"): Route(apitokens.create, IN, HEAD_OFFICE),
         ("POST", "tokens/switch"): Route(apitokens.switch, IN, HEAD_OFFICE),
         **staffdesk.ROUTES, **entry.ROUTES,
+        **scanner.ROUTES,
     }

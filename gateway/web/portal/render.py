@@ -13,6 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from gateway.web.portal.scripts import SCRIPTS
+
 HERE = Path(__file__).parent
 CSS = (HERE / "static" / "portal.css").read_bytes()
 CSS_VERSION = hashlib.sha256(CSS).hexdigest()[:12]
@@ -39,6 +41,7 @@ class Renderer:
         self.env.filters["money"] = _money
         self.env.filters["when"] = _when
         self.env.globals["css_url"] = f"/ui/static/portal.css?v={CSS_VERSION}"
+        self.env.globals["script_urls"] = [script.url for script in SCRIPTS]  # scanner.html
 
     def page(self, template: str, values: dict[str, Any]) -> bytes:
         base = {"csrf": "", "operator": None, "message": None, "error": None}

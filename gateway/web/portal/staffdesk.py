@@ -198,10 +198,11 @@ async def claim(ctx: Ctx) -> Reply:
 
 
 ROUTES = {
-    ("GET", "staff"): Route(show, IN, DESK_ROLES),
-    ("POST", "staff"): Route(open_card, IN, DESK_ROLES),
-    ("POST", "staff/open"): Route(reopen, IN, DESK_ROLES),
-    ("POST", "staff/earn"): Route(earn, IN, DESK_ROLES),
-    ("POST", "staff/points"): Route(add_points, IN, DESK_ROLES),
-    ("POST", "staff/claim"): Route(claim, IN, DESK_ROLES),
+    # every answer of the dashboard shows the card field, so every one offers the camera
+    ("GET", "staff"): Route(show, IN, DESK_ROLES, camera=True),
+    ("POST", "staff"): Route(open_card, IN, DESK_ROLES, camera=True),
+    ("POST", "staff/open"): Route(reopen, IN, DESK_ROLES, camera=True),
+    ("POST", "staff/earn"): Route(earn, IN, DESK_ROLES, camera=True),
+    ("POST", "staff/points"): Route(add_points, IN, DESK_ROLES, camera=True),
+    ("POST", "staff/claim"): Route(claim, IN, DESK_ROLES, camera=True),
 }

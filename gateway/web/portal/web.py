@@ -2,7 +2,9 @@
 checks every page shares, in this order:
 
 1. headers for every answer: a Content-Security-Policy that allows no script and no framing,
-   no caching of pages, no Referer leaving the site (a set-password link carries its token);
+   no camera, no caching of pages, no Referer leaving the site (a set-password link carries its
+   token); a route with the camera scanner (Route.camera) admits our own script files and the
+   camera;
 2. a POST body over 64 KiB (or the route's own `max_body`) is refused (413), and a POST
    whose Origin is another site is refused (403) before anything else happens;
 3. the session from the cookie (gateway/web/portal/sessions.py); an idle or too old one is dropped;
@@ -38,14 +40,23 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 COOKIE = "tg_portal"
 SECURE_COOKIE = "__Host-tg_portal"  # with TLS: Secure, Path=/, no Domain, enforced by browsers
+CSP = (b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+       b"frame-ancestors 'none'; base-uri 'none'")
 HEADERS = {
-    b"content-security-policy": b"default-src 'none'; style-src 'self'; img-src 'self'; "
-                                b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    b"content-security-policy": CSP,
+    b"permissions-policy": b"camera=()",
     b"x-content-type-options": b"nosniff",
     b"x-frame-options": b"DENY",
     b"referrer-policy": b"no-referrer",
     b"cache-control": b"no-store",
 }
+# a page with the camera scanner (Route.camera): the portal's own script files run (no inline
+# script, no eval) and the page may ask for the camera; every other page keeps HEADERS
+CAMERA_HEADERS = {
+    b"content-security-policy": CSP + b"; script-src 'self'",
+    b"permissions-policy": b"camera=(self)",
+}
+STATIC_CACHE = b"public, max-age=31536000, immutable"  # for files whose URL has their hash
 
 
 @dataclass
@@ -96,6 +107,7 @@ class Route:
     stage: str | None  # None: no session needed; ANON: any session; PASSWORD; IN
     roles: tuple[str, ...] = ops.ROLES
     max_body: int = MAX_BODY  # a larger POST body only where a page takes a file
+    camera: bool = False  # the page shows the camera scanner: CAMERA_HEADERS
 
 
 class PortalResource(resource.Resource):
@@ -145,6 +157,9 @@ class PortalResource(resource.Resource):
             return self._error(request, status, "Not found" if status == 404 else
                                "Not allowed", "There is no such page." if status == 404 else
                                "This page does not take that kind of request.")
+        if route.camera:
+            for name, value in CAMERA_HEADERS.items():
+                request.setHeader(name, value)
         if method == "POST":
             refused = self._post_refusal(request, route.max_body)
             if refused:

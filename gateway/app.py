@@ -253,6 +253,7 @@ class Gateway:
                         self.ecards.wake)
         # The web portal for people (docs/portal.md), under /ui/ on the same listener.
         self.portal = Portal(config, store, lambda: self.processor.processor, engine)
+        self.portal.wake_ecards = self.ecards.wake
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
                                           customer_types, reports, reward_catalogue,

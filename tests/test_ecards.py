@@ -60,7 +60,7 @@ timeout = 5
 member_url = "https://cards.example.com/m/"
 poll_seconds = 3600        # the tests move the clock and run the queue themselves
 retry_first_seconds = 60
-max_attempts = 3
+max_attempts = 5
 """
 
 
@@ -283,20 +283,30 @@ async def test_smtp_down_then_back_delivers_once(tillgate_inprocess_factory, tok
     row = await s.row(order_id)
     assert row.state == "queued" and row.attempts == 1 and "refused" in row.last_error.lower()
     assert row.next_t >= int(s.clock.now) + 60  # back-off
+    await s.run_queue()
+    assert s.gw.ecards.health() == {"ecards": "up", "ecards_due": 1}
+    s.clock.now += 31 * 60  # past stuck_minutes: the queue says so
+    await s.run_queue()
+    assert s.gw.ecards.health()["ecards"] == "stuck"
+    assert s.gw.health()[1]["ecards"] == "stuck"  # /healthz, never a 503 for it
+    assert metrics.REGISTRY.get_sample_value("tillgate_ecards_oldest_due_seconds") > 1800
+    row = await s.row(order_id)
+    assert row.state == "queued" and row.attempts == 2
     box = MailBox()
     controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     try:
         await s.run_queue()  # not due yet
         assert not box.messages
-        s.clock.now += 61
+        s.clock.now += 121  # the second try's back-off: twice the first
         await s.run_queue()
         await s.run_queue()
         s.clock.now += 3600
         await s.run_queue()
         assert len(box.messages) == 1
         row = await s.row(order_id)
-        assert row.state == "sent" and row.attempts == 2 and row.sends == 1
+        assert row.state == "sent" and row.attempts == 3 and row.sends == 1
+        assert s.gw.ecards.health() == {"ecards": "up", "ecards_due": 0}
     finally:
         controller.stop()
 

@@ -8,7 +8,8 @@ restarts, shared by every gateway on one database, and what the operators' list 
 2. for each due row: claims it (queued -> sending, one conditional UPDATE, committed before the
    SMTP transaction begins), sends its e-mail, then marks it sent (the PIN dropped), or queued
    again with back-off (no connection, a timeout, a 4xx), or failed (a 5xx, or max_attempts);
-3. measures the queue (metrics, /healthz: stuck when a due e-mail waits past stuck_minutes).
+3. measures the queue (metrics, /healthz, the portal: stuck when an e-card's e-mail is later
+   than stuck_minutes after its delivery time, whether its tries fail or none is made).
 
 Delivery is at least once, and once in every case but one: the "sent" mark is committed after
 the server's 250 to the message's final dot. A gateway that stops before that 250 leaves a
@@ -168,5 +169,5 @@ class EcardQueue(AsyncService):
                 metrics.ECARDS_QUEUED.labels(state).set(count)
         waited = 0 if oldest is None else max(0, now - oldest)
         metrics.ECARDS_OLDEST_DUE.set(waited)
-        self.due = per_state["queued"] if oldest is not None else 0
+        self.due = per_state["queued"] + per_state["sending"] if oldest is not None else 0
         self.stuck = waited > self.config.ecards.stuck_minutes * 60

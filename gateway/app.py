@@ -250,7 +250,7 @@ class Gateway:
         reports = Reports(config, engine, auth)
         reward_catalogue = Rewards(config, store, auth)
         ecards = Ecards(config, store, auth, lambda: self.processor.processor, engine,
-                        self.ecards.wake)
+                        self.ecards.wake, lambda: self.ecards.clock())  # one clock (tests move it)
         # The web portal for people (docs/portal.md), under /ui/ on the same listener.
         self.portal = Portal(config, store, lambda: self.processor.processor, engine)
         self.portal.wake_ecards = self.ecards.wake

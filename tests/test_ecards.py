@@ -29,9 +29,12 @@ from twisted.internet.task import deferLater
 
 from gateway.backoffice import ecards as rows
 from gateway.embedded_redis import free_port
+from gateway.issuance.ecards import ecard_tag
+from gateway.issuance.realtime import order_key
 from gateway.ledger.cards import show_card
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
+from protocols.model import Op, Request
 
 SHOP, CRM = "shop-token-0123456789", "crm-token-9876543210"
 TOKENS = """
@@ -366,3 +369,51 @@ async def test_a_send_cut_short_by_a_stop_is_sent_once(tillgate_inprocess_factor
     assert len(mailbox.messages) == 1
     row = await s.row(order_id)
     assert row.state == "sent" and row.attempts == 2
+
+
+FIRST_USE = """
+[programs.egift]
+kind = "gift"
+currency = "840"
+card_length = 16
+prefix = "605009"
+ecard_load = "first_use"
+"""
+
+
+@pytest_twisted.ensureDeferred
+async def test_first_use_program_issues_a_pre_valued_card_the_till_activates(
+        tillgate_inprocess_factory, tokens, mailbox, smtp_port):
+    s = Shop(await tillgate_inprocess_factory(extra=config_extra(smtp_port) + FIRST_USE))
+    status, answer = await order(s.port, order_body(program="egift", amount=4000),
+                                 f"first-use-{uuid.uuid4()}")
+    assert status == 201 and answer["ecard"]["load"] == "first_use"
+    await s.state_is(answer["ecard"]["id"], "sent")
+    text = mailbox.messages[0].get_body(("plain",)).get_content()
+    card = re.search(r"Card number: (\S+)", text).group(1)
+    store = s.gw.store_service.store
+    view = await deferred_from_coro(show_card(store, card))
+    assert view.status == "issued" and view.balance == 0 and view.face_value == 4000
+    # the first till to meet it activates it with its face value (HOST-SPEC 930060)
+    result = await s.gw.processor.submit(Request(
+        op=Op.ACTIVATE_PREVALUED, terminal="TILL0001", merchant="STORE0000000001", card=card,
+        amount=4000, key=f"till-{uuid.uuid4()}"))
+    assert result.approved, result
+    view = await deferred_from_coro(show_card(store, card))
+    assert view.status == "active" and view.balance == 4000
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_key_stays_bound_to_its_order_after_the_claim_expires(
+        tillgate_inprocess_factory, tokens, mailbox, smtp_port):
+    s = await shop(tillgate_inprocess_factory, smtp_port)
+    key = f"long-{uuid.uuid4()}"
+    first = await order(s.port, order_body(program="gift"), key)
+    assert first[0] == 201
+    # the claim in Redis lives as long as request records; then the row holds the key
+    tag = ecard_tag("token:shop", key)
+    await deferred_from_coro(s.gw.store_service.store.command("DEL", order_key(tag)))
+    assert first[1]["ecard"]["id"] == tag
+    assert (await order(s.port, order_body(program="gift", amount=999), key))[0] == 409
+    again = await order(s.port, order_body(program="gift"), key)
+    assert again[0] == 200 and again[1]["ecard"]["card"] == first[1]["ecard"]["card"]

@@ -37,6 +37,7 @@ class EcardRow:
     sender_name: str
     message: str
     deliver_t: int
+    due_t: int
     state: str
     next_t: int
     attempts: int
@@ -161,25 +162,25 @@ async def release_stale(engine: AsyncEngine, now: int) -> int:
 
 
 async def resend(engine: AsyncEngine, order_id: str, now: int) -> bool:
-    """A sent or failed e-card queued again, due now (its delivery time too: how late it is
-    counts from now), with its tries counted afresh; False when it is queued or sending
-    already (nothing to do) or unknown."""
+    """A sent or failed e-card queued again, due now (how late it is counts from now), with
+    its tries counted afresh; False when it is queued or sending already (nothing to do) or
+    unknown."""
     async with engine.begin() as conn:
         res = await conn.execute(
             update(ecards).where(ecards.c.id == order_id,
                                  or_(ecards.c.state == "sent", ecards.c.state == "failed"))
-            .values(state="queued", next_t=now, deliver_t=now, attempts=0, last_error=None))
+            .values(state="queued", next_t=now, due_t=now, attempts=0, last_error=None))
     return res.rowcount == 1
 
 
 async def counts(engine: AsyncEngine, now: int) -> tuple[dict[str, int], int | None]:
-    """Rows per state, and the delivery time of the oldest e-card that is due and not sent
-    (None: none is late): how late the queue is, whether it retries or does not run at all."""
+    """Rows per state, and when the oldest e-mail that is due and not sent was due (None: none
+    is): how late the queue is, whether its tries fail or none is made."""
     async with engine.connect() as conn:
         per_state: dict[str, int] = dict((await conn.execute(
             select(ecards.c.state, func.count()).group_by(ecards.c.state))).all())
         oldest = (await conn.execute(
-            select(func.min(ecards.c.deliver_t)).where(
+            select(func.min(ecards.c.due_t)).where(
                 or_(ecards.c.state == "queued", ecards.c.state == "sending"),
-                ecards.c.deliver_t <= now))).scalar_one()
+                ecards.c.due_t <= now))).scalar_one()
     return {s: int(per_state.get(s, 0)) for s in STATES}, oldest

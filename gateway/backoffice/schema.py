@@ -169,6 +169,8 @@ ecards = Table(
     Column("sender_name", String(200), nullable=False),
     Column("message", Text, nullable=False, server_default=""),
     Column("deliver_t", BigInteger, nullable=False),     # not before (a birthday), epoch s
+    Column("due_t", BigInteger, nullable=False),         # when the e-mail in hand was due:
+                                                         # deliver_t, or a resend's time
     Column("state", String(8), nullable=False),          # queued | sending | sent | failed
     Column("next_t", BigInteger, nullable=False),        # next try, epoch s
     Column("lease_t", BigInteger, nullable=True),        # a try in `sending` ends by then

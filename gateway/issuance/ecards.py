@@ -67,18 +67,28 @@ class EcardOrder:
     recipient_email: str
     sender_name: str
     message: str
-    deliver_t: int | None  # epoch seconds; None: now
+    deliver_t: int | None  # epoch seconds as asked (a time past is now); None: now
 
-    def fingerprint(self) -> str:
-        """What asking again must repeat exactly (the key stays bound to one order)."""
+    def fingerprint(self, placed_t: int | None = None) -> str:
+        """What asking again must repeat exactly (the key stays bound to one order). Against
+        an order placed at `placed_t`, a delivery time not after it meant "now"."""
+        deliver = self.deliver_t
+        if deliver is not None and placed_t is not None and deliver <= placed_t:
+            deliver = None
         return "ecard|" + json.dumps([self.program.id, self.amount, self.recipient_name,
                                       self.recipient_email, self.sender_name, self.message,
-                                      self.deliver_t])
+                                      deliver])
 
     def card_order(self) -> Order:
         if self.program.ecard_load == "first_use":
             return Order(self.program, 1, None, self.amount)
         return Order(self.program, 1, self.amount, 0)
+
+
+def fingerprint_of(row: EcardRow, program: Program) -> str:
+    """The fingerprint of the order a row holds, as EcardOrder.fingerprint(row.created_t)."""
+    return EcardOrder(program, row.amount, row.recipient_name, row.recipient_email,
+                      row.sender_name, row.message, row.deliver_t).fingerprint(row.created_t)
 
 
 def parse_order(config: Config, body: dict[str, Any], now: float) -> EcardOrder:
@@ -120,7 +130,7 @@ def parse_order(config: Config, body: dict[str, Any], now: float) -> EcardOrder:
             raise bad("deliver_at: epoch seconds (a whole number), or absent for now")
         if deliver > now + MAX_DELIVER_AHEAD:
             raise bad("deliver_at: at most 400 days ahead")
-        deliver_t = deliver if deliver > now else None  # a time past is now
+        deliver_t = deliver  # a time past is now (_place), and asking again repeats it as is
     return EcardOrder(program, amount, texts["recipient_name"], email.strip(),
                       texts["sender_name"], message.replace("\r\n", "\n").strip(), deliver_t)
 
@@ -159,11 +169,23 @@ async def place_order(config: Config, store: Store, processor: Processor, engine
         if refused is not None:
             raise EcardRefused(422, f"amount: refused with {refused.code}", refused.code)
     tag = ecard_tag(client, key)
-    if not await claim_fingerprint(store, tag, order.fingerprint(), processor.record_ttl):
-        raise EcardRefused(409, "this Idempotency-Key was used for another order")
+    # A placed order's row binds its key for good (the claim below lives only as long as
+    # request records): it answers first, and a claim is never taken over it.
     existing = await rows.get(engine, tag)
-    if existing is not None:
-        return existing, False
+    if existing is None and await claim_fingerprint(store, tag, order.fingerprint(),
+                                                    processor.record_ttl):
+        return await _place(config, store, processor, engine, order, client, tag, now)
+    if existing is None:  # claimed for another order that is being placed (or failed)
+        raise EcardRefused(409, "this Idempotency-Key was used for another order")
+    if order.fingerprint(existing.created_t) != fingerprint_of(existing, order.program):
+        raise EcardRefused(409, "this Idempotency-Key was used for another order")
+    return existing, False
+
+
+async def _place(config: Config, store: Store, processor: Processor, engine: AsyncEngine,
+                 order: EcardOrder, client: str, tag: str, now: float) -> tuple[EcardRow, bool]:
+    """The claimed order's card (issued now, or found again) and its row."""
+    card_order = order.card_order()
     secret = draw_secret(config)
     cards, refusal = await issue_order(store, processor, card_order, secret, tag, client)
     if refusal is not None:
@@ -171,7 +193,7 @@ async def place_order(config: Config, store: Store, processor: Processor, engine
     issued = cards[0]
     box = SecretBox.for_config(config)
     at = int(now)
-    deliver_t = order.deliver_t or at
+    deliver_t = max(order.deliver_t or at, at)
     row, created = await rows.add(engine, {
         "id": tag, "client": client[:64], "program": order.program.id, "amount": order.amount,
         "load": order.program.ecard_load, "card_id": card_id(issued.card),
@@ -179,6 +201,7 @@ async def place_order(config: Config, store: Store, processor: Processor, engine
         "pin_sealed": box.seal(issued.pin) if issued.pin else None,
         "recipient_name": order.recipient_name, "recipient_email": order.recipient_email,
         "sender_name": order.sender_name, "message": order.message, "deliver_t": deliver_t,
+        "due_t": deliver_t,
         "state": "queued", "next_t": deliver_t, "attempts": 0, "sends": 0, "created_t": at})
     if created:
         metrics.ECARDS_ORDERED.labels(order.program.id).inc()

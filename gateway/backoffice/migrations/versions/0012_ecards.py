@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("sender_name", sa.String(200), nullable=False),
         sa.Column("message", sa.Text, nullable=False, server_default=""),
         sa.Column("deliver_t", sa.BigInteger, nullable=False),
+        sa.Column("due_t", sa.BigInteger, nullable=False),
         sa.Column("state", sa.String(8), nullable=False),
         sa.Column("next_t", sa.BigInteger, nullable=False),
         sa.Column("lease_t", sa.BigInteger, nullable=True),

@@ -14,9 +14,12 @@ import json
 import logging
 import re
 import time
+import tomllib
 import uuid
+from dataclasses import replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 import pytest_twisted
@@ -28,6 +31,8 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from gateway.backoffice import ecards as rows
+from gateway.config.diff import changes, needs_restart
+from gateway.config.model import ConfigError, parse_config
 from gateway.embedded_redis import free_port
 from gateway.issuance.ecards import ecard_tag
 from gateway.issuance.realtime import order_key
@@ -36,6 +41,7 @@ from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
 from protocols.model import Op, Request
 
+CONFIG = Path(__file__).resolve().parent.parent / "config" / "tillgate.toml"
 SHOP, CRM = "shop-token-0123456789", "crm-token-9876543210"
 TOKENS = """
 [[security.tokens]]
@@ -417,3 +423,25 @@ async def test_the_key_stays_bound_to_its_order_after_the_claim_expires(
     assert (await order(s.port, order_body(program="gift", amount=999), key))[0] == 409
     again = await order(s.port, order_body(program="gift"), key)
     assert again[0] == 200 and again[1]["ecard"]["card"] == first[1]["ecard"]["card"]
+
+
+def test_a_reload_applies_ecards_timings_and_refuses_enabled():
+    old = parse_config(tomllib.loads(CONFIG.read_text()), "t")
+    timings = replace(old, ecards=replace(old.ecards, poll_seconds=1, stuck_minutes=5))
+    assert needs_restart(old, timings) == []
+    assert changes(old, timings) == {"settings": {"changed": ["ecards"]}}
+    off = replace(old, ecards=replace(old.ecards, enabled=False))
+    assert needs_restart(old, off) == ["ecards.enabled: changed; needs a restart"]
+
+
+def test_config_errors_name_their_path():
+    data = tomllib.loads(CONFIG.read_text())
+    data["ecards"] = {"member_url": "ftp://x", "retry_first_seconds": 600,
+                      "retry_max_seconds": 60, "colour": "red"}
+    data["programs"]["loyalty"]["ecard_load"] = "first_use"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(data, "t")
+    text = str(raised.value)
+    for path in ("ecards.member_url", "ecards.retry_max_seconds", "ecards.colour",
+                 "programs.loyalty.ecard_load"):
+        assert path in text, text

@@ -4,6 +4,7 @@ its QR code decodes to the card), and resends it; the screenshot is docs' pictur
 
 from __future__ import annotations
 
+import base64
 import email
 import io
 import re
@@ -88,3 +89,18 @@ def test_order_an_ecard_see_it_sent_and_resend_it(gateway, chromium, shots):
     assert [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.get_content())))] \
         == [card]
     assert card in second.get_body(("plain",)).get_content()
+
+    def as_a_mail_client_shows_it(browser):  # the e-mail's HTML, its images by Content-ID
+        html = first.get_body(("html",)).get_content()
+        for part in first.walk():
+            if part["Content-ID"]:
+                data = base64.b64encode(part.get_content()).decode()
+                html = html.replace(f"cid:{part['Content-ID'][1:-1]}",
+                                    f"data:image/png;base64,{data}")
+        page = browser.new_page(viewport={"width": 640, "height": 900})
+        page.set_content(html)
+        assert "Happy birthday, Dee!" in page.inner_text("body")
+        shots(page, "ecards-email")
+        page.close()
+
+    chromium(as_a_mail_client_shows_it)

@@ -298,3 +298,7 @@ ECARDS_QUEUED = Gauge("tillgate_ecards_queue",
 ECARDS_OLDEST_DUE = Gauge("tillgate_ecards_oldest_due_seconds",
                           "How long the oldest due e-card has waited for its e-mail (0: none)",
                           registry=REGISTRY)
+for _outcome in ("sent", "retry", "failed"):
+    ECARDS_DELIVERIES.labels(_outcome)  # closed sets: every series exists from the start, at 0
+for _state in ("queued", "sending", "failed"):
+    ECARDS_QUEUED.labels(_state)

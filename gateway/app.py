@@ -22,6 +22,7 @@ from gateway.admin.alerts import AlertsStatus
 from gateway.admin.cards import Cards
 from gateway.admin.config import ConfigAPI
 from gateway.admin.customers import Customers, CustomerTypes
+from gateway.admin.ecards import Ecards
 from gateway.admin.http import AdminHTTPService, api_resources
 from gateway.admin.reports import Reports
 from gateway.admin.rewards import Rewards
@@ -31,6 +32,7 @@ from gateway.admin.tokens import Tokens
 from gateway.backoffice.service import BackofficeService
 from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
+from gateway.issuance.ecardqueue import EcardQueue
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.ledger.sweepservice import PointsSweepService
@@ -227,6 +229,9 @@ class Gateway:
         self.backoffice = BackofficeService(config, lambda: self.store_service.store,
                                             self._raise_alert)
         self.points_sweep = PointsSweepService(reactor, lambda: self.config, self._store)
+        # E-cards' e-mail (docs/ecards.md): the queue is a back-office table, so this service
+        # runs on the back office's engine (and waits, nothing lost, while SQL is down).
+        self.ecards = EcardQueue(config, self.backoffice.engine)
         self.listeners = [self._listener_service(lst) for lst in config.listeners]
         self.auth = auth = TokenAuth(config.security.tokens, self._store_client)
         self.reloader = Reloader(lambda: self.config, self._prepare_config, config.data_dir)
@@ -244,18 +249,22 @@ class Gateway:
         customer_types = CustomerTypes(config, store, auth, engine)
         reports = Reports(config, engine, auth)
         reward_catalogue = Rewards(config, store, auth)
+        ecards = Ecards(config, store, auth, lambda: self.processor.processor, engine,
+                        self.ecards.wake, lambda: self.ecards.clock())  # one clock (tests move it)
         # The web portal for people (docs/portal.md), under /ui/ on the same listener.
         self.portal = Portal(config, store, lambda: self.processor.processor, engine)
+        self.portal.wake_ecards = self.ecards.wake
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
                                           customer_types, reports, reward_catalogue,
-                                          self.portal]
+                                          self.portal, ecards, self.ecards]
         resources = api_resources({b"terminals": terminals,
                                    b"alerts": Guarded(alerts_status, "alerts:read", auth)},
                                   {b"cards": cards, b"tokens": tokens, b"config": config_api,
                                    b"customers": customers, b"customer-types": customer_types,
                                    b"reports": reports, b"rewards": reward_catalogue,
-                                   b"staff": Staff(auth, self.backoffice.engine)})
+                                   b"staff": Staff(auth, self.backoffice.engine),
+                                   b"ecards": ecards})
         if config.portal.enabled:
             resources[b"ui"] = portal_resource(self.portal)
         self.http = AdminHTTPService(reactor, config.http, self.health, auth, resources)
@@ -263,7 +272,8 @@ class Gateway:
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
-                                 self.backoffice, self.points_sweep, *self.listeners, self.http],
+                                 self.backoffice, self.ecards, self.points_sweep, *self.listeners,
+                                 self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _store(self) -> Store | None:
@@ -349,4 +359,4 @@ class Gateway:
         # Till health is Redis's: the back office is reported, never a reason for a 503.
         return self.running and store_ok, {"redis": "up" if store_ok else "down",
                                            "config": self.reloader.state(),
-                                           **self.backoffice.health()}
+                                           **self.backoffice.health(), **self.ecards.health()}

@@ -46,7 +46,9 @@ def test_an_installed_wheel_finds_its_default_configuration(tmp_path, wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"gateway/defaults/config/tillgate.toml",
             "gateway/defaults/config/resellers.example.toml",
-            "gateway/ledger/lua/redeem.lua", "gateway/ledger/lua/_prelude.lua"} <= names
+            "gateway/ledger/lua/redeem.lua", "gateway/ledger/lua/_prelude.lua",
+            "gateway/issuance/templates/ecard.html", "gateway/issuance/templates/ecard.txt",
+            "gateway/backoffice/migrations/versions/0012_ecards.py"} <= names
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",

@@ -130,6 +130,22 @@ PAGES = [
     ("entry_confirm.html", {"title": "Confirm the transaction", "entry": CONFIRM,
                             "card": "603954******0001", "ch": "a" * 32, "nonce": "0" * 16,
                             "operator": MANAGER}),
+    ("ecards.html", {"title": "E-cards", "operator": HEAD, "programs": [], "orders": [],
+                     "total": 0, "order_key": "k" * 22, "form": {}, "loyalty": set(),
+                     "stuck": None, "error": "Amount: a sum such as 25.00."}),
+    ("ecards.html", {"title": "E-cards", "operator": HEAD, "programs": [], "total": 2,
+                     "order_key": "k" * 22, "form": {"recipient_name": "Ann <b>"},
+                     "loyalty": {"loyalty"}, "stuck": "The e-mail queue is stuck.",
+                     "orders": [{"id": "a" * 32, "program": "gift", "amount": 2500,
+                                 "card": "603953*********0123", "recipient_name": "Ann",
+                                 "recipient_email": "ann@example.com", "state": "failed",
+                                 "sent_t": None, "next_t": 1800000000, "attempts": 12,
+                                 "last_error": "SMTP x:25: (550, b'no such user')"},
+                                {"id": "b" * 32, "program": "loyalty", "amount": 500,
+                                 "card": "77******12", "recipient_name": "Bo",
+                                 "recipient_email": "bo@example.com", "state": "sent",
+                                 "sent_t": 1800000000, "next_t": 1800000000, "attempts": 1,
+                                 "last_error": None}]}),
 ]
 
 

@@ -145,3 +145,40 @@ operators = Table(
     Column("password_t", BigInteger, nullable=True),  # when the password was last set
     Column("last_login_t", BigInteger, nullable=True),
 )
+
+# E-gift cards ordered for a recipient and their e-mail delivery (gateway/issuance/ecards.py,
+# docs/ecards.md). One row per order, keyed by the order's tag (its client and Idempotency-Key),
+# so asking again finds the row instead of adding one. The row is the durable delivery queue:
+# `state` queued -> sending -> sent, or back to queued with a later `next_t` after a failed try,
+# or failed (a permanent refusal, or max_attempts). A try is claimed by one conditional UPDATE
+# (queued -> sending, with `lease_t`), so two gateways never send the same row at once. The card
+# number is kept sealed (Fernet, the portal's key) for resends; the PIN only until delivered.
+ecards = Table(
+    "ecards", metadata,
+    Column("id", String(32), primary_key=True),         # the order tag (issuance/realtime.py)
+    Column("client", String(64), nullable=False),        # token:<id>, portal:<operator>, cli:...
+    Column("program", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),        # minor units (points for loyalty)
+    Column("load", String(12), nullable=False),          # order | first_use (program ecard_load)
+    Column("card_id", String(32), nullable=False),       # hash of the number (ledger/cards.py)
+    Column("card_mask", String(32), nullable=False),
+    Column("card_sealed", Text, nullable=False),
+    Column("pin_sealed", Text, nullable=True),           # NULL once delivered, or no PIN
+    Column("recipient_name", String(200), nullable=False),
+    Column("recipient_email", String(254), nullable=False),
+    Column("sender_name", String(200), nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("deliver_t", BigInteger, nullable=False),     # not before (a birthday), epoch s
+    Column("due_t", BigInteger, nullable=False),         # when the e-mail in hand was due:
+                                                         # deliver_t, or a resend's time
+    Column("state", String(8), nullable=False),          # queued | sending | sent | failed
+    Column("next_t", BigInteger, nullable=False),        # next try, epoch s
+    Column("lease_t", BigInteger, nullable=True),        # a try in `sending` ends by then
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("sends", Integer, nullable=False, server_default="0"),  # deliveries made (resends)
+    Column("last_error", Text, nullable=True),
+    Column("created_t", BigInteger, nullable=False),
+    Column("sent_t", BigInteger, nullable=True),
+    Index(None, "state", "next_t"),                      # the queue's due rows
+    Index(None, "created_t"),                            # the operators' list, newest first
+)

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "gateway.cli.points",
     "gateway.cli.backoffice",
     "gateway.cli.customers",
+    "gateway.cli.ecards",
     "gateway.cli.resellers",
     "gateway.cli.reports",
     "gateway.cli.rewards",

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gateway.config.backoffice import BackofficeConfig, read_backoffice
 from gateway.config.cardrules import program_for_card
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, is_profile_name, shipped_profiles
+from gateway.config.ecards import EcardsConfig, read_ecards
 from gateway.config.portal import PortalConfig, read_portal
 from gateway.config.promotions import Promotion, read_promotions
 from gateway.config.rules import Rule, read_rule, rule_problems
@@ -101,6 +102,7 @@ class Program:
     tier_review_days: int = 30  # a tier is held at least this long, then re-evaluated (down)
     convert_points: int = 0  # combined card: every this many points become...
     convert_value: int = 0  # ...this many minor units of balance, in the earn itself; 0 = off
+    ecard_load: str = "order"  # e-cards: "order" (activated when ordered) or "first_use"
 
     @property
     def pin_required(self) -> bool:
@@ -237,6 +239,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
     portal: PortalConfig = field(default_factory=PortalConfig)
+    ecards: EcardsConfig = field(default_factory=EcardsConfig)
     raw: dict = field(default_factory=dict, repr=False)
     # SHA-256 (hex) of the file's bytes as read: `sha256sum FILE` tells which config a gateway
     # runs (/healthz, gateway/reloader.py). Not a setting: two configs differ by their settings.
@@ -332,6 +335,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     security = read_security(top.table("security"), set(seen_terminals), set(merchants))
     backoffice = read_backoffice(top.table("backoffice"))
     portal = read_portal(top.table("portal"))
+    ecards = read_ecards(top.table("ecards"))
     top.reject_unknown()
 
     if errors:
@@ -343,7 +347,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
         points_sweep_interval=points_sweep_interval,
         alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,
-        portal=portal,
+        portal=portal, ecards=ecards,
         terminals={t: m for m in merchants.values()
                    for t in (*m.terminals, *((m.portal_terminal,) if m.portal_terminal else ()))},
     )
@@ -512,11 +516,14 @@ def _read_program(pid: str, s: Section) -> Program:
         tier_review_days=s.integer("tier_review_days", 30, minimum=1, maximum=3650),
         convert_points=s.integer("convert_points", 0, minimum=0),
         convert_value=s.integer("convert_value", 0, minimum=0),
+        ecard_load=s.string("ecard_load", "order", choices=("order", "first_use")),
     )
     if any(v <= 0 for v in program.face_values):
         s.error("face_values", "must be positive amounts in minor units")
     if program.is_loyalty and program.face_values:
         s.error("face_values", "a loyalty program has no face values")
+    if program.is_loyalty and program.ecard_load == "first_use":
+        s.error("ecard_load", "first_use needs a gift program (a pre-valued card)")
     if not program.is_loyalty:
         for key in ("points_validity_days", "tiers", "tier_window_days", "convert_points"):
             if s.data.get(key):

@@ -23,7 +23,16 @@ log = logging.getLogger(__name__)
 
 
 class MailError(RuntimeError):
-    """The SMTP server did not take the message (one line: server and reason)."""
+    """The SMTP server did not take the message (one line: server and reason).
+
+    `permanent`: the server refused it for good (a 5xx reply to the sender, every recipient or
+    the data), so sending it again as it is cannot work; anything else (no connection, a
+    timeout, a 4xx) may work later (the e-card queue retries those, gateway/issuance/ecardqueue.py).
+    """
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def new_message(smtp: SMTPConfig, to: list[str], subject: str, body: str) -> EmailMessage:
@@ -52,7 +61,13 @@ def send_email(smtp: SMTPConfig, msg: EmailMessage) -> None:
                 client.login(smtp.username, smtp.password.text())
             client.send_message(msg)
     except (OSError, smtplib.SMTPException) as e:
-        raise MailError(f"SMTP {smtp.host}:{smtp.port}: {e}") from None
+        raise MailError(f"SMTP {smtp.host}:{smtp.port}: {e}", permanent=_permanent(e)) from None
+
+
+def _permanent(e: Exception) -> bool:
+    if isinstance(e, smtplib.SMTPRecipientsRefused):  # per recipient: (code, reason)
+        return bool(e.recipients) and all(code >= 500 for code, _ in e.recipients.values())
+    return isinstance(e, smtplib.SMTPResponseException) and e.smtp_code >= 500
 
 
 def _context(smtp: SMTPConfig) -> ssl.SSLContext:

@@ -84,12 +84,17 @@ def activation_refusal(order: Order, operator: str) -> Result | None:
 
 async def claim_order(store: Store, tag: str, order: Order, ttl: int) -> bool:
     """True when the key is new or holds this same order; False when it holds another."""
+    return await claim_fingerprint(store, tag, order.fingerprint(), ttl)
+
+
+async def claim_fingerprint(store: Store, tag: str, fingerprint: str, ttl: int) -> bool:
+    """claim_order for any order that has a fingerprint (an e-card's names its recipient too)."""
     for _ in range(2):  # the second pass covers a claim that expired between SET and GET
-        if await store.command("SET", order_key(tag), order.fingerprint(), "NX", "EX", str(ttl)):
+        if await store.command("SET", order_key(tag), fingerprint, "NX", "EX", str(ttl)):
             return True
         held = await store.command("GET", order_key(tag))
         if held is not None:
-            return bool(held.decode() == order.fingerprint())
+            return bool(held.decode() == fingerprint)
     return False
 
 

@@ -148,11 +148,7 @@ async def issue_new_card(store: Store, program: Program, face_value: int = 0, *,
     `avoid`: numbers to draw past (the ones a batch has already taken).
     """
     for attempt in range(DRAWS):
-        draw = draws(attempt)
-        card = generate_card_number(program.prefix, program.card_length_max, program.luhn,
-                                    program.range_low, program.range_high,
-                                    program.alphanumeric, draw=draw)
-        pin = generate_pin(program.pin_length, draw=draw) if program.pin_required else ""
+        card, pin = draw_card(program, draws(attempt))
         if card in avoid:
             continue
         if await issue_card(store, program, card, pin or None, face_value, batch=batch):
@@ -161,6 +157,15 @@ async def issue_new_card(store: Store, program: Program, face_value: int = 0, *,
                 "HGET", state_key(card_id(card)), "batch") == batch.encode():
             return card, pin, False
     raise RuntimeError(f"program {program.id}: no free card number found in {DRAWS} draws")
+
+
+def draw_card(program: Program, draw: Draws) -> tuple[str, str]:
+    """One attempt's number and PIN ("" where the program has none), in the order
+    issue_new_card draws them: drawing again from the same stream gives the same pair."""
+    card = generate_card_number(program.prefix, program.card_length_max, program.luhn,
+                                program.range_low, program.range_high, program.alphanumeric,
+                                draw=draw)
+    return card, generate_pin(program.pin_length, draw=draw) if program.pin_required else ""
 
 
 def operator_activation(card: str | None, amount: int, face_value: int, operator: str, key: str,

@@ -282,3 +282,23 @@ BACKOFFICE_BATCH = Histogram("tillgate_backoffice_batch_seconds",
 BACKOFFICE_FAILURES = Counter("tillgate_backoffice_failures_total",
                               "Feed consumer attempts that failed and were retried, by cause",
                               ["cause"], registry=REGISTRY)  # cause: sql | redis
+
+# E-cards (gateway/issuance/ecards.py, ecardqueue.py): labels are program ids (from the config)
+# and closed outcome sets, never a recipient or a card.
+ECARDS_ORDERED = Counter("tillgate_ecards_ordered_total",
+                         "E-cards ordered (an order asked again is not counted twice)",
+                         ["program"], registry=REGISTRY)
+ECARDS_DELIVERIES = Counter("tillgate_ecards_delivery_tries_total",
+                            "E-card e-mail tries by outcome: sent, retry (SMTP down or a 4xx: "
+                            "tried again later), failed (a 5xx, or max_attempts reached)",
+                            ["outcome"], registry=REGISTRY)
+ECARDS_QUEUED = Gauge("tillgate_ecards_queue",
+                      "E-cards in the delivery queue by state (queued includes scheduled ones)",
+                      ["state"], registry=REGISTRY)
+ECARDS_OLDEST_DUE = Gauge("tillgate_ecards_oldest_due_seconds",
+                          "How long the oldest due e-card has waited for its e-mail (0: none)",
+                          registry=REGISTRY)
+for _outcome in ("sent", "retry", "failed"):
+    ECARDS_DELIVERIES.labels(_outcome)  # closed sets: every series exists from the start, at 0
+for _state in ("queued", "sending", "failed"):
+    ECARDS_QUEUED.labels(_state)

@@ -14,6 +14,7 @@ from gateway.web.portal import (
     cardbatch,
     cardissue,
     cardlookup,
+    ecardpages,
     entry,
     login,
     scanner,
@@ -69,4 +70,5 @@ def routes() -> dict[tuple[str, str], Route]:
         ("POST", "tokens/switch"): Route(apitokens.switch, IN, HEAD_OFFICE),
         **staffdesk.ROUTES, **entry.ROUTES,
         **scanner.ROUTES,
+        **ecardpages.ROUTES,
     }

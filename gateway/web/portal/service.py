@@ -54,6 +54,8 @@ class Portal:
         self.tls = config.http.tls is not None
         self.cookie_name = SECURE_COOKIE if self.tls else COOKIE
         self._box: SecretBox | None = None
+        # The e-card queue's wake (gateway/app.py): an order is sent now, not at the next poll.
+        self.wake_ecards: Callable[[], None] = lambda: None
 
     # -- lifetimes ----------------------------------------------------------------------------
 

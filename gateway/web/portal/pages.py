@@ -7,7 +7,7 @@ in. Roles default to all three; a page for fewer names them.
 
 from __future__ import annotations
 
-from gateway.web.portal import account, apitokens, cardlookup, login
+from gateway.web.portal import account, apitokens, cardlookup, login, peopleroutes
 from gateway.web.portal.render import CSS
 from gateway.web.portal.sessions import ANON, IN, PASSWORD
 from gateway.web.portal.web import Asset, Ctx, Page, Redirect, Reply, Route
@@ -54,4 +54,5 @@ def routes() -> dict[tuple[str, str], Route]:
         ("GET", "tokens"): Route(apitokens.show, IN, HEAD_OFFICE),
         ("POST", "tokens/create"): Route(apitokens.create, IN, HEAD_OFFICE),
         ("POST", "tokens/switch"): Route(apitokens.switch, IN, HEAD_OFFICE),
+        **peopleroutes.ROUTES,
     }

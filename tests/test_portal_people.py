@@ -169,6 +169,15 @@ async def test_head_office_changes_roles_and_mails_the_link(tillgate_inprocess_f
         "id": str(vic.id), "role": "staff", "merchant": OTHER})
     assert made.location.endswith("done=role")
     assert (await _person(portal, "vic@example.com")).role == "staff"
+    await _post(client, "/ui/operators", "/ui/operators/clubs", {"id": str(vic.id),
+                                                                 "club": "north"})
+    await _post(client, "/ui/operators", "/ui/operators/role", {   # the same merchant
+        "id": str(vic.id), "role": "staff", "merchant": OTHER})
+    assert (await _person(portal, "vic@example.com")).clubs == frozenset({"north"})
+    await _post(client, "/ui/operators", "/ui/operators/role", {   # another merchant
+        "id": str(vic.id), "role": "staff", "merchant": HOME})
+    moved = await _person(portal, "vic@example.com")
+    assert (moved.merchant, moved.clubs) == (HOME, frozenset())
     bad = await _post(client, "/ui/operators", "/ui/operators/role", {
         "id": str(vic.id), "role": "staff", "merchant": "NOSUCHSTORE"})
     assert bad.status == 403

@@ -151,14 +151,17 @@ async def set_password_hash(engine: AsyncEngine, operator_id: int, password_hash
 
 
 async def set_role(engine: AsyncEngine, operator_id: int, role: str,
-                   merchant: str | None) -> bool:
+                   merchant: str | None, keep_clubs: bool = False) -> bool:
     """A new role (and merchant). The gate reads the role at every request, so it applies at
-    once without ending sessions; clubs belong to a merchant's staff, so they are emptied when
-    the role or merchant changes (the caller sets them again)."""
+    once without ending sessions. Clubs are chosen within a merchant, so they are emptied
+    unless `keep_clubs` (the caller keeps them when the merchant stays the same)."""
     problem = role_problem(role, merchant)
     if problem:
         raise ValueError(problem)
-    return await _update(engine, operator_id, role=role, merchant=merchant or None, clubs="")
+    values: dict[str, Any] = {"role": role, "merchant": merchant or None}
+    if not keep_clubs:
+        values["clubs"] = ""
+    return await _update(engine, operator_id, **values)
 
 
 async def set_clubs(engine: AsyncEngine, operator_id: int, clubs: frozenset[str] | set[str]

@@ -82,8 +82,8 @@ async def add(ctx: Ctx) -> Reply:
     how = form.get("delivery", "show")
     problem = grant_problem(actor, ctx.portal.config, role, merchant)
     if problem:
-        log.warning("portal: operator %d refused adding a %s of %s: %s", actor.id, role,
-                    merchant, problem)
+        log.warning("portal: operator %d refused adding a %r of %r: %s", actor.id, role[:20],
+                    (merchant or "")[:20], problem)
         return await _list_page(ctx, {"error": _clean(problem)}, 403)
     if how not in DELIVERIES or form.get("second_factor", "") not in SECOND_FACTORS:
         return await _list_page(ctx, {"error": "Choose how the link goes and the login "
@@ -203,11 +203,12 @@ async def role(ctx: Ctx) -> Reply:
                                                        or None)
     problem = grant_problem(actor, ctx.portal.config, new_role, merchant)
     if problem:
-        log.warning("portal: operator %d refused making operator %d a %s: %s", actor.id,
-                    person.id, new_role, problem)
+        log.warning("portal: operator %d refused making operator %d a %r: %s", actor.id,
+                    person.id, new_role[:20], problem)
         return await _edit_page(ctx, person, {"error": _clean(problem)}, 403)
     try:
-        await ops.set_role(await ctx.portal.engine(), person.id, new_role, merchant)
+        await ops.set_role(await ctx.portal.engine(), person.id, new_role, merchant,
+                           keep_clubs=merchant == person.merchant)
     except ValueError as e:
         return await _edit_page(ctx, person, {"error": _clean(str(e))}, 400)
     log.warning("portal: operator %d made operator %d a %s%s", actor.id, person.id, new_role,
@@ -224,7 +225,7 @@ async def clubs(ctx: Ctx) -> Reply:
     allowed = set(clubs_for(ctx.portal.config, person.merchant))
     outside = sorted(chosen - allowed)
     if outside:
-        log.warning("portal: operator %d refused putting operator %d in club %s", actor.id,
+        log.warning("portal: operator %d refused putting operator %d in club %r", actor.id,
                     person.id, outside[0][:32])
         return await _edit_page(ctx, person, {"error": f"{person.merchant or 'Head office'} "
                                               f"is in no club {outside[0][:32]}."}, 403)

@@ -37,9 +37,9 @@ def grant_problem(actor: Operator, config: Config, role: str, merchant: str | No
                   ) -> str | None:
     """Why `actor` may not give this role and merchant, or None."""
     if role not in roles_to_give(actor):
-        return f"you may not give the role {role.replace('_', ' ')}"
+        return f"you may not give the role {role[:20].replace('_', ' ')!r}"
     if merchant and merchant not in merchants_to_give(actor, config):
-        return f"you may not give the merchant {merchant}"
+        return f"you may not give the merchant {merchant[:20]!r}"
     return None
 
 

@@ -1,6 +1,7 @@
-"""The web portal's answer times: a logged-in page, a card lookup and a card action (suspend),
-over HTTP, from a client on the same machine, against a `tillgate serve` subprocess on its
-embedded default (SQLite back office, embedded Redis) holding `--cards` issued gift cards.
+"""The web portal's answer times: a logged-in page, a card lookup, a card action (suspend), the
+staff dashboard, online entry and the operators and API tokens pages, over HTTP, from a client
+on the same machine, against a `tillgate serve` subprocess on its embedded default (SQLite back
+office, embedded Redis) holding `--cards` issued gift cards and `--operators` staff accounts.
 
 Each request is a new TCP connection (as a browser's first request of a page), sequential, so
 the figure is one page's latency, not throughput. Prints p50, p95 and p99 per page.
@@ -40,6 +41,17 @@ async def issue(config_file: Path, numbers: list[str]) -> None:
                                    for n in numbers[start:start + 1000]))
 
 
+async def add_staff(config_file: Path, count: int) -> None:
+    from gateway.backoffice import operators as ops
+    from gateway.backoffice.connect import backoffice_session
+
+    config = load_config(config_file)
+    async with backoffice_session(config) as engine:
+        for i in range(count):
+            await ops.add_operator(engine, f"staff{i}@example.com", f"Staff {i}", "staff",
+                                   "STORE0000000001", "email")
+
+
 def log_in(gateway: GatewayProcess, address: str = "bench@example.com",
            role: str = "head_office", *merchant: str) -> Client:
     subprocess.run(gateway.command("users", "add", "--email", address, "--name",
@@ -74,6 +86,7 @@ def percentiles(samples: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cards", type=int, default=100_000)
+    parser.add_argument("--operators", type=int, default=200)
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +97,7 @@ def main() -> None:
             asyncio.run(issue(gateway.config_path, numbers))
             print(f"{args.cards} cards issued in {time.perf_counter() - started:.1f} s")
             client = log_in(gateway)
+            asyncio.run(add_staff(gateway.config_path, args.operators))
             page = client.get("/ui/cards")
             manager = log_in(gateway, "manager@example.com", "merchant_manager", "--merchant",
                              "STORE0000000001")
@@ -101,7 +115,9 @@ def main() -> None:
                         "/ui/staff", {"csrf": desk.csrf, "card": random.choice(numbers)})),
                     ("POST /ui/entry (check)", lambda: manager.post(
                         "/ui/entry", entry(desk.csrf, random.choice(active)))),
-                    ("POST /ui/entry/send", None)):
+                    ("POST /ui/entry/send", None),
+                    (f"GET /ui/operators ({args.operators})", lambda: client.get("/ui/operators")),
+                    ("GET /ui/tokens", lambda: client.get("/ui/tokens"))):
                 samples = []
                 for _ in range(args.requests):
                     if ask is None:  # a load: its check step first, not timed

@@ -21,7 +21,7 @@ from gateway.web.portal.render import HERE, Renderer
 NAMED = re.compile(r'"([a-z_]+\.html)"')
 VOID = {"meta", "link", "input", "br", "img", "hr", "path", "rect"}
 
-HEAD = SimpleNamespace(display_name="Bea <Boss>", role="head_office", merchant=None,
+HEAD = SimpleNamespace(id=1, display_name="Bea <Boss>", role="head_office", merchant=None,
                        email="boss@example.com", second_factor="totp", last_login_t=1)
 STAFF = SimpleNamespace(display_name="Sam", role="staff", merchant="STORE0000000001",
                         email="sam@example.com", second_factor="email", last_login_t=None)
@@ -30,9 +30,10 @@ ENTRY = SimpleNamespace(t=1_800_000_000, op="redeem", dv=-1250, dp=0, bal=1250, 
 CARD = {"card": "603953******1234", "program": "gift", "status": "active", "balance": 2500,
         "points": 0, "expiry": None}
 TOKENS = [{"id": "ops", "name": "", "scopes": ["health"], "source": "config", "expires": None,
-           "enabled": True, "last_used": None},
+           "created": None, "enabled": True, "last_used": None, "state": "enabled"},
           {"id": "rt-1", "name": "crm", "scopes": ["cards:read"], "source": "runtime",
-           "expires": None, "enabled": False, "last_used": "2027-01-01T00:00:00Z"}]
+           "created": "2026-12-01T00:00:00Z", "expires": None, "enabled": False,
+           "last_used": "2027-01-01T00:00:00Z", "state": "disabled"}]
 LOYALTY_CARD = {**CARD, "program": "loyalty", "points": 640, "tier": "SILVER",
                 "points_expiry": "2027-12-05", "points_expiring": 40}
 POINTS_ONLY = SimpleNamespace(points_only=True, invoice_required=True, pin_required=True)
@@ -50,6 +51,12 @@ CONFIRM = {"what": "purchase (redeem)", "amount": 1250, "amount_text": "12.50",
 MANAGER = SimpleNamespace(display_name="Max", role="merchant_manager",
                           merchant="STORE0000000001", email="max@example.com",
                           second_factor="totp", last_login_t=None)
+PERSON = SimpleNamespace(id=7, display_name="Ida <I>", role="staff", merchant="STORE0000000001",
+                         email="ida@example.com", status="active", second_factor="totp",
+                         totp_enrolled=False, password_hash=None, clubs=frozenset({"north"}),
+                         created_t=1, last_login_t=None)
+CLUB = SimpleNamespace(name="north", programs=("loyalty",), merchants=("STORE0000000001",),
+                       terminals=("TILL0001",))
 
 # (template, values as the handler passes them, with an error where the page can show one)
 PAGES = [
@@ -76,6 +83,7 @@ PAGES = [
     ("account.html", {"title": "My account", "operator": STAFF, "error": "Not right."}),
     ("tokens.html", {"title": "Admin API tokens", "tokens": TOKENS, "scopes": ["health"],
                      "secret": "s3cret", "created": TOKENS[1], "operator": HEAD,
+                     "today": "2027-01-01",
                      "error": "Name is missing."}),
     ("card_confirm.html", {"title": "Transfer the balance?", "action": "transfer",
                            "label": "Transfer the balance", "card": "603953******1234",
@@ -146,6 +154,20 @@ PAGES = [
                                  "recipient_email": "bo@example.com", "state": "sent",
                                  "sent_t": 1800000000, "next_t": 1800000000, "attempts": 1,
                                  "last_error": None}]}),
+    ("tokens.html", {"title": "Admin API tokens", "tokens": [], "scopes": ["health"],
+                     "secret": None, "created": None, "operator": HEAD, "today": "2027-01-01",
+                     "wide": True}),
+    ("operators.html", {"title": "Operators", "wide": True, "people": [PERSON],
+                        "roles": ("staff",), "merchants": ("STORE0000000001",),
+                        "factors": ("totp", "email"), "link": "http://x/ui/set-password?t=1",
+                        "added": PERSON, "operator": HEAD, "error": "Give a name."}),
+    ("operator.html", {"title": "Operator ida@example.com", "person": PERSON,
+                       "roles": ("head_office", "staff"), "merchants": ("STORE0000000001",),
+                       "clubs": ("north", "south"), "link": "http://x/ui/set-password?t=1",
+                       "operator": HEAD}),
+    ("clubs.html", {"title": "Clubs", "wide": True, "operator": STAFF,
+                    "clubs": [{"club": CLUB, "members": [PERSON]}],
+                    "unnamed": [SimpleNamespace(id="club", merchants=("OTHER",))]}),
 ]
 
 
@@ -244,6 +266,8 @@ def test_page_markup(template, values):
         assert "Bea &lt;Boss&gt;" in html and "<Boss>" not in html  # autoescaped
     if values.get("operator") is not None:
         assert ('href="/ui/tokens"' in html) == (values["operator"].role == "head_office")
+        assert ('href="/ui/operators"' in html) == (values["operator"].role != "staff"
+                                                     or template == "clubs.html")
 
 
 def test_the_card_page_shows_only_the_masked_number_and_fills_nothing_back():

@@ -46,6 +46,7 @@ class Operator:
     session_gen: int
     created_t: int
     last_login_t: int | None
+    clubs: frozenset[str] = frozenset()  # [clubs.<name>] of the config they belong to
     password_hash: str | None = field(default=None, repr=False)
     totp_secret: str | None = field(default=None, repr=False)  # encrypted (portal/secretbox.py)
 
@@ -64,6 +65,7 @@ class Operator:
                    merchant=m["merchant"], status=m["status"],
                    second_factor=m["second_factor"], session_gen=m["session_gen"],
                    created_t=m["created_t"], last_login_t=m["last_login_t"],
+                   clubs=frozenset((m["clubs"] or "").split()),
                    password_hash=m["password_hash"], totp_secret=m["totp_secret"])
 
 
@@ -104,9 +106,16 @@ async def by_id(engine: AsyncEngine, operator_id: int) -> Operator | None:
     return Operator.from_row(row) if row is not None else None
 
 
-async def all_operators(engine: AsyncEngine) -> list[Operator]:
+async def all_operators(engine: AsyncEngine, merchant: str | None = None,
+                        role: str | None = None) -> list[Operator]:
+    """Every operator, or those of one merchant and/or one role, by id."""
+    query = select(operators).order_by(operators.c.id)
+    if merchant is not None:
+        query = query.where(operators.c.merchant == merchant)
+    if role is not None:
+        query = query.where(operators.c.role == role)
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(operators).order_by(operators.c.id))).all()
+        rows = (await conn.execute(query)).all()
     return [Operator.from_row(r) for r in rows]
 
 
@@ -139,6 +148,27 @@ async def set_password_hash(engine: AsyncEngine, operator_id: int, password_hash
     if end_sessions:
         values["session_gen"] = operators.c.session_gen + 1
     return await _update(engine, operator_id, **values)
+
+
+async def set_role(engine: AsyncEngine, operator_id: int, role: str,
+                   merchant: str | None, keep_clubs: bool = False) -> bool:
+    """A new role (and merchant). The gate reads the role at every request, so it applies at
+    once without ending sessions. Clubs are chosen within a merchant, so they are emptied
+    unless `keep_clubs` (the caller keeps them when the merchant stays the same)."""
+    problem = role_problem(role, merchant)
+    if problem:
+        raise ValueError(problem)
+    values: dict[str, Any] = {"role": role, "merchant": merchant or None}
+    if not keep_clubs:
+        values["clubs"] = ""
+    return await _update(engine, operator_id, **values)
+
+
+async def set_clubs(engine: AsyncEngine, operator_id: int, clubs: frozenset[str] | set[str]
+                    ) -> bool:
+    """The clubs an operator belongs to (names of the config's [clubs]); checked against the
+    config by the caller. Applies at their next request."""
+    return await _update(engine, operator_id, clubs=" ".join(sorted(clubs)))
 
 
 async def set_second_factor(engine: AsyncEngine, operator_id: int, choice: str) -> bool:

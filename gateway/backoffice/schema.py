@@ -144,6 +144,8 @@ operators = Table(
     Column("created_t", BigInteger, nullable=False),
     Column("password_t", BigInteger, nullable=True),  # when the password was last set
     Column("last_login_t", BigInteger, nullable=True),
+    # the [clubs.<name>] they belong to, space-separated (config/clubs.py; migration 0009)
+    Column("clubs", String(1000), nullable=False, server_default=""),
 )
 
 # E-gift cards ordered for a recipient and their e-mail delivery (gateway/issuance/ecards.py,

@@ -23,8 +23,6 @@ from gateway.cli.main import fail
 from gateway.cli.storecommand import run_command
 from gateway.config.model import Config
 from gateway.ledger.storeconnect import store_session
-from gateway.web.portal import links
-from gateway.web.portal.limits import LoginLimits
 from gateway.web.portal.passwords import hash_password, password_problem
 
 if TYPE_CHECKING:
@@ -105,6 +103,7 @@ def _read_password() -> str | None:
 async def _act(config: Config, args, password: str | None) -> int:
     from gateway.backoffice import operators as ops
     from gateway.backoffice.connect import backoffice_session
+    from gateway.web.portal import accounts  # the same actions as the portal's pages
 
     async with backoffice_session(config) as engine, store_session(config) as store:
         client = store.client
@@ -113,41 +112,36 @@ async def _act(config: Config, args, password: str | None) -> int:
         if args.action == "add":
             hashed = await asyncio.to_thread(hash_password, password) if password else None
             try:
-                op = await ops.add_operator(engine, args.email, args.name, args.role,
-                                            args.merchant, args.second_factor, hashed)
+                op, link = await accounts.add(engine, client, config, args.email, args.name,
+                                              args.role, args.merchant, args.second_factor,
+                                              hashed)
             except (ops.OperatorExists, ValueError) as e:
                 return fail(str(e))
             print(f"operator {op.id} {op.email} ({op.role}"
                   f"{', ' + op.merchant if op.merchant else ''}) added")
-            if hashed is None:
-                await _print_link(client, config, op)
+            if link is not None:
+                _print_link(config, op, link)
             _print_next_step(op)
             return 0
         found = await ops.by_email(engine, args.email)
         if found is None:
             return fail(f"no operator {ops.normal_email(args.email)}")
         op = found
-        limits = LoginLimits(client, config.portal)
         if args.action in ("disable", "enable"):
-            await ops.set_status(engine, op.id, "active" if args.action == "enable"
-                                 else "disabled")
-            if args.action == "enable":
-                await limits.unlock(op.email)
+            await accounts.set_enabled(engine, client, config, op, args.action == "enable")
             print(f"operator {op.id} {op.email} {args.action}d")
         elif args.action == "reset-2fa":
-            await ops.set_totp_secret(engine, op.id, None)
+            await accounts.reset_second_factor(engine, op)
             print(f"operator {op.id} {op.email}: authenticator removed; they set one up at "
                   f"their next login (their sessions are ended)")
         else:  # reset-password
-            await ops.set_password_hash(engine, op.id, None)
-            await limits.unlock(op.email)
+            link = await accounts.reset_password(engine, client, config, op)
             print(f"operator {op.id} {op.email}: password removed (their sessions are ended)")
-            await _print_link(client, config, op)
+            _print_link(config, op, link)
         return 0
 
 
-async def _print_link(client, config: Config, op: Operator) -> None:
-    link = await links.new_link(client, config, op.id)
+def _print_link(config: Config, op: Operator, link: str) -> None:
     print(f"one-time link to set the password (good for {config.portal.link_hours} hours, "
           f"once; give it to {op.email} only):\n  {link}")
 

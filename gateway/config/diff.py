@@ -8,7 +8,7 @@ Restart-only settings are those a running process holds in something it cannot s
 requests: a bound socket (listeners, the admin HTTP bind and their TLS files), the Redis
 connection and the embedded server's data directory, the alert delivery loops, the shutdown
 budget of the service tree. Everything a request is judged by (programs, merchants and their
-terminals, rules, resellers, PIN keys, tokens, issuing and import settings, the log level and
+terminals, clubs, rules, resellers, PIN keys, tokens, issuing and import settings, the log level and
 reversal window) can change.
 """
 
@@ -38,6 +38,7 @@ RESTART_ONLY: tuple[tuple[str, Callable[[Config], Any]], ...] = (
 SUMMARISED: tuple[tuple[str, Callable[[Config], Mapping[str, Any]]], ...] = (
     ("programs", lambda c: c.programs),
     ("merchants", lambda c: c.merchants),
+    ("clubs", lambda c: c.clubs),
     ("terminals", lambda c: {t: m.id for t, m in c.terminals.items()}),
     ("rules", lambda c: {r.name: r for r in c.rules}),
     ("resellers", lambda c: c.resellers),

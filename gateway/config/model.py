@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.config.backoffice import BackofficeConfig, read_backoffice
 from gateway.config.cardrules import program_for_card
+from gateway.config.clubs import Club, compile_clubs, read_clubs
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, is_profile_name, shipped_profiles
 from gateway.config.ecards import EcardsConfig, read_ecards
 from gateway.config.portal import PortalConfig, read_portal
@@ -93,6 +94,10 @@ class Program:
     promotions: tuple[Promotion, ...] = ()  # gateway/config/promotions.py
     expiry_days: int = 0  # card expires this many days after activation; 0 = never
     merchants: tuple[str, ...] = ()  # a club: only these merchants; empty = every merchant
+    # compiled from `merchants` and the [clubs] naming this program (gateway/config/clubs.py):
+    club_terminals: frozenset[str] | None = None  # the tills admitted; None = every till
+    club_merchants: frozenset[str] | None = None  # merchants of any of its clubs; None = all
+    clubs: tuple[tuple[str, frozenset[str]], ...] = ()  # named clubs: (name, their merchants)
     uniform_decline: bool = False  # answer unknown and inactive cards alike (enumeration defence)
     # loyalty in depth (docs/ledger.md "Points lots and expiry", "Tiers", "Combined cards")
     points_validity_days: int = 0  # a day's points expire at the end of day + this; 0 = never
@@ -230,6 +235,7 @@ class Config:
     programs: dict[str, Program]
     rules: tuple[Rule, ...] = ()
     resellers: dict[str, Reseller] = field(default_factory=dict)
+    clubs: dict[str, Club] = field(default_factory=dict)  # compiled into programs as well
     reversal_window: int = 86400
     shutdown_grace: float = 10.0
     points_sweep_interval: int = 3600  # seconds between points sweeps in serve; 0 = none
@@ -317,6 +323,9 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
                 errors.append(f"programs.{program.id}.promotions[{i}].merchants: unknown "
                               f"merchant {mid!r}")
     _check_program_overlap(programs, errors)
+    merchant_terminals = {m.id: m.terminals for m in merchants.values()}
+    clubs = read_clubs(top, merchant_terminals, set(programs))
+    programs = compile_clubs(programs, clubs, merchant_terminals)
 
     rules = tuple(read_rule(s) for s in top.array_of_tables("rules"))
     resellers = {rid: _read_reseller(rid, s, programs)
@@ -343,7 +352,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     return Config(
         path=path, data_dir=Path(data_dir), log_level=log_level, redis=redis_cfg, http=http_cfg,
         listeners=listeners, merchants=merchants, programs=programs, rules=rules,
-        resellers=resellers,
+        resellers=resellers, clubs=clubs,
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
         points_sweep_interval=points_sweep_interval,
         alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,

@@ -64,7 +64,8 @@ def precheck(config: Config, req: Request) -> Result | Program:
     program = config.program_of_card(req.card)
     if program is None:
         return Result(RC.UNKNOWN_CARD)
-    if program.merchants and req.merchant not in program.merchants:
+    # the program's clubs, compiled at config load into the tills they admit (config/clubs.py)
+    if program.club_terminals is not None and req.terminal not in program.club_terminals:
         return Result(RC.TERMINAL_NOT_PERMITTED)
     # A currency given on the wire must be the program's (13, "invalid amount": the amount
     # is in a currency the card does not hold). Channels without a currency skip this.

@@ -1,12 +1,14 @@
 """Admin API tokens, for head office: the tokens made at run time (gateway/security/tokenstore.py,
-the same functions as `tillgate tokens` and `/v1/tokens`): list, create (the secret shown once,
-on the answer to the form, never again), enable and disable, taking effect from the API's next
-request. The config's tokens are listed too; they change only in the config.
+the same functions as `tillgate tokens` and `/v1/tokens`): list (scopes, created, expiry, last
+use, state), create with scopes and an optional last day (the secret shown once, on the answer
+to the form, never again), enable and disable, taking effect from the API's next request. The
+config's tokens are listed too, read-only: they change only in the config.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, date, datetime, time, timedelta
 
 from gateway.config.security import SCOPES
 from gateway.security import tokenstore
@@ -15,11 +17,35 @@ from gateway.web.portal.web import Ctx, Page, Redirect, Reply
 log = logging.getLogger(__name__)
 
 
+def _state(token: dict, now_iso: str) -> str:
+    if not token["enabled"]:
+        return "disabled"
+    # ISO 8601 UTC texts of one format compare as their times do
+    return "expired" if token["expires"] and token["expires"] <= now_iso else "enabled"
+
+
 async def _page(ctx: Ctx, values: dict | None = None, status: int = 200) -> Page:
     listed = await tokenstore.listing(ctx.portal.redis(), ctx.portal.config.security.tokens)
-    return Page("tokens.html", {"title": "Admin API tokens", "tokens": listed,
+    now_iso = tokenstore.iso(int(ctx.now)) or ""
+    return Page("tokens.html", {"title": "Admin API tokens", "wide": True,
+                                "tokens": [{**t, "state": _state(t, now_iso)} for t in listed],
                                 "scopes": SCOPES, "secret": None, "created": None,
-                                **(values or {})}, status)
+                                "today": now_iso[:10], **(values or {})}, status)
+
+
+def expiry(text: str) -> int | None:
+    """The form's expiry: a date (the date input's YYYY-MM-DD), the last day the token works,
+    so it expires at the end of that day, UTC; or a date-time with its zone, as the CLI takes.
+    None for never."""
+    if not text:
+        return None
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise tokenstore.TokenProblem(f"expires: {text!r} is not a date") from None
+        return int(datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC).timestamp())
+    return tokenstore.parse_expiry(text)
 
 
 async def show(ctx: Ctx) -> Reply:
@@ -35,7 +61,7 @@ async def create(ctx: Ctx) -> Reply:
     scopes = [s.decode("utf-8", "replace") for s in form.get(b"scope", [])]
     expires_text = ctx.form.get("expires", "").strip()
     try:
-        expires = tokenstore.parse_expiry(expires_text) if expires_text else None
+        expires = expiry(expires_text)
         token, secret = await tokenstore.create(
             ctx.portal.redis(), ctx.form.get("name", "").strip(), scopes, SCOPES,
             taken_ids=[t.id for t in ctx.portal.config.security.tokens], expires=expires,

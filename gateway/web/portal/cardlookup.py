@@ -3,10 +3,10 @@ decodes all of them, as for a till), with its status, balance or points and rece
 
 It reads through the same functions as the admin API's `/v1/cards/show` and `/history`
 (gateway/ledger/cards.show_card, gateway/ledger/journal.latest). Who may see a card is the
-question a till's merchant gets asked (gateway/ledger/checks.precheck): a program with a club
-(`programs.<id>.merchants`) is closed to the staff and managers of other merchants, who are
-refused as a till outside it is (58), before the store is asked, so the refusal says nothing
-of whether the card exists. Head office sees every program.
+question a till gets asked (gateway/ledger/checks.precheck): a program with clubs
+(`programs.<id>.merchants`, `[clubs.<name>]`) is closed to people outside them (`may_see`), who
+are refused as a till outside them is (58), before the store is asked, so the refusal says
+nothing of whether the card exists. Head office sees every program.
 
 A card shown is a staff card view for analytics (gateway/ledger/cardviews.py).
 
@@ -35,10 +35,19 @@ MAX_INPUT = 512  # a swipe or a GS1 barcode is well under this
 
 
 def may_see(operator: Operator, program: Program) -> bool:
-    """The program's club admits the operator's merchant (or the operator is head office)."""
-    if operator.role == "head_office":
+    """One of the program's clubs (gateway/config/clubs.py) admits the operator: head office
+    sees every program; a program in no club is open to all; a manager sees the programs of
+    every club of their merchant; a staff member those of the unnamed club of their merchant
+    (`programs.<id>.merchants`) and of the named clubs they belong to, where their merchant
+    is in the club. Refused people get 58's meaning, as a till outside the clubs does."""
+    if operator.role == "head_office" or program.club_merchants is None:
         return True
-    return not program.merchants or operator.merchant in program.merchants
+    if operator.merchant not in program.club_merchants:
+        return False
+    if operator.role != "staff" or operator.merchant in program.merchants:
+        return True
+    return any(name in operator.clubs and operator.merchant in members
+               for name, members in program.clubs)
 
 
 def _page(values: dict | None = None, status: int = 200) -> Page:
@@ -69,7 +78,7 @@ async def lookup(ctx: Ctx) -> Reply:
         log.warning("portal: operator %d (%s of %s) refused card %s of program %s (%s)",
                     operator.id, operator.role, operator.merchant, mask_card(number),
                     program.id, RC.TERMINAL_NOT_PERMITTED)
-        return _page({"error": f"This card's program is not open to your merchant "
+        return _page({"error": f"This card's program is not open to your merchant or clubs "
                                f"({RC.TERMINAL_NOT_PERMITTED}, as a till of your "
                                f"merchant would be answered)."}, 403)
     page = await card_page(ctx, number, program)

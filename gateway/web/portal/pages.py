@@ -17,6 +17,7 @@ from gateway.web.portal import (
     ecardpages,
     entry,
     login,
+    peopleroutes,
     scanner,
     staffdesk,
 )
@@ -71,4 +72,5 @@ def routes() -> dict[tuple[str, str], Route]:
         **staffdesk.ROUTES, **entry.ROUTES,
         **scanner.ROUTES,
         **ecardpages.ROUTES,
+        **peopleroutes.ROUTES,
     }

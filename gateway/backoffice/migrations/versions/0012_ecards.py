@@ -1,7 +1,7 @@
 """E-cards: orders of e-gift cards and their durable e-mail delivery queue (issue 18).
 
 Revision ID: 0012
-Revises: 0008 (the newest on main when this was written; the lead re-chains it at merge)
+Revises: 0009
 Created: 2026-12-05
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

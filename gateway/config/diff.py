@@ -31,6 +31,7 @@ RESTART_ONLY: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("backoffice", lambda c: c.backoffice),  # the process's one engine, opened once
     ("portal.enabled", lambda c: c.portal.enabled),  # /ui/ is mounted (or not) at the start
     ("portal.key_file", lambda c: c.portal.key_file),  # the TOTP secrets' key, read once
+    ("members.enabled", lambda c: c.members.enabled),  # /m/ is mounted (or not) at the start
 )
 
 # What a change summary counts, each as a mapping of id -> what the id stands for.
@@ -51,6 +52,7 @@ SETTINGS: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("imports", lambda c: c.imports),
     ("security.issue_secret", lambda c: c.security.issue_secret),
     ("portal", lambda c: c.portal),  # time-outs, limits, lock-out, links: the next request
+    ("members", lambda c: c.members),  # the member page's time-outs: the next request
 )
 
 

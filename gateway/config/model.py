@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gateway.config.backoffice import BackofficeConfig, read_backoffice
 from gateway.config.cardrules import program_for_card
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, is_profile_name, shipped_profiles
+from gateway.config.members import Brand, MembersConfig, read_brand, read_members
 from gateway.config.portal import PortalConfig, read_portal
 from gateway.config.promotions import Promotion, read_promotions
 from gateway.config.rules import Rule, read_rule, rule_problems
@@ -101,6 +102,7 @@ class Program:
     tier_review_days: int = 30  # a tier is held at least this long, then re-evaluated (down)
     convert_points: int = 0  # combined card: every this many points become...
     convert_value: int = 0  # ...this many minor units of balance, in the earn itself; 0 = off
+    brand: Brand = Brand()  # the member page's look for this program's cards (config/members.py)
 
     @property
     def pin_required(self) -> bool:
@@ -232,6 +234,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
     portal: PortalConfig = field(default_factory=PortalConfig)
+    members: MembersConfig = field(default_factory=MembersConfig)
     raw: dict = field(default_factory=dict, repr=False)
     # SHA-256 (hex) of the file's bytes as read: `sha256sum FILE` tells which config a gateway
     # runs (/healthz, gateway/reloader.py). Not a setting: two configs differ by their settings.
@@ -319,6 +322,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     security = read_security(top.table("security"), set(seen_terminals), set(merchants))
     backoffice = read_backoffice(top.table("backoffice"))
     portal = read_portal(top.table("portal"))
+    members = read_members(top.table("members"))
     top.reject_unknown()
 
     if errors:
@@ -330,7 +334,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
         points_sweep_interval=points_sweep_interval,
         alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,
-        portal=portal,
+        portal=portal, members=members,
         terminals={t: m for m in merchants.values() for t in m.terminals},
     )
 
@@ -493,6 +497,7 @@ def _read_program(pid: str, s: Section) -> Program:
         tier_review_days=s.integer("tier_review_days", 30, minimum=1, maximum=3650),
         convert_points=s.integer("convert_points", 0, minimum=0),
         convert_value=s.integer("convert_value", 0, minimum=0),
+        brand=read_brand(s.table("brand")),
     )
     if any(v <= 0 for v in program.face_values):
         s.error("face_values", "must be positive amounts in minor units")

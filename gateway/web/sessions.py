@@ -66,9 +66,10 @@ class Sessions:
         self.prefix = prefix
 
     async def open(self, stage: str, now: float, lifetime: int,
-                   data: dict[str, Any] | None = None) -> Session:
-        """A new session under a new id (and a new CSRF token), alive `lifetime` seconds."""
-        session = Session(new_token(), stage, now, now, new_token(), dict(data or {}))
+                   data: dict[str, Any] | None = None, sid: str | None = None) -> Session:
+        """A new session under a new id (and a new CSRF token), alive `lifetime` seconds.
+        `sid`: an id of new_token() drawn by the caller (whose data depends on it)."""
+        session = Session(sid or new_token(), stage, now, now, new_token(), dict(data or {}))
         await self.client.set(_key(session.sid, self.prefix), session.to_json(),
                               ex=max(1, int(lifetime)))
         return session

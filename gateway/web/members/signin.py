@@ -33,7 +33,7 @@ from gateway.issuance.mailer import MailError
 from gateway.web.members import cardbox
 from gateway.web.members.service import CODE
 from gateway.web.members.web import Ctx
-from gateway.web.sessions import ANON, IN
+from gateway.web.sessions import ANON, IN, new_token
 from gateway.web.site import Page, Redirect, Reply
 from protocols.carddata import CardDataError, card_number
 from protocols.model import RC, Op, Request, mask_card
@@ -81,14 +81,17 @@ async def signin_form(ctx: Ctx) -> Reply:
     return _page({"message": message})
 
 
-async def _open(ctx: Ctx, data: dict[str, Any]) -> Any:
-    """The signed-in session under a new id (no session fixation); the form's is dropped."""
+async def _open(ctx: Ctx, data: dict[str, Any], number: str | None = None) -> None:
+    """The signed-in session under a new id (no session fixation); the form's is dropped.
+    With the card's `number`, sealed under the new id (gateway/web/members/cardbox.py)."""
     members = ctx.members
     if ctx.session is not None:
         await members.sessions().drop(ctx.session)
-    session = await members.sessions().open(IN, ctx.now, members.lifetime(IN), data)
-    ctx.new_session = session
-    return session
+    sid = new_token()
+    if number is not None:
+        data = {**data, "card": cardbox.seal(sid, number)}
+    ctx.new_session = await members.sessions().open(IN, ctx.now, members.lifetime(IN), data,
+                                                    sid=sid)
 
 
 async def signin(ctx: Ctx) -> Reply:
@@ -113,9 +116,7 @@ async def signin(ctx: Ctx) -> Reply:
                  ctx.address, result.code)
         return _page({"error": REFUSED}, 401)
     program = members.config.program_of_card(number)
-    session = await _open(ctx, {"prog": program.id})
-    session.data["card"] = cardbox.seal(session.sid, number)
-    await members.sessions().save(session)
+    await _open(ctx, {"prog": program.id}, number)
     log.info("members: card %s signed in from %s", mask_card(number), ctx.address)
     return Redirect("card")
 

@@ -43,6 +43,11 @@ from gateway.web.site import (
 
 log = logging.getLogger(__name__)
 
+# A signed-in session's last request time is written back at most this often: the idle
+# time-out (minutes) is kept to within these seconds, and a member paging through the
+# history does not write the session at every page.
+SEEN_STEP = 30
+
 
 @dataclass
 class Ctx:
@@ -155,7 +160,7 @@ class MemberResource(resource.Resource):
         session = ctx.session
         if session is None or session.stage != route.stage:
             return Redirect("")
-        if route.stage == IN:
+        if route.stage == IN and ctx.now - session.seen >= SEEN_STEP:
             session.seen = ctx.now
             await members.sessions().save(session)
         return None

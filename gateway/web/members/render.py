@@ -46,5 +46,5 @@ class Renderer:
 
     def page(self, template: str, values: dict[str, Any]) -> bytes:
         base = {"csrf": "", "message": None, "error": None, "signed_in": False,
-                "brand": Brand(), "brand_css": None, "logo_url": None}
+                "brand": Brand(), "brand_css": None, "logo_url": None, "program_id": ""}
         return self.env.get_template(template).render({**base, **values}).encode()

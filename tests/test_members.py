@@ -408,6 +408,11 @@ async def test_register_then_sign_in_by_email(tillgate_inprocess_factory, tmp_pa
     again = await web(client.post, "/m/register", {"csrf": form.csrf, "name": "Eve",
                                                    "email": "eve@example.org"})
     assert again.status == 409 and "registered to someone" in again.body
+
+    async def nobody_else():
+        async with engine.connect() as conn:
+            return await list_customers(conn, CustomerFilter(email="eve@example.org"))
+    assert (await deferred_from_coro(nobody_else()))[1] == 0  # no customer left without a card
     # e-mail sign-in: the code from the maildir; the same answer for an unknown address
     maildir = Path(gw.gateway.config.email.maildir)
     stranger = Client(port)

@@ -25,7 +25,7 @@ from gateway.backoffice.customers import (
     check_fields,
     list_customers,
 )
-from gateway.backoffice.links import link_card
+from gateway.backoffice.links import holder_of, link_card
 from gateway.config.model import Program
 from gateway.ledger.cards import card_id, journal_key, set_card_status_id, show_card_id
 from gateway.ledger.cardviews import count_view
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 ENTRY_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 MEMBER = "member"  # who a member's own change names (journal entry, card holder link)
 LOST_ALERT = "member_reported_lost"
+HELD = "This card is registered to someone already. To change its holder, ask the shop."
 OP_NAMES = {"activate": "Activation", "reload": "Load", "redeem": "Purchase",
             "refund": "Refund", "cashout": "Cash out", "earn": "Points earned",
             "return": "Return", "predeem": "Points spent", "padd": "Points added",
@@ -168,6 +169,9 @@ async def register(ctx: Ctx) -> Reply:
     members = ctx.members
     engine = await members.engine()
     async with engine.begin() as conn:
+        holder = await holder_of(conn, card.cid)
+        if holder is not None:  # checked first: no new customer is left without its card
+            return _register_page({**shown, "error": HELD}, 409)
         found, _ = await list_customers(conn, CustomerFilter(status="active",
                                                              email=values["email"]), 1)
         code = found[0]["code"] if found else None
@@ -177,9 +181,8 @@ async def register(ctx: Ctx) -> Reply:
     try:
         await link_card(engine, members.store(), code, card.number, who=MEMBER,
                         now=int(ctx.now))
-    except Conflict:
-        return _register_page({**shown, "error": "This card is registered to someone "
-                               "already. To change its holder, ask the shop."}, 409)
+    except Conflict:  # registered meanwhile by another request
+        return _register_page({**shown, "error": HELD}, 409)
     except CustomerError as e:
         log.warning("members: card %s not registered: %s", card.mask, e)
         return _register_page({**shown, "error": "Your card could not be registered just "

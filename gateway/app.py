@@ -45,6 +45,8 @@ from gateway.security.logmask import card_pattern, reconfigure_logging
 from gateway.security.tokens import Guarded, TokenAuth
 from gateway.services import AsyncService, ServiceTree
 from gateway.supervise import EmbeddedSupervisor
+from gateway.web.members.pages import members_resource
+from gateway.web.members.service import Members
 from gateway.web.portal.service import Portal, portal_resource
 from protocols.model import Request, Result
 
@@ -254,10 +256,12 @@ class Gateway:
         # The web portal for people (docs/portal.md), under /ui/ on the same listener.
         self.portal = Portal(config, store, lambda: self.processor.processor, engine)
         self.portal.wake_ecards = self.ecards.wake
+        # The card holders' member page (docs/members.md), under /m/ on the same listener.
+        self.members = Members(config, store, lambda: self.processor.processor, engine)
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
                                           customer_types, reports, reward_catalogue,
-                                          self.portal, ecards, self.ecards]
+                                          self.portal, ecards, self.ecards, self.members]
         resources = api_resources({b"terminals": terminals,
                                    b"alerts": Guarded(alerts_status, "alerts:read", auth)},
                                   {b"cards": cards, b"tokens": tokens, b"config": config_api,
@@ -267,6 +271,8 @@ class Gateway:
                                    b"ecards": ecards})
         if config.portal.enabled:
             resources[b"ui"] = portal_resource(self.portal)
+        if config.members.enabled:
+            resources[b"m"] = members_resource(self.members)
         self.http = AdminHTTPService(reactor, config.http, self.health, auth, resources)
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()

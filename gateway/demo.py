@@ -85,7 +85,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"unexpected response code {response.get('39')}", file=sys.stderr)
                 return 1
     _portal_first_login(config)
+    _member_page(config)
     return 0
+
+
+def _member_page(config: Config) -> None:
+    """Where card holders sign in (docs/members.md), and how to get a card that can."""
+    pin_programs = [p.id for p in config.programs.values() if p.pin_required]
+    if not config.members.enabled or not pin_programs:
+        return
+    print(f"member page: {base_url(config)}/m/\n"
+          "  sign in with a card of a program with PINs; one, with its PIN, from:\n"
+          f"    tillgate cards issue --program {pin_programs[0]} --count 1 --activate 10.00\n")
 
 
 def _portal_first_login(config: Config) -> None:

@@ -6,7 +6,8 @@ every browser test uses: the CLI of the gateway under test, a card issued throug
 added through `tillgate users`, and a login with the code the gateway e-mailed to its maildir.
 
 Screenshots (the `shots` fixture) are docs' pictures: with TILLGATE_SCREENSHOTS=1 they are
-written to docs/img/portal-*.png, otherwise into the test's temporary directory.
+written to docs/img/portal-*.png (`member_shots`: member-*.png), otherwise into the test's
+temporary directory.
 """
 
 from __future__ import annotations
@@ -68,6 +69,17 @@ def screenshot_folder(tmp_path: Path) -> Path:
     folder = DOCS_IMG if os.environ.get("TILLGATE_SCREENSHOTS") == "1" else tmp_path / "img"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def shooter(tmp_path: Path, prefix: str):
+    """`shoot(page, name)`: a full-page screenshot as <prefix>-<name>.png (the `shots` and
+    `member_shots` fixtures)."""
+    folder = screenshot_folder(tmp_path)
+
+    def shoot(page, name: str) -> None:
+        page.screenshot(path=str(folder / f"{prefix}-{name}.png"), full_page=True)
+
+    return shoot
 
 
 def base_url(gateway: GatewayProcess) -> str:

@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 import redis
-from browser import browser_missing, chromium_runner, screenshot_folder
+from browser import browser_missing, chromium_runner, shooter
 from pinguard import (
     no_pin_material_in_logs,
     pytest_configure,
@@ -111,9 +111,10 @@ def chromium():
 def shots(tmp_path):
     """`shots(page, name)` saves a full-page screenshot as portal-<name>.png (tests/browser.py
     says where)."""
-    folder = screenshot_folder(tmp_path)
+    return shooter(tmp_path, "portal")
 
-    def shoot(page, name: str) -> None:
-        page.screenshot(path=str(folder / f"portal-{name}.png"), full_page=True)
 
-    return shoot
+@pytest.fixture
+def member_shots(tmp_path):
+    """The same for the member page's tests: member-<name>.png."""
+    return shooter(tmp_path, "member")

@@ -118,6 +118,14 @@ async def apply_marks(engine: AsyncEngine, store: Store, cids: list[str],
     return report
 
 
+async def holder_of(conn: AsyncConnection, cid: str) -> Any:
+    """The row (`code`) of the customer who holds the card with this id, or None."""
+    return (await conn.execute(
+        select(customers.c.code).join(card_holders,
+                                      customers.c.id == card_holders.c.customer_id)
+        .where(card_holders.c.card_id == cid))).first()
+
+
 async def link_card(engine: AsyncEngine, store: Store, code: str, card: str, *,
                     move: bool = False, who: str, now: int | None = None) -> dict[str, Any]:
     """Register `card` to customer `code`. Conflict when another customer holds it (unless
@@ -129,10 +137,7 @@ async def link_card(engine: AsyncEngine, store: Store, code: str, card: str, *,
     now = int(time.time()) if now is None else now
     async with engine.begin() as conn:
         customer = await find_customer(conn, code)
-        holder = (await conn.execute(
-            select(customers.c.code).join(card_holders,
-                                          customers.c.id == card_holders.c.customer_id)
-            .where(card_holders.c.card_id == cid))).first()
+        holder = await holder_of(conn, cid)
         row = {"customer_id": customer.id, "card_mask": mask, "program": state["program"],
                "linked_t": now, "linked_by": who[:64]}
         if holder is None:

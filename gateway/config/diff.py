@@ -32,6 +32,7 @@ RESTART_ONLY: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("portal.enabled", lambda c: c.portal.enabled),  # /ui/ is mounted (or not) at the start
     ("portal.key_file", lambda c: c.portal.key_file),  # the TOTP secrets' key, read once
     ("ecards.enabled", lambda c: c.ecards.enabled),  # the e-card queue runs (or not) from start
+    ("members.enabled", lambda c: c.members.enabled),  # /m/ is mounted (or not) at the start
 )
 
 # What a change summary counts, each as a mapping of id -> what the id stands for.
@@ -54,6 +55,7 @@ SETTINGS: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("security.issue_secret", lambda c: c.security.issue_secret),
     ("portal", lambda c: c.portal),  # time-outs, limits, lock-out, links: the next request
     ("ecards", lambda c: c.ecards),  # the e-card queue's timings and links: its next pass
+    ("members", lambda c: c.members),  # the member page's time-outs: the next request
 )
 
 

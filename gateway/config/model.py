@@ -21,6 +21,7 @@ from gateway.config.cardrules import program_for_card
 from gateway.config.clubs import Club, compile_clubs, read_clubs
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, is_profile_name, shipped_profiles
 from gateway.config.ecards import EcardsConfig, read_ecards
+from gateway.config.members import Brand, MembersConfig, read_brand, read_members
 from gateway.config.portal import PortalConfig, read_portal
 from gateway.config.promotions import Promotion, read_promotions
 from gateway.config.rules import Rule, read_rule, rule_problems
@@ -108,6 +109,7 @@ class Program:
     convert_points: int = 0  # combined card: every this many points become...
     convert_value: int = 0  # ...this many minor units of balance, in the earn itself; 0 = off
     ecard_load: str = "order"  # e-cards: "order" (activated when ordered) or "first_use"
+    brand: Brand = Brand()  # the member page's look for this program's cards (config/members.py)
 
     @property
     def pin_required(self) -> bool:
@@ -246,6 +248,7 @@ class Config:
     backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
     portal: PortalConfig = field(default_factory=PortalConfig)
     ecards: EcardsConfig = field(default_factory=EcardsConfig)
+    members: MembersConfig = field(default_factory=MembersConfig)
     raw: dict = field(default_factory=dict, repr=False)
     # SHA-256 (hex) of the file's bytes as read: `sha256sum FILE` tells which config a gateway
     # runs (/healthz, gateway/reloader.py). Not a setting: two configs differ by their settings.
@@ -345,6 +348,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     backoffice = read_backoffice(top.table("backoffice"))
     portal = read_portal(top.table("portal"))
     ecards = read_ecards(top.table("ecards"))
+    members = read_members(top.table("members"))
     top.reject_unknown()
 
     if errors:
@@ -356,7 +360,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
         points_sweep_interval=points_sweep_interval,
         alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,
-        portal=portal, ecards=ecards,
+        portal=portal, ecards=ecards, members=members,
         terminals={t: m for m in merchants.values()
                    for t in (*m.terminals, *((m.portal_terminal,) if m.portal_terminal else ()))},
     )
@@ -526,6 +530,7 @@ def _read_program(pid: str, s: Section) -> Program:
         convert_points=s.integer("convert_points", 0, minimum=0),
         convert_value=s.integer("convert_value", 0, minimum=0),
         ecard_load=s.string("ecard_load", "order", choices=("order", "first_use")),
+        brand=read_brand(s.table("brand")),
     )
     if any(v <= 0 for v in program.face_values):
         s.error("face_values", "must be positive amounts in minor units")

@@ -17,7 +17,9 @@ OPERATIONS = (
 )
 # Events counted from an answer rather than a request (the rule engine's phase 3).
 POST_EVENTS = frozenset({"unknown_card", "wrong_pin", "declined"})
-RULE_EVENTS = OPERATIONS + ("unknown_card", "wrong_pin", "declined")
+# A sign-in attempt on the member page (gateway/web/members), counted before the PIN is tried.
+MEMBER_SIGNIN = "member_signin"
+RULE_EVENTS = OPERATIONS + ("unknown_card", "wrong_pin", "declined", MEMBER_SIGNIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,13 @@ def rule_problems(rules: Sequence[Rule]) -> list[str]:
                           "operator or source scope")
         if rule.event in POST_EVENTS and rule.max_amount:
             errors.append(f"{where}.max_amount: {rule.event} rules count answers; use max_count")
+        if rule.event == MEMBER_SIGNIN and rule.scope not in ("card", "source"):
+            errors.append(f"{where}.scope: member_signin counts per card or per source address")
+        if rule.event == MEMBER_SIGNIN and rule.action not in ("alert", "decline"):
+            errors.append(f"{where}.action: member_signin rules alert or decline")
+        if rule.event == MEMBER_SIGNIN and rule.max_amount:
+            errors.append(f"{where}.max_amount: member_signin rules count attempts; use "
+                          "max_count")
         if rule.event == "reverse" and rule.action in ("decline", "lock_card"):
             errors.append(f"{where}.action: reversals are never refused (a till repeats them "
                           "until answered); use alert")

@@ -177,7 +177,14 @@ def operator_activation(card: str | None, amount: int, face_value: int, operator
 
 async def show_card(store: Store, card: str, program: Program | None = None) -> CardView | None:
     """The card's state; with its `program`, also its tier and what expires next."""
-    cid = card_id(card)
+    return await show_card_id(store, card_id(card), card, program)
+
+
+async def show_card_id(store: Store, cid: str, card: str,
+                       program: Program | None = None) -> CardView | None:
+    """show_card by the card's id, for a reader who has only the id (the member page of a
+    holder signed in by e-mail: the back office keeps ids); `card` is what the view holds
+    (the number, or its mask where the number is not known)."""
     raw = await store.command("HGETALL", state_key(cid))
     if not raw:
         return None
@@ -244,9 +251,14 @@ async def set_card_status(store: Store, card: str, to: str,
     rc 00 with `msg` "from -> to", 14 unknown card, 12 with `msg` when not allowed. `operator`
     is who asked (the journal entry's terminal: OPERATOR on the command line, the token's id
     over HTTP)."""
+    return await set_card_status_id(store, card_id(card), to, operator)
+
+
+async def set_card_status_id(store: Store, cid: str, to: str,
+                             operator: str = OPERATOR) -> dict[str, object]:
+    """set_card_status by the card's id (the member page's holders signed in by e-mail)."""
     if to not in STATUS_CHANGES:
         raise ValueError(f"status change {to!r}: one of {', '.join(STATUS_CHANGES)}")
-    cid = card_id(card)
     key = "status:" + secrets.token_hex(6)
     params = operator_params(cid, key, "status", term=operator, to=to)
     packed, _fresh = await store.run("set_status", card_keys(cid, key, key), [_pack(params)])

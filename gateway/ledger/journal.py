@@ -85,6 +85,17 @@ async def latest(store: Store, key: str, count: int) -> list[Entry]:
     return [Entry.decode(entry_id, fields[b"e"]) for entry_id, fields in reversed(page)]
 
 
+async def newest_before(store: Store, key: str, before: str | None,
+                        count: int) -> tuple[list[Entry], str | None]:
+    """One page of a card's journal, newest first: up to `count` entries older than the entry
+    id `before` (None: from the newest), and the id to ask the next page before (None: this
+    page reached the first entry). One XREVRANGE of count + 1, whatever the journal's length."""
+    start = "(" + before if before else "+"
+    page = await store.command("XREVRANGE", key, start, "-", "COUNT", count + 1)
+    found = [Entry.decode(entry_id, fields[b"e"]) for entry_id, fields in page[:count]]
+    return found, (found[-1].id if len(page) > count else None)
+
+
 async def entries(store: Store, key: str) -> AsyncIterator[Entry]:
     """Every entry of one card's journal stream, oldest first, read in pages."""
     start = "-"

@@ -95,6 +95,40 @@ class Processor(BatchRunner):
             return Result(RC.FORMAT_ERROR, message="target card missing")
         return await self._transfer(req, program, by_operator=True)
 
+    async def signin_allowed(self, req: Request, cid: str) -> bool:
+        """Count one member page sign-in attempt (gateway/web/members) against the
+        `member_signin` rules, per source address and per card (`cid`: the card's id, or an
+        e-mail address's hash); False when a decline rule was already at its limit."""
+        keys, argv, counters = self.velocity.signin_steps(req.source, req.card or "", cid,
+                                                          self.clock())
+        code, trips = self.velocity.after_outcome(
+            await self.store.run("velocity_after", keys, argv), counters)
+        await self._raise(trips, req)
+        return code == 0
+
+    async def holder_signin(self, req: Request) -> Result:
+        """A card holder signing in on the member page with the card's number and PIN
+        (docs/members.md). First the sign-in rate limits (65 at one), then the balance
+        inquiry's own script: the PIN's try counter and lock-out are the tills' (a wrong PIN
+        here is one at a till, atomically) and card rules apply as at a till. No terminal,
+        claim or invoice, and no stored answer (`norec`): a sign-in is never retransmitted.
+        A number of no program, or of a program without PINs, is answered 14 after a store
+        read of the same kind, taking as long as an unknown card."""
+        card = req.card or ""
+        cid = cards.card_id(card)
+        if not await self.signin_allowed(req, cid):
+            return Result(RC.VELOCITY)
+        program = self.config.program_of_card(card)
+        if program is None or not program.pin_required:
+            await self.store.command("HGET", cards.state_key(cid), "status")
+            return Result(RC.UNKNOWN_CARD)
+        req.op = Op.POINTS_BALANCE if program.is_loyalty else Op.BALANCE
+        script = script_of(req)
+        params = self.params(req, program, script, card)
+        params["norec"] = 1
+        res, _ = await self._run_card(script, req, params, velocity=True)
+        return to_result(res, program)
+
     # -- the store phases ----------------------------------------------------------------------
 
     async def _process(self, req: Request) -> Result:

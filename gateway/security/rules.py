@@ -30,7 +30,8 @@ from typing import Any
 
 import msgpack
 
-from gateway.config.rules import POST_EVENTS, Rule
+from gateway.config.members import DEFAULT_SIGNIN_RULES
+from gateway.config.rules import MEMBER_SIGNIN, POST_EVENTS, Rule
 from protocols.model import RC, Op, Request, Result, mask_card
 
 # A rule's event names an operation by its TGL/1 name; a pre-valued activation is an activation.
@@ -38,6 +39,10 @@ EVENT_OF_OP = {op: op.value for op in Op} | {Op.ACTIVATE_PREVALUED: "activate"}
 CARD_ACTION = {"alert": "alert", "decline": "decline", "lock_card": "lock"}
 MERCHANT_ACTION = {"alert": "alert", "decline": "decline", "disable_terminal": "disable"}
 CARD_EVENT = {"wrong_pin": "pin", "declined": "dec"}  # card-scope event rules in the script
+
+
+# The hash slot of the member page's sign-in counters (no merchant's: no till shares them).
+SIGNIN_SLOT = "members"
 
 
 def source_host(source: str | None) -> str | None:
@@ -114,7 +119,11 @@ class Velocity:
     """The configured rules, sorted by where they are checked; builds each phase's arguments."""
 
     def __init__(self, rules: Sequence[Rule]):
-        self.rules = tuple(rules)
+        # the member page's sign-in rules count no till's requests (signin_steps); a config
+        # with none of them gets the defaults
+        self.rules = tuple(r for r in rules if r.event != MEMBER_SIGNIN)
+        self.signin_rules = (tuple(r for r in rules if r.event == MEMBER_SIGNIN)
+                             or DEFAULT_SIGNIN_RULES)
         self.card_rules = [r for r in self.rules if r.scope == "card"]
         self.merchant_rules = [r for r in self.rules if r.scope != "card"]
 
@@ -252,6 +261,26 @@ class Velocity:
         # even with no steps: a disabled terminal answers 58 to unknown numbers too
         return ([terminal_off_key(req.merchant, req.terminal), *keys],
                 [msgpack.packb(steps), b"1"], counters)
+
+    def signin_steps(self, source: str | None, card: str, cid: str,
+                     now: float) -> tuple[list[str], list[bytes], list[_Counter]]:
+        """A member page sign-in attempt (gateway/web/members): for velocity_after.lua, a step
+        per `member_signin` rule on the source address or the card (counted by its id, in the
+        slot SIGNIN_SLOT, so no till's counters and no card number are in it). A decline rule
+        at its limit refuses (65) before the attempt counts or the PIN is tried."""
+        keys, steps, counters = [], [], []
+        for rule in self.signin_rules:
+            value = cid if rule.scope == "card" else source_host(source)
+            if value is None:
+                continue
+            index, end = _window(rule, now)
+            keys.append(f"{{m:{SIGNIN_SLOT}}}:v:{rule.name}:{value}:{index}")
+            steps.append(self._count_step(rule, end,
+                                          "gate" if rule.action == "decline" else "count"))
+            shown = mask_card(card) if rule.scope == "card" else value
+            counters.append(_Counter(rule, shown, value, index))
+        return ([terminal_off_key(SIGNIN_SLOT, SIGNIN_SLOT), *keys],
+                [msgpack.packb(steps), b"0"], counters)
 
     @staticmethod
     def _count_step(rule: Rule, end: int, kind: str) -> dict[str, Any]:

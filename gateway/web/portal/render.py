@@ -6,7 +6,6 @@ is cached for a year (`immutable`) and a new release's file is fetched at once a
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -14,23 +13,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from gateway.web.portal.scripts import SCRIPTS
+from gateway.web.site import money as _money
+from gateway.web.site import when as _when
 
 HERE = Path(__file__).parent
 CSS = (HERE / "static" / "portal.css").read_bytes()
 CSS_VERSION = hashlib.sha256(CSS).hexdigest()[:12]
-
-
-def _money(minor: int) -> str:
-    """Minor units as text with two decimals, by integer arithmetic (never a float)."""
-    sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(int(minor)), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
-
-
-def _when(epoch: int | float | None) -> str:
-    if not epoch:
-        return "never"
-    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class Renderer:

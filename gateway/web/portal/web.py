@@ -23,9 +23,8 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from twisted.web import resource, server
 
@@ -34,51 +33,33 @@ from gateway.backoffice.operators import Operator
 from gateway.reactor import deferred_from_coro
 from gateway.web.portal.render import Renderer
 from gateway.web.portal.sessions import ANON, IN, PASSWORD, Session
+from gateway.web.site import (  # noqa: F401  (importable here, as before)
+    CSP,
+    HEADERS,
+    MAX_BODY,
+    STATIC_CACHE,
+    Asset,
+    Page,
+    Redirect,
+    Reply,
+    post_refusal,
+    send,
+    session_cookie,
+)
+from gateway.web.site import address_of as _address
+from gateway.web.site import form_of as _form
+from gateway.web.site import query_of as _query
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
 COOKIE = "tg_portal"
 SECURE_COOKIE = "__Host-tg_portal"  # with TLS: Secure, Path=/, no Domain, enforced by browsers
-CSP = (b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       b"frame-ancestors 'none'; base-uri 'none'")
-HEADERS = {
-    b"content-security-policy": CSP,
-    b"permissions-policy": b"camera=()",
-    b"x-content-type-options": b"nosniff",
-    b"x-frame-options": b"DENY",
-    b"referrer-policy": b"no-referrer",
-    b"cache-control": b"no-store",
-}
 # a page with the camera scanner (Route.camera): the portal's own script files run (no inline
 # script, no eval) and the page may ask for the camera; every other page keeps HEADERS
 CAMERA_HEADERS = {
     b"content-security-policy": CSP + b"; script-src 'self'",
     b"permissions-policy": b"camera=(self)",
 }
-STATIC_CACHE = b"public, max-age=31536000, immutable"  # for files whose URL has their hash
-
-
-@dataclass
-class Page:
-    template: str
-    values: dict[str, Any] = field(default_factory=dict)
-    status: int = 200
-
-
-@dataclass
-class Redirect:
-    location: str  # a path under /ui/
-
-
-@dataclass
-class Asset:
-    body: bytes
-    content_type: bytes
-    cache: bytes
-
-
-Reply = Page | Redirect | Asset
 
 
 @dataclass
@@ -138,14 +119,7 @@ class PortalResource(resource.Resource):
             return
         self._send(request, 503, b"text/html; charset=utf-8", body)
 
-    @staticmethod
-    def _send(request, status: int, content_type: bytes, body: bytes) -> None:
-        if request.finished or request._disconnected:
-            return
-        request.setResponseCode(status)
-        request.setHeader(b"content-type", content_type)
-        request.write(body)
-        request.finish()
+    _send = staticmethod(send)
 
     async def _answer(self, request) -> None:
         method = request.method.decode("ascii", "replace")
@@ -170,17 +144,7 @@ class PortalResource(resource.Resource):
         reply = outcome if outcome is not None else await route.handler(ctx)
         self._reply(ctx, reply)
 
-    def _post_refusal(self, request, max_body: int) -> tuple[int, str, str] | None:
-        length = request.content.seek(0, 2)
-        request.content.seek(0)
-        if length > max_body:
-            return 413, "Too large", "That form was larger than any of ours."
-        origin = request.getHeader(b"origin")
-        if origin is not None and origin != b"null":
-            host = request.getHeader(b"host") or b""
-            if urlsplit(origin.decode("ascii", "replace")).netloc.encode() != host:
-                return 403, "Refused", "That form came from another site."
-        return None
+    _post_refusal = staticmethod(post_refusal)
 
     async def _gate(self, ctx: Ctx, route: Route) -> Reply | None:
         """Load the session and check what the route needs; a Reply when it stops here."""
@@ -248,37 +212,7 @@ class PortalResource(resource.Resource):
                        self.renderer.page(reply.template, values))
 
     def _set_cookie(self, request, value: str, expire: bool = False) -> None:
-        """HttpOnly (no script reads it), SameSite=Strict (never sent with a request another
-        site starts, a second wall behind the CSRF token), Secure and `__Host-` with TLS; a
-        session cookie (no Max-Age: gone when the browser closes), the server ends it anyway."""
-        portal = self.portal
-        parts = [f"{portal.cookie_name}={value}", "Path=/", "HttpOnly", "SameSite=Strict"]
-        if portal.tls:
-            parts.append("Secure")
-        if expire:
-            parts.append("Max-Age=0")
-        request.responseHeaders.addRawHeader(b"set-cookie", "; ".join(parts).encode())
-
-
-def _form(request) -> dict[str, str]:
-    """The urlencoded form (twisted.web parsed it into request.args): first value of each."""
-    out: dict[str, str] = {}
-    for name, values in (request.args or {}).items():
-        if values:
-            out[name.decode("utf-8", "replace")] = values[0].decode("utf-8", "replace")
-    return out
-
-
-def _query(request) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
-    raw = request.uri.split(b"?", 1)[1] if b"?" in request.uri else b""
-    return dict(parse_qsl(raw.decode("utf-8", "replace")))
-
-
-def _address(request) -> str:
-    peer = request.getClientAddress()
-    return getattr(peer, "host", "unix")
+        session_cookie(request, self.portal.cookie_name, value, self.portal.tls, expire)
 
 
 def epoch() -> float:

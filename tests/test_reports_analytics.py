@@ -5,14 +5,21 @@ manager gets, and `transactions --group-by week|month` on the same buckets."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 import pytest_twisted
 from analyticsdata import rows
+from reportdata import config_file
+from test_admin_reports import call, gateway_on
 from test_reports import filled, report
+from test_reports_cli import tillgate
 
 from gateway.backoffice.reports.buckets import all_keys, label
 from gateway.backoffice.reports.errors import ReportError
 from gateway.backoffice.reports.period import Period, parse_day
+from gateway.reactor import deferred_from_coro
 
 HEAD = ("day,program,activations,loads,loaded,redemptions,redeemed,points_accrued,"
         "rewards_redeemed,active_cards\n")
@@ -89,3 +96,27 @@ def test_buckets_of_a_period_cut_mid_week_and_mid_month():
     assert [label(period, "month", k) for k in all_keys(period, "month")] == [
         "2026-11-28", "2026-12-01"]
     assert len(all_keys(period, "day")) == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_staff_and_analytics_through_the_cli_and_the_admin_api(
+        tillgate_inprocess_factory, backoffice_url, tmp_path, monkeypatch):
+    """One code path: `tillgate reports staff` (a subprocess) and `/v1/reports/staff` give the
+    rows the report gives (and the portal shows)."""
+    await filled(backoffice_url, tmp_path, rows())
+    expected = ("opid,program,transactions,points_awarded,rewards_validated,loaded,redeemed,"
+                "members_served\nANNA,loyalty,3,250,1,0.00,0.00,2\n")
+    done = await deferred_from_coro(asyncio.to_thread(
+        tillgate, config_file(backoffice_url, tmp_path), "staff", "--from", "2026-11-01",
+        "--to", "2026-12-31", "--opid", "ANNA"))
+    assert (done.returncode, done.stdout) == (0, expected), done.stderr
+    port = await gateway_on(tillgate_inprocess_factory, backoffice_url, monkeypatch)
+    status, headers, body = await call(port, "/v1/reports/staff?from=2026-11-01&to=2026-12-31"
+                                             "&opid=ANNA&format=csv")
+    assert (status, body.decode()) == (200, expected)
+    status, _, body = await call(port, "/v1/reports/analytics?from=2026-11-01&to=2026-11-30"
+                                       "&program=loyalty&group-by=month")
+    assert status == 200 and json.loads(body)["rows"] == [
+        {"month": "2026-11-01", "program": "loyalty", "activations": 0, "loads": 0,
+         "loaded": "0.00", "redemptions": 0, "redeemed": "0.00", "points_accrued": 395,
+         "rewards_redeemed": 1, "active_cards": 2}]

@@ -17,9 +17,11 @@ has its row per program, those without entries too (zeros), so a chart has no ga
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.backoffice.reports.base import Report, Row, j, journal_filters
 from gateway.backoffice.reports.buckets import BUCKETS, all_keys, bucket_key, label
@@ -37,11 +39,11 @@ FIGURES = ("activations", "loads", "loaded", "redemptions", "redeemed", "points_
 MONEY = frozenset({"loaded", "redeemed"})
 
 
-def _count(condition) -> object:
+def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.sum(case((condition, 1), else_=0))
 
 
-def _total(condition, value) -> object:
+def _total(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.sum(case((condition, value), else_=0))
 
 

@@ -64,15 +64,25 @@ def label(period: Period, by: str, key: int) -> str:
     return max(first_day(by, key), period.first).isoformat()
 
 
+def key_of_day(by: str, number: int) -> int:
+    """The key of the stretch that local day `number` (days since 1970-01-01) is in."""
+    if by == "day":
+        return number
+    if by == "week":
+        return (number + THURSDAY_TO_MONDAY) // 7
+    return _month_number(EPOCH + dt.timedelta(days=number))
+
+
+def day_numbers(period: Period) -> range:
+    """The period's local days as day numbers (days since 1970-01-01)."""
+    return range((period.first - EPOCH).days, (period.last - EPOCH).days + 1)
+
+
 def all_keys(period: Period, by: str) -> list[int]:
     """Every stretch of the period in order, those with no entries too (a chart's x axis)."""
     keys: list[int] = []
-    day = period.first
-    while day <= period.last:
-        number = (day - EPOCH).days
-        key = {"day": number, "week": (number + THURSDAY_TO_MONDAY) // 7,
-               "month": _month_number(day)}[by]
+    for number in day_numbers(period):
+        key = key_of_day(by, number)
         if not keys or keys[-1] != key:
             keys.append(key)
-        day += dt.timedelta(days=1)
     return keys

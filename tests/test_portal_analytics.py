@@ -25,7 +25,7 @@ from test_portal_security import CLUB, logged_in, start
 from wireclients import LineClient
 
 from gateway.backoffice import schema
-from gateway.ledger import cardviews
+from gateway.ledger import cardviews, opcounters
 from gateway.reactor import deferred_from_coro
 from protocols.model import RC, Op, Request
 
@@ -197,12 +197,22 @@ async def test_a_reward_added_in_the_page_is_claimed_at_a_till_and_voided(
             return [client.batch([tgl_request(term="TILL0001", merch="STORE0000000001", **f)])[0]
                     for f in fields]
 
-    earned, claimed, sold_out = await web(till, {"id": f"{run}1", "op": "earn", "card": card,
-                                                 "amt": "10000", "opid": "ANNA"},
-                                          {"id": f"{run}2", "op": "predeem", "card": card,
-                                           "reward": rid, "opid": "ANNA"},
-                                          {"id": f"{run}3", "op": "predeem", "card": card,
-                                           "reward": rid, "opid": "ANNA"})
+    def counted() -> tuple[int, int, int]:
+        return (opcounters.OPERATIONS.labels("loyalty", "earn").value,
+                opcounters.OPERATIONS.labels("loyalty", "reward_claim").value,
+                opcounters.POINTS_ACCRUED.labels("loyalty").value)
+
+    before = counted()
+    earn = {"id": f"{run}1", "op": "earn", "card": card, "amt": "10000", "opid": "ANNA"}
+    earned, claimed, sold_out, again = await web(
+        till, earn, {"id": f"{run}2", "op": "predeem", "card": card, "reward": rid,
+                     "opid": "ANNA"},
+        {"id": f"{run}3", "op": "predeem", "card": card, "reward": rid, "opid": "ANNA"},
+        earn)  # a retransmission: its stored answer again, not a second earn
+    # Prometheus: one earn of 100 points and one claim (the refused claim and the replay are
+    # not counted)
+    assert [a - b for a, b in zip(counted(), before, strict=True)] == [1, 1, 100]
+    assert again == earned
     assert earned.get("rc") == "00", earned
     assert (claimed["rc"], claimed["pts"]) == ("00", "70")
     assert (sold_out["rc"], sold_out.get("msg")) == ("05", "out of stock")

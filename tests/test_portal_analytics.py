@@ -220,6 +220,7 @@ async def test_a_reward_added_in_the_page_is_claimed_at_a_till_and_voided(
     # the edit form: the stock untouched is not written back; a change is
     edit = await web(boss.get, f"/ui/rewards/edit?program=loyalty&id={rid}")
     assert edit.status == 200 and 'name="stock_shown" value="0"' in edit.body
+    assert 'id="edit-name" name="name" type="text" value="Tea"' in edit.body
     changed = await web(boss.post, "/ui/rewards/update", {
         "csrf": edit.csrf, "program": "loyalty", "id": rid, "name": "Green tea",
         "points": "30", "stock": "0", "stock_shown": "0", "valid_from": "",

@@ -1,6 +1,8 @@
 """The web portal's answer times: a logged-in page and a card lookup, over HTTP, from a client on
 the same machine, against a `tillgate serve` subprocess on its embedded default (SQLite back
-office, embedded Redis) holding `--cards` issued gift cards.
+office, embedded Redis) holding `--cards` issued gift cards; then the analytics and staff
+report pages over a back office holding `--journal` entries of a year (bench_reports.py's
+seeded journal, written into the gateway's SQLite file).
 
 Each request is a new TCP connection (as a browser's first request of a page), sequential, so
 the figure is one page's latency, not throughput. Prints p50, p95 and p99 per page.
@@ -13,6 +15,7 @@ import argparse
 import asyncio
 import random
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_activate import consecutive  # noqa: E402
+from bench_reports import insert_journal, journal  # noqa: E402
 
 from gateway.config.model import load_config  # noqa: E402
 from gateway.ledger import cards  # noqa: E402
@@ -55,6 +59,45 @@ def log_in(gateway: GatewayProcess) -> Client:
     return client
 
 
+def fill_journal(gateway: GatewayProcess, entries: int, cards: int) -> None:
+    """The year's entries, written into the running gateway's back office (migrated by the
+    login), in time order as the feed writes them."""
+    db = sqlite3.connect(gateway.workdir / "var" / "backoffice.sqlite3", timeout=30)
+    try:
+        insert_journal(db, journal(entries, cards, random.Random(16)))
+        db.commit()
+        db.execute("ANALYZE")
+    finally:
+        db.close()
+
+
+# (label, path): what head office opens; requests of each = --report-requests
+REPORT_PAGES = [
+    ("analytics, gift, a month by day",
+     "/ui/analytics?program=gift&from=2026-06-01&to=2026-06-30&by=day"),
+    ("analytics, loyalty, a month by day",
+     "/ui/analytics?program=loyalty&from=2026-06-01&to=2026-06-30&by=day"),
+    ("analytics, gift, the year by week",
+     "/ui/analytics?program=gift&from=2026-01-01&to=2026-12-31&by=week"),
+    ("analytics, gift, the year by month",
+     "/ui/analytics?program=gift&from=2026-01-01&to=2026-12-31&by=month"),
+    ("analytics CSV, gift, a month by day",
+     "/ui/analytics.csv?program=gift&from=2026-06-01&to=2026-06-30&by=day"),
+    ("staff report, a month", "/ui/staff-report?from=2026-06-01&to=2026-06-30"),
+]
+
+
+def time_pages(client: Client, pages, requests: int) -> None:
+    for name, path in pages:
+        samples = []
+        for _ in range(requests):
+            t = time.perf_counter()
+            answer = client.get(path)
+            samples.append(time.perf_counter() - t)
+            assert answer.status == 200, (answer.status, answer.body[:300])
+        print(f"{name:<38} {requests} requests  {percentiles(samples)}", flush=True)
+
+
 def percentiles(samples: list[float]) -> str:
     q = statistics.quantiles(samples, n=100)
     return f"p50 {q[49] * 1000:.1f} ms  p95 {q[94] * 1000:.1f} ms  p99 {q[98] * 1000:.1f} ms"
@@ -64,6 +107,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cards", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--journal", type=int, default=1_000_000,
+                        help="journal entries of a year in the back office (0: none)")
+    parser.add_argument("--report-requests", type=int, default=100)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         gateway = GatewayProcess.prepare(Path(tmp)).start()
@@ -85,6 +131,12 @@ def main() -> None:
                     samples.append(time.perf_counter() - t)
                     assert answer.status == 200, answer.status
                 print(f"{name:<26} {args.requests} requests  {percentiles(samples)}")
+            if args.journal:
+                started = time.perf_counter()
+                fill_journal(gateway, args.journal, args.cards)
+                print(f"{args.journal} journal entries written in "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
+                time_pages(client, REPORT_PAGES, args.report_requests)
         finally:
             gateway.stop()
 

@@ -9,6 +9,7 @@ confirmation step (points and stock come back)."""
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import io
 import re
@@ -45,8 +46,16 @@ def csv_rows(body: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(body)))
 
 
-async def setup(factory, backoffice_url: str):
-    gw, portal, port, clock = await start(factory, backoffice_url, extra=CLUB)
+def private(factory, redis_url: str):
+    """The gateway factory on the `redis_url` Redis (flushed for the test), not the suite's
+    shared one: the rewards, claims and card views these tests make stay out of other tests'
+    catalogue and counts."""
+    return functools.partial(factory, redis_url=redis_url)
+
+
+async def setup(factory, backoffice_url: str, redis_url: str):
+    gw, portal, port, clock = await start(private(factory, redis_url), backoffice_url,
+                                          extra=CLUB)
 
     async def fill():
         engine = await portal.engine()
@@ -54,8 +63,6 @@ async def setup(factory, backoffice_url: str):
             await conn.execute(insert(schema.journal_entries), journal_rows())
         store = portal.store()
         program = portal.config.programs["loyalty"]
-        days = range(at("2026-11-20 00:00:00") // 86400, at("2026-12-02 00:00:00") // 86400)
-        await store.client.delete(*[cardviews.views_key("loyalty", d) for d in days])
         for when in ("2026-11-24 10:00:00", "2026-11-24 11:00:00", "2026-11-25 10:00:00"):
             await cardviews.count_view(store, program, "staff", at(when))
         await cardviews.count_view(store, program, "member", at("2026-11-25 12:00:00"))
@@ -73,8 +80,9 @@ async def log_in(portal, port, clock, address: str, role: str, merchant: str | N
 
 @pytest_twisted.ensureDeferred
 async def test_analytics_figures_and_csv_equal_the_journal(tillgate_inprocess_factory,
-                                                           backoffice_url):
-    _gw, portal, port, clock = await setup(tillgate_inprocess_factory, backoffice_url)
+                                                           backoffice_url, redis_url):
+    _gw, portal, port, clock = await setup(tillgate_inprocess_factory, backoffice_url,
+                                           redis_url)
     boss = await log_in(portal, port, clock, "boss@example.com", "head_office")
     page = await web(boss.get, f"/ui/analytics?program=loyalty&{NOV}")
     assert page.status == 200, page.body[:2000]
@@ -116,8 +124,9 @@ async def test_analytics_figures_and_csv_equal_the_journal(tillgate_inprocess_fa
 
 @pytest_twisted.ensureDeferred
 async def test_a_manager_sees_their_merchant_and_staff_nothing(tillgate_inprocess_factory,
-                                                              backoffice_url):
-    _gw, portal, port, clock = await setup(tillgate_inprocess_factory, backoffice_url)
+                                                              backoffice_url, redis_url):
+    _gw, portal, port, clock = await setup(tillgate_inprocess_factory, backoffice_url,
+                                           redis_url)
     manager = await log_in(portal, port, clock, "meg@example.com", "merchant_manager",
                            "STORE0000000001")
     month = "from=2026-11-01&to=2026-11-30&by=month"
@@ -140,8 +149,10 @@ async def test_a_manager_sees_their_merchant_and_staff_nothing(tillgate_inproces
 
 
 @pytest_twisted.ensureDeferred
-async def test_staff_report_and_its_csv(tillgate_inprocess_factory, backoffice_url):
-    _gw, portal, port, clock = await setup(tillgate_inprocess_factory, backoffice_url)
+async def test_staff_report_and_its_csv(tillgate_inprocess_factory, backoffice_url,
+                                        redis_url):
+    _gw, portal, port, clock = await setup(tillgate_inprocess_factory, backoffice_url,
+                                           redis_url)
     boss = await log_in(portal, port, clock, "boss@example.com", "head_office")
     query = "from=2026-11-01&to=2026-12-31"
     page = await web(boss.get, f"/ui/staff-report?{query}")
@@ -163,8 +174,9 @@ async def test_staff_report_and_its_csv(tillgate_inprocess_factory, backoffice_u
 
 @pytest_twisted.ensureDeferred
 async def test_a_reward_added_in_the_page_is_claimed_at_a_till_and_voided(
-        tillgate_inprocess_factory, backoffice_url):
-    gw, portal, port, clock = await start(tillgate_inprocess_factory, backoffice_url)
+        tillgate_inprocess_factory, backoffice_url, redis_url):
+    gw, portal, port, clock = await start(private(tillgate_inprocess_factory, redis_url),
+                                          backoffice_url)
     boss = await log_in(portal, port, clock, "boss@example.com", "head_office")
     rid = "T" + secrets.token_hex(4).upper()  # the suite's Redis outlives a test
     listing = await web(boss.get, "/ui/rewards?program=loyalty")

@@ -1,7 +1,9 @@
 """The web portal's answer times: a logged-in page, a card lookup, a card action (suspend), the
 staff dashboard, online entry and the operators and API tokens pages, over HTTP, from a client
 on the same machine, against a `tillgate serve` subprocess on its embedded default (SQLite back
-office, embedded Redis) holding `--cards` issued gift cards and `--operators` staff accounts.
+office, embedded Redis) holding `--cards` issued gift cards and `--operators` staff accounts;
+then the analytics and staff report pages over a back office holding `--journal` entries of a
+year (bench_reports.py's seeded journal, written into the gateway's SQLite file).
 
 Each request is a new TCP connection (as a browser's first request of a page), sequential, so
 the figure is one page's latency, not throughput. Prints p50, p95 and p99 per page.
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import random
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_activate import consecutive  # noqa: E402
+from bench_reports import insert_journal, journal  # noqa: E402
 
 from gateway.config.model import load_config  # noqa: E402
 from gateway.ledger import cards  # noqa: E402
@@ -69,6 +73,8 @@ def log_in(gateway: GatewayProcess, address: str = "bench@example.com",
 
 
 REF = re.compile(r'name="ref" value="([^"]*)"')  # the card page's sealed card reference
+
+
 def entry(csrf: str, card: str) -> dict[str, str]:
     """The form of online transaction entry: a load of 1.00."""
     return {"csrf": csrf, "card": card, "kind": "load", "amount": "1.00"}
@@ -76,6 +82,49 @@ def entry(csrf: str, card: str) -> dict[str, str]:
 
 def hidden(body: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', body))
+
+
+def fill_journal(gateway: GatewayProcess, entries: int, cards: int) -> None:
+    """The year's entries, written into the running gateway's back office (migrated by the
+    login), in time order as the feed writes them."""
+    db = sqlite3.connect(gateway.workdir / "var" / "backoffice.sqlite3", timeout=30)
+    try:
+        insert_journal(db, journal(entries, cards, random.Random(16)))
+        db.commit()
+        db.execute("ANALYZE")
+    finally:
+        db.close()
+
+
+# (label, path): what head office opens; requests of each = --report-requests
+REPORT_PAGES = [
+    ("analytics, gift, a month by day",
+     "/ui/analytics?program=gift&from=2026-06-01&to=2026-06-30&by=day"),
+    ("analytics, loyalty, a month by day",
+     "/ui/analytics?program=loyalty&from=2026-06-01&to=2026-06-30&by=day"),
+    ("analytics, gift, the year by week",
+     "/ui/analytics?program=gift&from=2026-01-01&to=2026-12-31&by=week"),
+    ("analytics, gift, the year by month",
+     "/ui/analytics?program=gift&from=2026-01-01&to=2026-12-31&by=month"),
+    ("analytics CSV, gift, a month by day",
+     "/ui/analytics.csv?program=gift&from=2026-06-01&to=2026-06-30&by=day"),
+    ("staff report, a month", "/ui/staff-report?from=2026-06-01&to=2026-06-30"),
+]
+
+
+def time_pages(client: Client, pages, requests: int) -> None:
+    for name, path in pages:
+        samples = []
+        try:
+            for _ in range(requests):
+                t = time.perf_counter()
+                answer = client.get(path)
+                samples.append(time.perf_counter() - t)
+                assert answer.status == 200, (answer.status, answer.body[:300])
+        except TimeoutError:  # the client's 10 s: said, and the next page timed
+            print(f"{name:<38} no answer within the client's 10 s time-out", flush=True)
+            continue
+        print(f"{name:<38} {requests} requests  {percentiles(samples)}", flush=True)
 
 
 def percentiles(samples: list[float]) -> str:
@@ -88,6 +137,9 @@ def main() -> None:
     parser.add_argument("--cards", type=int, default=100_000)
     parser.add_argument("--operators", type=int, default=200)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--journal", type=int, default=1_000_000,
+                        help="journal entries of a year in the back office (0: none)")
+    parser.add_argument("--report-requests", type=int, default=100)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         gateway = GatewayProcess.prepare(Path(tmp)).start()
@@ -143,6 +195,12 @@ def main() -> None:
                 assert answer.status == 200, answer.status
             print(f"{'POST /ui/cards/action':<26} {args.requests} requests  "
                   f"{percentiles(samples)}")
+            if args.journal:
+                started = time.perf_counter()
+                fill_journal(gateway, args.journal, args.cards)
+                print(f"{args.journal} journal entries written in "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
+                time_pages(client, REPORT_PAGES, args.report_requests)
         finally:
             gateway.stop()
 

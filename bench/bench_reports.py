@@ -61,6 +61,15 @@ RUNS = [
     ("customer-activity, 1 month", "customer-activity",
      {"from": ["2026-06-01"], "to": ["2026-06-30"], "program": ["gift", "loyalty"]}),
     ("tiers, 1 year", "tiers", {"from": ["2026-01-01"], "to": ["2026-12-31"]}),
+    ("analytics, gift, 1 month by day", "analytics",
+     {"from": ["2026-06-01"], "to": ["2026-06-30"], "program": ["gift"]}),
+    ("analytics, gift, 1 year by week", "analytics",
+     {"from": ["2026-01-01"], "to": ["2026-12-31"], "program": ["gift"], "group-by": ["week"]}),
+    ("analytics, loyalty, 1 year by month, 1 store", "analytics",
+     {"from": ["2026-01-01"], "to": ["2026-12-31"], "program": ["loyalty"],
+      "group-by": ["month"], "merchant": [MERCHANTS[3]]}),
+    ("staff, 1 month", "staff", {"from": ["2026-06-01"], "to": ["2026-06-30"]}),
+    ("staff, 1 year", "staff", {"from": ["2026-01-01"], "to": ["2026-12-31"]}),
 ]
 
 
@@ -94,8 +103,13 @@ def _card(number: int, times: list[int], rng: random.Random):
         else:
             op, dv, dp = "reload", rng.choice((1000, 2500)), 0
         bal, pts = bal + dv, pts + dp
+        # the staff member at the till: two per till
         yield t, (card_id, f"{t * 1000}-{seq}", seq, op, mask, program, dv, dp, bal, pts,
-                  terminal, merchant, f"k{number}-{seq}", t, None)
+                  terminal, merchant, f"k{number}-{seq}", t, None, f"{terminal}-{seq % 2}")
+
+
+JOURNAL_COLUMNS = ("card_id", "entry_id", "seq", "op", "card_mask", "program", "dv", "dp", "bal",
+                   "pts", "terminal", "merchant", "request_key", "t", "undo", "opid")
 
 
 def holders(cards: int, customers: int, rng: random.Random):
@@ -117,8 +131,7 @@ def fill_sqlite(path: Path, entries: int, cards: int, customers: int) -> None:
     db = sqlite3.connect(path)
     try:
         db.execute("PRAGMA synchronous=OFF")  # a bench fill, not a ledger
-        db.executemany("INSERT INTO journal_entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       journal(entries, cards, rng))
+        insert_journal(db, journal(entries, cards, rng))
         db.executemany("INSERT INTO customer_types (id, name, description) VALUES (?, ?, '')",
                        enumerate(CUSTOMER_TYPES, start=1))
         db.executemany("INSERT INTO customers (id, code, name, customer_type_id, created_t) "
@@ -133,6 +146,11 @@ def fill_sqlite(path: Path, entries: int, cards: int, customers: int) -> None:
         db.close()
 
 
+def insert_journal(db: sqlite3.Connection, rows) -> None:
+    db.executemany(f"INSERT INTO journal_entries ({', '.join(JOURNAL_COLUMNS)}) VALUES "
+                   f"({', '.join('?' * len(JOURNAL_COLUMNS))})", rows)
+
+
 async def fill_postgres(url, entries: int, cards: int, customers: int) -> None:
     import asyncpg
 
@@ -140,7 +158,7 @@ async def fill_postgres(url, entries: int, cards: int, customers: int) -> None:
     conn = await asyncpg.connect(host=url.host, port=url.port, user=url.username,
                                  database=url.database, password=url.password)
     try:
-        await conn.copy_records_to_table("journal_entries",
+        await conn.copy_records_to_table("journal_entries", columns=JOURNAL_COLUMNS,
                                          records=list(journal(entries, cards, rng)))
         await conn.copy_records_to_table(
             "customer_types", columns=["id", "name", "description"],

@@ -104,7 +104,7 @@ async def test_reports_as_json_and_csv_with_scope(tillgate_inprocess_factory, ba
     assert status == 200
     listed = {r["name"]: r for r in json.loads(body)["reports"]}
     assert list(listed) == ["transactions", "liability", "activations", "tiers",
-                            "customer-activity"]
+                            "customer-activity", "analytics", "staff"]
     assert listed["liability"]["parameters"] == ["to", "tz"]
 
 
@@ -118,8 +118,8 @@ async def test_bad_parameters_are_400_and_name_the_parameter(tillgate_inprocess_
         ("/v1/reports/transactions?from=2026-11-24", "to", "to: required"),
         ("/v1/reports/transactions?from=2026-11-31&to=2026-12-01", "from",
          "from: '2026-11-31': expected a date"),
-        ("/v1/reports/transactions?from=2026-11-24&to=2026-11-24&group-by=week", "group-by",
-         "group-by: 'week': one of"),
+        ("/v1/reports/transactions?from=2026-11-24&to=2026-11-24&group-by=year", "group-by",
+         "group-by: 'year': one of"),
         ("/v1/reports/transactions?from=2026-11-24&to=2026-11-24&format=xml", "format",
          "format: one of csv, json"),
         ("/v1/reports/transactions?from=2026-11-24&to=2026-11-24&customer-type=vip",

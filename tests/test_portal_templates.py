@@ -7,6 +7,7 @@ in a browser in test_portal_browser.py.)"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from html.parser import HTMLParser
@@ -15,7 +16,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from gateway.backoffice.reports.period import Period
 from gateway.web.portal.cardref import ACTIONS
+from gateway.web.portal.charts import bar_chart
 from gateway.web.portal.render import HERE, Renderer
 
 NAMED = re.compile(r'"([a-z_]+\.html)"')
@@ -57,6 +60,25 @@ PERSON = SimpleNamespace(id=7, display_name="Ida <I>", role="staff", merchant="S
                          created_t=1, last_login_t=None)
 CLUB = SimpleNamespace(name="north", programs=("loyalty",), merchants=("STORE0000000001",),
                        terminals=("TILL0001",))
+
+MANAGER = SimpleNamespace(display_name="Meg", role="merchant_manager", merchant="STORE0000000001",
+                          email="meg@example.com", second_factor="totp", last_login_t=1)
+PROGRAMS = [SimpleNamespace(id="gift", kind="gift"), SimpleNamespace(id="loyalty", kind="loyalty")]
+CHOSEN = SimpleNamespace(first="2026-11-23", last="2026-11-24", by="day")
+CHARTS = [bar_chart(f"chart-{n}", n.title(), ["2026-11-23", "2026-11-24"], [3, 0])
+          for n in ("views", "points")]
+FOUND = SimpleNamespace(
+    program=SimpleNamespace(id="loyalty"), chosen=CHOSEN,
+    period=Period(dt.date(2026, 11, 23), dt.date(2026, 11, 24), dt.UTC),
+    columns=("day", "program", "staff_views"), rows=[("2026-11-23", "loyalty", 3)])
+REWARD = {"program": "loyalty", "id": "MUG", "name": "Mug <b>", "points": 30, "stock": None,
+          "valid_from": None, "valid_to": "2999-12-31", "clubs": ["STORE0000000001"],
+          "tier": "", "enabled": True, "claimed": 2, "source": "store"}
+CLAIM = {"id": "1-0", "time": "2026-11-24T10:00:00Z", "op": "claim", "reward": "MUG",
+         "card": "77******12", "points": -30, "terminal": "TILL0001",
+         "merchant": "STORE0000000001", "key": "L:TILL0001:k1", "operator": "ANNA",
+         "orig": None, "voided": False}
+LOYALTY = SimpleNamespace(id="loyalty", kind="loyalty")
 
 # (template, values as the handler passes them, with an error where the page can show one)
 PAGES = [
@@ -168,6 +190,38 @@ PAGES = [
     ("clubs.html", {"title": "Clubs", "wide": True, "operator": STAFF,
                     "clubs": [{"club": CLUB, "members": [PERSON]}],
                     "unnamed": [SimpleNamespace(id="club", merchants=("OTHER",))]}),
+    ("analytics.html", {"title": "Analytics", "programs": PROGRAMS, "headings": {},
+                        "found": FOUND, "charts": CHARTS, "csv_query": "program=loyalty",
+                        "chosen": CHOSEN, "program_id": "loyalty", "zone": "UTC",
+                        "operator": MANAGER}),
+    ("analytics.html", {"title": "Analytics", "programs": PROGRAMS, "headings": {},
+                        "found": None, "charts": [], "csv_query": "", "chosen": CHOSEN,
+                        "program_id": "", "operator": HEAD, "error": "To: on or after From."}),
+    ("staff_report.html", {"title": "Staff report", "programs": PROGRAMS,
+                           "columns": ("opid", "program"), "headings": {"opid": "Staff member",
+                                                                        "program": "Program"},
+                           "found": SimpleNamespace(program="", period=FOUND.period,
+                                                    rows=[("ANNA", "loyalty")]),
+                           "csv_query": "", "program_id": "", "chosen": CHOSEN,
+                           "operator": HEAD}),
+    ("staff_report.html", {"title": "Staff report", "programs": PROGRAMS, "columns": (),
+                           "headings": {}, "found": None, "csv_query": "", "program_id": "",
+                           "chosen": CHOSEN, "operator": MANAGER, "error": "From: a date."}),
+    ("rewards.html", {"title": "Rewards", "programs": [LOYALTY], "program": LOYALTY,
+                      "rewards": [REWARD, {**REWARD, "id": "CUP", "enabled": False}],
+                      "merchants": ["STORE0000000001", "BHNRESELLER0001"],
+                      "tiers": ["BRONZE", "SILVER"], "form": {"id": "X"}, "operator": HEAD,
+                      "error": "Points: at least 1."}),
+    ("reward_edit.html", {"title": "Reward MUG", "program": LOYALTY, "reward": REWARD,
+                          "merchants": ["STORE0000000001"], "tiers": [], "operator": HEAD,
+                          "error": "Valid_to: before valid_from."}),
+    ("claims.html", {"title": "Reward claims", "program": LOYALTY,
+                     "claims": [CLAIM, {**CLAIM, "id": "2-0", "voided": True}],
+                     "chosen": CHOSEN, "zone": "UTC", "operator": HEAD}),
+    ("claims.html", {"title": "Reward claims", "program": LOYALTY, "claims": None,
+                     "chosen": CHOSEN, "operator": HEAD, "error": "To: on or after From."}),
+    ("claim_void.html", {"title": "Void a claim", "program": LOYALTY, "claim": CLAIM,
+                         "operator": HEAD}),
 ]
 
 

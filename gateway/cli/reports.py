@@ -43,7 +43,8 @@ def register(subparsers, common) -> None:
         reports.add_argument(f"--{name}", action="append", metavar=name.upper().replace("-", "_"),
                              help="filter; may be repeated")
     reports.add_argument("--group-by", choices=GROUPS, help="transactions: one summary row "
-                         "per group and program instead of one per entry")
+                         "per group and program instead of one per entry; analytics: day "
+                         "(default), week or month")
     reports.add_argument("--format", choices=list(FORMATS), default="csv")
     reports.add_argument("--out", metavar="FILE", help="write here (default: stdout)")
     reports.set_defaults(func=run_report)

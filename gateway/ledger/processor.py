@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from gateway.config.model import Config, Program, Reseller
-from gateway.ledger import cards, rewardkeys
+from gateway.ledger import cards, opcounters, rewardkeys
 from gateway.ledger.checks import INVOICE_OPS, amount_refusal, precheck
 from gateway.ledger.params import ScriptParams, script_of, to_result
 from gateway.ledger.resellers import ResellerRules
@@ -218,6 +218,8 @@ class Processor(BatchRunner):
         if refused is not None:
             return claim, refused, None
         res = await self._card_outcome(req, reply[1], card_plan)
+        if claim == 0:  # claimed now, so the card script applied it (1: a replay)
+            opcounters.count(program.id, req, res)
         return claim, to_result(res, program), res.get("freed")
 
     async def _reseller_prepare(self, req: Request, program: Program,
@@ -333,9 +335,11 @@ class Processor(BatchRunner):
         assert req.card is not None
         script = script_of(req)
         params = self.params(req, program, script, req.card)
-        res, _ = await self._run_card(script, req, params, req.original_key,
-                                      velocity=velocity,
-                                      reward_keys=await self._reward_keys(req, program))
+        res, fresh = await self._run_card(script, req, params, req.original_key,
+                                          velocity=velocity,
+                                          reward_keys=await self._reward_keys(req, program))
+        if fresh:
+            opcounters.count(program.id, req, res)
         return to_result(res, program), res.get("freed")
 
     async def _transfer_early_refusal(self, card: str, target: str,

@@ -47,6 +47,7 @@ class Asset:
     body: bytes
     content_type: bytes
     cache: bytes
+    filename: str | None = None  # a download (Content-Disposition: attachment) of this name
 
 
 Reply = Page | Redirect | Asset

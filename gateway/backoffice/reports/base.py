@@ -43,10 +43,11 @@ class Report(ABC):
 
 
 def journal_filters(statement: Select, query: Query) -> Select:
-    """Entries of the query's period, merchants, terminals, programs and operations."""
+    """Entries of the query's period, merchants, terminals, programs, operations and staff."""
     statement = statement.where(j.c.t >= query.period.start, j.c.t < query.period.end)
     for column, values in ((j.c.merchant, query.merchants), (j.c.terminal, query.terminals),
-                           (j.c.program, query.programs), (j.c.op, query.ops)):
+                           (j.c.program, query.programs), (j.c.op, query.ops),
+                           (j.c.opid, query.opids)):
         if values:
             statement = statement.where(column.in_(values))
     return statement

@@ -12,6 +12,10 @@ SUMMARIES = {
     "tiers": "card rank (tier) changes; empty until tiers exist (issue 19)",
     "customer-activity": "visits, spend, points and visits per week of each customer over a "
                          "period",
+    "analytics": "activations, loads, redemptions, points accrued, rewards redeemed and active "
+                 "cards by program and day, week or month",
+    "staff": "per staff member (opid) and program: transactions, points awarded, rewards "
+             "validated, amounts and members served",
 }
 NAMES = tuple(SUMMARIES)
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}

@@ -91,3 +91,12 @@ async def report_chunks(engine: AsyncEngine, config: Config, report: Report, que
                 written.rows += len(batch)
                 yield writer.rows(columns, batch)
     yield writer.tail()
+
+
+async def report_rows(engine: AsyncEngine, config: Config, report: Report, query: Query
+                      ) -> list[Row]:
+    """The whole report as rows, for a page that shows it (the portal's analytics and staff
+    report): the same batches the CSV and JSON are written from, for reports of a few hundred
+    rows (a row per day, week or month, or per staff member)."""
+    async with engine.connect() as conn:
+        return [row async for batch in report.batches(conn, config, query) for row in batch]

@@ -4,9 +4,11 @@ Query. A bad or unknown parameter is a ReportError that names it.
 
   from, to        days, YYYY-MM-DD, both included; `liability` is as of the end of `to`
   tz              the zone the days are in (IANA name); default UTC
-  merchant, terminal, program, op, customer-type, reseller
-                  filters; each may be given more than once (any of them matches)
-  group-by        `transactions` only: day, merchant, terminal, program or op
+  merchant, terminal, program, op, customer-type, reseller, opid
+                  filters; each may be given more than once (any of them matches); `opid`
+                  is the staff member (or operator) who made the entry
+  group-by        `transactions`: day, week, month, merchant, terminal, program or op;
+                  `analytics`: day, week or month (default day)
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from dataclasses import dataclass
 from gateway.backoffice.reports.errors import ReportError
 from gateway.backoffice.reports.period import Period, parse_day, zone
 
-FILTERS = ("merchant", "terminal", "program", "op", "customer-type", "reseller")
+FILTERS = ("merchant", "terminal", "program", "op", "customer-type", "reseller", "opid")
 SINGLE = ("from", "to", "tz", "group-by")
-GROUPS = ("day", "merchant", "terminal", "program", "op")
+GROUPS = ("day", "week", "month", "merchant", "terminal", "program", "op")
 # The journal's operations (gateway/ledger/journal.py), operator status changes, and `tier`
 # (issue 19): a typo in --op is an error, not an empty report.
 OPS = ("activate", "reload", "redeem", "refund", "cashout", "earn", "add_points", "return",
@@ -40,6 +42,7 @@ class Query:
     ops: tuple[str, ...] = ()
     customer_types: tuple[str, ...] = ()
     resellers: tuple[str, ...] = ()
+    opids: tuple[str, ...] = ()
     group_by: str | None = None
 
 
@@ -72,7 +75,8 @@ def parse_query(raw: Mapping[str, Sequence[str]], takes: frozenset[str], *,
                  terminals=tuple(given.get("terminal", ())),
                  programs=tuple(given.get("program", ())), ops=ops,
                  customer_types=tuple(given.get("customer-type", ())),
-                 resellers=tuple(given.get("reseller", ())), group_by=group_by)
+                 resellers=tuple(given.get("reseller", ())),
+                 opids=tuple(given.get("opid", ())), group_by=group_by)
 
 
 def _period(given: dict[str, list[str]], tz: dt.tzinfo, as_of: bool, today: dt.date) -> Period:

@@ -24,13 +24,12 @@ from gateway.backoffice.reports.base import (
     Row,
     j,
     journal_filters,
-    local_day,
     of_customer_types,
     streamed,
 )
+from gateway.backoffice.reports.buckets import BUCKETS, bucket_key, label
 from gateway.backoffice.reports.catalogue import SUMMARIES
 from gateway.backoffice.reports.money import Money
-from gateway.backoffice.reports.period import day_of
 from gateway.backoffice.reports.query import Query
 from gateway.config.model import Config
 
@@ -84,8 +83,9 @@ class Transactions(Report):
 
     async def _groups(self, conn: AsyncConnection, config: Config, query: Query
                       ) -> AsyncIterator[list[Row]]:
-        key = {"day": local_day(query.period, j.c.t), "merchant": j.c.merchant,
-               "terminal": j.c.terminal, "op": j.c.op}.get(query.group_by or "")
+        by = query.group_by or ""
+        key = bucket_key(query.period, by, j.c.t) if by in BUCKETS else {
+            "merchant": j.c.merchant, "terminal": j.c.terminal, "op": j.c.op}.get(by)
         figures = (j.c.program, func.count(), func.sum(j.c.dv), func.sum(j.c.dp))
         statement = select(key.label("key"), *figures) if key is not None else select(*figures)
         statement = journal_filters(await of_customer_types(conn, statement, query), query)
@@ -95,7 +95,7 @@ class Transactions(Report):
         rows: list[Row] = []
         for found in (await conn.execute(statement)).all():
             *group, program, count, dv, dp = found
-            if group and query.group_by == "day":
-                group = [day_of(group[0])]
+            if group and by in BUCKETS:
+                group = [label(query.period, by, group[0])]
             rows.append((*group, program, count, money.format(dv, program), int(dp or 0)))
         yield rows

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from gateway.web.portal import (
     account,
+    analytics,
     apitokens,
     cardactions,
     cardbatch,
@@ -18,14 +19,17 @@ from gateway.web.portal import (
     entry,
     login,
     peopleroutes,
+    rewardscreen,
     scanner,
     staffdesk,
+    staffreport,
 )
 from gateway.web.portal.render import CSS
 from gateway.web.portal.sessions import ANON, IN, PASSWORD
 from gateway.web.portal.web import STATIC_CACHE, Asset, Ctx, Page, Redirect, Reply, Route
 
 HEAD_OFFICE = ("head_office",)
+MANAGERS = ("head_office", "merchant_manager")
 
 
 async def home(ctx: Ctx) -> Reply:
@@ -73,4 +77,22 @@ def routes() -> dict[tuple[str, str], Route]:
         **scanner.ROUTES,
         **ecardpages.ROUTES,
         **peopleroutes.ROUTES,
+        **REPORT_ROUTES,
     }
+
+
+# Analytics, the staff report and the rewards catalogue (docs/portal.md).
+REPORT_ROUTES = {
+    ("GET", "analytics"): Route(analytics.show, IN, MANAGERS),
+    ("GET", "analytics.csv"): Route(analytics.download, IN, MANAGERS),
+    ("GET", "staff-report"): Route(staffreport.show, IN, MANAGERS),
+    ("GET", "staff-report.csv"): Route(staffreport.download, IN, MANAGERS),
+    ("GET", "rewards"): Route(rewardscreen.show, IN, HEAD_OFFICE),
+    ("POST", "rewards/add"): Route(rewardscreen.add, IN, HEAD_OFFICE),
+    ("GET", "rewards/edit"): Route(rewardscreen.edit_form, IN, HEAD_OFFICE),
+    ("POST", "rewards/update"): Route(rewardscreen.update, IN, HEAD_OFFICE),
+    ("POST", "rewards/switch"): Route(rewardscreen.switch, IN, HEAD_OFFICE),
+    ("GET", "rewards/claims"): Route(rewardscreen.claims, IN, HEAD_OFFICE),
+    ("GET", "rewards/void"): Route(rewardscreen.void_form, IN, HEAD_OFFICE),
+    ("POST", "rewards/void"): Route(rewardscreen.void, IN, HEAD_OFFICE),
+}

@@ -203,6 +203,9 @@ class PortalResource(resource.Resource):
             self._send(request, 303, b"text/plain; charset=utf-8", b"")
         elif isinstance(reply, Asset):
             request.setHeader(b"cache-control", reply.cache)
+            if reply.filename:
+                request.setHeader(b"content-disposition",
+                                  f'attachment; filename="{reply.filename}"'.encode())
             self._send(request, 200, reply.content_type, reply.body)
         else:
             session = ctx.new_session or ctx.session

@@ -95,7 +95,8 @@ def test_head_office_adds_a_manager_who_adds_staff_to_a_club(gateway, chromium, 
         shots(manager, "clubs-list")
 
         phone = browser.new_context(**PHONE).new_page()
-        log_in(phone, gateway, "sal@example.com")
+        log_in(phone, gateway, "sal@example.com")  # staff land on their dashboard
+        phone.goto(base_url(gateway) + "/ui/cards")
         phone.get_by_label("Card number, barcode or QR code").fill(card)
         phone.get_by_role("button", name="Look up").click()
         assert mask_card(card) in phone.content() and "(58" not in phone.content()

@@ -132,3 +132,18 @@ async def test_unknown_numbers_leave_no_card_keys(ledger, redis_client):  # noqa
         got = await ledger.send(op, card, 100, original_key="x")
         assert got.code == ("00" if op is Op.REVERSAL else RC.UNKNOWN_CARD)
     assert not [k for k in redis_client.scan_iter("{c:*")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_till_naming_the_portal_terminal_is_refused(ledger):  # noqa: F811
+    # the default config's portal terminal of STORE0000000001 (docs/portal.md): the portal's only
+    card = await ledger.issue("gift", activate=1000)
+    merchant = ledger.config.merchants["STORE0000000001"]
+    assert merchant.portal_terminal == "WEB00001"
+    for channel in ("iso", "tgl", "member"):
+        refused = await ledger.send(Op.BALANCE, card, terminal="WEB00001",
+                                    merchant="STORE0000000001", channel=channel)
+        assert refused.code == RC.TERMINAL_NOT_PERMITTED, channel
+    portal = await ledger.send(Op.BALANCE, card, terminal="WEB00001",
+                               merchant="STORE0000000001", channel="portal")
+    assert (portal.code, portal.balance) == ("00", 1000)

@@ -38,6 +38,8 @@ MONEY_LIMIT_OPS = frozenset({Op.ACTIVATE, Op.ACTIVATE_PREVALUED, Op.RELOAD, Op.R
                              Op.REFUND})
 
 
+PORTAL_CHANNEL = "portal"  # Request.channel of what the portal sends (web/portal/tilltx.py)
+
 def points_for(program: Program, amount: int, rate: int | None = None) -> int:
     """Points a purchase of `amount` minor units earns, by the program's integer rules (at
     `rate` points per unit instead of the program's: a tier's rate)."""
@@ -58,6 +60,10 @@ def precheck(config: Config, req: Request) -> Result | Program:
     """Transport-independent refusals in the order of the issue; else the card's program."""
     merchant = config.merchant_of_terminal(req.terminal)
     if merchant is None or merchant.id != req.merchant:
+        return Result(RC.TERMINAL_NOT_PERMITTED)
+    # A merchant's portal terminal (merchants.<id>.portal_terminal) is the portal's alone: a
+    # till that names it is refused as any terminal of another merchant is.
+    if req.terminal == merchant.portal_terminal and req.channel != PORTAL_CHANNEL:
         return Result(RC.TERMINAL_NOT_PERMITTED)
     if not req.card:
         return Result(RC.FORMAT_ERROR, message="card missing")

@@ -30,6 +30,7 @@ from gateway.backoffice.operators import Operator
 from gateway.config.model import Config, Program
 from gateway.ledger.amounts import parse_amount
 from gateway.ledger.cards import card_id, journal_key
+from gateway.ledger.checks import PORTAL_CHANNEL
 from gateway.ledger.journal import latest
 from gateway.sim.render import RC_MEANINGS
 from gateway.web.portal.cardlookup import MAX_INPUT, may_see
@@ -39,7 +40,7 @@ from protocols.model import RC, Op, Request, Result, mask_card
 log = logging.getLogger(__name__)
 
 OPID_PREFIX = "ui:"
-CHANNEL = "portal"
+CHANNEL = PORTAL_CHANNEL  # the only channel its merchant's portal terminal is taken from
 NONCE = re.compile(r"^[0-9a-f]{16}$")
 INVOICE = re.compile(r"^[ -~]{1,20}$")  # as TGL's `inv` and field 63 `IN` take it
 PIN = re.compile(r"^[0-9]{4,12}$")

@@ -36,9 +36,12 @@ def tillgate(config_file: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_issue_activate_show_and_audit(config_file, tmp_path, redis_url):
     out = tmp_path / "cards.csv"
+    out.write_text("")
+    out.chmod(0o644)  # a file there already, readable by all: narrowed before PINs go in
     done = tillgate(config_file, "cards", "issue", "--program", "secure", "--count", "5",
                     "--activate", "12.50", "--out", str(out))
     assert done.returncode == 0, done.stderr
+    assert out.stat().st_mode & 0o777 == 0o600  # numbers and PINs: the owner's alone
     with out.open() as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[:2] == ["card", "pin"]

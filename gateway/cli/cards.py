@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import secrets
 import sys
 from typing import TextIO
@@ -120,7 +121,7 @@ def run_issue(args) -> int:
         return fail(f"program {program.id!r}: cannot generate its numbers")
     out: TextIO
     try:
-        out = open(args.out, "w", newline="") if args.out else sys.stdout
+        out = _private_file(args.out) if args.out else sys.stdout
     except OSError as e:
         return fail(f"cannot write {args.out}: {e.strerror}")
     try:
@@ -128,6 +129,14 @@ def run_issue(args) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+
+
+def _private_file(path: str) -> TextIO:
+    """The file of issued cards: whole numbers and PINs, so readable by its owner only whatever
+    the umask (an existing file is narrowed too, before anything is written into it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", newline="")
 
 
 async def _issue(config: Config, program: Program, count: int, activate: int | None,

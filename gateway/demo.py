@@ -16,10 +16,10 @@ from typing import Any
 
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, resolve_config
 from gateway.config.model import Config, load_config
+from gateway.config.urls import base_url
 from gateway.ledger.cards import issue_card
 from gateway.ledger.storeconnect import store_session
 from gateway.sim.isoclient import IsoClient
-from gateway.web.portal.links import base_url
 from protocols.carddata import generate_card_number
 from protocols.isobuild import StanCounter, request_fields
 from protocols.model import Op, mask_card

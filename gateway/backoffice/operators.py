@@ -48,7 +48,7 @@ class Operator:
     last_login_t: int | None
     clubs: frozenset[str] = frozenset()  # [clubs.<name>] of the config they belong to
     password_hash: str | None = field(default=None, repr=False)
-    totp_secret: str | None = field(default=None, repr=False)  # encrypted (portal/secretbox.py)
+    totp_secret: str | None = field(default=None, repr=False)  # encrypted (security/secretbox.py)
 
     @property
     def active(self) -> bool:

@@ -15,7 +15,7 @@ client as operator and the order's tag in the request key); "first_use" issues i
 (face value = the amount), for the first till to activate.
 
 The number and the PIN go into the row sealed (the portal's Fernet key,
-gateway/web/portal/secretbox.py); the PIN is dropped once delivered. A resend draws the PIN again
+gateway/security/secretbox.py); the PIN is dropped once delivered. A resend draws the PIN again
 from the order's derivation (no store call), which gives the one the card was issued with.
 """
 
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.backoffice import ecards as rows
 from gateway.backoffice.ecards import EcardRow
 from gateway.config.model import Config, Program
+from gateway.config.urls import base_url
 from gateway.issuance.derived import DerivedDraws
 from gateway.issuance.realtime import Order, claim_fingerprint, issue_order, order_tag
 from gateway.ledger.cards import DRAWS, card_id, draw_card, operator_activation
@@ -39,8 +40,7 @@ from gateway.ledger.checks import amount_refusal
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.metrics import families as metrics
-from gateway.web.portal.links import base_url
-from gateway.web.portal.secretbox import SecretBox, key_path
+from gateway.security.secretbox import SecretBox, key_path
 from protocols.model import RC, Result, mask_card
 
 FIELDS = frozenset({"program", "amount", "recipient_name", "recipient_email", "sender_name",

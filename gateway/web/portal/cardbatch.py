@@ -34,10 +34,10 @@ from gateway.issuance import importbatch
 from gateway.issuance.importfile import ImportBatch, ImportFileError, read_batch
 from gateway.issuance.mailer import MailError
 from gateway.reactor import deferred_from_coro
+from gateway.security.secretbox import SecretBoxError
 from gateway.web.portal.cardissue import MANAGERS
 from gateway.web.portal.cardlookup import may_see
 from gateway.web.portal.cardref import journal_name
-from gateway.web.portal.secretbox import SecretBoxError
 from gateway.web.portal.sessions import IN
 from gateway.web.portal.web import Ctx, Page, Redirect, Reply, Route
 

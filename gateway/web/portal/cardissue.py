@@ -11,7 +11,7 @@ again and answers it as a CSV file. Only the operator who placed the order can a
 again (the tag holds their id), and only while its claim lives (the request record lifetime).
 
 The secret is `security.issue_secret` where it is set (so the API and the portal draw from one
-secret), else one derived from the portal's key file (gateway/web/portal/secretbox.py), so
+secret), else one derived from the portal's key file (gateway/security/secretbox.py), so
 card creation works in the embedded default too.
 
 Head office may create cards of every program, managers of the programs open to their merchant

@@ -2,7 +2,7 @@
 and who may do what to it.
 
 A card page's forms carry a *reference* to the card, never the number: the number sealed
-with the portal's key (gateway/web/portal/secretbox.py, Fernet) together with the operator's
+with the portal's key (gateway/security/secretbox.py, Fernet) together with the operator's
 id. So the number is not in a URL, not in the page's markup and not in Redis; a reference is
 good only for the operator it was made for and for `REF_SECONDS`, and a tampered one does not
 open.
@@ -19,7 +19,7 @@ see at all (cardlookup.may_see: the program's club):
 from __future__ import annotations
 
 from gateway.backoffice.operators import Operator
-from gateway.web.portal.secretbox import SecretBox, SecretBoxError
+from gateway.security.secretbox import SecretBox, SecretBoxError
 
 REF_SECONDS = 60 * 60  # a card page left open longer is looked up again
 # action -> what the button says; the order they are offered in

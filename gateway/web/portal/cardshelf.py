@@ -5,7 +5,7 @@ The ledger keeps no card number, only its key id (a hash, gateway/ledger/cards.c
 the journal only the masked number. A page that acts on a card after it was opened (the staff
 dashboard's earn and claim forms, the confirmation step of online entry, "reopen" in recent
 interactions) carries the card's key id in a hidden field; the number itself waits here, in
-Redis, sealed with the portal's key (gateway/web/portal/secretbox.py, kept apart from Redis): a
+Redis, sealed with the portal's key (gateway/security/secretbox.py, kept apart from Redis): a
 Redis dump holds no usable number, and the browser, its history and its cache never see one.
 
 One hash per operator, `portal:rc:<operator id>`, field the card's key id, value the sealed
@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.ledger.cards import card_id
-from gateway.web.portal.secretbox import SecretBox, SecretBoxError
+from gateway.security.secretbox import SecretBox, SecretBoxError
 
 SHELF_DAYS = 8
 KEY_ID_LENGTH = 32  # gateway/ledger/cards.card_id

@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 from gateway.config.model import Config
+from gateway.config.urls import base_url
 from gateway.web.portal.sessions import new_token
 
 PATH = "/ui/set-password"
@@ -19,14 +20,6 @@ PATH = "/ui/set-password"
 
 def _key(token: str) -> str:
     return "portal:p:" + hashlib.sha256(token.encode()).hexdigest()
-
-
-def base_url(config: Config) -> str:
-    if config.portal.base_url:
-        return config.portal.base_url.rstrip("/")
-    http = config.http
-    host = "localhost" if http.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else http.host
-    return f"{'https' if http.tls else 'http'}://{host}:{http.port}"
 
 
 async def new_link(client: Any, config: Config, operator_id: int) -> str:

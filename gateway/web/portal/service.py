@@ -24,10 +24,10 @@ from gateway.issuance.mailer import new_message, send_email
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.security.alerts.record import Alert
+from gateway.security.secretbox import SecretBox
 from gateway.web.portal.limits import LoginLimits
 from gateway.web.portal.pages import routes
 from gateway.web.portal.render import Renderer
-from gateway.web.portal.secretbox import SecretBox
 from gateway.web.portal.sessions import ANON, IN, PASSWORD, Session, Sessions
 from gateway.web.portal.web import COOKIE, SECURE_COOKIE, PortalResource
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
+from contextlib import closing
 
 import pyotp
 import pytest
@@ -69,8 +71,8 @@ def test_first_head_office_account_from_the_command_line(gateway):
     assert "Welcome, The Boss" in client.get("/ui/").body
 
     listed = json.loads(users(gateway, "list", "--json").stdout)["operators"]
-    assert [(o["email"], o["role"], o["authenticator"]) for o in listed] == [
-        ("boss@example.com", "head_office", True)]
+    assert [(o["email"], o["role"], o["authenticator"], o["clubs"]) for o in listed] == [
+        ("boss@example.com", "head_office", True, [])]
     assert listed[0]["last_login"] is not None
 
     assert users(gateway, "disable", "boss@example.com").returncode == 0
@@ -109,3 +111,17 @@ def test_a_password_from_stdin_never_from_argv(gateway):
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
     assert users(gateway, "disable", "nobody@example.com").returncode == 2
     assert PASSWORD not in gateway.log
+
+
+def test_the_list_names_each_staff_members_clubs(gateway):
+    added = users(gateway, "add", "--email", "ida@example.com", "--name", "Ida", "--role",
+                  "staff", "--merchant", "STORE0000000001")
+    assert added.returncode == 0, added.stderr
+    # clubs are given in the portal (docs/portal.md, "Clubs"); here straight in the back office
+    db = sqlite3.connect(gateway.workdir / "var" / "backoffice.sqlite3")
+    with closing(db):
+        db.execute("UPDATE operators SET clubs = 'north south' WHERE email = 'ida@example.com'")
+        db.commit()
+    listed = json.loads(users(gateway, "list", "--json").stdout)["operators"]
+    assert [(o["email"], o["clubs"]) for o in listed] == [("ida@example.com", ["north", "south"])]
+    assert "clubs north south" in users(gateway, "list").stdout

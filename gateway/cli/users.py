@@ -156,17 +156,19 @@ def _print_list(found: list[Operator], as_json: bool) -> int:
     rows = [{"id": o.id, "email": o.email, "name": o.display_name, "role": o.role,
              "merchant": o.merchant, "status": o.status, "second_factor": o.second_factor,
              "authenticator": o.totp_enrolled, "password": o.password_hash is not None,
-             "last_login": o.last_login_t} for o in found]
+             "clubs": sorted(o.clubs), "last_login": o.last_login_t} for o in found]
     if as_json:
         print(json.dumps({"operators": rows}, indent=1))
         return 0
     if not rows:
         print("no operators yet: tillgate users add --email ... --name ... --role head_office")
         return 0
-    for r in rows:
+    for operator, r in zip(found, rows, strict=True):
         flags = [str(r["status"]), str(r["second_factor"])]
         if not r["password"]:
             flags.append("no password yet")
+        if operator.clubs:
+            flags.append("clubs " + " ".join(sorted(operator.clubs)))
         print(f"{r['id']:>4}  {r['email']:<32} {r['role']:<16} {r['merchant'] or '-':<16} "
               f"{', '.join(flags)}")
     return 0

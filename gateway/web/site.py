@@ -9,9 +9,14 @@ Neither site imports the other; both import this (and gateway/web/sessions.py).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from twisted.web import resource, server
+
+from gateway.reactor import deferred_from_coro
 
 MAX_BODY = 64 * 1024
 # No script runs (the QR codes and barcodes are inline SVG markup, not scripts or data: images),
@@ -108,6 +113,41 @@ def send(request: Any, status: int, content_type: bytes, body: bytes) -> None:
     request.setHeader(b"content-type", content_type)
     request.write(body)
     request.finish()
+
+
+class SiteResource(resource.Resource):
+    """The one twisted.web resource of a site (the portal's, the member page's): every answer
+    gets HEADERS and is worked out by the subclass's coroutine `_answer(request)`; a failure is
+    logged and answered 503 with the site's error page, or plain text when even that cannot be
+    rendered, so no request is left unanswered."""
+
+    isLeaf = True
+    site = "site"  # names the site in log lines
+    unavailable = "This page cannot answer just now. Try again in a moment."
+    renderer: Any  # the site's Renderer (error.html)
+
+    async def _answer(self, request: Any) -> None:
+        raise NotImplementedError
+
+    def render(self, request):
+        for name, value in HEADERS.items():
+            request.setHeader(name, value)
+        d = deferred_from_coro(self._answer(request))
+        d.addErrback(self._failed, request)
+        return server.NOT_DONE_YET
+
+    def _failed(self, failure, request) -> None:
+        log = logging.getLogger(type(self).__module__)
+        log.error("%s: %s %s failed: %s", self.site, request.method.decode(), request.path.decode(
+            "ascii", "replace")[:100], failure.getErrorMessage())
+        text = self.unavailable
+        try:
+            body = self.renderer.page("error.html", {"title": "Not available", "text": text})
+        except Exception as e:  # a broken template must not leave the request unanswered
+            log.error("%s: error.html cannot be rendered either: %s", self.site, e)
+            send(request, 503, b"text/plain; charset=utf-8", text.encode() + b"\n")
+            return
+        send(request, 503, b"text/html; charset=utf-8", body)
 
 
 def money(minor: int) -> str:

@@ -20,19 +20,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.web import resource, server
-
 from gateway.config.members import Brand
 from gateway.config.model import Program
-from gateway.reactor import deferred_from_coro
 from gateway.web.members.render import Renderer
 from gateway.web.sessions import ANON, IN, Session
 from gateway.web.site import (
-    HEADERS,
     Asset,
     Page,
     Redirect,
     Reply,
+    SiteResource,
     address_of,
     form_of,
     post_refusal,
@@ -80,33 +77,14 @@ def brand_of(config: Any, program_id: str | None) -> tuple[Program | None, Brand
     return program, program.brand if program is not None else Brand()
 
 
-class MemberResource(resource.Resource):
-    isLeaf = True
+class MemberResource(SiteResource):
+    site = "members"
 
     def __init__(self, members: Any, routes: dict[tuple[str, str], Route], renderer: Renderer):
         super().__init__()
         self.members = members
         self.routes = routes
         self.renderer = renderer
-
-    def render(self, request):
-        for name, value in HEADERS.items():
-            request.setHeader(name, value)
-        d = deferred_from_coro(self._answer(request))
-        d.addErrback(self._failed, request)
-        return server.NOT_DONE_YET
-
-    def _failed(self, failure, request) -> None:
-        log.error("members: %s %s failed: %s", request.method.decode(), request.path.decode(
-            "ascii", "replace")[:100], failure.getErrorMessage())
-        text = "This page cannot answer just now. Try again in a moment."
-        try:
-            body = self.renderer.page("error.html", {"title": "Not available", "text": text})
-        except Exception as e:  # a broken template must not leave the request unanswered
-            log.error("members: error.html cannot be rendered either: %s", e)
-            send(request, 503, b"text/plain; charset=utf-8", text.encode() + b"\n")
-            return
-        send(request, 503, b"text/html; charset=utf-8", body)
 
     def _route(self, method: str, path: str) -> tuple[Route | None, str]:
         route = self.routes.get((method, path))

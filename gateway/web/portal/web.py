@@ -26,11 +26,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.web import resource, server
-
 from gateway.backoffice import operators as ops
 from gateway.backoffice.operators import Operator
-from gateway.reactor import deferred_from_coro
 from gateway.web.portal.render import Renderer
 from gateway.web.portal.sessions import ANON, IN, PASSWORD, Session
 from gateway.web.site import (  # noqa: F401  (importable here, as before)
@@ -42,6 +39,7 @@ from gateway.web.site import (  # noqa: F401  (importable here, as before)
     Page,
     Redirect,
     Reply,
+    SiteResource,
     post_refusal,
     send,
     session_cookie,
@@ -91,33 +89,15 @@ class Route:
     camera: bool = False  # the page shows the camera scanner: CAMERA_HEADERS
 
 
-class PortalResource(resource.Resource):
-    isLeaf = True
+class PortalResource(SiteResource):
+    site = "portal"
+    unavailable = "The portal cannot answer just now. Try again in a moment."
 
     def __init__(self, portal: Any, routes: dict[tuple[str, str], Route], renderer: Renderer):
         super().__init__()
         self.portal = portal
         self.routes = routes
         self.renderer = renderer
-
-    def render(self, request):
-        for name, value in HEADERS.items():
-            request.setHeader(name, value)
-        d = deferred_from_coro(self._answer(request))
-        d.addErrback(self._failed, request)
-        return server.NOT_DONE_YET
-
-    def _failed(self, failure, request) -> None:
-        log.error("portal: %s %s failed: %s", request.method.decode(), request.path.decode(
-            "ascii", "replace")[:100], failure.getErrorMessage())
-        text = "The portal cannot answer just now. Try again in a moment."
-        try:
-            body = self.renderer.page("error.html", {"title": "Not available", "text": text})
-        except Exception as e:  # a broken template must not leave the request unanswered
-            log.error("portal: error.html cannot be rendered either: %s", e)
-            self._send(request, 503, b"text/plain; charset=utf-8", text.encode() + b"\n")
-            return
-        self._send(request, 503, b"text/html; charset=utf-8", body)
 
     _send = staticmethod(send)
 

@@ -6,18 +6,16 @@ page's codes are markup."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from test_portal_templates import Markup
+from pagemarkup import Markup, check_page, parse, templates_named
 
 from gateway.config.members import Brand
 from gateway.web.members.codes import barcode_svg, qr_svg
 from gateway.web.members.render import HERE, Renderer
 
-NAMED = re.compile(r'"([a-z_]+\.html)"')
 CARD = SimpleNamespace(status="active", balance=2550, points=120, tier="SILVER",
                        points_expiring=40, points_expiry="2027-12-31", expiry=None)
 ENTRY = {"t": 1_800_000_000, "what": "Purchase", "dv": -1250, "dp": 0, "bal": 2550, "pts": 0}
@@ -49,19 +47,12 @@ PAGES = [
 
 
 def _parse(template: str, values: dict) -> tuple[str, Markup]:
-    html = Renderer().page(template, {"csrf": "CSRF-TOKEN", **values}).decode()
-    markup = Markup()
-    markup.feed(html)
-    markup.close()
-    return html, markup
+    return parse(Renderer(), template, values)
 
 
 def test_every_template_a_handler_names_exists_and_is_shipped():
-    named = {name for source in HERE.glob("*.py") for name in NAMED.findall(
-        source.read_text())}
+    named = templates_named(HERE)
     assert named >= {"signin.html", "card.html", "error.html"}
-    missing = sorted(n for n in named if not (HERE / "templates" / n).is_file())
-    assert not missing, missing
     assert named <= {template for template, _values in PAGES}
     pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
     assert '"gateway.web.members" = ["templates/*.html", "static/*.css"]' in pyproject
@@ -71,24 +62,7 @@ def test_every_template_a_handler_names_exists_and_is_shipped():
                          ids=[f"{t}-{i}" for i, (t, _v) in enumerate(PAGES)])
 def test_page_markup(template, values):
     html, m = _parse(template, values)
-    assert not m.problems and m.open == [], (m.problems, m.open)
-    assert m.html.get("lang") == "en" and m.title.startswith(values["title"])
-    assert html.count("<h1>") == 1
-    dup = {i for i in m.ids if m.ids.count(i) > 1}
-    assert not dup, f"ids used twice: {dup}"
-    first = m.focusable[0]
-    assert first.get("class") == "skip" and first.get("href") == "#main"
-    for field in m.fields:
-        assert field.get("id") in m.labelled, f"no <label> for {field}"
-    for form in m.forms:
-        if (form.get("method") or "").lower() == "post":
-            assert form["action"].startswith("/m/"), form
-            hidden = [f for f in form["fields"] if f.get("name") == "csrf"]
-            assert hidden and hidden[0].get("value") == "CSRF-TOKEN", form
-    if values.get("error"):
-        assert 'role="alert" id="error"' in html
-        assert any(f.get("aria-describedby") for f in m.fields)
-    assert "style=" not in html  # the CSP allows no inline style
+    check_page(html, m, values, "/m/")
     assert ("Sign out" in html) == bool(values.get("signed_in"))
 
 

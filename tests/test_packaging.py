@@ -48,6 +48,9 @@ def test_an_installed_wheel_finds_its_default_configuration(tmp_path, wheel):
             "gateway/defaults/config/resellers.example.toml",
             "gateway/ledger/lua/redeem.lua", "gateway/ledger/lua/_prelude.lua",
             "gateway/issuance/templates/ecard.html", "gateway/issuance/templates/ecard.txt",
+            "gateway/web/templates/fields.html", "gateway/web/static/base.css",
+            "gateway/web/portal/templates/base.html",
+            "gateway/web/members/templates/base.html",
             "gateway/backoffice/migrations/versions/0012_ecards.py"} <= names
 
     site = tmp_path / "site"

@@ -10,13 +10,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
 from gateway.config.members import Brand
-from gateway.web.site import money, when
+from gateway.web.site import stylesheet, template_environment
 
 HERE = Path(__file__).parent
-CSS = (HERE / "static" / "members.css").read_bytes()
+CSS = stylesheet(HERE / "static" / "members.css")
 CSS_VERSION = hashlib.sha256(CSS).hexdigest()[:12]
 
 
@@ -37,12 +35,8 @@ def version(body: bytes) -> str:
 
 class Renderer:
     def __init__(self) -> None:
-        self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
-                               autoescape=select_autoescape(default=True, default_for_string=True),
-                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters["money"] = money
-        self.env.filters["when"] = when
-        self.env.globals["css_url"] = f"/m/static/members.css?v={CSS_VERSION}"
+        self.env = template_environment(HERE / "templates",
+                                        f"/m/static/members.css?v={CSS_VERSION}")
 
     def page(self, template: str, values: dict[str, Any]) -> bytes:
         base = {"csrf": "", "message": None, "error": None, "signed_in": False,

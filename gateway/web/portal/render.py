@@ -10,25 +10,18 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
 from gateway.web.portal.scripts import SCRIPTS
-from gateway.web.site import money as _money
-from gateway.web.site import when as _when
+from gateway.web.site import stylesheet, template_environment
 
 HERE = Path(__file__).parent
-CSS = (HERE / "static" / "portal.css").read_bytes()
+CSS = stylesheet(HERE / "static" / "portal.css")
 CSS_VERSION = hashlib.sha256(CSS).hexdigest()[:12]
 
 
 class Renderer:
     def __init__(self) -> None:
-        self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
-                               autoescape=select_autoescape(default=True, default_for_string=True),
-                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters["money"] = _money
-        self.env.filters["when"] = _when
-        self.env.globals["css_url"] = f"/ui/static/portal.css?v={CSS_VERSION}"
+        self.env = template_environment(HERE / "templates",
+                                        f"/ui/static/portal.css?v={CSS_VERSION}")
         self.env.globals["script_urls"] = [script.url for script in SCRIPTS]  # scanner.html
 
     def page(self, template: str, values: dict[str, Any]) -> bytes:

@@ -1,28 +1,17 @@
 """The portal's dependencies, and its `/ui/` resource.
 
-`Portal` holds what every page needs: the config (a config reload points it at the new one, as
-it does the admin resources), the clock, the Redis sessions and limits, the back office's
-engine (the process's one engine, gateway/backoffice/shared.py: opened and migrated at the first
-page that needs it, so a gateway whose SQL is down still starts and serves tills; the portal
-answers 503 meanwhile and tries again at the next request), the TOTP secret box, mail and
-alerts. gateway/app.py mounts `portal_resource(portal)` at `/ui/` on the admin listener.
+`Portal` holds what every page needs (gateway/web/service.py: the config, clock, store,
+Processor, the back office's engine, mail) and the portal's own: session lifetimes, login
+limits, the TOTP secret box, alerts. gateway/app.py mounts `portal_resource(portal)` at `/ui/`
+on the admin listener.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from gateway.config.model import Config
-from gateway.issuance.mailer import new_message, send_email
-from gateway.ledger.processor import Processor
-from gateway.ledger.store import Store
 from gateway.security.alerts.record import Alert
 from gateway.security.secretbox import SecretBox
 from gateway.web.portal.limits import LoginLimits
@@ -30,29 +19,19 @@ from gateway.web.portal.pages import routes
 from gateway.web.portal.render import Renderer
 from gateway.web.portal.sessions import ANON, IN, PASSWORD, Session, Sessions
 from gateway.web.portal.web import COOKIE, SECURE_COOKIE, PortalResource
+from gateway.web.service import NotStarted, SiteService
 
 log = logging.getLogger(__name__)
 
 ANON_LIFETIME = 30 * 60  # a login form left open this long must be opened again
 
 
-class StoreNotStarted(RuntimeError):
-    pass
+class Portal(SiteService):
+    cookie = COOKIE
+    secure_cookie = SECURE_COOKIE
 
-
-class Portal:
-    def __init__(self, config: Config, store_source: Callable[[], Store | None],
-                 processor_source: Callable[[], Processor | None],
-                 engine_source: Callable[[], Awaitable[AsyncEngine]],
-                 clock: Callable[[], float] = time.time):
-        self.config = config
-        self.store_source = store_source
-        self.processor_source = processor_source
-        self.engine_source = engine_source
-        self.clock = clock
-        # The listener's TLS needs a restart to change (gateway/config/diff.py): fixed here.
-        self.tls = config.http.tls is not None
-        self.cookie_name = SECURE_COOKIE if self.tls else COOKIE
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self._box: SecretBox | None = None
         # The e-card queue's wake (gateway/app.py): an order is sent now, not at the next poll.
         self.wake_ecards: Callable[[], None] = lambda: None
@@ -83,41 +62,16 @@ class Portal:
 
     # -- what pages use ---------------------------------------------------------------------
 
-    def _client(self) -> Any:
-        store = self.store_source()
-        if store is None:
-            raise StoreNotStarted("the store is not started")
-        return store.client
-
-    def store(self) -> Store:
-        store = self.store_source()
-        if store is None:
-            raise StoreNotStarted("the store is not started")
-        return store
-
     def sessions(self) -> Sessions:
-        return Sessions(self._client())
+        return Sessions(self.redis())
 
     def limits(self) -> LoginLimits:
-        return LoginLimits(self._client(), self.config.portal)
-
-    def redis(self) -> Any:
-        return self._client()
+        return LoginLimits(self.redis(), self.config.portal)
 
     def box(self) -> SecretBox:
         if self._box is None:
             self._box = SecretBox.for_config(self.config)
         return self._box
-
-    async def engine(self) -> AsyncEngine:
-        """The back office's engine; BackofficeUnavailable while it cannot be opened."""
-        return await self.engine_source()
-
-    async def send_mail(self, to: str, subject: str, body: str) -> None:
-        """One message through the one mail path (SMTP, or the maildir of the embedded
-        default), in a worker thread; MailError when it was not taken."""
-        message: EmailMessage = new_message(self.config.email, [to], subject, body)
-        await asyncio.to_thread(send_email, self.config.email, message)
 
     async def alert(self, name: str, value: str, detail: str, dedup_seconds: int) -> None:
         """An alert through the gateway's alert service (log, webhook, e-mail sinks)."""
@@ -137,4 +91,4 @@ def portal_resource(portal: Portal) -> PortalResource:
     return PortalResource(portal, routes(), Renderer())
 
 
-__all__ = ["Portal", "StoreNotStarted", "portal_resource"]
+__all__ = ["NotStarted", "Portal", "portal_resource"]

@@ -39,6 +39,26 @@ def pytest_report_header() -> str:
                              timeout=10).stdout.split()
     return f"redis-server: {binary} ({' '.join(w for w in version if w.startswith('v='))})"
 
+# The tests that `tox -e pure` runs on the pure-Python twins (TILLGATE_NO_EXTENSIONS=1): the
+# wire and the card data, which is all the twins (protocols/carddata, protocols/isocodec) decode.
+# Every run of the suite also proves the twins equal, input by input (test_carddata_diff,
+# test_isocodec's differential tests run both in one process), so the pure env re-runs what
+# decodes through them end to end, not the portal, SQL and CLI tests above them.
+TWIN_MODULES = frozenset({
+    "test_carddata", "test_carddata_diff", "test_cardwrite", "test_isocodec", "test_isomap",
+    "test_iso_fuzz", "test_iso_listener", "test_framing", "test_line_serial", "test_line_tcp",
+    "test_sim_cli", "test_sim_load", "test_sim_messages", "test_sim_scenarios", "test_sim_tls",
+    "test_pin_blocks", "test_pin_logs", "test_hexdump", "test_points_wire", "test_rewards_wire",
+    "test_tls", "test_slow_clients", "test_pytest_plugin", "test_resellers",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__ in TWIN_MODULES:
+            item.add_marker(pytest.mark.twins)
+
+
 __all__ = ["no_pin_material_in_logs", "pytest_configure", "pytest_sessionfinish",
            "pytest_terminal_summary"]
 

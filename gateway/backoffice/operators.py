@@ -107,9 +107,13 @@ async def by_id(engine: AsyncEngine, operator_id: int) -> Operator | None:
 
 
 async def all_operators(engine: AsyncEngine, merchant: str | None = None,
-                        role: str | None = None) -> list[Operator]:
-    """Every operator, or those of one merchant and/or one role, by id."""
-    query = select(operators).order_by(operators.c.id)
+                        role: str | None = None, after: int = 0,
+                        limit: int | None = None) -> list[Operator]:
+    """Every operator, or those of one merchant and/or one role, by id; a page of them with
+    `limit`, from the first id past `after` (keyset paging: each page costs the same)."""
+    query = select(operators).where(operators.c.id > after).order_by(operators.c.id)
+    if limit is not None:
+        query = query.limit(limit)
     if merchant is not None:
         query = query.where(operators.c.merchant == merchant)
     if role is not None:

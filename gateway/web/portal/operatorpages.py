@@ -38,22 +38,32 @@ DONE = {"enabled": "The operator is enabled; a lock-out is lifted.",
         "mailed": "The set-password link was e-mailed to them."}
 
 
+PAGE = 100  # operators on one page of the list
+
+
 def _clean(text: str) -> str:
     return text[0].upper() + text[1:] + "." if text else text
 
 
-async def _visible(ctx: Ctx, actor: Operator) -> list[Operator]:
+async def _visible(ctx: Ctx, actor: Operator) -> tuple[list[Operator], int | None]:
+    """One page of the operators the actor may see, and the id the next page starts after
+    (None on the last page)."""
     engine = await ctx.portal.engine()
-    if actor.role == "head_office":
-        return await ops.all_operators(engine)
-    return await ops.all_operators(engine, merchant=actor.merchant, role="staff")
+    after = ctx.query.get("after", "")
+    scope = ({} if actor.role == "head_office"
+             else {"merchant": actor.merchant, "role": "staff"})
+    people = await ops.all_operators(engine, after=int(after) if after.isdigit() else 0,
+                                     limit=PAGE + 1, **scope)
+    return people[:PAGE], people[PAGE - 1].id if len(people) > PAGE else None
 
 
 async def _list_page(ctx: Ctx, values: dict | None = None, status: int = 200) -> Page:
     actor = ctx.operator
     assert actor is not None
+    people, next_after = await _visible(ctx, actor)
     return Page("operators.html", {
-        "title": "Operators", "wide": True, "people": await _visible(ctx, actor),
+        "title": "Operators", "wide": True, "people": people, "next_after": next_after,
+        "paged": bool(ctx.query.get("after")),
         "roles": roles_to_give(actor), "merchants": merchants_to_give(actor, ctx.portal.config),
         "factors": SECOND_FACTORS, "link": None, "added": None, **(values or {})}, status)
 

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_activate import consecutive  # noqa: E402
-from bench_reports import insert_journal, journal  # noqa: E402
+from bench_reports import insert_journal, journal, summarise  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from gateway.config.model import load_config  # noqa: E402
 from gateway.ledger import cards  # noqa: E402
@@ -86,11 +87,20 @@ def hidden(body: str) -> dict[str, str]:
 
 def fill_journal(gateway: GatewayProcess, entries: int, cards: int) -> None:
     """The year's entries, written into the running gateway's back office (migrated by the
-    login), in time order as the feed writes them."""
-    db = sqlite3.connect(gateway.workdir / "var" / "backoffice.sqlite3", timeout=30)
+    login), in time order as the feed writes them, and their per-day summaries."""
+    path = gateway.workdir / "var" / "backoffice.sqlite3"
+    db = sqlite3.connect(path, timeout=30)
     try:
         insert_journal(db, journal(entries, cards, random.Random(16)))
         db.commit()
+    finally:
+        db.close()
+    started = time.perf_counter()
+    asyncio.run(summarise(make_url(f"sqlite+aiosqlite:///{path}"),
+                          load_config(gateway.config_path).programs))
+    print(f"  summaries built in {time.perf_counter() - started:.0f} s", flush=True)
+    db = sqlite3.connect(path, timeout=30)
+    try:
         db.execute("ANALYZE")
     finally:
         db.close()

@@ -100,6 +100,9 @@ async def compare(engine) -> int:
             assert (await summarised.staff(conn, query)
                     == await staff.from_journal(conn, query)), query
             compared += 1
+        j, m = schema.journal_entries.c, schema.card_merchants.c
+        assert (set((await conn.execute(select(j.merchant, j.card_id).distinct())).all())
+                == set((await conn.execute(select(m.merchant, m.card_id))).all()))
     return compared
 
 

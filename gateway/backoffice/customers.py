@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.backoffice.schema import card_holders, customer_types, customers
+from gateway.backoffice.schema import card_holders, card_merchants, customer_types, customers
 
 STATUSES = ("active", "inactive")
 # What a customer is given as (the admin API's JSON, a CSV row, the command line's options).
@@ -122,12 +122,18 @@ def check_fields(raw: Mapping[str, object], *, creating: bool) -> tuple[dict[str
 
 @dataclass(frozen=True, slots=True)
 class CustomerFilter:
-    """What a listing keeps: every field given must match (code by its prefix)."""
+    """What a listing keeps: every field given must match (code by its prefix; `search` is
+    found in the name, e-mail or phone, whatever the case; `card_id`: the holder of that card,
+    by its key id; `merchant`: holders of a card with an entry at that merchant, the customers
+    of a merchant manager, as the reports scope one: summaries.py's card_merchants)."""
 
     status: str | None = None
     type: str | None = None
     email: str | None = None
     code_prefix: str | None = None
+    search: str | None = None
+    card_id: str | None = None
+    merchant: str | None = None
 
     def conditions(self) -> list[Any]:
         """The WHERE conditions, over customers joined with customer_types."""
@@ -142,6 +148,19 @@ class CustomerFilter:
             # substr, not LIKE: no wildcard to escape, and case-sensitive on SQLite too
             found.append(func.substr(customers.c.code, 1, len(self.code_prefix))
                          == self.code_prefix)
+        if self.search:
+            term = self.search.strip().lower()
+            found.append(or_(*(func.lower(column).contains(term, autoescape=True)
+                               for column in (customers.c.name, customers.c.email,
+                                              customers.c.phone))))
+        if self.card_id:
+            found.append(exists().where(card_holders.c.customer_id == customers.c.id,
+                                        card_holders.c.card_id == self.card_id))
+        if self.merchant:
+            found.append(exists().where(
+                card_holders.c.customer_id == customers.c.id,
+                card_merchants.c.card_id == card_holders.c.card_id,
+                card_merchants.c.merchant == self.merchant))
         return found
 
     def problems(self) -> list[str]:
@@ -226,9 +245,14 @@ async def find_customer(conn: AsyncConnection, code: str) -> Any:
 
 
 async def list_customers(conn: AsyncConnection, keep: CustomerFilter, limit: int = 50,
-                         offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """One page of customers in code order, with how many match in all."""
+                         offset: int = 0, after: str | None = None
+                         ) -> tuple[list[dict[str, Any]], int]:
+    """One page of customers in code order, with how many match in all. `after`: the page
+    that follows the customer of that code (keyset paging: as quick at the ten-thousandth
+    customer as at the first, where an OFFSET reads all those before)."""
     query = select(*_customer_columns()).select_from(_joined())
+    if after is not None:
+        query = query.where(customers.c.code > after)
     counted = select(func.count()).select_from(_joined())
     conditions = []
     conditions += keep.conditions()

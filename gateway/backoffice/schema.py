@@ -146,6 +146,15 @@ active_counts = Table(
     Column("cards", BigInteger, nullable=False),
 )
 
+# The merchants a card has an entry at: a merchant manager's customers are those holding a card
+# with an entry at their merchant, as the reports scope a manager (the portal's customers page).
+card_merchants = Table(
+    "card_merchants", metadata,
+    Column("merchant", Text, primary_key=True),
+    Column("card_id", String(32), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
 # The zone each program's summaries count days in: set by the first entry of the program
 # summarised (its configured `timezone`). A report asked in another zone reads the journal.
 summary_zones = Table(

@@ -1,7 +1,7 @@
 """Per-day summaries of the journal (schema.py: day_sums, staff_day_sums, staff_card_days,
-card_stretches, active_counts, summary_zones), written in the ingest's transaction for the
-entries it inserted (ingest.py: a replayed entry inserts nothing, so it is summed once), and
-built from the whole journal by migration 0013 (`rebuild`).
+card_stretches, active_counts, card_merchants, summary_zones), written in the ingest's
+transaction for the entries it inserted (ingest.py: a replayed entry inserts nothing, so it is
+summed once), and built from the whole journal by migration 0013 (`rebuild`).
 
 A day is the program's local day: the zone recorded for the program in summary_zones, which is
 the program's configured `timezone` when its first entry is summarised. Later entries keep that
@@ -33,6 +33,7 @@ from gateway.backoffice.reports.buckets import key_of_day
 from gateway.backoffice.reports.period import DAY_SECONDS, zone, zone_name
 from gateway.backoffice.schema import (
     active_counts,
+    card_merchants,
     card_stretches,
     day_sums,
     journal_entries,
@@ -63,9 +64,9 @@ def _placeholders(dialect: str, rows: int, columns: int) -> str:
 
 
 @cache
-def _upserts(dialect: str) -> tuple[str, str, str, str]:
-    """The sums' upserts (day_sums, staff_day_sums), staff_card_days' insert and
-    active_counts' upsert."""
+def _upserts(dialect: str) -> tuple[str, str, str, str, str]:
+    """The sums' upserts (day_sums, staff_day_sums), staff_card_days' insert,
+    active_counts' upsert and card_merchants' insert."""
     def added(table, key: Sequence[str], values: Sequence[str]) -> str:
         columns = (*key, *values)
         return (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
@@ -78,7 +79,9 @@ def _upserts(dialect: str) -> tuple[str, str, str, str]:
             added(staff_day_sums, ("program", "day", "merchant", "opid", "op"), sums),
             f"INSERT INTO {staff_card_days.name} (program, day, opid, merchant, card_id) "
             f"VALUES {_placeholders(dialect, 1, 5)} ON CONFLICT DO NOTHING",
-            added(active_counts, ("program", "kind", "key", "merchant"), ("cards",)))
+            added(active_counts, ("program", "kind", "key", "merchant"), ("cards",)),
+            f"INSERT INTO {card_merchants.name} (merchant, card_id) "
+            f"VALUES {_placeholders(dialect, 1, 2)} ON CONFLICT DO NOTHING")
 
 
 @cache
@@ -139,10 +142,12 @@ def add(conn: Connection, rows: Sequence[Sequence[Any]], configured: Mapping[str
     staff: dict[tuple[Any, ...], list[int]] = {}
     served: set[tuple[Any, ...]] = set()
     stretches: set[tuple[Any, ...]] = set()
+    merchants: set[tuple[str, str]] = set()
     for card_id, op, program, dv, dp, merchant, t, opid, reward in rows:
         program = program or ""
         day = local_day(program, t)
         figures = (1, dv, dp, 1 if reward else 0)
+        merchants.add((merchant, card_id))
         _sum_into(sums, (program, day, merchant, op), figures)
         if opid:
             _sum_into(staff, (program, day, merchant, opid, op), figures)
@@ -152,8 +157,9 @@ def add(conn: Connection, rows: Sequence[Sequence[Any]], configured: Mapping[str
                 key = key_of_day(by, day)
                 stretches.add((program, kind, key, merchant, card_id))
                 stretches.add((program, kind, key, ALL, card_id))
-    add_sums, add_staff, add_served, add_counts = _upserts(dialect)
+    add_sums, add_staff, add_served, add_counts, add_merchants = _upserts(dialect)
     conn.exec_driver_sql(add_sums, [(*k, *v) for k, v in sums.items()])
+    conn.exec_driver_sql(add_merchants, sorted(merchants))
     if staff:
         conn.exec_driver_sql(add_staff, [(*k, *v) for k, v in staff.items()])
         conn.exec_driver_sql(add_served, list(served))
@@ -179,7 +185,7 @@ def _sum_into(table: dict[tuple[Any, ...], list[int]], key: tuple[Any, ...],
 
 
 SUMMARY_TABLES = (day_sums, staff_day_sums, staff_card_days, card_stretches, active_counts,
-                  summary_zones)
+                  card_merchants, summary_zones)
 
 
 def rebuild(conn: Connection, configured: Mapping[str, str]) -> int:

@@ -1,5 +1,6 @@
 """Per-day summaries of the journal for the analytics and staff reports (issue 17's last bar:
-a year of a busy program in under 100 ms), built here from the journal already written.
+a year of a busy program in under 100 ms), and the merchants each card has an entry at (a
+manager's customers), built here from the journal already written.
 
 The days are each program's local days: `tillgate serve` and `backoffice migrate` pass the
 config's program zones (migrate.upgrade's `zones`); without them (a bare upgrade) a program's
@@ -78,6 +79,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("program", "kind", "key", "merchant", name="pk_active_counts"),
     )
     op.create_table(
+        "card_merchants",
+        sa.Column("merchant", sa.Text, nullable=False),
+        sa.Column("card_id", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("merchant", "card_id", name="pk_card_merchants"),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "summary_zones",
         sa.Column("program", sa.String(32), nullable=False),
         sa.Column("zone", sa.String(64), nullable=False),
@@ -91,6 +99,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("summary_zones", "active_counts", "card_stretches", "staff_card_days",
-                  "staff_day_sums", "day_sums"):
+    for table in ("summary_zones", "card_merchants", "active_counts", "card_stretches",
+                  "staff_card_days", "staff_day_sums", "day_sums"):
         op.drop_table(table)

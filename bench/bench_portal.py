@@ -106,6 +106,42 @@ def fill_journal(gateway: GatewayProcess, entries: int, cards: int) -> None:
         db.close()
 
 
+def add_customers(gateway: GatewayProcess, count: int, numbers: list[str]) -> None:
+    """`count` customers (C000001...) in the gateway's back office, each holding one of the
+    issued cards, written straight into its SQLite file (as an import would leave them)."""
+    db = sqlite3.connect(gateway.workdir / "var" / "backoffice.sqlite3", timeout=30)
+    try:
+        db.executemany(
+            "INSERT INTO customers (id, code, name, email, phone, status, consent, notes, "
+            "created_t) VALUES (?, ?, ?, ?, ?, 'active', 0, '', 1767225600)",
+            ((i, f"C{i:06d}", f"Customer {i:06d}", f"c{i:06d}@example.com",
+              f"+44 20 {i:08d}") for i in range(1, count + 1)))
+        db.executemany(
+            "INSERT INTO card_holders (card_id, customer_id, card_mask, program, linked_t, "
+            "linked_by) VALUES (?, ?, ?, 'gift', 1767225600, 'bench')",
+            ((cards.card_id(number), i, f"{number[:6]}******{number[-4:]}")
+             for i, number in enumerate(numbers[:count], start=1)))
+        db.commit()
+        db.execute("ANALYZE")
+    finally:
+        db.close()
+
+
+def customer_pages(count: int, numbers: list[str]) -> list[tuple[str, object]]:
+    """(label, path or a function of none giving one): the customers pages head office opens."""
+    return [
+        ("GET /ui/customers (first page)", "/ui/customers"),
+        ("GET /ui/customers (a later page)",
+         lambda: f"/ui/customers?after=C{random.randrange(1, count):06d}"),
+        ("GET /ui/customers?q=<a name>",
+         lambda: f"/ui/customers?q=customer+{random.randrange(1, count):06d}"),
+        ("GET /ui/customers?q=<a card>",
+         lambda: f"/ui/customers?q={random.choice(numbers[:count])}"),
+        ("GET /ui/customers/show (a customer)",
+         lambda: f"/ui/customers/show?code=C{random.randrange(1, count):06d}"),
+    ]
+
+
 # (label, path): what head office opens; requests of each = --report-requests
 REPORT_PAGES = [
     ("analytics, gift, a month by day",
@@ -123,10 +159,11 @@ REPORT_PAGES = [
 
 
 def time_pages(client: Client, pages, requests: int) -> None:
-    for name, path in pages:
+    for name, where in pages:
         samples = []
         try:
             for _ in range(requests):
+                path = where() if callable(where) else where
                 t = time.perf_counter()
                 answer = client.get(path)
                 samples.append(time.perf_counter() - t)
@@ -150,6 +187,8 @@ def main() -> None:
     parser.add_argument("--journal", type=int, default=1_000_000,
                         help="journal entries of a year in the back office (0: none)")
     parser.add_argument("--report-requests", type=int, default=100)
+    parser.add_argument("--customers", type=int, default=10_000,
+                        help="customers in the back office, each holding a card (0: none)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         gateway = GatewayProcess.prepare(Path(tmp)).start()
@@ -205,6 +244,9 @@ def main() -> None:
                 assert answer.status == 200, answer.status
             print(f"{'POST /ui/cards/action':<26} {args.requests} requests  "
                   f"{percentiles(samples)}")
+            if args.customers:
+                add_customers(gateway, args.customers, numbers)
+                time_pages(client, customer_pages(args.customers, numbers), args.requests)
             if args.journal:
                 started = time.perf_counter()
                 fill_journal(gateway, args.journal, args.cards)

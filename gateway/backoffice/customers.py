@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -153,14 +153,16 @@ class CustomerFilter:
             found.append(or_(*(func.lower(column).contains(term, autoescape=True)
                                for column in (customers.c.name, customers.c.email,
                                               customers.c.phone))))
+        # IN (a subquery from the card's side), not EXISTS per customer: the database looks
+        # the few holders up by their keys instead of probing every customer
         if self.card_id:
-            found.append(exists().where(card_holders.c.customer_id == customers.c.id,
-                                        card_holders.c.card_id == self.card_id))
+            found.append(customers.c.id.in_(select(card_holders.c.customer_id).where(
+                card_holders.c.card_id == self.card_id)))
         if self.merchant:
-            found.append(exists().where(
-                card_holders.c.customer_id == customers.c.id,
-                card_merchants.c.card_id == card_holders.c.card_id,
-                card_merchants.c.merchant == self.merchant))
+            found.append(customers.c.id.in_(
+                select(card_holders.c.customer_id)
+                .join(card_merchants, card_merchants.c.card_id == card_holders.c.card_id)
+                .where(card_merchants.c.merchant == self.merchant)))
         return found
 
     def problems(self) -> list[str]:
@@ -259,9 +261,12 @@ async def list_customers(conn: AsyncConnection, keep: CustomerFilter, limit: int
     for condition in conditions:
         query = query.where(condition)
         counted = counted.where(condition)
-    rows = await conn.execute(query.order_by(customers.c.code).limit(limit).offset(offset))
+    found = [customer_dict(r) for r in await conn.execute(
+        query.order_by(customers.c.code).limit(limit).offset(offset))]
+    if len(found) < limit and not offset and after is None:
+        return found, len(found)  # all there are: no second pass to count them
     total = await conn.scalar(counted)
-    return [customer_dict(r) for r in rows], int(total or 0)
+    return found, int(total or 0)
 
 
 async def update_customer(conn: AsyncConnection, code: str, values: dict[str, Any],

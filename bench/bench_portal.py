@@ -246,7 +246,8 @@ def main() -> None:
                   f"{percentiles(samples)}")
             if args.customers:
                 add_customers(gateway, args.customers, numbers)
-                time_pages(client, customer_pages(args.customers, numbers), args.requests)
+                time_pages(client, customer_pages(args.customers, numbers),
+                           args.report_requests)
             if args.journal:
                 started = time.perf_counter()
                 fill_journal(gateway, args.journal, args.cards)

@@ -105,13 +105,11 @@ async def show_one(ctx: Ctx) -> Reply:
         if operator.role != "head_office":
             log.warning("portal: operator %d (manager of %s) asked for customer %r, not theirs "
                         "or none", operator.id, operator.merchant, code)
-        return Page("customer.html", {"title": "Customer", "customer": None,
-                                      "error": "No such customer."}, 404)
+        return Page("customer.html", {"title": "Customer", "customer": None}, 404)
     try:
         view = await customer_view(engine, ctx.portal.store(), code)
     except NotFound:  # removed between the two reads
-        return Page("customer.html", {"title": "Customer", "customer": None,
-                                      "error": "No such customer."}, 404)
+        return Page("customer.html", {"title": "Customer", "customer": None}, 404)
     money = Money(ctx.portal.config)
     for card in view["cards"]:
         card["balance_text"] = money.format(card.get("balance"), card.get("program"))

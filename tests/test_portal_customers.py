@@ -1,6 +1,7 @@
 """The portal's customers pages over real HTTP, on a gateway in the test process (its own real
 Redis, real sockets, the back office on SQLite and on a real PostgreSQL): the list paged by
-code, searched by name, e-mail, phone and card number (the number never shown back), the CSV
+code, searched by name, e-mail, phone and card number (POSTed: the number never in a URL, never
+shown back), the CSV
 of a search, a customer's page with their card's balance from Redis and its history; a
 merchant manager sees the holders of cards used at their merchant (the journal's entries,
 written by the gateway's own feed consumer) and is refused the others, staff everything."""
@@ -90,10 +91,18 @@ async def test_the_list_pages_searches_and_downloads(tillgate_inprocess_factory,
     assert await found("P042%40EXAMPLE") == ["C0042"]  # e-mail
     assert await found("7946+0099") == ["C0099"]  # phone
     assert await found("100%25") == []  # a % is a character, not a wildcard
-    by_card = await web(boss.get, f"/ui/customers?q={card}")
+    # the form is POSTed: a card number never goes into a URL
+    by_card = await web(boss.post, "/ui/customers", {"csrf": first.csrf, "q": card})
+    assert by_card.status == 200
     assert codes(by_card.body) == ["C0007"]
     assert card not in by_card.body  # shown back masked only
     assert f"{card[:6]}" in by_card.body and card[-4:] in by_card.body
+    assert "customers.csv" not in by_card.body  # a CSV link would need the number in its URL
+    assert await found(card) == []  # a GET's q is text: no card lookup from a URL
+    text = await web(boss.post, "/ui/customers", {"csrf": first.csrf, "q": "Ada Love"})
+    assert (text.status, text.location) == (303, "/ui/customers?q=Ada%20Love")
+    refused = await web(boss.post, "/ui/customers", {"csrf": "forged", "q": card})
+    assert refused.status == 403
 
     download = await web(boss.get, "/ui/customers.csv?q=lovelace")
     assert download.status == 200
@@ -139,8 +148,13 @@ async def test_a_manager_sees_their_merchants_customers_and_staff_none(
                          "OTHERSTORE00001")
     assert codes((await web(other.get, "/ui/customers")).body) == []
     assert (await web(other.get, "/ui/customers/show?code=C0007")).status == 404
-    assert codes((await web(other.get, f"/ui/customers?q={card}")).body) == []
+    form = await web(other.get, "/ui/customers")
+    assert codes((await web(other.post, "/ui/customers", {"csrf": form.csrf, "q": card})
+                  ).body) == []
 
     staff = await log_in(portal, port, clock, "sam@example.com", "staff", "STORE0000000001")
     for path in ("/ui/customers", "/ui/customers.csv", "/ui/customers/show?code=C0007"):
         assert (await web(staff.get, path)).status == 403, path
+    desk = await web(staff.get, "/ui/staff")
+    assert (await web(staff.post, "/ui/customers", {"csrf": desk.csrf, "q": card})
+            ).status == 403

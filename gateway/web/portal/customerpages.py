@@ -8,8 +8,11 @@ the holders of a card with an entry at their merchant (the reports' scope of a m
 CustomerFilter.merchant), and is refused another's customer as if it did not exist (404, so
 the refusal says nothing of who is a customer); staff have no customers page.
 
-A card typed in the search is looked up by its key id (ledger/cards.card_id): the number is
-neither stored nor logged nor put back in the page. Pages are keyset-paged in code order
+The search form is POSTed (with its CSRF token): a card number is looked up by its key id
+(ledger/cards.card_id) and the holder shown at once, so the number is never in a URL (paths
+and query strings reach access logs and proxies, as the admin API's customer routes say), nor
+stored, logged or put back in the page; other text is redirected to `GET ?q=<text>`, which can
+be paged and bookmarked. A GET's `q` is only ever text. Pages are keyset-paged in code order
 (`after=<code>`), so the last page of 10,000 customers costs what the first does.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import io
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 
@@ -28,7 +32,7 @@ from gateway.backoffice.reports.money import Money
 from gateway.backoffice.schema import card_holders, customers, journal_entries
 from gateway.ledger.cards import card_id
 from gateway.web.portal.sessions import IN
-from gateway.web.portal.web import Asset, Ctx, Page, Reply, Route
+from gateway.web.portal.web import Asset, Ctx, Page, Redirect, Reply, Route
 from protocols.carddata import CardDataError, card_number
 from protocols.model import mask_card
 
@@ -52,22 +56,37 @@ def _card_digits(text: str) -> str | None:
         return None
 
 
-def keep_of(ctx: Ctx) -> tuple[CustomerFilter, str]:
-    """The filter the query asks for, within the operator's scope, and the search as shown
-    back (a card number shown masked)."""
+def _merchant(ctx: Ctx) -> str | None:
+    """The merchant whose customers the operator may see; None: all (head office)."""
     operator = ctx.operator
     assert operator is not None
-    merchant = operator.merchant if operator.role != "head_office" else None
+    return operator.merchant if operator.role != "head_office" else None
+
+
+def text_filter(ctx: Ctx) -> tuple[CustomerFilter, str]:
+    """The GET query's filter, within the operator's scope, and its search text."""
     text = ctx.query.get("q", "").strip()[:MAX_SEARCH]
-    number = _card_digits(text) if text else None
-    if number is not None:
-        return CustomerFilter(card_id=card_id(number), merchant=merchant), mask_card(number)
-    return CustomerFilter(search=text or None, merchant=merchant), text
+    return CustomerFilter(search=text or None, merchant=_merchant(ctx)), text
 
 
 async def show_list(ctx: Ctx) -> Reply:
-    keep, shown = keep_of(ctx)
-    after = ctx.query.get("after", "")[:32] or None
+    keep, text = text_filter(ctx)
+    return await _listed(ctx, keep, text, text, ctx.query.get("after", "")[:32] or None)
+
+
+async def search(ctx: Ctx) -> Reply:
+    """The search form: a card's holder now; text by redirect to its GET page."""
+    text = ctx.form.get("q", "").strip()[:MAX_SEARCH]
+    number = _card_digits(text) if text else None
+    if number is None:
+        return Redirect(f"customers?q={quote(text)}" if text else "customers")
+    keep = CustomerFilter(card_id=card_id(number), merchant=_merchant(ctx))
+    return await _listed(ctx, keep, mask_card(number), "", None)
+
+
+async def _listed(ctx: Ctx, keep: CustomerFilter, shown: str, query: str, after: str | None
+                  ) -> Reply:
+    """A page of the customers `keep` lets through, after the code `after`."""
     engine = await ctx.portal.engine()
     async with engine.connect() as conn:
         found, total = await list_customers(conn, keep, PAGE + 1, after=after)
@@ -75,13 +94,12 @@ async def show_list(ctx: Ctx) -> Reply:
     found = found[:PAGE]
     return Page("customers.html", {
         "title": "Customers", "customers": found, "total": total, "search": shown,
-        "query": ctx.query.get("q", "")[:MAX_SEARCH] if keep.card_id is None else "",
-        "card_search": keep.card_id is not None, "after": after,
+        "query": query, "card_search": keep.card_id is not None, "after": after,
         "next_after": found[-1]["code"] if more else None})
 
 
 async def download(ctx: Ctx) -> Reply:
-    keep, _shown = keep_of(ctx)
+    keep, _text = text_filter(ctx)
     operator = ctx.operator
     assert operator is not None
     out = io.StringIO()
@@ -134,6 +152,7 @@ async def _history(engine: Any, customer: int, money: Money) -> list[dict[str, A
 
 ROUTES = {
     ("GET", "customers"): Route(show_list, IN, MANAGERS),
+    ("POST", "customers"): Route(search, IN, MANAGERS),
     ("GET", "customers.csv"): Route(download, IN, MANAGERS),
     ("GET", "customers/show"): Route(show_one, IN, MANAGERS),
 }

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_activate import consecutive  # noqa: E402
-from bench_reports import insert_journal, journal  # noqa: E402
+from bench_reports import insert_journal, journal, summarise  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from gateway.config.model import load_config  # noqa: E402
 from gateway.ledger import cards  # noqa: E402
@@ -86,14 +87,61 @@ def hidden(body: str) -> dict[str, str]:
 
 def fill_journal(gateway: GatewayProcess, entries: int, cards: int) -> None:
     """The year's entries, written into the running gateway's back office (migrated by the
-    login), in time order as the feed writes them."""
-    db = sqlite3.connect(gateway.workdir / "var" / "backoffice.sqlite3", timeout=30)
+    login), in time order as the feed writes them, and their per-day summaries."""
+    path = gateway.workdir / "var" / "backoffice.sqlite3"
+    db = sqlite3.connect(path, timeout=30)
     try:
         insert_journal(db, journal(entries, cards, random.Random(16)))
+        db.commit()
+    finally:
+        db.close()
+    started = time.perf_counter()
+    asyncio.run(summarise(make_url(f"sqlite+aiosqlite:///{path}"),
+                          load_config(gateway.config_path).programs))
+    print(f"  summaries built in {time.perf_counter() - started:.0f} s", flush=True)
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        db.execute("ANALYZE")
+    finally:
+        db.close()
+
+
+def add_customers(gateway: GatewayProcess, count: int, numbers: list[str]) -> None:
+    """`count` customers (C000001...) in the gateway's back office, each holding one of the
+    issued cards, written straight into its SQLite file (as an import would leave them)."""
+    db = sqlite3.connect(gateway.workdir / "var" / "backoffice.sqlite3", timeout=30)
+    try:
+        db.executemany(
+            "INSERT INTO customers (id, code, name, email, phone, status, consent, notes, "
+            "created_t) VALUES (?, ?, ?, ?, ?, 'active', 0, '', 1767225600)",
+            ((i, f"C{i:06d}", f"Customer {i:06d}", f"c{i:06d}@example.com",
+              f"+44 20 {i:08d}") for i in range(1, count + 1)))
+        db.executemany(
+            "INSERT INTO card_holders (card_id, customer_id, card_mask, program, linked_t, "
+            "linked_by) VALUES (?, ?, ?, 'gift', 1767225600, 'bench')",
+            ((cards.card_id(number), i, f"{number[:6]}******{number[-4:]}")
+             for i, number in enumerate(numbers[:count], start=1)))
         db.commit()
         db.execute("ANALYZE")
     finally:
         db.close()
+
+
+def customer_pages(client: Client, count: int, numbers: list[str]) -> list[tuple[str, object]]:
+    """(label, path, or a function of none asking the page): the customers pages head office
+    opens. A card is searched by POST, as the page's form does (never in a URL)."""
+    csrf = client.get("/ui/customers").csrf
+    return [
+        ("GET /ui/customers (first page)", "/ui/customers"),
+        ("GET /ui/customers (a later page)",
+         lambda: client.get(f"/ui/customers?after=C{random.randrange(1, count):06d}")),
+        ("GET /ui/customers?q=<a name>",
+         lambda: client.get(f"/ui/customers?q=customer+{random.randrange(1, count):06d}")),
+        ("POST /ui/customers (a card)", lambda: client.post(
+            "/ui/customers", {"csrf": csrf, "q": random.choice(numbers[:count])})),
+        ("GET /ui/customers/show (a customer)",
+         lambda: client.get(f"/ui/customers/show?code=C{random.randrange(1, count):06d}")),
+    ]
 
 
 # (label, path): what head office opens; requests of each = --report-requests
@@ -113,12 +161,12 @@ REPORT_PAGES = [
 
 
 def time_pages(client: Client, pages, requests: int) -> None:
-    for name, path in pages:
+    for name, where in pages:
         samples = []
         try:
             for _ in range(requests):
                 t = time.perf_counter()
-                answer = client.get(path)
+                answer = where() if callable(where) else client.get(where)
                 samples.append(time.perf_counter() - t)
                 assert answer.status == 200, (answer.status, answer.body[:300])
         except TimeoutError:  # the client's 10 s: said, and the next page timed
@@ -140,6 +188,8 @@ def main() -> None:
     parser.add_argument("--journal", type=int, default=1_000_000,
                         help="journal entries of a year in the back office (0: none)")
     parser.add_argument("--report-requests", type=int, default=100)
+    parser.add_argument("--customers", type=int, default=10_000,
+                        help="customers in the back office, each holding a card (0: none)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         gateway = GatewayProcess.prepare(Path(tmp)).start()
@@ -195,6 +245,10 @@ def main() -> None:
                 assert answer.status == 200, answer.status
             print(f"{'POST /ui/cards/action':<26} {args.requests} requests  "
                   f"{percentiles(samples)}")
+            if args.customers:
+                add_customers(gateway, args.customers, numbers)
+                time_pages(client, customer_pages(client, args.customers, numbers),
+                           args.report_requests)
             if args.journal:
                 started = time.perf_counter()
                 fill_journal(gateway, args.journal, args.cards)

@@ -35,6 +35,7 @@ from gateway.backoffice.migrate import head_revision, upgrade  # noqa: E402
 from gateway.backoffice.reports.output import report_chunks  # noqa: E402
 from gateway.backoffice.reports.query import parse_query  # noqa: E402
 from gateway.backoffice.reports.registry import REPORTS  # noqa: E402
+from gateway.backoffice.summaries import configured_zones, rebuild  # noqa: E402
 from gateway.config.model import load_config  # noqa: E402
 
 YEAR_START = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
@@ -126,6 +127,17 @@ async def migrate(url) -> None:
         await engine.dispose()
 
 
+async def summarise(url, programs) -> None:
+    """The per-day summaries of the journal filled in (the feed writes them as it writes the
+    journal; a bench fill writes the journal alone): gateway/backoffice/summaries.py."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(rebuild, configured_zones(programs))
+    finally:
+        await engine.dispose()
+
+
 def fill_sqlite(path: Path, entries: int, cards: int, customers: int) -> None:
     rng = random.Random(SEED)
     db = sqlite3.connect(path)
@@ -213,6 +225,7 @@ def main() -> int:
             started = time.perf_counter()
             asyncio.run(migrate(url))
             fill_sqlite(path, args.entries, args.cards, args.customers)
+            asyncio.run(summarise(url, load_config(ROOT / "config" / "tillgate.toml").programs))
             print(f"SQLite: {args.entries:,} entries filled in "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
         print(f"SQLite {path} ({path.stat().st_size / 1e6:.0f} MB), {args.rounds} rounds:")
@@ -222,6 +235,7 @@ def main() -> int:
             started = time.perf_counter()
             asyncio.run(migrate(pg))
             asyncio.run(fill_postgres(pg, args.entries, args.cards, args.customers))
+            asyncio.run(summarise(pg, load_config(ROOT / "config" / "tillgate.toml").programs))
             print(f"PostgreSQL: {args.entries:,} entries filled in "
                   f"{time.perf_counter() - started:.0f} s")
             print(f"PostgreSQL {describe(pg)}, {args.rounds} rounds:")

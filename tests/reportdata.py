@@ -13,8 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from gateway.backoffice import schema
+from gateway.backoffice import schema, summaries
 from gateway.backoffice.connect import backoffice_session
+from gateway.backoffice.summaries import configured_zones
 from gateway.config.defaults import DEFAULT_CONFIG_PATH
 from gateway.config.model import Config, parse_config
 from gateway.testing import config_text
@@ -103,6 +104,8 @@ async def fill(config: Config, rows: list[dict] | None = None) -> None:
         async with engine.begin() as conn:
             await conn.execute(insert(schema.journal_entries), journal_rows() if rows is None
                                else rows)
+            # as the feed would have summed them (it writes the journal and the summaries)
+            await conn.run_sync(summaries.rebuild, configured_zones(config.programs))
             await conn.execute(insert(schema.customer_types), types)
             await conn.execute(insert(schema.customers), people)
             await conn.execute(insert(schema.card_holders), holders)

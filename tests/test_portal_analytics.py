@@ -25,7 +25,8 @@ from sqlalchemy import insert
 from test_portal_security import CLUB, logged_in, start
 from wireclients import LineClient
 
-from gateway.backoffice import schema
+from gateway.backoffice import schema, summaries
+from gateway.backoffice.summaries import configured_zones
 from gateway.ledger import cardviews, opcounters
 from gateway.reactor import deferred_from_coro
 from protocols.model import RC, Op, Request
@@ -61,6 +62,8 @@ async def setup(factory, backoffice_url: str, redis_url: str):
         engine = await portal.engine()
         async with engine.begin() as conn:
             await conn.execute(insert(schema.journal_entries), journal_rows())
+            # as the feed would have summed them (it writes the journal and the summaries)
+            await conn.run_sync(summaries.rebuild, configured_zones(portal.config.programs))
         store = portal.store()
         program = portal.config.programs["loyalty"]
         for when in ("2026-11-24 10:00:00", "2026-11-24 11:00:00", "2026-11-25 10:00:00"):

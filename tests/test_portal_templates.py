@@ -67,6 +67,9 @@ FOUND = SimpleNamespace(
     program=SimpleNamespace(id="loyalty"), chosen=CHOSEN,
     period=Period(dt.date(2026, 11, 23), dt.date(2026, 11, 24), dt.UTC),
     columns=("day", "program", "staff_views"), rows=[("2026-11-23", "loyalty", 3)])
+CUSTOMER = {"code": "C0001", "name": "Ada <Lovelace>", "email": "ada@example.com",
+            "phone": "+44 20 7946 0001", "type": None, "status": "active", "consent": True,
+            "consent_time": None, "notes": "", "created": "2026-11-24T09:00:00Z"}
 REWARD = {"program": "loyalty", "id": "MUG", "name": "Mug <b>", "points": 30, "stock": None,
           "valid_from": None, "valid_to": "2999-12-31", "clubs": ["STORE0000000001"],
           "tier": "", "enabled": True, "claimed": 2, "source": "store"}
@@ -204,6 +207,20 @@ PAGES = [
     ("staff_report.html", {"title": "Staff report", "programs": PROGRAMS, "columns": (),
                            "headings": {}, "found": None, "csv_query": "", "program_id": "",
                            "chosen": CHOSEN, "operator": MANAGER, "error": "From: a date."}),
+    ("customers.html", {"title": "Customers", "customers": [CUSTOMER], "total": 120,
+                        "search": "ada", "query": "ada", "card_search": False, "after": "C0001",
+                        "next_after": "C0002", "operator": MANAGER}),
+    ("customers.html", {"title": "Customers", "customers": [], "total": 0, "search": "",
+                        "query": "", "card_search": False, "after": None, "next_after": None,
+                        "operator": HEAD}),
+    ("customer.html", {"title": "Customer Ada", "operator": HEAD, "entries": [
+        {"t": 1764000000, "card": "603953******1234", "program": "gift", "op": "activate",
+         "dv": "25.00", "dp": 0, "bal": "25.00", "pts": 0, "merchant": "STORE0000000001"}],
+        "customer": {**CUSTOMER, "cards": [
+            {"card": "603953******1234", "program": "gift", "status": "active",
+             "balance": 2500, "points": 0, "balance_text": "25.00",
+             "linked": "2026-11-24T09:00:00Z"}]}}),
+    ("customer.html", {"title": "Customer", "operator": MANAGER, "customer": None}),
     ("rewards.html", {"title": "Rewards", "programs": [LOYALTY], "program": LOYALTY,
                       "rewards": [REWARD, {**REWARD, "id": "CUP", "enabled": False}],
                       "merchants": ["STORE0000000001", "BHNRESELLER0001"],

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.backoffice.db import create_engine, database_url, describe
 from gateway.backoffice.migrate import upgrade
+from gateway.backoffice.summaries import configured_zones
 from gateway.config.model import Config
 
 # What a database that is down, unreachable or refusing us raises through SQLAlchemy and its
@@ -37,7 +38,7 @@ async def backoffice_session(config: Config, *, migrate: bool = True
     engine = create_engine(url)
     try:
         if migrate:
-            await upgrade(engine)
+            await upgrade(engine, zones=configured_zones(config.programs))
         yield engine
     except UNREACHABLE as e:  # from the migration or from the command's own queries
         raise unavailable(url, e) from e

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,9 +29,12 @@ log = logging.getLogger("tillgate.backoffice")
 
 class FeedConsumer:
     def __init__(self, reader: FeedReader, engine: AsyncEngine, *, block_ms: int = 1000,
-                 linger: float = 0.0, backoff: Backoff | None = None):
+                 linger: float = 0.0, backoff: Backoff | None = None,
+                 zones: Mapping[str, str] | None = None):
         self.reader = reader
         self.engine = engine
+        # program id -> its configured time zone: the days of the summaries (summaries.py)
+        self.zones = dict(zones or {})
         self.block_ms = block_ms
         # After a batch that was not full (caught up), wait this long before reading again:
         # under a steady load the next batch is then one of a few hundred entries, not a few,
@@ -53,7 +56,7 @@ class FeedConsumer:
             return batch
         started = time.monotonic()
         try:
-            written = await ingest(self.engine, batch)
+            written = await ingest(self.engine, batch, self.zones)
         except BaseException:
             self.reader.reread_pending()
             raise

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.backoffice.schema import card_holders, customer_types, customers
+from gateway.backoffice.schema import card_holders, card_merchants, customer_types, customers
 
 STATUSES = ("active", "inactive")
 # What a customer is given as (the admin API's JSON, a CSV row, the command line's options).
@@ -122,12 +122,18 @@ def check_fields(raw: Mapping[str, object], *, creating: bool) -> tuple[dict[str
 
 @dataclass(frozen=True, slots=True)
 class CustomerFilter:
-    """What a listing keeps: every field given must match (code by its prefix)."""
+    """What a listing keeps: every field given must match (code by its prefix; `search` is
+    found in the name, e-mail or phone, whatever the case; `card_id`: the holder of that card,
+    by its key id; `merchant`: holders of a card with an entry at that merchant, the customers
+    of a merchant manager, as the reports scope one: summaries.py's card_merchants)."""
 
     status: str | None = None
     type: str | None = None
     email: str | None = None
     code_prefix: str | None = None
+    search: str | None = None
+    card_id: str | None = None
+    merchant: str | None = None
 
     def conditions(self) -> list[Any]:
         """The WHERE conditions, over customers joined with customer_types."""
@@ -142,6 +148,21 @@ class CustomerFilter:
             # substr, not LIKE: no wildcard to escape, and case-sensitive on SQLite too
             found.append(func.substr(customers.c.code, 1, len(self.code_prefix))
                          == self.code_prefix)
+        if self.search:
+            term = self.search.strip().lower()
+            found.append(or_(*(func.lower(column).contains(term, autoescape=True)
+                               for column in (customers.c.name, customers.c.email,
+                                              customers.c.phone))))
+        # IN (a subquery from the card's side), not EXISTS per customer: the database looks
+        # the few holders up by their keys instead of probing every customer
+        if self.card_id:
+            found.append(customers.c.id.in_(select(card_holders.c.customer_id).where(
+                card_holders.c.card_id == self.card_id)))
+        if self.merchant:
+            found.append(customers.c.id.in_(
+                select(card_holders.c.customer_id)
+                .join(card_merchants, card_merchants.c.card_id == card_holders.c.card_id)
+                .where(card_merchants.c.merchant == self.merchant)))
         return found
 
     def problems(self) -> list[str]:
@@ -226,18 +247,28 @@ async def find_customer(conn: AsyncConnection, code: str) -> Any:
 
 
 async def list_customers(conn: AsyncConnection, keep: CustomerFilter, limit: int = 50,
-                         offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """One page of customers in code order, with how many match in all."""
+                         offset: int = 0, after: str | None = None
+                         ) -> tuple[list[dict[str, Any]], int]:
+    """One page of customers in code order, with how many match in all. `after`: the page
+    that follows the customer of that code (keyset paging: as quick at the ten-thousandth
+    customer as at the first, where an OFFSET reads all those before)."""
     query = select(*_customer_columns()).select_from(_joined())
-    counted = select(func.count()).select_from(_joined())
+    if after is not None:
+        query = query.where(customers.c.code > after)
+    # the join to the types only where the filter names one: a count of 10,000 customers
+    # then reads one index, not the join
+    counted = select(func.count()).select_from(_joined() if keep.type else customers)
     conditions = []
     conditions += keep.conditions()
     for condition in conditions:
         query = query.where(condition)
         counted = counted.where(condition)
-    rows = await conn.execute(query.order_by(customers.c.code).limit(limit).offset(offset))
+    found = [customer_dict(r) for r in await conn.execute(
+        query.order_by(customers.c.code).limit(limit).offset(offset))]
+    if len(found) < limit and not offset and after is None:
+        return found, len(found)  # all there are: no second pass to count them
     total = await conn.scalar(counted)
-    return [customer_dict(r) for r in rows], int(total or 0)
+    return found, int(total or 0)
 
 
 async def update_customer(conn: AsyncConnection, code: str, values: dict[str, Any],

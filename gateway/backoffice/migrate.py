@@ -5,6 +5,7 @@ upgrades the database before the gateways). The scripts live in gateway/backoffi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from alembic import command
@@ -17,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+def alembic_config(connection: Connection | None = None,
+                   zones: Mapping[str, str] | None = None) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
+    cfg.attributes["zones"] = dict(zones or {})
     return cfg
 
 
@@ -30,10 +33,13 @@ def head_revision() -> str:
     return head
 
 
-async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
-    """Bring the database to `target` (the newest schema by default), in one transaction."""
+async def upgrade(engine: AsyncEngine, target: str = "head",
+                  zones: Mapping[str, str] | None = None) -> None:
+    """Bring the database to `target` (the newest schema by default), in one transaction.
+    `zones`: program id -> the config's time zone, the days of the summaries migration 0013
+    builds (summaries.configured_zones); UTC for a program not named."""
     async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), target))
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync, zones), target))
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

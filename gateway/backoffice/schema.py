@@ -79,6 +79,90 @@ cards = Table(
     Column("last_t", BigInteger, nullable=False),
 )
 
+# Per-day summaries of the journal (gateway/backoffice/summaries.py, migration 0013), kept by
+# the feed in the ingest's transaction for the entries it inserted, so that a report over a
+# year reads a few thousand rows instead of a million. A day is the program's local day (the
+# zone in summary_zones); "" stands for no program, no opid, and (card_stretches,
+# active_counts) every merchant at once. Sums are per operation: counts, money, points and
+# reward claims.
+def _sums() -> tuple[Column, ...]:
+    return (Column("entries", BigInteger, nullable=False),
+            Column("dv", BigInteger, nullable=False),        # sum of the entries' dv
+            Column("dp", BigInteger, nullable=False),        # sum of their dp
+            Column("rewards", BigInteger, nullable=False))   # entries naming a reward
+
+
+day_sums = Table(
+    "day_sums", metadata,
+    Column("program", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True),             # local days since 1970-01-01
+    Column("merchant", Text, primary_key=True),
+    Column("op", String(32), primary_key=True),
+    *_sums(),
+)
+
+# The same by staff member (the entries with an opid: the `staff` report).
+staff_day_sums = Table(
+    "staff_day_sums", metadata,
+    Column("program", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("merchant", Text, primary_key=True),
+    Column("opid", String(64), primary_key=True),
+    Column("op", String(32), primary_key=True),
+    *_sums(),
+)
+
+# The cards each staff member served on a day (the `staff` report's members_served: distinct
+# cards over any range of days).
+staff_card_days = Table(
+    "staff_card_days", metadata,
+    Column("program", String(32), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("opid", String(64), primary_key=True),
+    Column("merchant", Text, primary_key=True),
+    Column("card_id", String(32), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# Active cards, exactly: a card's first active entry in a day, week or month (`kind` d, w, m;
+# `key` as in reports/buckets.py), at one merchant and at all ("") ...
+card_stretches = Table(
+    "card_stretches", metadata,
+    Column("program", String(32), primary_key=True),
+    Column("kind", String(1), primary_key=True),
+    Column("key", Integer, primary_key=True),
+    Column("merchant", Text, primary_key=True),
+    Column("card_id", String(32), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# ... and the number of such cards, counted when a card_stretches row is inserted.
+active_counts = Table(
+    "active_counts", metadata,
+    Column("program", String(32), primary_key=True),
+    Column("kind", String(1), primary_key=True),
+    Column("key", Integer, primary_key=True),
+    Column("merchant", Text, primary_key=True),
+    Column("cards", BigInteger, nullable=False),
+)
+
+# The merchants a card has an entry at: a merchant manager's customers are those holding a card
+# with an entry at their merchant, as the reports scope a manager (the portal's customers page).
+card_merchants = Table(
+    "card_merchants", metadata,
+    Column("merchant", Text, primary_key=True),
+    Column("card_id", String(32), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# The zone each program's summaries count days in: set by the first entry of the program
+# summarised (its configured `timezone`). A report asked in another zone reads the journal.
+summary_zones = Table(
+    "summary_zones", metadata,
+    Column("program", String(32), primary_key=True),
+    Column("zone", String(64), nullable=False),
+)
+
 # Customer types group loyalty accounts for reports ("by customer type") and give a new
 # customer's cards a default program.
 customer_types = Table(

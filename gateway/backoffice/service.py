@@ -29,6 +29,7 @@ from gateway.backoffice.consumer import FeedConsumer
 from gateway.backoffice.db import database_url, describe
 from gateway.backoffice.feed import FeedReader, Lag
 from gateway.backoffice.shared import SharedEngine
+from gateway.backoffice.summaries import configured_zones
 from gateway.config.model import Config
 from gateway.ledger.store import Store
 from gateway.metrics import families as metrics
@@ -137,7 +138,8 @@ class BackofficeService(AsyncService):
                     engine = self.shared.opened
                     assert engine is not None
                     self.consumer = FeedConsumer(reader, engine, block_ms=self.block_ms,
-                                                 linger=self.linger)
+                                                 linger=self.linger,
+                                                 zones=configured_zones(self.config.programs))
                     await self.consumer.run(self._stopping_now, self._sleep)
             finally:
                 await lag_task

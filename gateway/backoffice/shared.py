@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.backoffice.connect import UNREACHABLE, BackofficeUnavailable, unavailable
 from gateway.backoffice.db import create_engine, database_url
 from gateway.backoffice.migrate import upgrade
+from gateway.backoffice.summaries import configured_zones
 from gateway.config.model import Config
 from gateway.reactor import deferred_from_coro
 from gateway.services import AsyncService
@@ -40,7 +41,8 @@ class SharedEngine(AsyncService):
                 try:
                     # In a worker thread, with a loop and an engine of its own: DDL (on SQLite
                     # a migration may copy a whole table) never holds up the reactor's thread.
-                    await asyncio.to_thread(_migrate_in_own_loop, url)
+                    await asyncio.to_thread(_migrate_in_own_loop, url,
+                                            configured_zones(self.config.programs))
                 except UNREACHABLE as e:
                     raise unavailable(url, e) from e
                 self._engine = create_engine(url)
@@ -57,12 +59,12 @@ class SharedEngine(AsyncService):
             await deferred_from_coro(engine.dispose())
 
 
-def _migrate_in_own_loop(url: URL) -> None:
+def _migrate_in_own_loop(url: URL, zones: dict[str, str]) -> None:
     """In a worker thread: bring the database to the newest schema with an engine of its own."""
     async def migrate() -> None:
         engine = create_engine(url)
         try:
-            await upgrade(engine)
+            await upgrade(engine, zones=zones)
         finally:
             await engine.dispose()
 

@@ -57,10 +57,11 @@ def run_migrate(args) -> int:
 async def _migrate(config: Config) -> tuple[str | None, str | None]:
     from gateway.backoffice.connect import backoffice_session
     from gateway.backoffice.migrate import current_revision, upgrade
+    from gateway.backoffice.summaries import configured_zones
 
     async with backoffice_session(config, migrate=False) as engine:
         before = await current_revision(engine)
-        await upgrade(engine)
+        await upgrade(engine, zones=configured_zones(config.programs))
         return before, await current_revision(engine)
 
 
@@ -115,12 +116,14 @@ async def _sync(config: Config, once: bool) -> tuple[int, int]:
     from gateway.backoffice.consumer import FeedConsumer
     from gateway.backoffice.feed import FeedReader
     from gateway.backoffice.service import LINGER, consumer_name
+    from gateway.backoffice.summaries import configured_zones
     from gateway.ledger.storeconnect import store_session
 
     async with store_session(config) as store, backoffice_session(config) as engine:
         reader = FeedReader(store, consumer_name())
         await reader.ensure_group()
-        consumer = FeedConsumer(reader, engine, linger=LINGER)
+        consumer = FeedConsumer(reader, engine, linger=LINGER,
+                                zones=configured_zones(config.programs))
         if once:
             await consumer.drain()
         else:

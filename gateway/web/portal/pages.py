@@ -15,6 +15,7 @@ from gateway.web.portal import (
     cardbatch,
     cardissue,
     cardlookup,
+    customerpages,
     ecardpages,
     entry,
     login,
@@ -78,6 +79,7 @@ def routes() -> dict[tuple[str, str], Route]:
         **ecardpages.ROUTES,
         **peopleroutes.ROUTES,
         **REPORT_ROUTES,
+        **customerpages.ROUTES,
     }
 
 

@@ -43,6 +43,11 @@ class HistogramChild:
         self.sum += value
 
 
+# Every family made, for `serve --workers N`: each worker copies their values into its files of
+# prometheus_client's multiprocess mode now and then (gateway/metrics/multiproc.py).
+FAMILIES: list[_Family] = []
+
+
 class _Family(Collector):
     """A labelled metric whose children are created on first use and kept."""
 
@@ -52,6 +57,7 @@ class _Family(Collector):
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
         self._children: dict[tuple[str, ...], object] = {}
+        FAMILIES.append(self)
         if registry is not None:
             registry.register(self)
 
@@ -66,6 +72,9 @@ class _Family(Collector):
 
     def _new_child(self) -> object:
         raise NotImplementedError
+
+    def children(self) -> list[tuple[tuple[str, ...], object]]:
+        return list(self._children.items())
 
     def describe(self) -> Iterator[Metric]:
         return iter([self._family()])

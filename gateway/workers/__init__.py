@@ -1,0 +1,1 @@
+"""`tillgate serve --workers N`: N gateway processes on the same ports, one supervisor."""

@@ -100,11 +100,12 @@ def accepted_by(gateway: GatewayProcess, pid: int) -> int:
 def gateway(tmp_path_factory):
     gateway = GatewayProcess.prepare(tmp_path_factory.mktemp("workers"))
     gateway.workers = 2
-    gateway.start(timeout=60)  # healthy: one worker answers /healthz
-    wait_for(lambda: "tillgate ready: 2 workers" in gateway.log, "both workers ready", 60)
-    yield gateway
-    gateway.stop(signal.SIGKILL if gateway.process and gateway.process.poll() is None
-                 else signal.SIGTERM)
+    try:
+        gateway.start(timeout=60)  # healthy: one worker answers /healthz
+        wait_for(lambda: "tillgate ready: 2 workers" in gateway.log, "both workers ready", 60)
+        yield gateway
+    finally:  # the last test stopped it; a failure before that leaves it to be killed here
+        gateway.stop(signal.SIGKILL)
 
 
 def test_connections_spread_over_both_workers_and_metrics_sum_both(gateway):

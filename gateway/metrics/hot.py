@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -41,6 +42,19 @@ class HistogramChild:
     def observe(self, value: float) -> None:
         self.counts[bisect.bisect_left(self._bounds, value)] += 1
         self.sum += value
+
+
+# Gauges read from a listener's own count when scraped (`set_function`), with that reader: a
+# worker of `serve --workers N` sets them from it when it copies the hot families, since
+# multiprocess mode cannot call a function at scrape time. One per gauge child: a new listener
+# of the same name replaces the reader, as its `set_function` does.
+COUNTED_GAUGES: dict[Any, Callable[[], float]] = {}
+
+
+def count_gauge(child: Any, read: Callable[[], float]) -> None:
+    """`child` (a prometheus_client Gauge child) shows `read()`: no update per message."""
+    child.set_function(read)
+    COUNTED_GAUGES[child] = read
 
 
 # Every family made, for `serve --workers N`: each worker copies their values into its files of

@@ -8,7 +8,8 @@ file per process, and whichever worker answers `/metrics` sums the
 files of all (gauges as their `multiprocess_mode` says, gateway/metrics/families.py).
 
 The hot families (gateway/metrics/hot.py: counted per message, without a lock) stay plain
-integers: a worker copies them into files of its own (`counter_hot<pid>.db`,
+integers, and the gauges read from a listener's count (`count_gauge`) are set from it: a
+worker copies them into files of its own (`counter_hot<pid>.db`,
 `histogram_hot<pid>.db`, in the format the collector reads) once a second, at a scrape it
 answers, and at its stop. So the hot path costs nothing more, and another worker's hot counts
 in a scrape are at most FLUSH_INTERVAL old. The supervisor itself had imported prometheus_client
@@ -32,7 +33,14 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from gateway.metrics.hot import FAMILIES, CounterChild, HistogramChild, HotCounter, HotHistogram
+from gateway.metrics.hot import (
+    COUNTED_GAUGES,
+    FAMILIES,
+    CounterChild,
+    HistogramChild,
+    HotCounter,
+    HotHistogram,
+)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 FLUSH_INTERVAL = 1.0
@@ -77,6 +85,8 @@ class HotFiles:
         return key
 
     def flush(self) -> None:
+        for child, read in list(COUNTED_GAUGES.items()):
+            child.set(read())  # into this process's gauge file
         for family in FAMILIES:
             if isinstance(family, HotCounter):
                 for labels, child in family.children():

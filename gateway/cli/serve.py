@@ -59,11 +59,16 @@ def run(args) -> int:
     if getattr(args, "worker", None):
         from gateway.workers.role import WorkerRole
 
-        worker = WorkerRole.parse(args.worker)
+        try:
+            worker = WorkerRole.parse(args.worker)
+        except ValueError as e:
+            print(f"tillgate: {e}", file=sys.stderr)
+            return 2
     from gateway.reactor import install_asyncio_reactor
     from gateway.security.logmask import setup_logging
 
-    setup_logging(config.log_level, programs=config.programs.values())
+    setup_logging(config.log_level, programs=config.programs.values(),
+                  process="" if worker is None else f"worker {worker.index}")
     if getattr(args, "config_builtin", False):
         log.info("no %s here: running the built-in default configuration (HOST-SPEC 6); "
                  "`tillgate config init FILE` writes it to a file to edit", DEFAULT_CONFIG_PATH)

@@ -42,7 +42,7 @@ def run_supervisor(args, config: Config) -> int:
     from gateway.reactor import install_asyncio_reactor
     from gateway.security.logmask import setup_logging
 
-    setup_logging(config.log_level, programs=config.programs.values())
+    setup_logging(config.log_level, programs=config.programs.values(), process="supervisor")
     loop = install_asyncio_reactor()
     from twisted.internet import reactor
 

@@ -64,7 +64,7 @@ def run(args) -> int:
         except ValueError as e:
             print(f"tillgate: {e}", file=sys.stderr)
             return 2
-    from gateway.reactor import install_asyncio_reactor
+    from gateway.reactor import install_asyncio_reactor, stop_on_signals
     from gateway.security.logmask import setup_logging
 
     setup_logging(config.log_level, programs=config.programs.values(),
@@ -147,29 +147,6 @@ def _worker_ready(reactor) -> None:
         reactor.addSystemEventTrigger("after", "shutdown", hot.flush)
     sys.stdout.buffer.write(READY_LINE)
     sys.stdout.flush()
-
-
-def stop_on_signals(loop, stop, signals=(signal.SIGTERM, signal.SIGINT)) -> None:
-    """The first SIGTERM/SIGINT calls `stop()`; another while stopping is ignored (an init system
-    or a shell often sends two), rather than logged as an error.
-
-    Through the loop (`add_signal_handler`), never in the signal handler itself: a handler runs
-    between two bytecodes of whatever the process was doing, and one that logged while the
-    process was writing a log line to stderr met a "reentrant call" error, lost its own
-    `stop()`, and left the gateway running until it was killed (seen in CI, a serial line
-    dropped just before SIGTERM).
-    """
-    stopping: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        if stopping:
-            return
-        stopping.append(signum)
-        log.info("received %s, shutting down", signal.Signals(signum).name)
-        stop()
-
-    for signum in signals:
-        loop.add_signal_handler(signum, on_signal, signum)
 
 
 def _endpoints(config) -> list[str]:

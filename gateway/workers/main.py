@@ -46,8 +46,7 @@ def run_supervisor(args, config: Config) -> int:
     loop = install_asyncio_reactor()
     from twisted.internet import reactor
 
-    from gateway.cli.serve import stop_on_signals
-    from gateway.reactor import deferred_from_coro
+    from gateway.reactor import deferred_from_coro, stop_on_signals
     from gateway.workers.supervisor import CannotStart, Supervisor
 
     supervisor = Supervisor(config, args.workers, worker_command(args),

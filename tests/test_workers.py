@@ -128,6 +128,7 @@ def test_connections_spread_over_both_workers_and_metrics_sum_both(gateway):
                             mti="0800") == before + 40, "/metrics counts all 40 echoes")
     text = scrape(gateway)
     assert metric(text, "tillgate_accepted_connections_total", listener="iso") == 40
+    assert metric(text, "tillgate_worker_restarts_total") == 0.0  # the supervisor's, from 0
     for pid in pids:  # a live gauge per worker: both are in the one scrape
         assert metric(text, "tillgate_config_generation", pid=str(pid)) == 1.0
 

@@ -27,6 +27,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway import runfiles
 from gateway.config.model import Config
@@ -73,12 +74,14 @@ class Supervisor:
         self.stopping = False
         self.embedded: EmbeddedRedis | None = None
         self.embedded_supervisor: EmbeddedSupervisor | None = None
+        self._ping_client: Any = None  # the embedded server's PING, for its supervisor
         self._watchers: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.clean = True  # every worker stopped with status 0
 
     async def run(self, reactor) -> None:
         """Start everything, supervise until stopped; CannotStart if a worker cannot start."""
+        self._copy_counters()  # at 0 from the start, as a single gateway's are
         if self.config.redis.url is None:
             await self._start_embedded(reactor)
         try:
@@ -127,6 +130,7 @@ class Supervisor:
     async def _stop_embedded(self) -> None:
         if self.embedded_supervisor is not None:
             await self.embedded_supervisor.stop()
+        if self._ping_client is not None:
             await self._ping_client.aclose()
         if self.embedded is not None:
             self.embedded.stop()

@@ -48,6 +48,7 @@ from gateway.supervise import EmbeddedSupervisor
 from gateway.web.members.pages import members_resource
 from gateway.web.members.service import Members
 from gateway.web.portal.service import Portal, portal_resource
+from gateway.workers.role import WorkerRole
 from protocols.model import Request, Result
 
 log = logging.getLogger(__name__)
@@ -218,23 +219,29 @@ class ProcessorService(AsyncService):
 
 
 class Gateway:
-    """The running daemon: a ServiceTree plus what /healthz reports."""
+    """The running daemon: a ServiceTree plus what /healthz reports.
 
-    def __init__(self, reactor, config: Config):
+    `worker`: this process is one of `serve --workers N` (None: the only one); the work that
+    runs once per gateway then runs in worker 0 only (gateway/workers/role.py)."""
+
+    def __init__(self, reactor, config: Config, worker: WorkerRole | None = None):
         self.reactor = reactor
         self.config = config
+        self.worker = worker
+        singletons = worker is None or worker.runs_singletons
         self.running = False
         self.store_service = StoreService(reactor, config)
         self.store_service.on_restarted = self._embedded_restarted
         self.processor = ProcessorService(config, self.store_service)
-        self.alerts = AlertService(reactor, config, self._alert_queue)
+        self.alerts = AlertService(reactor, config, self._alert_queue, deliver=singletons)
         self.backoffice = BackofficeService(config, lambda: self.store_service.store,
-                                            self._raise_alert)
+                                            self._raise_alert, consume=singletons)
         self.points_sweep = PointsSweepService(reactor, lambda: self.config, self._store)
         # E-cards' e-mail (docs/ecards.md): the queue is a back-office table, so this service
         # runs on the back office's engine (and waits, nothing lost, while SQL is down).
         self.ecards = EcardQueue(config, self.backoffice.engine)
-        self.listeners = [self._listener_service(lst) for lst in config.listeners]
+        self.listeners = [self._listener_service(lst) for lst in config.listeners
+                          if singletons or lst.transport != "serial"]
         self.auth = auth = TokenAuth(config.security.tokens, self._store_client)
         self.reloader = Reloader(lambda: self.config, self._prepare_config, config.data_dir)
         store = self._store
@@ -277,9 +284,9 @@ class Gateway:
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
+        once = [self.ecards, self.points_sweep] if singletons else []
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
-                                 self.backoffice, self.ecards, self.points_sweep, *self.listeners,
-                                 self.http],
+                                 self.backoffice, *once, *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _store(self) -> Store | None:

@@ -99,7 +99,7 @@ def _read_holder(fd: int) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: get SIGTERM when the gateway dies, even by SIGKILL (Linux prctl).
 
     redis-server flushes its AOF on SIGTERM, so a killed gateway loses nothing and leaves no
@@ -280,7 +280,7 @@ class EmbeddedRedis:
             "--pidfile", str(self.pid_path),
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+                                        stderr=subprocess.PIPE, preexec_fn=die_with_parent)
         return self.process
 
     def exited(self) -> int | None:

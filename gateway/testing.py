@@ -48,6 +48,7 @@ class GatewayProcess:
     ports: dict[str, int]
     process: subprocess.Popen | None = None
     log_path: Path = field(init=False)
+    workers: int = 1  # more: `serve --workers N`, the supervisor is `process`
 
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "gateway.log"
@@ -67,7 +68,8 @@ class GatewayProcess:
 
     def start(self, wait: bool = True, timeout: float = 20.0) -> GatewayProcess:
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.command("serve"), stdout=log, stderr=log,
+        serve = ["serve"] if self.workers == 1 else ["serve", "--workers", str(self.workers)]
+        self.process = subprocess.Popen(self.command(*serve), stdout=log, stderr=log,
                                         cwd=self.workdir)
         log.close()
         if wait:

@@ -8,7 +8,8 @@ a request is routed (TokenRequest).
 load balancer stops sending tills to a gateway that cannot reach Redis). It also reports the
 back office (`backoffice` up/down/disabled and the feed's lag), which never makes it 503: tills
 do not need SQL. `/metrics` is the
-Prometheus text format of gateway.metrics.families.REGISTRY.
+Prometheus text format of gateway.metrics.families.REGISTRY (in a worker of `serve --workers N`,
+of all workers' metrics summed: gateway/metrics/multiproc.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gateway.admin.jsonio import json_bytes
 from gateway.config.model import HTTPConfig
 from gateway.listeners.endpoints import server_endpoint
 from gateway.metrics.families import REGISTRY
+from gateway.metrics.multiproc import exposition_registry
 from gateway.reactor import deferred_from_coro
 from gateway.security.tokens import Guarded, TokenAuth
 from gateway.services import AsyncService
@@ -68,7 +70,8 @@ def build_site(health_source, auth: TokenAuth | None = None,
     auth = auth or TokenAuth()
     root = resource.Resource()
     root.putChild(b"healthz", Guarded(Health(health_source), "health", auth))
-    root.putChild(b"metrics", Guarded(MetricsResource(registry=REGISTRY), "metrics", auth))
+    metrics = MetricsResource(registry=exposition_registry(REGISTRY))
+    root.putChild(b"metrics", Guarded(metrics, "metrics", auth))
     for name, child in (extra or {}).items():
         root.putChild(name, child)
     site = QuietSite(root)

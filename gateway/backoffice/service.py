@@ -59,8 +59,12 @@ class BackofficeService(AsyncService):
 
     def __init__(self, config: Config, store_source: Callable[[], Store | None],
                  raise_alert: Callable[[Alert, str, int], Any] | None = None,
-                 *, block_ms: int = 1000, linger: float = LINGER, lag_interval: float = 1.0):
+                 *, block_ms: int = 1000, linger: float = LINGER, lag_interval: float = 1.0,
+                 consume: bool = True):
         self.config = config
+        # False in workers other than 0 of `serve --workers N`: worker 0 runs the consumer and
+        # the migrations; this one measures the lag and opens the engine when a request needs it.
+        self.consume = consume
         self.store_source = store_source
         self.raise_alert = raise_alert  # AlertQueue.raise_alert of the gateway, or None
         self.block_ms = block_ms
@@ -69,7 +73,8 @@ class BackofficeService(AsyncService):
         self.shared = SharedEngine(config)
         self.consumer: FeedConsumer | None = None
         self.lag: Lag | None = None  # not measured yet (health says null, not 0)
-        self.state = "disabled" if not config.backoffice.enabled else "down"
+        self.state = ("disabled" if not config.backoffice.enabled else
+                      "down" if consume else "worker 0")
         self._stopping = False
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -134,7 +139,7 @@ class BackofficeService(AsyncService):
             # The lag is measured from Redis alone, so it shows while SQL is down too.
             lag_task = asyncio.ensure_future(self._measure(reader))
             try:
-                if await self._open() and self.config.backoffice.enabled:
+                if self.consume and await self._open() and self.config.backoffice.enabled:
                     engine = self.shared.opened
                     assert engine is not None
                     self.consumer = FeedConsumer(reader, engine, block_ms=self.block_ms,

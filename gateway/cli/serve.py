@@ -8,13 +8,19 @@ without dropping a connection (gateway/reloader.py; `tillgate config reload` sen
 pid in `<data_dir>/tillgate.pid`, written once ready). SIGUSR1 writes
 every thread's Python stack to stderr (faulthandler) and carries on: the first look at a daemon
 that seems stuck, with no debugger to attach.
+
+`--workers N` (N > 1, Linux) runs N such gateways on the same ports under one supervisor
+(gateway/workers/supervisor.py; docs/scaling.md, "Workers"). `--worker I/N` is how the
+supervisor starts each one; not for people.
 """
 
 from __future__ import annotations
 
+import argparse
 import faulthandler
 import gc
 import logging
+import os
 import signal
 import sys
 
@@ -27,17 +33,42 @@ log = logging.getLogger("tillgate")
 
 def register(subparsers, common) -> None:
     serve = subparsers.add_parser("serve", parents=[common], help="run the gateway daemon")
+    serve.add_argument("--workers", type=_worker_count, default=1, metavar="N",
+                       help="run N gateway processes on the same ports under one supervisor "
+                       "(default 1: one process, no supervisor; N > 1 needs SO_REUSEPORT, "
+                       "Linux)")
+    serve.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=run)
+
+
+def _worker_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of workers from 1 to 64, got {text!r}")
+    return int(text)
 
 
 def run(args) -> int:
     config = load_or_report(args.config)
     if config is None:
         return 2
-    from gateway.reactor import install_asyncio_reactor
+    if getattr(args, "workers", 1) > 1:
+        from gateway.workers.main import run_supervisor
+
+        return run_supervisor(args, config)
+    worker = None
+    if getattr(args, "worker", None):
+        from gateway.workers.role import WorkerRole
+
+        try:
+            worker = WorkerRole.parse(args.worker)
+        except ValueError as e:
+            print(f"tillgate: {e}", file=sys.stderr)
+            return 2
+    from gateway.reactor import install_asyncio_reactor, stop_on_signals
     from gateway.security.logmask import setup_logging
 
-    setup_logging(config.log_level, programs=config.programs.values())
+    setup_logging(config.log_level, programs=config.programs.values(),
+                  process="" if worker is None else f"worker {worker.index}")
     if getattr(args, "config_builtin", False):
         log.info("no %s here: running the built-in default configuration (HOST-SPEC 6); "
                  "`tillgate config init FILE` writes it to a file to edit", DEFAULT_CONFIG_PATH)
@@ -47,7 +78,11 @@ def run(args) -> int:
 
     from gateway.app import Gateway
 
-    gateway = Gateway(reactor, config)
+    if worker is not None:
+        from gateway.listeners.endpoints import share_ports
+
+        share_ports()
+    gateway = Gateway(reactor, config, worker)
     outcome = {"status": 0}
 
     async def start() -> None:
@@ -67,6 +102,10 @@ def run(args) -> int:
         # (bench/bench_e2e.py; docs/benchmarks.md section 9).
         gc.freeze()
         gc.set_threshold(10_000, 50, 1_000)
+        if worker is not None:  # the supervisor holds the pid file and waits for this line
+            _worker_ready(reactor)
+            log.info("tillgate worker %s ready (pid %d)", worker, os.getpid())
+            return
         try:
             runfiles.write_pid(config.data_dir)
         except OSError as e:  # the gateway serves on; only `config reload` cannot find it
@@ -92,27 +131,22 @@ def run(args) -> int:
     return outcome["status"]
 
 
-def stop_on_signals(loop, stop, signals=(signal.SIGTERM, signal.SIGINT)) -> None:
-    """The first SIGTERM/SIGINT calls `stop()`; another while stopping is ignored (an init system
-    or a shell often sends two), rather than logged as an error.
+def _worker_ready(reactor) -> None:
+    """Tell the supervisor (one line on stdout), and copy the hot metrics into this worker's
+    multiprocess files every second and once more at the end (gateway/metrics/multiproc.py)."""
+    from twisted.internet import task
 
-    Through the loop (`add_signal_handler`), never in the signal handler itself: a handler runs
-    between two bytecodes of whatever the process was doing, and one that logged while the
-    process was writing a log line to stderr met a "reentrant call" error, lost its own
-    `stop()`, and left the gateway running until it was killed (seen in CI, a serial line
-    dropped just before SIGTERM).
-    """
-    stopping: list[int] = []
+    from gateway.metrics.multiproc import FLUSH_INTERVAL, process_hot_files
+    from gateway.workers.supervisor import READY_LINE
 
-    def on_signal(signum: int) -> None:
-        if stopping:
-            return
-        stopping.append(signum)
-        log.info("received %s, shutting down", signal.Signals(signum).name)
-        stop()
-
-    for signum in signals:
-        loop.add_signal_handler(signum, on_signal, signum)
+    hot = process_hot_files()
+    if hot is not None:
+        flushing = task.LoopingCall(hot.flush)
+        flushing.clock = reactor
+        flushing.start(FLUSH_INTERVAL)
+        reactor.addSystemEventTrigger("after", "shutdown", hot.flush)
+    sys.stdout.buffer.write(READY_LINE)
+    sys.stdout.flush()
 
 
 def _endpoints(config) -> list[str]:

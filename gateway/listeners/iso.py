@@ -34,6 +34,7 @@ from gateway.listeners.admission import Admission, FrameDeadline
 from gateway.listeners.endpoints import server_endpoint
 from gateway.listeners.hexdump import iso_dump, masked_hexdump
 from gateway.metrics import families as metrics
+from gateway.metrics.hot import count_gauge
 from gateway.services import AsyncService, drain
 from protocols import isocodec, isomap
 from protocols.framing import Deframer, Frame, FramingError
@@ -214,7 +215,7 @@ class IsoTCPService(AsyncService):
         self.shutting_down = False  # a plain attribute: read for every request
         self.in_flight = 0
         # read when scraped, instead of a locked inc() and dec() on every message
-        self.metrics.in_flight.set_function(lambda: self.in_flight)
+        count_gauge(self.metrics.in_flight, lambda: self.in_flight)
         self.port: IListeningPort | None = None
 
     async def start(self) -> None:

@@ -51,6 +51,7 @@ from gateway.config.model import Config, Listener
 from gateway.listeners.admission import Admission, FrameDeadline
 from gateway.listeners.hexdump import iso_dump, tgl_dump
 from gateway.metrics import families as metrics
+from gateway.metrics.hot import count_gauge
 from protocols import stxetx, tgl
 from protocols.model import RC, Request, Result
 
@@ -197,6 +198,8 @@ class LineEndpoint:
         self.connections: set[LineProtocol] = set()
         self.in_flight = 0
         self.metrics = metrics.ListenerMetrics(listener.name)
+        # read when scraped, instead of a locked inc() and dec() on every message
+        count_gauge(self.metrics.in_flight, lambda: self.in_flight)
         self.admission = Admission(listener, self.metrics.refused)
         self.shutting_down = False  # a plain attribute: read for every request
 
@@ -377,7 +380,6 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
             self.answer(decoded, Result(RC.OVERLOADED), time.monotonic())
             return
         self.endpoint.in_flight += 1
-        self.metrics.in_flight.inc()
         self._pending[frame.payload] = decoded
         started = time.monotonic()
         d = self.endpoint.processor.submit(decoded.request)
@@ -401,7 +403,6 @@ class LineProtocol(protocol.Protocol, TimeoutMixin):
 
     def _completed(self, result: Result, payload: bytes, decoded: Decoded, started: float) -> None:
         self.endpoint.in_flight -= 1
-        self.metrics.in_flight.dec()
         self._pending.pop(payload, None)
         self.answer(decoded, result, started)
 

@@ -1,3 +1,3 @@
-"""Prometheus families (one registry) and the hot-path counters. Imports nothing else of
-gateway/.
+"""Prometheus families (one registry), the hot-path counters, and one `/metrics` for the
+workers of `serve --workers N` (multiproc). Imports nothing else of gateway/.
 """

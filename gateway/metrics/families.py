@@ -1,7 +1,13 @@
 """Prometheus metrics of the gateway, defined once, in one registry.
 
 Labels never carry card numbers or PINs: only MTIs, operations, response codes, listener names
-and reasons. Process metrics (CPU, memory, file descriptors) come from prometheus_client's own
+and reasons.
+
+`multiprocess_mode` on each gauge says how `serve --workers N` sums it over the workers
+(gateway/metrics/multiproc.py; "live": a dead worker's value is dropped): ignored, and nothing
+changes, in a single process.
+
+Process metrics (CPU, memory, file descriptors) come from prometheus_client's own
 collectors; the reactor lag and Redis health probes below are ours.
 """
 
@@ -29,7 +35,7 @@ PlatformCollector(registry=REGISTRY)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 BUILD_INFO = Gauge("tillgate_build_info", "Version of the running gateway", ["version"],
-                   registry=REGISTRY)
+                   registry=REGISTRY, multiprocess_mode="livemax")
 
 REACTOR_LAG = Histogram(
     "tillgate_reactor_lag_seconds",
@@ -38,9 +44,12 @@ REACTOR_LAG = Histogram(
     registry=REGISTRY,
 )
 REDIS_UP = Gauge("tillgate_redis_up", "1 when the last Redis health probe answered",
-                 registry=REGISTRY)
+                 registry=REGISTRY, multiprocess_mode="livemin")  # 0 if any worker is down
 REDIS_PING = Histogram("tillgate_redis_ping_seconds", "Round trip of the Redis health probe",
                        buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+WORKER_RESTARTS = Counter(
+    "tillgate_worker_restarts_total",
+    "Times `serve --workers N` restarted a gateway worker that had exited", registry=REGISTRY)
 EMBEDDED_REDIS_RESTARTS = Counter(
     "tillgate_embedded_redis_restarts_total",
     "Times the gateway restarted its embedded redis-server after it exited", registry=REGISTRY)
@@ -61,9 +70,10 @@ MESSAGES_OUT = HotCounter("tillgate_messages_out_total", "Responses sent",
 OPERATION_LATENCY = HotHistogram("tillgate_operation_seconds",
                                  "From a request decoded to its response encoded, by operation",
                                  ["operation"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
-IN_FLIGHT = Gauge("tillgate_in_flight", "Requests being processed", ["listener"], registry=REGISTRY)
+IN_FLIGHT = Gauge("tillgate_in_flight", "Requests being processed", ["listener"], registry=REGISTRY,
+                  multiprocess_mode="livesum")
 CONNECTIONS = Gauge("tillgate_open_connections", "Open connections", ["listener"],
-                    registry=REGISTRY)
+                    registry=REGISTRY, multiprocess_mode="livesum")
 CONNECTIONS_TOTAL = Counter("tillgate_accepted_connections", "Connections accepted", ["listener"],
                             registry=REGISTRY)
 CLOSED_FOR_CAUSE = Counter("tillgate_connections_closed_total",
@@ -99,10 +109,11 @@ for _outcome in RELOAD_OUTCOMES:
     CONFIG_RELOADS.labels(_outcome)  # both series exist from the start, at 0
 CONFIG_LOADED = Gauge("tillgate_config_loaded_timestamp_seconds",
                       "When the running config was applied (start or last applied reload)",
-                      registry=REGISTRY)
+                      registry=REGISTRY, multiprocess_mode="liveall")
 CONFIG_GENERATION = Gauge("tillgate_config_generation",
                           "Configs applied since the process started: 1 at start, one more "
-                          "per applied reload", registry=REGISTRY)
+                          "per applied reload", registry=REGISTRY,
+                          multiprocess_mode="liveall")  # per worker: did each reload?
 
 
 GC_PAUSE = Histogram(
@@ -265,13 +276,14 @@ VELOCITY_REFUSALS = Counter("tillgate_velocity_refusals_total",
 # The back office's journal feed (gateway/backoffice): no labels but the closed set of causes.
 BACKOFFICE_UP = Gauge("tillgate_backoffice_up",
                       "1 while the back office's SQL database answers (tills never need it)",
-                      registry=REGISTRY)
+                      registry=REGISTRY, multiprocess_mode="livemax")
 BACKOFFICE_LAG_ENTRIES = Gauge("tillgate_backoffice_lag_entries",
                                "Journal entries in the feed not yet acknowledged by the back "
-                               "office", registry=REGISTRY)
+                               "office", registry=REGISTRY, multiprocess_mode="livemax")
 BACKOFFICE_LAG_SECONDS = Gauge("tillgate_backoffice_lag_seconds",
                                "Age of the oldest journal entry the back office has not yet "
-                               "ingested (0 when none)", registry=REGISTRY)
+                               "ingested (0 when none)", registry=REGISTRY,
+                               multiprocess_mode="livemax")
 BACKOFFICE_INGESTED = Counter("tillgate_backoffice_ingested_entries_total",
                               "Feed entries written to the back office (committed, then acked)",
                               registry=REGISTRY)
@@ -294,10 +306,10 @@ ECARDS_DELIVERIES = Counter("tillgate_ecards_delivery_tries_total",
                             ["outcome"], registry=REGISTRY)
 ECARDS_QUEUED = Gauge("tillgate_ecards_queue",
                       "E-cards in the delivery queue by state (queued includes scheduled ones)",
-                      ["state"], registry=REGISTRY)
+                      ["state"], registry=REGISTRY, multiprocess_mode="livemax")
 ECARDS_OLDEST_DUE = Gauge("tillgate_ecards_oldest_due_seconds",
                           "How long the oldest due e-card has waited for its e-mail (0: none)",
-                          registry=REGISTRY)
+                          registry=REGISTRY, multiprocess_mode="livemax")
 for _outcome in ("sent", "retry", "failed"):
     ECARDS_DELIVERIES.labels(_outcome)  # closed sets: every series exists from the start, at 0
 for _state in ("queued", "sending", "failed"):

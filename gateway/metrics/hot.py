@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -43,6 +44,24 @@ class HistogramChild:
         self.sum += value
 
 
+# Gauges read from a listener's own count when scraped (`set_function`), with that reader: a
+# worker of `serve --workers N` sets them from it when it copies the hot families, since
+# multiprocess mode cannot call a function at scrape time. One per gauge child: a new listener
+# of the same name replaces the reader, as its `set_function` does.
+COUNTED_GAUGES: dict[Any, Callable[[], float]] = {}
+
+
+def count_gauge(child: Any, read: Callable[[], float]) -> None:
+    """`child` (a prometheus_client Gauge child) shows `read()`: no update per message."""
+    child.set_function(read)
+    COUNTED_GAUGES[child] = read
+
+
+# Every family made, for `serve --workers N`: each worker copies their values into its files of
+# prometheus_client's multiprocess mode now and then (gateway/metrics/multiproc.py).
+FAMILIES: list[_Family] = []
+
+
 class _Family(Collector):
     """A labelled metric whose children are created on first use and kept."""
 
@@ -52,6 +71,7 @@ class _Family(Collector):
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
         self._children: dict[tuple[str, ...], object] = {}
+        FAMILIES.append(self)
         if registry is not None:
             registry.register(self)
 
@@ -66,6 +86,9 @@ class _Family(Collector):
 
     def _new_child(self) -> object:
         raise NotImplementedError
+
+    def children(self) -> list[tuple[tuple[str, ...], object]]:
+        return list(self._children.items())
 
     def describe(self) -> Iterator[Metric]:
         return iter([self._family()])

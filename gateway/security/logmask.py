@@ -45,10 +45,13 @@ class CardMaskingFormatter(logging.Formatter):
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(level: str = "INFO", programs: Iterable[object] = (), stream=None) -> None:
-    """Route stdlib and Twisted logging through one masking handler on stderr."""
+def setup_logging(level: str = "INFO", programs: Iterable[object] = (), stream=None,
+                  process: str = "") -> None:
+    """Route stdlib and Twisted logging through one masking handler on stderr. `process`: a
+    name put before each line's logger (`worker 1`: which of `serve --workers N` wrote it)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(CardMaskingFormatter(LOG_FORMAT, programs=programs))
+    line_format = LOG_FORMAT.replace("%(name)s", f"[{process}] %(name)s") if process else LOG_FORMAT
+    handler.setFormatter(CardMaskingFormatter(line_format, programs=programs))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from gateway.cli.serve import stop_on_signals
+from gateway.reactor import stop_on_signals
 
 
 class OneWriterAtATime:

@@ -59,8 +59,12 @@ class AlertService(AsyncService):
 
     name = "alerts"
 
-    def __init__(self, reactor, config: Config, queue_source, sinks=None):
+    def __init__(self, reactor, config: Config, queue_source, sinks=None, *,
+                 deliver: bool = True):
         self.reactor = reactor
+        # False in workers other than 0 of `serve --workers N`: the groups are made (an alert
+        # raised here before worker 0 made them would be missed), worker 0 delivers.
+        self.deliver = deliver
         self.config = config
         self.queue_source = queue_source  # callable -> AlertQueue (the store starts first)
         self.sinks = sinks if sinks is not None else build_sinks(reactor, config)
@@ -81,7 +85,8 @@ class AlertService(AsyncService):
         self.queue = self.queue_source()
         self._stopping = False
         await deferred_from_coro(self._groups())
-        for sink, backoff in self.sinks:  # tasks made here, so a stop right after finds them
+        # tasks made here, so a stop right after finds them
+        for sink, backoff in self.sinks if self.deliver else ():
             wake = asyncio.Event()
             self._wake.append(wake)
             self._tasks.append(asyncio.ensure_future(self._run(sink, backoff, wake)))

@@ -47,7 +47,7 @@ EMBEDDED_REDIS_RESTARTS = Counter(
 # Calls the store failed, by kind: timeout (no reply in time), connection (could not connect,
 # lost, or an unreadable reply), error_reply (the server answered an error: a script bug),
 # noscript (the script cache was empty, e.g. after a restart: reloaded and resent, not lost).
-REDIS_ERROR_KINDS = ("timeout", "connection", "error_reply", "noscript")
+REDIS_ERROR_KINDS = ("timeout", "connection", "error_reply", "noscript", "unacknowledged")
 REDIS_ERRORS = Counter("tillgate_redis_errors_total", "Redis calls that failed, by kind",
                        ["kind"], registry=REGISTRY)
 for _kind in REDIS_ERROR_KINDS:  # every kind shows from the start, at 0

@@ -131,6 +131,7 @@ class LocalSentinelSet:
         self.name = name
         data = ["--appendonly", "no", "--save", "", "--protected-mode", "no",
                 "--repl-diskless-sync-delay", "0"]  # 7.0 waits 5 s for more replicas
+        self.data_args = data
         self.primary = RedisChild(self.binary, self.directory / "node-a", free_port(), data)
         self.replica = RedisChild(self.binary, self.directory / "node-b", free_port(),
                                   [*data, "--replicaof", "127.0.0.1", str(self.primary.port)])
@@ -226,6 +227,15 @@ class LocalSentinelSet:
                     and (old is None or b"role:slave" in old.command("INFO", "replication")))
         self._wait(timeout, "failover", promoted)
         return next(n for n in self.nodes if n.port == self.primary_port())
+
+    def restart_as_replica(self, node: RedisChild, primary: RedisChild,
+                           timeout: float = 20.0) -> None:
+        """Start a killed node again, empty, as a replica of `primary`, and wait until it is
+        in sync (a lost machine replaced, so that WAIT can be satisfied again)."""
+        node.args = [*self.data_args, "--replicaof", "127.0.0.1", str(primary.port)]
+        node.start()
+        self._wait(timeout, f"replica {node.directory.name} in sync", lambda: node.answers()
+                   and b"master_link_status:up" in node.command("INFO", "replication"))
 
     def stop(self) -> None:
         for child in (*self.sentinels, *self.nodes):

@@ -28,6 +28,7 @@ from typing import Any
 
 import msgpack
 
+from gateway.metrics import families as metrics
 from protocols.model import RC, Op, Request, Result, mask_card
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class Compensator:
         if reversal.key in self.pending:
             return
         self.pending[reversal.key] = reversal
+        metrics.COMPENSATIONS_PENDING.inc()
         log.warning("%s of %s not acknowledged by replicas: answered 96, reversal queued",
                     req.op.value, mask_card(req.card))
         task = asyncio.ensure_future(self._undo(reversal))
@@ -95,6 +97,8 @@ class Compensator:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_delay)
         del self.pending[reversal.key]
+        metrics.COMPENSATIONS_PENDING.dec()
+        metrics.COMPENSATIONS.labels("undone" if result.code == RC.APPROVED else "refused").inc()
         if len(self.done) >= 1000:
             self.done.pop(next(iter(self.done)))
         self.done[reversal.key] = result.code

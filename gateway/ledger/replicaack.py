@@ -19,6 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import redis.asyncio as aioredis
+
+PROBE_CHANNEL = "tillgate:replicated"  # published to by `settled` (no one listens)
+
 # Plain commands that write nothing: a batch of only these needs no WAIT. Anything else (every
 # script: the ledger's scripts write their records) counts as a write.
 READ_ONLY = frozenset({"GET", "MGET", "HGET", "HMGET", "HGETALL", "HEXISTS", "HLEN", "EXISTS",
@@ -84,3 +88,16 @@ class ReplicaAck:
             call.held_by = group
         wait.held_by = group
         return [*batch, wait]
+
+    async def settled(self, client: aioredis.Redis) -> bool:
+        """Whether everything the primary wrote until now is on `replicas` replicas.
+
+        WAIT counts replicas up to the last write of its own connection, so it follows a
+        write of its own: a PUBLISH (replicated, like any write, and harmless) on the same
+        connection. For readers of what others wrote, such as the back-office feed: an entry
+        taken into SQL must be one a failover cannot lose."""
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.publish(PROBE_CHANNEL, b"")
+            pipe.execute_command("WAIT", str(self.replicas), str(self.timeout_ms))
+            _, acknowledged = await pipe.execute()
+        return int(acknowledged) >= self.replicas

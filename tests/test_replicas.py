@@ -17,6 +17,7 @@ from test_ledger_support import Ledger, ledger_config
 from gateway.config.model import parse_config
 from gateway.config.redisurl import BadRedisURL, parse_sentinel_url
 from gateway.config.sections import ConfigError
+from gateway.embedded_redis import EmbeddedRedis, free_port
 from gateway.embedded_sentinel import LocalSentinelSet
 from gateway.ledger import cards
 from gateway.ledger.store import Store, StoreError, UnacknowledgedWrite
@@ -220,3 +221,28 @@ async def test_a_refused_redeem_is_reversed_and_its_retransmission_declined(till
         assert record is not None
     finally:
         await deferred_from_coro(store.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_readonly_answer_closes_the_pipe_and_the_next_batch_reconnects(tmp_path):
+    """A primary turned replica under an open pipe answers writes READONLY. The pipe is then
+    dropped, so the next batch opens a new connection (through Sentinel: to the new primary)
+    instead of writing to the replica for ever."""
+    server = EmbeddedRedis(tmp_path / "r", port=free_port(), appendonly=False)
+    server.start()
+    store = await deferred_from_coro(Store.connect(server.url, timeout=2))
+    try:
+        first = await deferred_from_coro(_one(store.command("CLIENT", "ID")))
+        with redis.Redis.from_url(server.url) as client:
+            client.replicaof("127.0.0.1", str(free_port()))  # a replica now (of nobody there)
+            try:
+                with pytest.raises(StoreError, match="READONLY"):
+                    await deferred_from_coro(_one(store.command("SET", "k", "1")))
+            finally:
+                client.replicaof("NO", "ONE")
+        second = await deferred_from_coro(_one(store.command("CLIENT", "ID")))
+        assert second != first  # a new connection
+        assert await deferred_from_coro(_one(store.command("SET", "k", "1"))) is True
+    finally:
+        await deferred_from_coro(store.close())
+        server.stop()

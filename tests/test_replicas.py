@@ -51,6 +51,7 @@ def test_sentinel_url_and_acknowledgement_settings_are_read():
     ('url = "redis+sentinel://h:1/pay/x"', "redis.url: db 'x' is not a number"),
     ('url = "redis+sentinel://u:pw@h:1/pay"', "redis.url: a password or query string"),
     ("acknowledge_after_replicas = -1", "redis.acknowledge_after_replicas: must be"),
+    ("acknowledge_after_replicas = 1", "redis.acknowledge_after_replicas: needs redis.url"),
     ("acknowledge_timeout_ms = 5000", "redis.acknowledge_timeout_ms: must be less than "
                                       "redis.timeout (5 s)"),
 ])
@@ -246,3 +247,21 @@ async def test_a_readonly_answer_closes_the_pipe_and_the_next_batch_reconnects(t
     finally:
         await deferred_from_coro(store.close())
         server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_health_probe_wants_the_replicas_acknowledgement_needs(tillgate_sentinel):
+    nodes: LocalSentinelSet = tillgate_sentinel
+    store = await deferred_from_coro(Store.connect(nodes.url, acknowledge_after_replicas=1,
+                                                   acknowledge_timeout_ms=300))
+    failures: list[StoreError] = []
+    store.failure_listeners.append(failures.append)
+    try:
+        assert await deferred_from_coro(store.ping())
+        nodes.replica.kill()
+        with pytest.raises(UnacknowledgedWrite):  # no replica: the write is refused...
+            await deferred_from_coro(_one(store.command("SET", "k", "1")))
+        assert len(failures) == 1  # ...and /healthz told at once
+        assert not await deferred_from_coro(store.ping())  # and the probe agrees
+    finally:
+        await deferred_from_coro(store.close())

@@ -400,6 +400,9 @@ def _read_redis(s: Section) -> RedisConfig:
         acknowledge_after_replicas=s.integer("acknowledge_after_replicas", 0, minimum=0),
         acknowledge_timeout_ms=s.integer("acknowledge_timeout_ms", 1000, minimum=1),
     )
+    if cfg.acknowledge_after_replicas and not cfg.url:
+        s.error("acknowledge_after_replicas", "needs redis.url: the embedded redis-server has "
+                "no replicas")
     if (isinstance(cfg.acknowledge_timeout_ms, int)
             and cfg.acknowledge_timeout_ms >= cfg.timeout * 1000):
         # the pipe gives up on a reply after redis.timeout: WAIT must answer before that

@@ -291,8 +291,14 @@ class Store:
         return loop
 
     async def ping(self) -> bool:
+        """Whether the server answers; with durable acknowledgement, also whether it has the
+        replicas it needs connected (with fewer, every write is refused: no working store)."""
         try:
-            return bool(await asyncio.wait_for(self.client.ping(), self.timeout))
+            ok = bool(await asyncio.wait_for(self.client.ping(), self.timeout))
+            if ok and self.replica_ack is not None:
+                info = await asyncio.wait_for(self.client.info("replication"), self.timeout)
+                ok = int(info.get("connected_slaves", 0)) >= self.replica_ack.replicas
+            return ok
         except (TimeoutError, RedisError, OSError):
             return False
 
@@ -408,18 +414,21 @@ class Store:
                 call.set_exception(UnacknowledgedWrite(message, reply))
         if self._pipe is not None and any(isinstance(r, ReadOnlyError) for _, r in held):
             self._pipe.fail("the primary is now a replica")  # reconnect through Sentinel
+        error = StoreError(message)
+        for listener in self.failure_listeners:  # /healthz turns until the probe says better
+            listener(error)
 
     def _resolve(self, call: _Call, reply: Any) -> None:
         """Hand one reply to its caller (called by the pipe, in reply order)."""
         future = call  # a call is its own reply
         if future.done():  # the caller gave up (cancelled)
             return
-        if isinstance(reply, ReadOnlyError):  # failed over: fail the pipe, reconnect next batch
-            future.set_exception(StoreError(f"redis at {self.url}: {reply}"))
-            if self._pipe is not None:
-                self._pipe.fail("the primary is now a replica")
-            return
         if isinstance(reply, ResponseError):
+            if isinstance(reply, ReadOnlyError):  # failed over: drop the pipe, reconnect
+                future.set_exception(StoreError(f"redis at {self.url}: {reply}"))
+                if self._pipe is not None:
+                    self._pipe.fail("the primary is now a replica")
+                return
             if isinstance(reply, NoScriptError) and call.script and not call.attempts:
                 metrics.REDIS_ERRORS.labels("noscript").inc()
                 self._reload(call)  # server restarted or failed over: load, resend this call

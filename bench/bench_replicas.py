@@ -33,8 +33,9 @@ from protocols.model import Op, Request  # noqa: E402
 
 
 async def measure(url: str, config, gift: list[str], replicas: int, tills: int,
-                  seconds: float) -> tuple[float, float, float, float]:
-    """(redeems/s, p50 ms, p99 ms, pipelines per 1,000 requests) of one round."""
+                  seconds: float) -> tuple[float, float, float, float, float]:
+    """(redeems/s, p50 ms, p99 ms, pipelines per 1,000 requests, CPU us per redeem of this
+    process, the gateway's part) of one round."""
     store = await Store.connect(url, acknowledge_after_replicas=replicas,
                                 acknowledge_timeout_ms=1000)
     processor = Processor(config, store)
@@ -56,16 +57,17 @@ async def measure(url: str, config, gift: list[str], replicas: int, tills: int,
             latencies.append(time.perf_counter() - started)
             refused += result.code != "00"
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(till(i) for i in range(tills)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     batches = store.pipelines_sent - pipelines
     await store.close()
     if refused:
         raise RuntimeError(f"{refused} redeems refused with N = {replicas}")
     latencies.sort()
     return (len(latencies) / elapsed, latencies[len(latencies) // 2] * 1000,
-            latencies[int(len(latencies) * 0.99)] * 1000, 1000 * batches / len(latencies))
+            latencies[int(len(latencies) * 0.99)] * 1000, 1000 * batches / len(latencies),
+            1e6 * cpu / len(latencies))
 
 
 async def main_async(args) -> None:
@@ -74,21 +76,24 @@ async def main_async(args) -> None:
         url = nodes.node_url(nodes.primary)  # straight to the primary: Sentinel is not measured
         store, gift, _ = await prepare(url, config)
         await store.close()
-        results: dict[int, list[tuple[float, float, float, float]]] = {0: [], 1: []}
+        results: dict[int, list[tuple[float, ...]]] = {0: [], 1: []}
         await measure(url, config, gift, 1, args.tills, 1.0)  # warm-up: scripts loaded
         for round_ in range(args.rounds):
             for replicas in (0, 1):
                 got = await measure(url, config, gift, replicas, args.tills, args.seconds)
                 results[replicas].append(got)
                 print(f"round {round_ + 1} N={replicas}: {got[0]:,.0f}/s p50 {got[1]:.2f} ms "
-                      f"p99 {got[2]:.2f} ms, {got[3]:.1f} pipelines per 1,000 requests",
+                      f"p99 {got[2]:.2f} ms, {got[3]:.1f} pipelines per 1,000 requests, "
+                      f"{got[4]:.0f} us CPU per redeem",
                       flush=True)
     print(f"\n{args.tills} tills, {args.seconds:g} s rounds, median of {args.rounds}")
-    print("| acknowledge_after_replicas | redeems/s | p50 | p99 | pipelines per 1,000 |")
-    print("|---|---:|---:|---:|---:|")
+    print("| acknowledge_after_replicas | redeems/s | p50 | p99 | pipelines per 1,000 "
+          "| CPU per redeem |")
+    print("|---|---:|---:|---:|---:|---:|")
     for replicas, rounds in results.items():
-        rate, p50, p99, per = (statistics.median(r[i] for r in rounds) for i in range(4))
-        print(f"| {replicas} | {rate:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {per:.1f} |")
+        rate, p50, p99, per, cpu = (statistics.median(r[i] for r in rounds) for i in range(5))
+        print(f"| {replicas} | {rate:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {per:.1f} "
+              f"| {cpu:.0f} us |")
 
 
 def main() -> None:

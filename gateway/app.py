@@ -54,6 +54,7 @@ from protocols.model import Request, Result
 log = logging.getLogger(__name__)
 
 EMBEDDED_RESTART_ALERT = "embedded_redis_restart"
+COMPENSATION_GRACE = 5.0  # seconds pending compensating reversals get at shutdown
 EMBEDDED_RESTART_DEDUP_SECONDS = 86400
 
 # (protocol, transport) -> "module:class" of the AsyncService that serves such a listener.
@@ -188,6 +189,18 @@ class ProcessorService(AsyncService):
     async def start(self) -> None:
         assert self.store_service.store is not None, "the store starts first"
         self.processor = Processor(self.config, self.store_service.store)
+
+    async def stop(self) -> None:
+        """Compensating reversals still pending (durable acknowledgement, docs/scaling.md) get
+        a few seconds to be answered while the store is still open; the rest are logged."""
+        for processor in (self.processor, *self._retired):
+            if processor is None or not processor.compensator.pending:
+                continue
+            compensator = processor.compensator
+            if not await deferred_from_coro(compensator.drain(COMPENSATION_GRACE)):
+                log.error("stopping with %d compensating reversal(s) unanswered: their requests "
+                          "were answered 96 and may stay applied", len(compensator.pending))
+            compensator.cancel()
 
     def prepare(self, config: Config) -> Processor:
         """A Processor for `config`, not yet used: its predecessor's store, clock and alert

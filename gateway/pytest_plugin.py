@@ -12,6 +12,8 @@ fixture. Fixtures:
   runs a gateway inside the test process on the running Twisted asyncio reactor (for suites on
   pytest-twisted with `--reactor=asyncio`); stopped after the test. Without `redis_url` it uses a
   private redis-server started once per session (`tillgate_redis_url`).
+- `tillgate_sentinel`: a private primary + replica + Sentinel for one test (a test may kill the
+  primary); its `.url` is the `redis+sentinel://` URL to give a gateway.
 - `tillgate_base_config`, `tillgate_extra_config` (session): override them in your conftest.py
   to run against your configuration (defaults: ini options `tillgate_config` / `tillgate_extra`,
   else tillgate's default config of HOST-SPEC 6).
@@ -31,6 +33,7 @@ import pytest
 
 if TYPE_CHECKING:
     from gateway.config.model import Config
+    from gateway.embedded_sentinel import LocalSentinelSet
     from gateway.sim.issuer import IssuedCard
     from gateway.testing import GatewayProcess
 
@@ -194,6 +197,18 @@ def tillgate_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     server.start()
     yield server.url
     server.stop()
+
+
+@pytest.fixture
+def tillgate_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSentinelSet]:
+    """A private primary, replica and Sentinel (gateway/embedded_sentinel.py), for one test:
+    a test may kill its primary. `.url` is the redis+sentinel:// URL for `redis.url`."""
+    from gateway.embedded_sentinel import LocalSentinelSet
+
+    nodes = LocalSentinelSet(tmp_path_factory.mktemp("tillgate-sentinel"))
+    nodes.start()
+    yield nodes
+    nodes.stop()
 
 
 class InProcessGateway:

@@ -24,7 +24,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from gateway.ledger.feed import feed_streams
-from gateway.ledger.store import Store
+from gateway.ledger.store import Store, StoreError
 
 GROUP = "backoffice"
 
@@ -68,7 +68,20 @@ class FeedReader:
 
     async def read(self, block_ms: int | None) -> list[FedEntry]:
         """The next batch: this consumer's pending entries while it has any, then stale ones of
-        a dead consumer, then new ones (waiting up to `block_ms` for them; None: not at all)."""
+        a dead consumer, then new ones (waiting up to `block_ms` for them; None: not at all).
+
+        With `redis.acknowledge_after_replicas`, a batch is handed over only once it is on
+        that many replicas: SQL must not keep an entry that a failover then loses (the tills
+        were refused it, and its compensating reversal finds nothing to undo). Until then it
+        stays pending, read again at the next try (StoreError: the consumer backs off)."""
+        batch = await self._read(block_ms)
+        ack = self.store.replica_ack
+        if batch and ack is not None and not await ack.settled(self.store.client):
+            self._own_pending = True
+            raise StoreError(f"feed entries not yet on {ack.replicas} replica(s)")
+        return batch
+
+    async def _read(self, block_ms: int | None) -> list[FedEntry]:
         if self._own_pending:
             batch = await self._read_group("0", None)
             if batch:

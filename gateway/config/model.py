@@ -24,6 +24,7 @@ from gateway.config.ecards import EcardsConfig, read_ecards
 from gateway.config.members import Brand, MembersConfig, read_brand, read_members
 from gateway.config.portal import PortalConfig, read_portal
 from gateway.config.promotions import Promotion, read_promotions
+from gateway.config.redisurl import SENTINEL_SCHEME, BadRedisURL, is_sentinel, parse_sentinel_url
 from gateway.config.rules import Rule, read_rule, rule_problems
 from gateway.config.sections import ConfigError, Section
 from gateway.config.security import (
@@ -195,6 +196,10 @@ class RedisConfig:
     pool_size: int = 64
     timeout: float = 5.0
     server_binary: str | None = None  # embedded only: a redis-server to use instead of PATH
+    # Durable acknowledgement (docs/scaling.md): a batch's answers wait for this many replicas
+    # to have its writes (one WAIT per batch), at most acknowledge_timeout_ms; 0 = no waiting.
+    acknowledge_after_replicas: int = 0
+    acknowledge_timeout_ms: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,14 +384,29 @@ def _read_tls(s: Section) -> TLSConfig | None:
 
 
 def _read_redis(s: Section) -> RedisConfig:
-    url = s.string("url", None, pattern=lambda v: v.startswith(("redis://", "rediss://", "unix://")),
-                what="a redis://, rediss:// or unix:// URL")
+    url = s.string("url", None, pattern=lambda v: v.startswith(
+                       ("redis://", "rediss://", "unix://", SENTINEL_SCHEME)),
+                   what="a redis://, rediss:// or unix:// URL, or a redis+sentinel:// one")
+    if url and is_sentinel(url):
+        try:
+            parse_sentinel_url(url)
+        except BadRedisURL as e:
+            s.error("url", str(e))
     cfg = RedisConfig(
         url=url or None,
         pool_size=s.integer("pool_size", 64, minimum=1),
         timeout=float(s.integer("timeout", 5, minimum=1)),
         server_binary=s.string("server_binary", None),
+        acknowledge_after_replicas=s.integer("acknowledge_after_replicas", 0, minimum=0),
+        acknowledge_timeout_ms=s.integer("acknowledge_timeout_ms", 1000, minimum=1),
     )
+    if cfg.acknowledge_after_replicas and not cfg.url:
+        s.error("acknowledge_after_replicas", "needs redis.url: the embedded redis-server has "
+                "no replicas")
+    if (isinstance(cfg.acknowledge_timeout_ms, int)
+            and cfg.acknowledge_timeout_ms >= cfg.timeout * 1000):
+        # the pipe gives up on a reply after redis.timeout: WAIT must answer before that
+        s.error("acknowledge_timeout_ms", f"must be less than redis.timeout ({cfg.timeout:g} s)")
     s.reject_unknown()
     return cfg
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from gateway.config.model import Config, Program
 from gateway.ledger import cards, loyalty
 from gateway.ledger.checks import INVOICE_OPS, PIN_OPS, points_for
+from gateway.ledger.compensate import COMPENSATION
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.promotions import ActivePromotions
 from gateway.ledger.resellers import ResellerRules
@@ -111,6 +112,8 @@ class ScriptParams:
             p["maxbal"] = program.max_balance
         if req.op is Op.REVERSAL:
             p["window"] = self._reversal_window(req)
+            if req.extras.get(COMPENSATION):  # the till was told 96: its retransmission gets 05
+                p["refused"] = 1
         if exp:
             p["exp"] = exp
         if program.face_values:

@@ -27,10 +27,11 @@ import msgpack
 from gateway.config.model import Config, Program, Reseller
 from gateway.ledger import cards, opcounters, rewardkeys
 from gateway.ledger.checks import INVOICE_OPS, amount_refusal, precheck
+from gateway.ledger.compensate import Compensator
 from gateway.ledger.params import ScriptParams, script_of, to_result
 from gateway.ledger.resellers import ResellerRules
 from gateway.ledger.runner import BatchRunner
-from gateway.ledger.store import CLAIM_FIRST, Store, StoreError
+from gateway.ledger.store import CLAIM_FIRST, Store, StoreError, UnacknowledgedWrite
 from gateway.metrics import families as metrics
 from gateway.security.alerts.queue import AlertQueue
 from gateway.security.pinkeys import PinKeys
@@ -59,6 +60,8 @@ class Processor(BatchRunner):
         self.velocity = Velocity(config.rules)  # gateway/security/rules.py, docs/security.md
         self.pin_keys = PinKeys(config.security.pin_keys)  # field 52 under terminal keys
         self.alerts = alerts or AlertQueue(store, config.alerts.stream_max)
+        # reversals of what was applied but refused for want of replicas (compensate.py)
+        self.compensator = Compensator(self.process)
 
     # -- checks that need no store -------------------------------------------------------------
 
@@ -212,8 +215,12 @@ class Processor(BatchRunner):
         params = self.params(req, program, script, req.card)
         keys, card_plan = self._card_call(req, params, req.original_key, velocity=True,
                                           reward_keys=await self._reward_keys(req, program))
-        reply = await self.store.run(CLAIM_FIRST + script, keys + claim_keys,
-                                     [self._pack(params), str(len(keys)), *claim_argv])
+        try:
+            reply = await self.store.run(CLAIM_FIRST + script, keys + claim_keys,
+                                         [self._pack(params), str(len(keys)), *claim_argv])
+        except UnacknowledgedWrite as e:  # answered 96: what it did must be undone
+            self.compensator.refused(req, e.reply)
+            raise
         claim, refused = await self._claim_outcome(req, plan, reply[0])
         if refused is not None:
             return claim, refused, None

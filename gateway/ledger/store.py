@@ -36,9 +36,17 @@ import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import InvalidResponse, NoScriptError, RedisError, ResponseError
+from redis.exceptions import (
+    InvalidResponse,
+    NoScriptError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 
+from gateway.ledger.replicaack import HeldBatch, ReplicaAck
 from gateway.ledger.replies import Reply
+from gateway.ledger.sentinelpool import close_pool, connection_pool
 from gateway.metrics import families as metrics
 
 log = logging.getLogger(__name__)
@@ -53,6 +61,16 @@ CARD_SCRIPT_SLOT = "--! card script\n"
 
 class StoreError(RuntimeError):
     """The store could not be reached, or answered with an error."""
+
+
+class UnacknowledgedWrite(StoreError):
+    """The call ran on the primary, but its batch's writes did not reach
+    `redis.acknowledge_after_replicas` replicas in time (gateway/ledger/replicaack.py): a
+    failover may lose them. `reply` is what the primary answered."""
+
+    def __init__(self, message: str, reply: Any):
+        super().__init__(message)
+        self.reply = reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +115,7 @@ def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
 class _Call(Reply):
     """One queued command, and the reply its caller awaits (one object per call, not two)."""
 
-    __slots__ = ("name", "packed", "script", "deadline", "attempts")
+    __slots__ = ("name", "packed", "script", "deadline", "attempts", "held_by")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str, packed: bytes,
                  script: Script | None = None):
@@ -107,6 +125,7 @@ class _Call(Reply):
         self.script = script
         self.deadline = 0.0  # when the reply is overdue (set when written)
         self.attempts = 0
+        self.held_by: HeldBatch | None = None  # durable acknowledgement: its batch's WAIT
 
 
 _MORE = object()  # hiredis: no whole reply buffered yet
@@ -116,6 +135,8 @@ def _reply_error(message: str) -> ResponseError:
     """An error reply, as an exception object put in the reply's slot (never raised)."""
     if message.startswith("NOSCRIPT"):
         return NoScriptError(message)
+    if message.startswith("READONLY"):  # a demoted primary: the pipe reconnects (Sentinel)
+        return ReadOnlyError(message)
     return ResponseError(message)
 
 
@@ -143,6 +164,8 @@ class _Pipe(asyncio.Protocol):
     def send(self, batch: list[_Call]) -> None:
         loop = self.store.loop
         deadline = loop.time() + self.store.timeout
+        if self.store.replica_ack is not None:  # one WAIT after a batch that writes
+            batch = self.store.replica_ack.guard(batch, self.store._wait_call)
         for call in batch:
             call.deadline = deadline
         self.waiting.extend(batch)
@@ -158,7 +181,11 @@ class _Pipe(asyncio.Protocol):
                 if not waiting:  # a reply nobody asked for: the stream cannot be trusted
                     self.fail("reply out of order")
                     return
-                resolve(waiting.popleft(), reply)
+                call = waiting.popleft()
+                if call.held_by is None:
+                    resolve(call, reply)
+                else:  # held until its batch's WAIT answers
+                    call.held_by.take(call, reply, resolve, self.store._unacknowledged)
         except InvalidResponse as e:
             self.fail(f"unreadable reply: {e}")
 
@@ -183,8 +210,11 @@ class _Pipe(asyncio.Protocol):
                 self._watchdog.cancel()
             self.transport.abort()
         waiting, self.waiting = self.waiting, deque()
-        self.store._pipe_failed(self, StoreError(f"redis at {self.store.url}: {reason}"),
-                                waiting, kind)
+        error = StoreError(f"redis at {self.store.url}: {reason}")
+        for call in waiting:  # replies held for a WAIT that will not answer now
+            if call.held_by is not None and call is call.held_by.wait:
+                self.store._unacknowledged(call.held_by.orphaned(), str(error))
+        self.store._pipe_failed(self, error, waiting, kind)
 
     def close(self) -> None:
         if self.open:
@@ -205,8 +235,10 @@ def _take_writer(connection: Any) -> asyncio.StreamWriter:
 class Store:
     """Batched access to Redis. Build it with `await Store.connect(url)`."""
 
-    def __init__(self, client: aioredis.Redis, url: str, timeout: float):
+    def __init__(self, client: aioredis.Redis, url: str, timeout: float,
+                 replica_ack: ReplicaAck | None = None):
         self.client = client
+        self.replica_ack = replica_ack  # None: answers do not wait for replicas
         self.url = url
         self.timeout = timeout
         self.scripts = load_scripts()
@@ -224,16 +256,23 @@ class Store:
         self.failure_listeners: list[Callable[[StoreError], object]] = []
 
     @classmethod
-    async def connect(cls, url: str, pool_size: int = 64, timeout: float = 5.0) -> Store:
-        """Connect and check the server answers; raise StoreError with a one-line reason if not."""
+    async def connect(cls, url: str, pool_size: int = 64, timeout: float = 5.0,
+                      acknowledge_after_replicas: int = 0,
+                      acknowledge_timeout_ms: int = 1000) -> Store:
+        """Connect and check the server answers; raise StoreError with a one-line reason if not.
+
+        A redis+sentinel:// URL connects through its Sentinels: every new connection (the
+        pipe's too) goes to the primary they name at that moment, so after a failover the next
+        pipe is opened on the new primary."""
         try:
-            pool = aioredis.BlockingConnectionPool.from_url(
-                url, max_connections=pool_size, timeout=timeout, socket_timeout=timeout,
-                socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1),
-            )
+            pool = connection_pool(url, max_connections=pool_size, timeout=timeout,
+                                   socket_timeout=timeout, socket_connect_timeout=timeout,
+                                   retry=Retry(NoBackoff(), 1))
         except ValueError as e:
             raise StoreError(f"bad redis url {url!r}: {e}") from None
-        store = cls(aioredis.Redis(connection_pool=pool), url, timeout)
+        ack = (ReplicaAck(acknowledge_after_replicas, acknowledge_timeout_ms)
+               if acknowledge_after_replicas > 0 else None)
+        store = cls(aioredis.Redis(connection_pool=pool), url, timeout, ack)
         try:
             await asyncio.wait_for(store.client.ping(), timeout)
         except (TimeoutError, RedisError, OSError) as e:
@@ -252,8 +291,14 @@ class Store:
         return loop
 
     async def ping(self) -> bool:
+        """Whether the server answers; with durable acknowledgement, also whether it has the
+        replicas it needs connected (with fewer, every write is refused: no working store)."""
         try:
-            return bool(await asyncio.wait_for(self.client.ping(), self.timeout))
+            ok = bool(await asyncio.wait_for(self.client.ping(), self.timeout))
+            if ok and self.replica_ack is not None:
+                info = await asyncio.wait_for(self.client.info("replication"), self.timeout)
+                ok = int(info.get("connected_slaves", 0)) >= self.replica_ack.replicas
+            return ok
         except (TimeoutError, RedisError, OSError):
             return False
 
@@ -267,7 +312,7 @@ class Store:
             self._pipe.close()
             self._pipe = None
         await self.client.aclose()
-        await self.client.connection_pool.disconnect()
+        await close_pool(self.client.connection_pool)
 
     # -- the batcher -------------------------------------------------------------------------
 
@@ -352,12 +397,38 @@ class Store:
         for listener in self.failure_listeners:
             listener(error)
 
+    def _wait_call(self, args: tuple[str, ...]) -> _Call:
+        """The WAIT closing a batch (gateway/ledger/replicaack.py)."""
+        self.calls_sent += 1
+        return _Call(self.loop, "WAIT", pack_command(args))
+
+    def _unacknowledged(self, held: list[tuple[_Call, Any]], reason: str) -> None:
+        """Fail the calls of a batch whose writes did not reach enough replicas; each error
+        carries the primary's reply, for the processor to undo what it did."""
+        if not held:
+            return
+        metrics.REDIS_ERRORS.labels("unacknowledged").inc(len(held))
+        message = f"redis at {self.url}: {reason}"
+        for call, reply in held:
+            if not call.done():
+                call.set_exception(UnacknowledgedWrite(message, reply))
+        if self._pipe is not None and any(isinstance(r, ReadOnlyError) for _, r in held):
+            self._pipe.fail("the primary is now a replica")  # reconnect through Sentinel
+        error = StoreError(message)
+        for listener in self.failure_listeners:  # /healthz turns until the probe says better
+            listener(error)
+
     def _resolve(self, call: _Call, reply: Any) -> None:
         """Hand one reply to its caller (called by the pipe, in reply order)."""
         future = call  # a call is its own reply
         if future.done():  # the caller gave up (cancelled)
             return
         if isinstance(reply, ResponseError):
+            if isinstance(reply, ReadOnlyError):  # failed over: drop the pipe, reconnect
+                future.set_exception(StoreError(f"redis at {self.url}: {reply}"))
+                if self._pipe is not None:
+                    self._pipe.fail("the primary is now a replica")
+                return
             if isinstance(reply, NoScriptError) and call.script and not call.attempts:
                 metrics.REDIS_ERRORS.labels("noscript").inc()
                 self._reload(call)  # server restarted or failed over: load, resend this call

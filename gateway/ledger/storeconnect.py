@@ -51,8 +51,10 @@ async def open_store(config: Config, *, start_embedded: bool = True, role: str =
         if start_embedded:
             embedded, url = await _embedded_or_holder(local, say)
     try:
-        store = await Store.connect(url, pool_size=config.redis.pool_size,
-                                    timeout=config.redis.timeout)
+        store = await Store.connect(
+            url, pool_size=config.redis.pool_size, timeout=config.redis.timeout,
+            acknowledge_after_replicas=config.redis.acknowledge_after_replicas,
+            acknowledge_timeout_ms=config.redis.acknowledge_timeout_ms)
     except Exception as e:
         if embedded is not None:
             embedded.stop()

@@ -55,12 +55,23 @@ EMBEDDED_REDIS_RESTARTS = Counter(
     "Times the gateway restarted its embedded redis-server after it exited", registry=REGISTRY)
 # Calls the store failed, by kind: timeout (no reply in time), connection (could not connect,
 # lost, or an unreadable reply), error_reply (the server answered an error: a script bug),
-# noscript (the script cache was empty, e.g. after a restart: reloaded and resent, not lost).
-REDIS_ERROR_KINDS = ("timeout", "connection", "error_reply", "noscript")
+# noscript (the script cache was empty, e.g. after a restart: reloaded and resent, not lost),
+# unacknowledged (ran, but the batch's writes did not reach redis.acknowledge_after_replicas).
+REDIS_ERROR_KINDS = ("timeout", "connection", "error_reply", "noscript", "unacknowledged")
 REDIS_ERRORS = Counter("tillgate_redis_errors_total", "Redis calls that failed, by kind",
                        ["kind"], registry=REGISTRY)
 for _kind in REDIS_ERROR_KINDS:  # every kind shows from the start, at 0
     REDIS_ERRORS.labels(_kind)
+# Compensating reversals of requests answered 96 for want of replicas (ledger/compensate.py):
+# pending until answered; then done by outcome: undone (00) or refused (any other answer).
+COMPENSATIONS_PENDING = Gauge("tillgate_compensations_pending",
+                              "Compensating reversals not yet answered", registry=REGISTRY)
+COMPENSATION_OUTCOMES = ("undone", "refused")
+COMPENSATIONS = Counter("tillgate_compensations_total",
+                        "Compensating reversals answered, by outcome", ["outcome"],
+                        registry=REGISTRY)
+for _outcome in COMPENSATION_OUTCOMES:
+    COMPENSATIONS.labels(_outcome)
 
 # Updated for every message, on the reactor thread: lock-free (gateway/metrics/hot.py).
 MESSAGES_IN = HotCounter("tillgate_messages_in_total", "Requests received",

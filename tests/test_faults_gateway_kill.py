@@ -23,8 +23,16 @@ import time
 from pathlib import Path
 
 import pytest
-from faultload import (AMOUNT, Exchange, TillConnection, TillLoad, issue_cards,
-                       journal_keys, request_key, tillgate)
+from faultload import (
+    AMOUNT,
+    Exchange,
+    TillConnection,
+    TillLoad,
+    issue_cards,
+    journal_keys,
+    request_key,
+    tillgate,
+)
 
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.testing import GatewayProcess

@@ -63,6 +63,28 @@ async def test_an_overdue_reply_fails_its_calls_and_the_next_call_reconnects(red
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_call_behind_an_overdue_one_keeps_its_own_deadline(redis_url):
+    """A call written while an earlier one stalls the connection is not failed with it: the
+    server may still run it (and here does, in time), so failing it would answer 96 for a
+    change that happens. Its own deadline still holds: a pipe retired this way takes no new
+    batch, and the next call goes on a new connection."""
+    store = await deferred_from_coro(Store.connect(redis_url, timeout=1.0))
+    try:
+        await deferred_from_coro(_await(store.command("DEL", "pipe:late")))
+        stalled = store.command("BLPOP", "pipe:nothing", "1.4")  # answers after 1.4 s
+        await deferred_from_coro(asyncio.sleep(0.7))
+        behind = store.command("SET", "pipe:late", "1")  # its deadline: 1.7 s
+        with pytest.raises(StoreError, match="no reply within 1.0 s"):
+            await deferred_from_coro(_await(stalled))
+        assert not behind.done()  # still waiting at the first one's deadline
+        assert await deferred_from_coro(_await(behind)) is True
+        assert await deferred_from_coro(_await(store.command("GET", "pipe:late"))) == b"1"
+        assert len(store._open_pipes) == 1  # the retired one closed after its last reply
+    finally:
+        await deferred_from_coro(store.close())
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_lost_server_fails_the_calls_and_a_restarted_one_serves_them(tmp_path):
     server = EmbeddedRedis(tmp_path / "r", port=free_port(), appendonly=False)
     server.start()

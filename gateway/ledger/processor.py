@@ -213,7 +213,8 @@ class Processor(BatchRunner):
         keys, card_plan = self._card_call(req, params, req.original_key, velocity=True,
                                           reward_keys=await self._reward_keys(req, program))
         reply = await self.store.run(CLAIM_FIRST + script, keys + claim_keys,
-                                     [self._pack(params), str(len(keys)), *claim_argv])
+                                     [self._pack(params), str(len(keys)),
+                                      self.store.deadline_ms(), *claim_argv])
         claim, refused = await self._claim_outcome(req, plan, reply[0])
         if refused is not None:
             return claim, refused, None

@@ -35,6 +35,7 @@ from gateway.embedded_redis import EmbeddedRedis
 from gateway.issuance.ecardqueue import EcardQueue
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
+from gateway.ledger.storeconnect import describe_store
 from gateway.ledger.sweepservice import PointsSweepService
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
@@ -44,6 +45,8 @@ from gateway.security.alerts.service import AlertService
 from gateway.security.logmask import card_pattern, reconfigure_logging
 from gateway.security.tokens import Guarded, TokenAuth
 from gateway.services import AsyncService, ServiceTree
+from gateway.storeoutage import DEDUP_SECONDS as OUTAGE_DEDUP_SECONDS
+from gateway.storeoutage import Outage
 from gateway.supervise import EmbeddedSupervisor
 from gateway.web.members.pages import members_resource
 from gateway.web.members.service import Members
@@ -87,7 +90,9 @@ class StoreService(AsyncService):
         self.embedded: EmbeddedRedis | None = None
         self.supervisor: EmbeddedSupervisor | None = None
         self.on_restarted: Callable[[int, str], Awaitable[object]] = _nothing
+        self.on_recovered: Callable[[Outage], Awaitable[object]] = _nothing
         self.healthy = False
+        self.outage: Outage | None = None  # since the store went down, until it answers
         self._probe_call = None
         self._probing = False
         self._downs = 0  # times marked down: a probe that began before the last one is stale
@@ -118,6 +123,7 @@ class StoreService(AsyncService):
         if self.healthy:
             log.warning("store down (%s): /healthz answers 503 until Redis answers", why)
             self.healthy = False
+            self.outage = Outage.begin()
             metrics.REDIS_UP.set(0)
             self._schedule_probe(self.down_probe_interval)
 
@@ -142,6 +148,7 @@ class StoreService(AsyncService):
                 return
             if ok and not self.healthy:
                 log.warning("store answers again: /healthz answers 200")
+                self._recovered()
             self.healthy = bool(ok)
             metrics.REDIS_UP.set(1 if ok else 0)
             if ok:
@@ -150,6 +157,18 @@ class StoreService(AsyncService):
 
         d = deferred_from_coro(self.store.ping())
         d.addCallbacks(done, lambda _failure: done(False))
+
+    def _recovered(self) -> None:
+        """Report the outage that just ended (on_recovered raises its alert)."""
+        outage, self.outage = self.outage, None
+        if outage is not None:
+            deferred_from_coro(self._report(outage))
+
+    async def _report(self, outage: Outage) -> None:
+        try:
+            await self.on_recovered(outage)
+        except Exception:  # the alert is a report; the store is up again without it
+            log.exception("reporting the store's outage failed")
 
     async def stop(self) -> None:
         if self._probe_call is not None and self._probe_call.active():
@@ -245,6 +264,7 @@ class Gateway:
         self.running = False
         self.store_service = StoreService(reactor, config)
         self.store_service.on_restarted = self._embedded_restarted
+        self.store_service.on_recovered = self._store_recovered
         self.processor = ProcessorService(config, self.store_service)
         self.alerts = AlertService(reactor, config, self._alert_queue, deliver=singletons)
         self.backoffice = BackofficeService(config, lambda: self.store_service.store,
@@ -327,6 +347,15 @@ class Gateway:
                                   f"{self.config.data_dir / 'redis'} (restart {restarts})", now)
         await self.processor.processor.alerts.raise_alert(alert, f"{int(now)}-{restarts}",
                                                           EMBEDDED_RESTART_DEDUP_SECONDS)
+
+    async def _store_recovered(self, outage: Outage) -> None:
+        """Raise the alert `redis_unreachable` for an outage that has just ended: only now can
+        it be queued (gateway/storeoutage.py)."""
+        if self.processor.processor is None:
+            return
+        alert = outage.alert(describe_store(self.config), time.time())
+        await self.processor.processor.alerts.raise_alert(alert, outage.key,
+                                                          OUTAGE_DEDUP_SECONDS)
 
     def _listener_service(self, listener: Listener) -> AsyncService:
         target = LISTENER_SERVICES[(listener.protocol, listener.transport)]

@@ -26,10 +26,12 @@ class RepeatedLog:
         self.interval = interval
         self._window_end = 0.0
         self._count = 0  # occurrences after the first in this window, not logged yet
+        self.total = 0  # occurrences since start (an outage's alert tells how many it refused)
         self._last: tuple[str, tuple[Any, ...]] = ("", ())
         self._flush_timer: asyncio.TimerHandle | None = None
 
     def note(self, message: str, *args: Any) -> None:
+        self.total += 1
         now = time.monotonic()
         if now >= self._window_end:
             self._summarise()

@@ -56,6 +56,9 @@ def mark(store, card: str) -> bytes | None:
     return store.hget(state_key(card_id(card)), CUSTOMER_FIELD)
 
 
+# About 30 CLI processes, one after another: 30 s on a quiet machine, near the suite's 120 s
+# default on a machine running other suites beside it.
+@pytest.mark.timeout(300)
 def test_records_types_links_and_the_inactive_mark(config, store):
     first, second = issue(config, 2)
     assert "customer type gold added" in ok(config, "types", "add", "gold", "--program", "gift",

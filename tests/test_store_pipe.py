@@ -9,7 +9,7 @@ import pytest
 import pytest_twisted
 
 from gateway.embedded_redis import EmbeddedRedis, free_port
-from gateway.ledger.store import Store, StoreError
+from gateway.ledger.store import Store, StoreError, UnacknowledgedWrite
 from gateway.metrics.families import REGISTRY
 from gateway.reactor import deferred_from_coro
 
@@ -58,6 +58,51 @@ async def test_an_overdue_reply_fails_its_calls_and_the_next_call_reconnects(red
         assert redis_errors("timeout") == timeouts + 1
         await deferred_from_coro(asyncio.sleep(0.6))  # the server is done blocking
         assert await deferred_from_coro(_await(store.command("PING"))) is True
+    finally:
+        await deferred_from_coro(store.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_call_behind_an_overdue_one_keeps_its_own_deadline(redis_url):
+    """A call written while an earlier one stalls the connection is not failed with it: the
+    server may still run it (and here does, in time), so failing it would answer 96 for a
+    change that happens. Its own deadline still holds: a pipe retired this way takes no new
+    batch, and the next call goes on a new connection."""
+    store = await deferred_from_coro(Store.connect(redis_url, timeout=1.0))
+    try:
+        await deferred_from_coro(_await(store.command("DEL", "pipe:late")))
+        stalled = store.command("BLPOP", "pipe:nothing", "1.4")  # answers after 1.4 s
+        await deferred_from_coro(asyncio.sleep(0.7))
+        behind = store.command("SET", "pipe:late", "1")  # its deadline: 1.7 s
+        with pytest.raises(StoreError, match="no reply within 1.0 s"):
+            await deferred_from_coro(_await(stalled))
+        assert not behind.done()  # still waiting at the first one's deadline
+        assert await deferred_from_coro(_await(behind)) is True
+        assert await deferred_from_coro(_await(store.command("GET", "pipe:late"))) == b"1"
+        assert len(store._open_pipes) == 1  # the retired one closed after its last reply
+    finally:
+        await deferred_from_coro(store.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_overdue_wait_refuses_the_writes_it_held_at_its_own_deadline(redis_url):
+    """With acknowledge_after_replicas, a batch's replies are held until its WAIT answers. A
+    WAIT overdue while a later batch still has time must refuse the writes it held then (as
+    unacknowledged: the processor undoes them), not leave them waiting for the later batch's
+    deadline, which kept a till waiting past its 96."""
+    store = await deferred_from_coro(Store.connect(redis_url, timeout=0.6,
+                                                   acknowledge_after_replicas=1,
+                                                   acknowledge_timeout_ms=3000))
+    try:  # no replica here: each WAIT blocks its 3 s, past the store's 0.6 s
+        first = store.command("SET", "pipe:held", "1")
+        await deferred_from_coro(asyncio.sleep(0.4))
+        second = store.command("SET", "pipe:later", "1")  # its deadline: 0.4 s after
+        with pytest.raises(UnacknowledgedWrite) as refused:
+            await deferred_from_coro(_await(first))
+        assert refused.value.reply == b"OK"  # the primary's answer, for the undo
+        assert not second.done()  # the later batch keeps its own deadline
+        with pytest.raises(StoreError, match="no reply within"):  # never ran: WAIT blocks
+            await deferred_from_coro(_await(second))
     finally:
         await deferred_from_coro(store.close())
 

@@ -217,7 +217,8 @@ class Processor(BatchRunner):
                                           reward_keys=await self._reward_keys(req, program))
         try:
             reply = await self.store.run(CLAIM_FIRST + script, keys + claim_keys,
-                                         [self._pack(params), str(len(keys)), *claim_argv])
+                                         [self._pack(params), str(len(keys)),
+                                          self.store.deadline_ms(), *claim_argv])
         except UnacknowledgedWrite as e:  # answered 96: what it did must be undone
             self.compensator.refused(req, e.reply)
             raise

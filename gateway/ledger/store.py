@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,14 @@ class _Pipe(asyncio.Protocol):
 
     redis-py opens the connection (its URL forms, TLS, AUTH, SELECT, handshake); its transport
     is then handed to this protocol, which feeds hiredis and resolves each waiting call as its
-    reply arrives. Any failure (lost connection, overdue reply) fails every waiting call and
+    reply arrives. A lost connection or an unreadable reply fails every waiting call and
     closes the pipe; the store opens a new one for the next batch.
+
+    An overdue reply fails only the calls whose own deadline has passed, and retires the pipe
+    (the next batch goes on a new one): a call written later keeps waiting until its deadline,
+    since a stalled server may still run it and answer in time. Failing it earlier would answer
+    96 for a call that Redis then runs, with a deadline argument (Store.deadline_ms) that had
+    not yet passed. The retired pipe closes when its last call is answered or overdue.
     """
 
     def __init__(self, store: Store, connection: Any):
@@ -158,8 +165,10 @@ class _Pipe(asyncio.Protocol):
                                      notEnoughData=_MORE)
         self.waiting: deque[_Call] = deque()
         self.open = True
+        self.retired = False  # no new batches: a call on it was overdue
         self._watchdog: asyncio.TimerHandle | None = None
         self.transport.set_protocol(self)
+        store._open_pipes.add(self)
 
     def send(self, batch: list[_Call]) -> None:
         loop = self.store.loop
@@ -188,24 +197,44 @@ class _Pipe(asyncio.Protocol):
                     call.held_by.take(call, reply, resolve, self.store._unacknowledged)
         except InvalidResponse as e:
             self.fail(f"unreadable reply: {e}")
+            return
+        if self.retired and not waiting:
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(f"connection lost{f': {exc}' if exc else ''}")
 
     def _watch(self) -> None:
-        """One timer per pipe, not per call: re-armed for the oldest unanswered call."""
+        """One timer per pipe, not per call: re-armed for the oldest call not yet overdue."""
         self._watchdog = None
         if not self.waiting or not self.open:
             return
         loop = self.store.loop
-        if self.waiting[0].deadline <= loop.time():
+        now = loop.time()
+        if self.waiting[-1].deadline <= now:  # all overdue: nothing more can come in time
             self.fail(f"no reply within {self.store.timeout} s", "timeout")
-        else:
-            self._watchdog = loop.call_at(self.waiting[0].deadline, self._watch)
+            return
+        # Deadlines grow along the queue: the overdue calls are at its front. They stay in it
+        # (failed), so that the replies still coming are matched to the right calls.
+        overdue = []
+        for call in self.waiting:
+            if call.deadline > now:
+                self._watchdog = loop.call_at(call.deadline, self._watch)
+                break
+            overdue.append(call)
+        if overdue:
+            self.retired = True
+            reason = f"no reply within {self.store.timeout} s"
+            for call in overdue:  # a WAIT overdue: the replies it held are refused now, undone
+                if call.held_by is not None and call is call.held_by.wait:
+                    self.store._unacknowledged(call.held_by.orphaned(), reason)
+            self.store._pipe_failed(self, StoreError(f"redis at {self.store.url}: {reason}"),
+                                    overdue, "timeout")
 
     def fail(self, reason: str, kind: str = "connection") -> None:
         if self.open:
             self.open = False
+            self.store._open_pipes.discard(self)
             if self._watchdog is not None:
                 self._watchdog.cancel()
             self.transport.abort()
@@ -219,6 +248,7 @@ class _Pipe(asyncio.Protocol):
     def close(self) -> None:
         if self.open:
             self.open = False
+            self.store._open_pipes.discard(self)
             if self._watchdog is not None:
                 self._watchdog.cancel()
             self.transport.close()
@@ -245,6 +275,7 @@ class Store:
         self._queue: list[_Call] = []
         self._flush_scheduled = False
         self._pipe: _Pipe | None = None
+        self._open_pipes: set[_Pipe] = set()  # the pipe, and retired ones still waiting
         self._opening: list[_Call] | None = None  # calls waiting for the pipe being opened
         self._reloading: dict[str, list[_Call]] = {}  # script -> calls to resend once loaded
         self._tasks: set[asyncio.Task[None]] = set()
@@ -308,9 +339,9 @@ class Store:
         if self._pipe is not None and self._pipe.waiting:  # let calls in flight be answered
             await asyncio.wait(list(self._pipe.waiting),  # type: ignore[type-var]
                                timeout=self.timeout)  # a Reply is future-like, as wait needs
-        if self._pipe is not None:
-            self._pipe.close()
-            self._pipe = None
+        self._pipe = None
+        for pipe in list(self._open_pipes):
+            pipe.close()
         await self.client.aclose()
         await close_pool(self.client.connection_pool)
 
@@ -332,6 +363,14 @@ class Store:
         except TypeError:  # a bool, or what neither packs (pack_command says what)
             packed = pack_command(args)
         return self._enqueue(_Call(self.loop, name, packed, script))
+
+    def deadline_ms(self) -> str:
+        """A call's deadline as a script argument (epoch milliseconds, wall clock): the
+        earliest moment the store may give up on a call queued now and its request be answered
+        96. A script given it changes nothing when Redis runs it later (a stalled server runs
+        what waited in its socket when it resumes), so a 96 means nothing was changed. Redis's
+        clock decides: clock skew between the hosts narrows or widens that window."""
+        return str(int((time.time() + self.timeout) * 1000))
 
     def _enqueue(self, call: _Call) -> Reply:
         self._queue.append(call)
@@ -380,7 +419,7 @@ class Store:
         if held:
             self._send(held)
 
-    def _pipe_failed(self, pipe: _Pipe, error: StoreError, waiting: deque[_Call],
+    def _pipe_failed(self, pipe: _Pipe, error: StoreError, waiting: Iterable[_Call],
                      kind: str) -> None:
         if self._pipe is pipe:
             self._pipe = None
@@ -388,6 +427,7 @@ class Store:
 
     def _fail(self, calls: Any, error: StoreError, kind: str) -> None:
         """Fail `calls`, counted under `kind` (timeout | connection: metrics.REDIS_ERROR_KINDS)."""
+        calls = [call for call in calls if not call.done()]  # not those failed before
         if not calls:  # a pipe closed with nothing waiting: nobody was refused
             return
         metrics.REDIS_ERRORS.labels(kind).inc(len(calls))

@@ -1,0 +1,187 @@
+"""A load of tills for the fault tests (tests/test_faults_*.py): real TCP, blocking sockets.
+
+Each till is a thread with its own TGL/1 connection sending one reload at a time and writing
+down every exchange: what it sent, the answer's code (None: no answer) and how long it waited.
+The record is what the tests hold the gateway to: every approval a till got must be in the
+ledger once, every request left unanswered must be answered from its record when retransmitted.
+It frames with tests/linetill.py's few lines, not the gateway's codec.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+import msgpack
+import redis
+from linetill import ACK, frame, tgl_fields, tgl_request
+
+from gateway.ledger.cards import card_id
+from gateway.testing import GatewayProcess
+from protocols.model import line_request_key
+
+TERM = {"term": "TILL0001", "merch": "STORE0000000001"}
+AMOUNT = 100  # minor units per reload: a card's balance counts its applied reloads
+
+
+@dataclass
+class Exchange:
+    id: str
+    card: str
+    rc: str | None = None  # None: the till got no answer (connection lost, or its time-out)
+    seconds: float = 0.0
+    why: str = ""  # what ended an unanswered exchange
+
+    def fields(self) -> dict[str, str]:
+        return {"id": self.id, "op": "reload", "card": self.card, "amt": str(AMOUNT), **TERM}
+
+
+class TillConnection:
+    """One TGL/1 connection: one request at a time, each answer ACKed."""
+
+    def __init__(self, port: int, timeout: float):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+    def send(self, **fields: str) -> None:
+        self.sock.sendall(frame(tgl_request(**fields)))
+
+    def receive(self) -> dict[str, str]:
+        data = b""
+        while len(data) < 2 or data[-2] != 0x03:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("the gateway closed the connection")
+            data += chunk
+        assert data[:1] == bytes([ACK]), data
+        self.sock.sendall(bytes([ACK]))
+        return tgl_fields(data[2:-2])
+
+    def exchange(self, **fields: str) -> dict[str, str]:
+        self.send(**fields)
+        return self.receive()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class TillLoad:
+    """`tills` threads, each sending reloads to the cards in turn until stopped or cut off.
+
+    `reconnect`: a till whose connection fails opens a new one (an outage); otherwise it stops
+    (the gateway was killed). `timeout` is the till's time-out for an answer."""
+
+    def __init__(self, port: int, cards: list[str], tills: int = 8, timeout: float = 10.0,
+                 reconnect: bool = False, first_id: int = 1000):
+        self.port = port
+        self.cards = cards
+        self.timeout = timeout
+        self.reconnect = reconnect
+        self.exchanges: list[Exchange] = []
+        self._ids = itertools.count(first_id)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True)
+                         for n in range(tills)]
+
+    def __enter__(self) -> TillLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
+            assert not thread.is_alive(), "a till thread did not end"
+
+    def _next(self, n: int) -> Exchange:
+        with self._lock:
+            request_id = str(next(self._ids))
+            exchange = Exchange(request_id, self.cards[(int(request_id) + n) % len(self.cards)])
+            self.exchanges.append(exchange)
+            return exchange
+
+    def _run(self, n: int) -> None:
+        till: TillConnection | None = None
+        try:
+            while not self._stop.is_set():
+                if till is None:
+                    try:
+                        till = TillConnection(self.port, self.timeout)
+                    except OSError:
+                        if not self.reconnect:
+                            return
+                        time.sleep(0.05)
+                        continue
+                exchange = self._next(n)
+                started = time.monotonic()
+                try:
+                    exchange.rc = till.exchange(**exchange.fields())["rc"]
+                except (OSError, ConnectionError) as e:
+                    exchange.why = f"{type(e).__name__}: {e}"
+                    till.close()
+                    till = None
+                    if not self.reconnect:
+                        return
+                finally:
+                    exchange.seconds = time.monotonic() - started
+        finally:
+            if till is not None:
+                till.close()
+
+    # -- what the tills saw ----------------------------------------------------------------
+
+    def answered(self, rc: str) -> list[Exchange]:
+        with self._lock:
+            return [e for e in self.exchanges if e.rc == rc]
+
+    def unanswered(self) -> list[Exchange]:
+        with self._lock:
+            return [e for e in self.exchanges if e.rc is None and e.why]
+
+    def wait_for(self, condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+            time.sleep(0.02)
+
+
+def issue_cards(gateway: GatewayProcess, count: int, activate: str = "50.00") -> list[str]:
+    """Issue `count` activated gift cards with the CLI; their numbers."""
+    out = gateway.workdir / "cards.csv"
+    done = subprocess.run(gateway.command("cards", "issue", "--program", "gift", "--count",
+                                          str(count), "--activate", activate, "--out", str(out)),
+                          capture_output=True, text=True, timeout=60, cwd=gateway.workdir)
+    assert done.returncode == 0, done.stderr
+    with out.open() as f:
+        return [row["card"] for row in csv.DictReader(f)]
+
+
+def tillgate(gateway: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(gateway.command(*args), capture_output=True, text=True, timeout=60,
+                          cwd=gateway.workdir)
+
+
+def journal_keys(redis_url: str, cards: list[str]) -> dict[str, list[str]]:
+    """Request key -> the ops of its journal entries, over the cards' journals (read with a
+    client of the test's own, straight from Redis)."""
+    found: dict[str, list[str]] = {}
+    with redis.Redis.from_url(redis_url) as client:
+        for card in cards:
+            for _id, entry in client.xrange(f"{{c:{card_id(card)}}}:j"):
+                data = msgpack.unpackb(entry[b"e"])
+                found.setdefault(data["key"], []).append(data["op"])
+    return found
+
+
+def request_key(request_id: str) -> str:
+    return line_request_key(TERM["term"], TERM["merch"], request_id,
+                            time.strftime("%Y%m%d", time.gmtime()))

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 
 import msgpack
 import pytest
+import pytest_twisted
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 from test_backoffice_schema import config_for
-from test_ledger_support import MERCH, TERM, ledger_config, random_number
+from test_ledger_support import MERCH, TERM, ledger, ledger_config, random_number  # noqa: F401
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
 
 from gateway.backoffice import schema
 from gateway.backoffice.audit import BackofficeAudit
@@ -509,6 +512,35 @@ def test_balance_is_the_checkpoint_plus_the_rest_under_random_trims(redis_client
             await close_world(world)
 
     event("entries folded during the steps: " + ("some" if in_thread(run()) else "none"))
+
+
+# -- inside serve --------------------------------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_a_running_gateway_trims_what_its_back_office_ingested(
+        ledger, tillgate_inprocess_factory, redis_url):  # noqa: F811
+    ledger.processor.clock = lambda: time.time() - 100 * 86400  # entries of 100 days ago
+    card = await ledger.issue("gift", activate=5000)
+    for amount in (100, 200, 300):
+        assert (await ledger.send(Op.REDEEM, card, amount)).code == "00"
+    trimming = (await tillgate_inprocess_factory(
+        redis_url=redis_url,
+        extra="[journal]\ntrim = true\ntrim_interval = 1\nkeep_entries = 1\n")).gateway
+    journal_key = cards.journal_key(cards.card_id(card))
+    deadline = time.monotonic() + 20
+    while True:  # its consumer ingests, then a pass (one a second) folds
+        journal = await ledger.call(_journal(ledger.store, journal_key))
+        if journal[0].op == "checkpoint":
+            break
+        assert time.monotonic() < deadline, "nothing trimmed within 20 s"
+        await deferLater(reactor, 0.05, lambda: None)
+    assert [e.op for e in journal] == ["checkpoint", "redeem"]
+    assert (journal[0].count, journal[0].bal, journal[-1].bal) == (3, 4700, 4400)
+    assert trimming.journal_trim.runs >= 1
+
+
+async def _journal(store, key):
+    return [e async for e in entries(store, key)]
 
 
 # -- the script alone, and the config -----------------------------------------------------------

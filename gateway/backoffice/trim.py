@@ -17,6 +17,7 @@ recomputing the checkpoint from what the journal holds at that moment.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,19 +70,23 @@ class JournalTrimmer:
         for at in range(0, len(old), SQL_CARDS_PER_QUERY):
             chunk = dict(list(old.items())[at:at + SQL_CARDS_PER_QUERY])
             in_sql = await self._sql_figures(chunk)
-            for key, head in chunk.items():
-                cut = _cut(head, in_sql.get(journal_cid(key), {}))
-                if cut is None or cut.is_checkpoint:
-                    report.waiting += 1
-                    continue
-                if cut is not head[-1]:
-                    report.waiting += 1
-                done = await fold(self.store, key, cut.id, self.policy.keep_entries)
-                if done.entries:
+            cuts = {key: _cut(head, in_sql.get(journal_cid(key), {}))
+                    for key, head in chunk.items()}
+            for key, cut in cuts.items():
+                if cut is None or cut.is_checkpoint or cut is not chunk[key][-1]:
+                    report.waiting += 1  # an old entry SQL lacks: the rest waits for it
+            folding = {key: cut for key, cut in cuts.items()
+                       if cut is not None and not cut.is_checkpoint}
+            # every fold of the chunk in flight at once: one pipeline (each is atomic alone)
+            done = await asyncio.gather(*(fold(self.store, key, cut.id, self.policy.keep_entries)
+                                          for key, cut in folding.items()))
+            for key, outcome in zip(folding, done, strict=True):
+                if outcome.entries:
                     report.trimmed += 1
-                    report.folded += done.entries
-                elif done.detail.startswith("fault:"):
-                    report.refused.append(f"{head[0].card or journal_cid(key)}: {done.detail}")
+                    report.folded += outcome.entries
+                elif outcome.detail.startswith("fault:"):
+                    report.refused.append(
+                        f"{chunk[key][0].card or journal_cid(key)}: {outcome.detail}")
 
     async def _sql_figures(self, heads: dict[str, list[Entry]]
                            ) -> dict[str, dict[str, tuple[int, ...]]]:

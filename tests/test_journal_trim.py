@@ -37,7 +37,7 @@ from gateway.config.model import parse_config
 from gateway.config.sections import ConfigError
 from gateway.ledger import cards
 from gateway.ledger.audit import AuditReport, audit
-from gateway.ledger.journal import entries
+from gateway.ledger.journal import Entry, entries
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.ledger.trim import TrimPolicy, fold
@@ -590,6 +590,16 @@ def test_journal_settings_are_checked_by_path(section, error):
     with pytest.raises(ConfigError) as caught:
         parse_config({"journal": section})
     assert any(e.startswith(error) for e in caught.value.errors), caught.value.errors
+
+
+def test_the_member_page_names_the_checkpoint():
+    from gateway.web.members.card import _entry
+
+    checkpoint = Entry.decode(b"1-0", msgpack.packb({
+        "op": "checkpoint", "dv": 0, "dp": 0, "bal": 2500, "pts": 0, "n": 7, "t": 1, "cnt": 7}))
+    assert (checkpoint.is_checkpoint, checkpoint.count) == (True, 7)
+    assert _entry(checkpoint)["what"] == "Balance brought forward"
+    assert checkpoint.as_dict()["count"] == 7
 
 
 def test_the_default_config_never_trims():

@@ -229,6 +229,28 @@ def test_an_undo_after_the_trim_still_finds_its_original(redis_url, tmp_path):
     assert report.ok, report.differences
 
 
+def test_a_long_journal_is_folded_over_several_passes(redis_url, tmp_path, monkeypatch):
+    from gateway.ledger import trim
+
+    monkeypatch.setattr(trim, "MAX_FOLD", 3)  # entries read per journal and pass
+
+    async def run():
+        world = await make_world(redis_url, f"sqlite:///{tmp_path}/bo.sqlite3", tmp_path,
+                                 gift=1, loyalty=0)
+        try:
+            await traffic(world, 4)  # 9 entries
+            await world.drain()
+            passes = [(await world.trimmer().run()).folded for _ in range(4)]
+            return passes, await world.journal(world.gift[0]), await world.audits()
+        finally:
+            await close_world(world)
+
+    passes, journal, report = in_thread(run())
+    assert passes == [3, 2, 2, 0]  # then the checkpoint and two more at a time
+    assert [e.op for e in journal] == ["checkpoint", "redeem", "reload"] and journal[0].count == 7
+    assert report.ok, report.differences
+
+
 # -- never ahead of the back office -------------------------------------------------------------
 
 def test_entries_sql_lacks_are_never_folded_whatever_the_consumer_did(redis_url, tmp_path):

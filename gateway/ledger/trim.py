@@ -18,6 +18,7 @@ from gateway.ledger.params import record_ttl
 from gateway.ledger.store import Store
 
 SCAN_COUNT = 500
+MAX_FOLD = 10_000  # entries of one journal read for one pass: a long one is folded over several
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ async def fold_heads(store: Store, keys: list[str], keep_entries: int
     the entries that could be folded, oldest first; one pipeline for the lengths and one for
     the heads."""
     lengths = [await reply for reply in [store.command("XLEN", k) for k in keys]]
-    long = [(k, int(n) - keep_entries) for k, n in zip(keys, lengths, strict=True)
+    long = [(k, min(int(n) - keep_entries, MAX_FOLD)) for k, n in zip(keys, lengths, strict=True)
             if int(n) - keep_entries > 1]
     pages = [store.command("XRANGE", k, "-", "+", "COUNT", count) for k, count in long]
     heads = {}

@@ -30,6 +30,7 @@ from gateway.admin.staff import Staff
 from gateway.admin.terminals import Terminals
 from gateway.admin.tokens import Tokens
 from gateway.backoffice.service import BackofficeService
+from gateway.backoffice.trimservice import JournalTrimService
 from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.issuance.ecardqueue import EcardQueue
@@ -270,6 +271,10 @@ class Gateway:
         self.backoffice = BackofficeService(config, lambda: self.store_service.store,
                                             self._raise_alert, consume=singletons)
         self.points_sweep = PointsSweepService(reactor, lambda: self.config, self._store)
+        # Journal trimming ([journal] trim = true): folds what SQL holds, so it runs on the back
+        # office's engine too (docs/scaling.md, "Journal trimming").
+        self.journal_trim = JournalTrimService(reactor, config, self._store,
+                                               lambda: self.backoffice.shared.opened)
         # E-cards' e-mail (docs/ecards.md): the queue is a back-office table, so this service
         # runs on the back office's engine (and waits, nothing lost, while SQL is down).
         self.ecards = EcardQueue(config, self.backoffice.engine)
@@ -317,7 +322,7 @@ class Gateway:
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
-        once = [self.ecards, self.points_sweep] if singletons else []
+        once = [self.ecards, self.points_sweep, self.journal_trim] if singletons else []
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
                                  self.backoffice, *once, *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)

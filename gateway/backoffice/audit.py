@@ -14,6 +14,10 @@ A journal entry older than the horizon was written before the feed was read, so 
 either in the feed (lag, if SQL still lacks it) or trimmed, hence acknowledged, hence committed
 before SQL is read: missing from SQL, it is a difference. Entries from the horizon on are newer
 than the audit and left for the next one (on both sides).
+
+A trimmed journal (gateway/ledger/trim.py) starts with a checkpoint that stands for the entries
+folded into it, which SQL held when they were folded: SQL's entries up to the checkpoint's seq
+must be as many as it counts and add up to its balance and points.
 """
 
 from __future__ import annotations
@@ -88,8 +92,12 @@ class BackofficeAudit:
 
     def _check_card(self, card: CardJournal, sql: dict[str, tuple[int, ...]]) -> None:
         out = self.report.differences
-        journal = [e for e in card.entries if _ms(e.id) < self.horizon_ms]
-        self.newer += len(card.entries) - len(journal)
+        held = card.entries
+        if held and held[0].is_checkpoint:  # trimmed: SQL's older entries against it
+            sql = self._check_checkpoint(card, held[0], sql)
+            held = held[1:]
+        journal = [e for e in held if _ms(e.id) < self.horizon_ms]
+        self.newer += len(held) - len(journal)
         sql = {i: row for i, row in sql.items() if _ms(i) < self.horizon_ms}
         expected: list[Entry] = []
         for e in journal:
@@ -117,11 +125,32 @@ class BackofficeAudit:
         if sql and sums_sql != sums_ledger:
             out.append(f"back office: {card.mask}: SQL sums to {sums_sql[0]} / {sums_sql[1]}, "
                        f"the journal's same entries to {sums_ledger[0]} / {sums_ledger[1]}")
-        if sql and len(expected) == len(card.entries):  # caught up: SQL's figures are the card's
+        if sql and len(expected) == len(held):  # caught up: SQL's figures are the card's
             last = max(sql.values())
             if (last[3], last[4]) != (card.bal, card.pts):
                 out.append(f"back office: {card.mask}: SQL's last entry says balance {last[3]} "
                            f"points {last[4]}, the ledger {card.bal} / {card.pts}")
+
+    def _check_checkpoint(self, card: CardJournal, checkpoint: Entry,
+                          sql: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        """SQL's entries up to the checkpoint (seq up to its n) are those it was folded from:
+        as many as it counts, summing to its balance and points, the last one its figures.
+        Returns SQL's other entries, compared with the journal's as before."""
+        folded = {i: row for i, row in sql.items() if row[0] <= checkpoint.n}
+        rest = {i: row for i, row in sql.items() if row[0] > checkpoint.n}
+        sums = (sum(r[1] for r in folded.values()), sum(r[2] for r in folded.values()))
+        last = max(folded.values(), default=None)
+        if (len(folded) != checkpoint.count or sums != (checkpoint.bal, checkpoint.pts)
+                or last is None or last != (checkpoint.n, last[1], last[2], checkpoint.bal,
+                                            checkpoint.pts)):
+            self.report.differences.append(
+                f"back office: {card.mask}: checkpoint {checkpoint.id} stands for "
+                f"{checkpoint.count} entries to seq {checkpoint.n} summing to balance "
+                f"{checkpoint.bal} points {checkpoint.pts}; SQL has {len(folded)} to seq "
+                f"{last[0] if last else 0} summing to {sums[0]} / {sums[1]}")
+        else:
+            self.compared += checkpoint.count
+        return rest
 
 
 def _fields(raw: Any) -> dict[bytes, bytes]:

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "gateway.cli.backoffice",
     "gateway.cli.customers",
     "gateway.cli.ecards",
+    "gateway.cli.journal",
     "gateway.cli.resellers",
     "gateway.cli.reports",
     "gateway.cli.rewards",

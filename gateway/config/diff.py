@@ -29,6 +29,7 @@ RESTART_ONLY: tuple[tuple[str, Callable[[Config], Any]], ...] = (
     ("alerts", lambda c: c.alerts),
     ("email", lambda c: c.email),
     ("backoffice", lambda c: c.backoffice),  # the process's one engine, opened once
+    ("journal", lambda c: c.journal),  # the trimming service's timer and policy, set once
     ("portal.enabled", lambda c: c.portal.enabled),  # /ui/ is mounted (or not) at the start
     ("portal.key_file", lambda c: c.portal.key_file),  # the TOTP secrets' key, read once
     ("ecards.enabled", lambda c: c.ecards.enabled),  # the e-card queue runs (or not) from start

@@ -21,6 +21,7 @@ from gateway.config.cardrules import program_for_card
 from gateway.config.clubs import Club, compile_clubs, read_clubs
 from gateway.config.defaults import DEFAULT_CONFIG_PATH, is_profile_name, shipped_profiles
 from gateway.config.ecards import EcardsConfig, read_ecards
+from gateway.config.journal import JournalConfig, read_journal
 from gateway.config.members import Brand, MembersConfig, read_brand, read_members
 from gateway.config.portal import PortalConfig, read_portal
 from gateway.config.promotions import Promotion, read_promotions
@@ -251,6 +252,7 @@ class Config:
     imports: ImportsConfig = field(default_factory=ImportsConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
+    journal: JournalConfig = field(default_factory=JournalConfig)
     portal: PortalConfig = field(default_factory=PortalConfig)
     ecards: EcardsConfig = field(default_factory=EcardsConfig)
     members: MembersConfig = field(default_factory=MembersConfig)
@@ -351,6 +353,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
     imports = read_imports(top.table("imports"))
     security = read_security(top.table("security"), set(seen_terminals), set(merchants))
     backoffice = read_backoffice(top.table("backoffice"))
+    journal = read_journal(top.table("journal"))
     portal = read_portal(top.table("portal"))
     ecards = read_ecards(top.table("ecards"))
     members = read_members(top.table("members"))
@@ -365,6 +368,7 @@ def parse_config(data: dict, path: str = "<config>") -> Config:
         reversal_window=reversal_window, shutdown_grace=float(shutdown_grace), raw=data,
         points_sweep_interval=points_sweep_interval,
         alerts=alerts, email=email, imports=imports, security=security, backoffice=backoffice,
+        journal=journal,
         portal=portal, ecards=ecards, members=members,
         terminals={t: m for m in merchants.values()
                    for t in (*m.terminals, *((m.portal_terminal,) if m.portal_terminal else ()))},

@@ -1,7 +1,9 @@
 """Audit: recompute every card's balance and points from its journal and report differences.
 
 Each card's state (`{c:<id>}:s`) must equal the sum of its journal deltas, and every entry's
-`bal`/`pts` must equal the running sum up to it. Used by `tillgate audit` (exit 1 on any
+`bal`/`pts` must equal the running sum up to it. A trimmed journal (gateway/ledger/trim.py)
+starts with a `checkpoint` entry: the sums start from its `bal`/`pts` instead of zero, and a
+checkpoint anywhere but first is a difference. Used by `tillgate audit` (exit 1 on any
 difference). Cards are found with SCAN; on a Redis Cluster run it against each primary.
 
 A page of cards at a time, with their journals, can also be handed to another check
@@ -64,6 +66,12 @@ async def _audit_card(store: Store, state_key: str, report: AuditReport) -> Card
     async for e in entries(store, journal):
         found.append(e)
         report.entries += 1
+        if e.is_checkpoint:
+            if len(found) > 1:
+                report.differences.append(f"{mask}: entry {e.id} is a checkpoint after the "
+                                          "first entry")
+            sum_v, sum_p = e.bal, e.pts  # what the entries folded into it summed to
+            continue
         sum_v += e.dv
         sum_p += e.dp
         if e.bal != sum_v or e.pts != sum_p:

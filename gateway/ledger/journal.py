@@ -15,7 +15,11 @@ Entry fields (written by `apply` in gateway/ledger/lua/_prelude.lua):
   rw     the reward a claim was for (also on the void / reversal / rollback that undid it)
   promo  the promotions applied to an earn or a load, ids joined by commas (bonus included)
   tier   for `tier`: the card's new tier; tier_from: the one it had
-Nothing is ever deleted or rewritten: an undo is a new entry with the opposite deltas.
+Nothing is ever rewritten: an undo is a new entry with the opposite deltas. The one exception is
+trimming (gateway/ledger/trim.py), once the back office holds the entries: the oldest are folded
+into one `checkpoint` entry, first in the stream and under the id of the last entry it stands
+for, with dv = dp = 0, bal / pts / n / t of that entry, cnt = how many entries it stands for
+(those of an earlier checkpoint included) and tier = the card's tier by then (if it had one).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import msgpack
 from gateway.ledger.store import Store
 
 PAGE = 500
+CHECKPOINT = "checkpoint"  # the op of the entry trimming leaves first (gateway/ledger/trim.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,11 @@ class Entry:
     promotions: str = ""
     tier: str | None = None
     tier_from: str | None = None
+    count: int = 0  # a checkpoint's: the entries it stands for
+
+    @property
+    def is_checkpoint(self) -> bool:
+        return self.op == CHECKPOINT
 
     @classmethod
     def decode(cls, entry_id: bytes | str, packed: bytes) -> Entry:
@@ -65,6 +75,7 @@ class Entry:
             undo=undo.decode() if isinstance(undo, bytes) else undo,
             operator=e.get("opid", ""), reward=e.get("rw", ""),
             promotions=e.get("promo", ""), tier=e.get("tier"), tier_from=e.get("tier_from"),
+            count=int(e.get("cnt", 0)),
         )
 
 
@@ -76,7 +87,8 @@ class Entry:
                 "merchant": self.merchant, "key": self.key, "undo": self.undo,
                 "operator": self.operator, "reward": self.reward,
                 "promotions": self.promotions,
-                **({"tier": self.tier, "tier_from": self.tier_from} if self.tier else {})}
+                **({"tier": self.tier, "tier_from": self.tier_from} if self.tier else {}),
+                **({"count": self.count} if self.is_checkpoint else {})}
 
 
 async def latest(store: Store, key: str, count: int) -> list[Entry]:

@@ -64,6 +64,13 @@ class _AuthIds:
 new_auth_id = _AuthIds().next  # () -> six characters of A-Z0-9
 
 
+def record_ttl(config: Config) -> int:
+    """How long a request's record lives (seconds): what a void, reversal or rollback of it
+    reads, so the time within which it can be undone (trimming keeps its entry as long)."""
+    return max(RECORD_TTL_MIN, 2 * config.reversal_window,
+               *(2 * r.reversal_window for r in config.resellers.values()))
+
+
 class ScriptParams:
     """Builds card script parameters; caches what changes once a day (today, expiry dates)."""
 
@@ -71,8 +78,7 @@ class ScriptParams:
         self.config = config
         self.resellers = resellers
         self.clock = clock
-        self.record_ttl = max(RECORD_TTL_MIN, 2 * config.reversal_window,
-                              *(2 * r.reversal_window for r in config.resellers.values()))
+        self.record_ttl = record_ttl(config)
         # timezone -> (second, YYYYMMDD, date) of the last request: today in each program's zone
         self._dates: dict[str, tuple[int, int, dt.date]] = {}
         self._zones = {p.timezone: None if p.timezone == "UTC" else ZoneInfo(p.timezone)

@@ -46,7 +46,10 @@ OP_NAMES = {"activate": "Activation", "reload": "Load", "redeem": "Purchase",
             "refund": "Refund", "cashout": "Cash out", "earn": "Points earned",
             "return": "Return", "predeem": "Points spent", "padd": "Points added",
             "expire": "Points expired", "status": "Status change", "transfer": "Transfer",
-            "void": "Cancelled", "reverse": "Reversed", "rollback": "Correction"}
+            "void": "Cancelled", "reverse": "Reversed", "rollback": "Correction",
+            # a trimmed journal's first entry: the older ones it stands for are in the back
+            # office (docs/scaling.md, "Journal trimming")
+            "checkpoint": "Balance brought forward"}
 
 
 @dataclass

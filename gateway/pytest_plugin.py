@@ -12,6 +12,9 @@ fixture. Fixtures:
   runs a gateway inside the test process on the running Twisted asyncio reactor (for suites on
   pytest-twisted with `--reactor=asyncio`); stopped after the test. Without `redis_url` it uses a
   private redis-server started once per session (`tillgate_redis_url`).
+- `tillgate_cluster_url` (session): a private Redis Cluster (3 primaries, 3 replicas) started on
+  first use; pass it as `redis_url` to run a gateway on the cluster (`tillgate_cluster`: the
+  cluster itself, to reshard it).
 - `tillgate_base_config`, `tillgate_extra_config` (session): override them in your conftest.py
   to run against your configuration (defaults: ini options `tillgate_config` / `tillgate_extra`,
   else tillgate's default config of HOST-SPEC 6).
@@ -31,6 +34,7 @@ import pytest
 
 if TYPE_CHECKING:
     from gateway.config.model import Config
+    from gateway.embedded_cluster import EmbeddedCluster
     from gateway.sim.issuer import IssuedCard
     from gateway.testing import GatewayProcess
 
@@ -194,6 +198,25 @@ def tillgate_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     server.start()
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def tillgate_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
+    """A private Redis Cluster, 3 primaries and 3 replicas on loopback ports (started on first
+    use, once per session; gateway/embedded_cluster.py), with its nodes for tests that
+    reshard it."""
+    from gateway.embedded_cluster import EmbeddedCluster
+
+    cluster = EmbeddedCluster(tmp_path_factory.mktemp("tillgate-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tillgate_cluster_url(tillgate_cluster: EmbeddedCluster) -> str:
+    """The session cluster's `redis+cluster://...` URL, for in-process gateways and stores."""
+    return tillgate_cluster.url
 
 
 class InProcessGateway:

@@ -87,9 +87,14 @@ def slot_tags() -> tuple[str, ...]:
     return tuple(t for t in tags if t is not None)
 
 
+def card_slot_tag(cid: str) -> str:
+    """The tag of the card's slot (its `{c:<id>}` keys'), for the per-slot keys beside them."""
+    return slot_tags()[key_slot(f"{{c:{cid}}}")]
+
+
 def cluster_feed_key(cid: str) -> str:
     """The Cluster form of `feed_key`: the feed of the card's own slot (`{c:<id>}` keys)."""
-    return "{" + slot_tags()[key_slot(f"{{c:{cid}}}")] + "}:q"
+    return "{" + card_slot_tag(cid) + "}:q"
 
 
 def cluster_feed_streams() -> list[str]:

@@ -38,6 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import InvalidResponse, NoScriptError, RedisError, ResponseError
 
+from gateway.ledger import feed, loyalty
 from gateway.ledger.replies import Reply
 from gateway.metrics import families as metrics
 
@@ -97,7 +98,7 @@ def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
 class _Call(Reply):
     """One queued command, and the reply its caller awaits (one object per call, not two)."""
 
-    __slots__ = ("name", "packed", "script", "deadline", "attempts")
+    __slots__ = ("name", "packed", "script", "deadline", "attempts", "redirects")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str, packed: bytes,
                  script: Script | None = None):
@@ -106,7 +107,8 @@ class _Call(Reply):
         self.packed = packed  # the whole command in RESP
         self.script = script
         self.deadline = 0.0  # when the reply is overdue (set when written)
-        self.attempts = 0
+        self.attempts = 0  # NOSCRIPT reloads
+        self.redirects = 0  # MOVED / ASK answers followed (a cluster's node stores only)
 
 
 _MORE = object()  # hiredis: no whole reply buffered yet
@@ -205,6 +207,12 @@ def _take_writer(connection: Any) -> asyncio.StreamWriter:
 class Store:
     """Batched access to Redis. Build it with `await Store.connect(url)`."""
 
+    # The journal feed a card's scripts append to (gateway/ledger/feed.py): one stream here;
+    # a cluster's store (gateway/ledger/clusterstore.py) names the card's slot's.
+    feed_key = staticmethod(feed.feed_key)
+    # The program's expiry and tier indexes a card's scripts keep (gateway/ledger/loyalty.py).
+    index_key = staticmethod(loyalty.index_key)
+
     def __init__(self, client: aioredis.Redis, url: str, timeout: float):
         self.client = client
         self.url = url
@@ -222,10 +230,13 @@ class Store:
         # Told of every failure to reach the server (not of a script's error reply): the
         # gateway's health turns at the first failed call instead of at its next probe.
         self.failure_listeners: list[Callable[[StoreError], object]] = []
+        # Given a call answered MOVED or ASK, and the answer (a cluster's node stores only:
+        # gateway/ledger/clusterstore.py resends it to the node named); None: an error reply.
+        self.on_redirect: Callable[[_Call, str], object] | None = None
 
     @classmethod
-    async def connect(cls, url: str, pool_size: int = 64, timeout: float = 5.0) -> Store:
-        """Connect and check the server answers; raise StoreError with a one-line reason if not."""
+    def open(cls, url: str, pool_size: int = 64, timeout: float = 5.0) -> Store:
+        """A store on `url` that connects on first use (`connect` also checks it answers)."""
         try:
             pool = aioredis.BlockingConnectionPool.from_url(
                 url, max_connections=pool_size, timeout=timeout, socket_timeout=timeout,
@@ -233,7 +244,12 @@ class Store:
             )
         except ValueError as e:
             raise StoreError(f"bad redis url {url!r}: {e}") from None
-        store = cls(aioredis.Redis(connection_pool=pool), url, timeout)
+        return cls(aioredis.Redis(connection_pool=pool), url, timeout)
+
+    @classmethod
+    async def connect(cls, url: str, pool_size: int = 64, timeout: float = 5.0) -> Store:
+        """Connect and check the server answers; raise StoreError with a one-line reason if not."""
+        store = cls.open(url, pool_size, timeout)
         try:
             await asyncio.wait_for(store.client.ping(), timeout)
         except (TimeoutError, RedisError, OSError) as e:
@@ -250,6 +266,14 @@ class Store:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         return loop
+
+    def shards(self) -> list[Store]:
+        """The stores holding a share of the keys, for what SCANs them all (one Redis: this)."""
+        return [self]
+
+    def same_slot(self, key: str, other: str) -> bool:
+        """Whether one script may touch both keys (one Redis: always; a cluster: one slot)."""
+        return True
 
     async def ping(self) -> bool:
         try:
@@ -358,7 +382,9 @@ class Store:
         if future.done():  # the caller gave up (cancelled)
             return
         if isinstance(reply, ResponseError):
-            if isinstance(reply, NoScriptError) and call.script and not call.attempts:
+            if self.on_redirect is not None and str(reply).startswith(("MOVED ", "ASK ")):
+                self.on_redirect(call, str(reply))  # a cluster's slot moved: resent elsewhere
+            elif isinstance(reply, NoScriptError) and call.script and not call.attempts:
                 metrics.REDIS_ERRORS.labels("noscript").inc()
                 self._reload(call)  # server restarted or failed over: load, resend this call
             else:

@@ -79,7 +79,9 @@ async def _sweep_card(store: Store, cid: str, fixed: dict, now: float, run: str,
     params = {"now": int(now), "today": 0, "ch": cid, "term": cards.OPERATOR,
               "merch": cards.OPERATOR, "key": run, "op": "sweep", "norec": 1, "auth": "",
               "ttl": 1, **fixed}
-    packed, _fresh = await store.run("sweep", cards.card_keys(cid, run),
+    keys = cards.card_keys(cid, run, feed=store.feed_key)
+    cards.add_points_keys(keys, params, program_id, store.index_key)
+    packed, _fresh = await store.run("sweep", keys,
                                      [msgpack.packb(params)])
     res = msgpack.unpackb(packed)
     if res["rc"] == "14":

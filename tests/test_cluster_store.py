@@ -14,6 +14,7 @@ from gateway.config.sections import ConfigError
 from gateway.ledger import cards, feed
 from gateway.ledger.audit import audit
 from gateway.ledger.clusterstore import ClusterStore, parse_cluster_url
+from gateway.ledger.sweep import sweep
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
 from gateway.sim.isoclient import IsoClient
@@ -40,6 +41,15 @@ def card_slot(card: str) -> int:
     return feed.key_slot(cards.state_key(cards.card_id(card)))
 
 
+async def cards_on_two_primaries(ledger: Ledger, program: str, count: int,
+                                 **kw: object) -> list[str]:
+    """At least `count` new cards, issued until they are on two primaries or more."""
+    issued: list[str] = []
+    while len(issued) < count or len({ledger.store.slots[card_slot(c)] for c in issued}) < 2:
+        issued.append(await ledger.issue(program, **kw))
+    return issued
+
+
 def test_cluster_url_is_checked_and_named():
     assert parse_cluster_url("redis+cluster://10.0.0.1:7000,redis-b:7001") == [
         ("10.0.0.1", 7000), ("redis-b", 7001)]
@@ -57,8 +67,7 @@ def test_cluster_url_is_checked_and_named():
 @pytest_twisted.ensureDeferred
 async def test_gift_operations_and_audit_on_every_primary(cledger):
     ledger = cledger
-    issued = [await ledger.issue("gift", activate=2000) for _ in range(6)]
-    assert len({ledger.store.slots[card_slot(c)] for c in issued}) >= 2  # on several primaries
+    issued = await cards_on_two_primaries(ledger, "gift", 6, activate=2000)
     card = issued[0]
     sale = ledger.key()
     r = await ledger.send(Op.REDEEM, card, 500, key=sale)
@@ -70,7 +79,8 @@ async def test_gift_operations_and_audit_on_every_primary(cledger):
     assert (r.code, r.balance) == ("00", 4250)
     assert (await ledger.show(card)).status == "lost"
     report = await ledger.call(audit(ledger.store))
-    assert report.ok and report.cards == 6 and report.entries == 6 + 4 + 1
+    assert report.ok and report.cards == len(issued)
+    assert report.entries == len(issued) + 4 + 1
 
 
 @pytest_twisted.ensureDeferred
@@ -172,3 +182,18 @@ async def test_iso_till_over_tcp_on_the_cluster(cluster_gateway):
     activate, redeem, balance = await in_thread(session)
     assert activate["39"] == redeem["39"] == balance["39"] == "00"
     assert balance["54"].endswith("C000000003750")
+
+
+@pytest_twisted.ensureDeferred
+async def test_sweep_finds_the_due_indexes_of_every_primary(cledger):
+    ledger = cledger
+    day0 = 20_500
+    ledger.processor.clock = lambda: day0 * 86400 + 12 * 3600
+    issued = await cards_on_two_primaries(ledger, "loyalty", 2, activate=0)
+    for card in issued:
+        assert (await ledger.send(Op.EARN, card, 10_000)).points == 100
+    report = await ledger.call(sweep(ledger.store, ledger.config, (day0 + 366) * 86400))
+    assert (report.expired, report.expiries) == (100 * len(issued), len(issued))
+    for card in issued:
+        assert (await ledger.show(card)).points == 0
+    assert (await ledger.call(audit(ledger.store))).ok

@@ -169,6 +169,21 @@ class ClusterStore(Store):
     def shards(self) -> list[Store]:
         return [self.nodes[address] for address in dict.fromkeys(self.slots)]
 
+    async def index_keys(self, program_id: str, what: str) -> list[str]:
+        """The program's indexes that exist, one per slot that holds cards with one: found with
+        SCAN on every primary (`loyalty.cluster_index_key` names them)."""
+        found: list[str] = []
+        pattern = loyalty.cluster_index_pattern(program_id, what)
+        for shard in self.shards():
+            cursor = 0
+            while True:
+                cursor, keys = await shard.command("SCAN", cursor, "MATCH", pattern,
+                                                   "COUNT", 1000)
+                found += [k.decode() for k in keys]
+                if int(cursor) == 0:
+                    break
+        return found
+
     def same_slot(self, key: str, other: str) -> bool:
         return feed.key_slot(key) == feed.key_slot(other)
 

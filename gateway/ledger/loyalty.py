@@ -38,6 +38,11 @@ def cluster_index_key(program_id: str, what: str, cid: str) -> str:
     return "{" + card_slot_tag(cid) + f"}}:x:{program_id}:{what}"
 
 
+def cluster_index_pattern(program_id: str, what: str) -> str:
+    """A SCAN pattern matching every slot's `cluster_index_key` of the program."""
+    return "{feed:*}" + f":x:{program_id}:{what}"
+
+
 def has_depth(program: Program) -> bool:
     """Whether the program keeps lots, tiers or conversion (else its scripts are given none)."""
     return program.is_loyalty and bool(program.points_validity_days or program.tiers

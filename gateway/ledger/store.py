@@ -271,6 +271,10 @@ class Store:
         """The stores holding a share of the keys, for what SCANs them all (one Redis: this)."""
         return [self]
 
+    async def index_keys(self, program_id: str, what: str) -> list[str]:
+        """Every `what` index of the program (`index_key`) the sweep reads (one Redis: one)."""
+        return [loyalty.index_key(program_id, what, "")]
+
     def same_slot(self, key: str, other: str) -> bool:
         """Whether one script may touch both keys (one Redis: always; a cluster: one slot)."""
         return True

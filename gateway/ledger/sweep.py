@@ -49,9 +49,9 @@ async def sweep(store: Store, config: Config, now: float, limit: int | None = No
         report.by_program[program.id] = 0
         day = loyalty.ProgramDays(program.timezone).day(now)
         fixed = {**loyalty.static_params(program), "day": day}
-        indexes = [loyalty.expiry_index_key(program.id)] if program.points_validity_days else []
+        indexes = await store.index_keys(program.id, "due") if program.points_validity_days else []
         if program.tiers:
-            indexes.append(loyalty.tier_index_key(program.id))
+            indexes += await store.index_keys(program.id, "tiers")
         done: set[bytes] = set()
         while True:
             due: set[bytes] = set()

@@ -225,6 +225,14 @@ class EmbeddedCluster:
         """Move `slot` and its keys to the primary `target` (a client's stale map gets MOVED)."""
         self.finish_move(slot, self.begin_move(slot, target), target)
 
+    def restart(self, node: _Node) -> None:
+        """Start a stopped (or killed) node again on its directory: it rejoins with its
+        nodes.conf (a failed-over primary comes back as a replica of its successor)."""
+        node.stop()
+        node.spawn(self.binary)
+        self._wait(time.monotonic() + 30, f"{node.address} to answer",
+                   lambda: node.call("PING"))
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

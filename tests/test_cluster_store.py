@@ -4,6 +4,9 @@ claim and the card script as two calls, MOVED, ASK and NOSCRIPT, and a gateway o
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 import pytest_twisted
 from isohelpers import in_thread, new_card
@@ -197,3 +200,59 @@ async def test_sweep_finds_the_due_indexes_of_every_primary(cledger):
     for card in issued:
         assert (await ledger.show(card)).points == 0
     assert (await ledger.call(audit(ledger.store))).ok
+
+
+@pytest_twisted.ensureDeferred
+async def test_back_office_reads_the_feed_of_every_slot(cledger, tmp_path):
+    from test_backoffice_feed import migrated, sql_entries
+
+    from gateway.backoffice.consumer import FeedConsumer
+    from gateway.backoffice.feed import FeedReader
+
+    ledger = cledger
+    issued = await cards_on_two_primaries(ledger, "gift", 3, activate=1000)
+    for card in issued:
+        assert (await ledger.send(Op.REDEEM, card, 100)).code == "00"
+
+    async def drain():
+        engine = await migrated(f"sqlite:///{tmp_path / 'bo.sqlite3'}", tmp_path)
+        try:
+            reader = FeedReader(ledger.store, "gw")
+            await reader.ensure_group()
+            consumer = FeedConsumer(reader, engine)
+            return reader.streams, await consumer.drain(), await sql_entries(engine), \
+                consumer.lag
+        finally:
+            await engine.dispose()
+
+    streams, drained, rows, lag = await deferred_from_coro(drain())
+    assert set(streams) == {ledger.store.feed_key(cards.card_id(c)) for c in issued}
+    assert drained == len(rows) == 2 * len(issued)  # activation and sale of each card
+    assert {r[0] for r in rows} == {cards.card_id(c) for c in issued}
+    assert (lag.entries, lag.seconds) == (0, 0.0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_killed_primary_is_followed_to_its_promoted_replica(cledger, tillgate_cluster):
+    """Last in this file: it changes the session cluster's roles (the killed primary comes
+    back as a replica)."""
+    ledger = cledger
+    card = await ledger.issue("gift", activate=1000)
+    slot = card_slot(card)
+    victim = tillgate_cluster.node_of_slot(slot)
+    assert victim.process is not None
+    victim.process.kill()  # SIGKILL: no goodbye to the cluster
+    try:
+        deadline = time.monotonic() + 30
+        codes = []
+        while True:  # 96 while the cluster fails over, then approved on the promoted replica
+            r = await ledger.send(Op.REDEEM, card, 100)
+            codes.append(r.code)
+            if r.code == "00" or time.monotonic() > deadline:
+                break
+            await deferred_from_coro(asyncio.sleep(0.2))
+        assert codes[-1] == "00" and set(codes) <= {"00", "96"}, codes
+        assert ledger.store.slots[slot] != victim.address
+        assert (await ledger.show(card)).balance == 1000 - 100
+    finally:
+        await in_thread(tillgate_cluster.restart, victim)

@@ -43,15 +43,10 @@ async def audit(store: Store, report: AuditReport | None = None, *,
                 check_page: Callable[[list[CardJournal]], Awaitable[None]] | None = None
                 ) -> AuditReport:
     report = report if report is not None else AuditReport()
-    for shard in store.shards():  # a Redis Cluster: every primary, for the cards it holds
-        cursor = 0
-        while True:
-            cursor, keys = await shard.command("SCAN", cursor, "MATCH", "{c:*}:s", "COUNT", 500)
-            page = [await _audit_card(shard, key.decode(), report) for key in keys]
-            if check_page is not None and page:
-                await check_page(page)
-            if int(cursor) == 0:
-                break
+    async for keys in store.scan("{c:*}:s", 500):  # a Redis Cluster: on every primary
+        page = [await _audit_card(store, key.decode(), report) for key in keys]
+        if check_page is not None:
+            await check_page(page)
     return report
 
 

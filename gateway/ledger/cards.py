@@ -331,14 +331,11 @@ async def mark_customer_inactive(store: Store, cid: str, inactive: bool,
 
 async def customer_marked_cards(store: Store) -> list[str]:
     """The ids of every card marked as held by an inactive customer (a SCAN of all cards, as
-    the audit does; on a Redis Cluster run it against each primary)."""
+    the audit does, on every primary of a Redis Cluster)."""
     marked: list[str] = []
-    cursor = 0
-    while True:
-        cursor, keys = await store.command("SCAN", cursor, "MATCH", "{c:*}:s", "COUNT", 1000)
+    async for keys in store.scan("{c:*}:s"):
         replies = [store.command("HGET", key, CUSTOMER_FIELD) for key in keys]
         for key, value in zip(keys, [await r for r in replies]):
             if value:
                 marked.append(key.decode()[3:-3])  # {c:<id>}:s
-        if int(cursor) == 0:
-            return marked
+    return marked

@@ -13,6 +13,8 @@ When the cluster changes under it (a resharding, a failover):
 - ASK <slot> <node>: the slot is being migrated and this key is already on the target: the call
   is resent once to that node, preceded by ASKING in the same pipeline; the map stays.
 - A call redirected more than `MAX_REDIRECTS` times fails (a cluster that does not settle).
+- A primary that cannot be reached fails its calls (the tills get 96) and makes the map be read
+  again: once the cluster has promoted its replica, calls go there.
 
 Scripts must touch one slot: every key a script touches is in its KEYS and shares the first
 key's hash tag (the card's `{c:<id>}`, the merchant's `{m:<id>}`), and a card's journal feed is
@@ -58,6 +60,7 @@ class ClusterStore(Store):
 
     feed_key = staticmethod(feed.cluster_feed_key)
     index_key = staticmethod(loyalty.cluster_index_key)
+    cross_slot = False
 
     def __init__(self, client: RedisCluster, url: str, timeout: float, pool_size: int):
         super().__init__(client, url, timeout)  # type: ignore[arg-type]  # its API, in a cluster
@@ -148,6 +151,9 @@ class ClusterStore(Store):
         target._enqueue(call)
 
     def _node_failed(self, error: StoreError) -> None:
+        """A primary did not answer: maybe failed over, and a dead node sends no MOVED, so the
+        map is read again (from a node that answers)."""
+        self._refresh()
         for listener in self.failure_listeners:
             listener(error)
 
@@ -169,20 +175,16 @@ class ClusterStore(Store):
     def shards(self) -> list[Store]:
         return [self.nodes[address] for address in dict.fromkeys(self.slots)]
 
+    async def feed_streams(self) -> list[str]:
+        """The per-slot feed streams that exist (a slot's first journaled card makes its)."""
+        return [key.decode() async for page in self.scan(feed.CLUSTER_FEED_PATTERN)
+                for key in page]
+
     async def index_keys(self, program_id: str, what: str) -> list[str]:
         """The program's indexes that exist, one per slot that holds cards with one: found with
         SCAN on every primary (`loyalty.cluster_index_key` names them)."""
-        found: list[str] = []
         pattern = loyalty.cluster_index_pattern(program_id, what)
-        for shard in self.shards():
-            cursor = 0
-            while True:
-                cursor, keys = await shard.command("SCAN", cursor, "MATCH", pattern,
-                                                   "COUNT", 1000)
-                found += [k.decode() for k in keys]
-                if int(cursor) == 0:
-                    break
-        return found
+        return [key.decode() async for page in self.scan(pattern) for key in page]
 
     def same_slot(self, key: str, other: str) -> bool:
         return feed.key_slot(key) == feed.key_slot(other)

@@ -27,7 +27,7 @@ import asyncio
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,7 @@ class Store:
     # The journal feed a card's scripts append to (gateway/ledger/feed.py): one stream here;
     # a cluster's store (gateway/ledger/clusterstore.py) names the card's slot's.
     feed_key = staticmethod(feed.feed_key)
+    cross_slot = True  # one command may name keys of any slots (a cluster: of one slot only)
     # The program's expiry and tier indexes a card's scripts keep (gateway/ledger/loyalty.py).
     index_key = staticmethod(loyalty.index_key)
 
@@ -270,6 +271,22 @@ class Store:
     def shards(self) -> list[Store]:
         """The stores holding a share of the keys, for what SCANs them all (one Redis: this)."""
         return [self]
+
+    async def scan(self, pattern: str, count: int = 1000) -> AsyncIterator[list[bytes]]:
+        """The keys matching `pattern`, a SCAN page at a time, on every shard."""
+        for shard in self.shards():
+            cursor = 0
+            while True:
+                cursor, keys = await shard.command("SCAN", cursor, "MATCH", pattern,
+                                                   "COUNT", count)
+                if keys:
+                    yield keys
+                if int(cursor) == 0:
+                    break
+
+    async def feed_streams(self) -> list[str]:
+        """Every feed stream the back office reads (one Redis: one)."""
+        return feed.feed_streams()
 
     async def index_keys(self, program_id: str, what: str) -> list[str]:
         """Every `what` index of the program (`index_key`) the sweep reads (one Redis: one)."""

@@ -19,6 +19,11 @@ Scripts live in gateway/ledger/lua/*.lua, one per operation. Redis has no includ
 puts
 `_prelude.lua` (the card helpers) in front of every script that does not start with
 `--! no-prelude` (the merchant-slot scripts, whose keys are not a card's).
+
+On a Redis Cluster (gateway/ledger/clusterstore.py) a Store per primary does all of the above
+for its node, and a ClusterStore routes the calls among them; what differs on a cluster is
+named here and overridden there: `feed_key`, `index_key` (per-slot keys), `cross_slot`,
+`shards`, `feed_streams`, `index_keys`, `same_slot`, and `on_redirect` for MOVED and ASK.
 """
 
 from __future__ import annotations

@@ -99,8 +99,10 @@ async def processor_rate(processor: Processor, gift: list[str], n: int, window: 
     return (n // window * window) / (time.perf_counter() - start)
 
 
-async def prepare(url: str, config) -> tuple[Store, list[str], list[str]]:
-    store = await Store.connect(url)
+async def prepare(url: str, config, connect=Store.connect) -> tuple[Store, list[str], list[str]]:
+    """A store on `url` (`connect`: a Store's, or a ClusterStore's), with CARDS gift and loyalty
+    cards, the gift cards loaded far beyond what a run spends."""
+    store = await connect(url)
     processor = Processor(config, store)
     gift, loyalty = [], []
     for program_id, out, amount in (("gift", gift, 0), ("loyalty", loyalty, 0)):

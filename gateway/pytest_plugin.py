@@ -14,6 +14,9 @@ fixture. Fixtures:
   private redis-server started once per session (`tillgate_redis_url`).
 - `tillgate_sentinel`: a private primary + replica + Sentinel for one test (a test may kill the
   primary); its `.url` is the `redis+sentinel://` URL to give a gateway.
+- `tillgate_cluster_url` (session): a private Redis Cluster (3 primaries, 3 replicas) started on
+  first use; pass it as `redis_url` to run a gateway on the cluster (`tillgate_cluster`: the
+  cluster itself, to reshard it).
 - `tillgate_base_config`, `tillgate_extra_config` (session): override them in your conftest.py
   to run against your configuration (defaults: ini options `tillgate_config` / `tillgate_extra`,
   else tillgate's default config of HOST-SPEC 6).
@@ -33,6 +36,7 @@ import pytest
 
 if TYPE_CHECKING:
     from gateway.config.model import Config
+    from gateway.embedded_cluster import EmbeddedCluster
     from gateway.embedded_sentinel import LocalSentinelSet
     from gateway.sim.issuer import IssuedCard
     from gateway.testing import GatewayProcess
@@ -209,6 +213,25 @@ def tillgate_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
     nodes.start()
     yield nodes
     nodes.stop()
+
+
+@pytest.fixture(scope="session")
+def tillgate_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
+    """A private Redis Cluster, 3 primaries and 3 replicas on loopback ports (started on first
+    use, once per session; gateway/embedded_cluster.py), with its nodes for tests that
+    reshard it."""
+    from gateway.embedded_cluster import EmbeddedCluster
+
+    cluster = EmbeddedCluster(tmp_path_factory.mktemp("tillgate-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tillgate_cluster_url(tillgate_cluster: EmbeddedCluster) -> str:
+    """The session cluster's `redis+cluster://...` URL, for in-process gateways and stores."""
+    return tillgate_cluster.url
 
 
 class InProcessGateway:

@@ -138,3 +138,32 @@ async def test_an_error_reply_is_counted_and_fails_only_its_call(redis_url):
         assert await deferred_from_coro(_await(store.command("PING"))) is True
     finally:
         await deferred_from_coro(store.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_deadline_is_set_in_redis_time_whatever_our_clock_says(redis_url, monkeypatch):
+    """The claim's deadline (`LATE` when Redis runs it later) is checked by Redis's clock. It
+    was our clock plus the time-out: a gateway host 10 s behind Redis's made every call late,
+    every till answered 96. It is now our clock plus the measured offset (read_clock)."""
+    import time as real_time
+
+    from test_ledger_support import Ledger, ledger_config
+
+    from gateway.ledger import store as store_module
+    from protocols.model import RC, Op
+
+    class Behind:  # this host's clock, 10 s behind the Redis host's
+        @staticmethod
+        def time() -> float:
+            return real_time.time() - 10
+
+    monkeypatch.setattr(store_module, "time", Behind)
+    store = await deferred_from_coro(Store.connect(redis_url, timeout=2))
+    try:
+        assert 9.5 < store.clock_offset < 10.5
+        ledger = Ledger(ledger_config(), store)
+        card = await ledger.issue("gift")
+        result = await ledger.send(Op.ACTIVATE, card, 1000)
+        assert result.code == RC.APPROVED, result
+    finally:
+        await deferred_from_coro(store.close())

@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.backoffice.schema import journal_entries
 from gateway.ledger.audit import AuditReport, CardJournal
-from gateway.ledger.feed import feed_streams
 from gateway.ledger.journal import Entry
 from gateway.ledger.store import Store
 
@@ -58,7 +57,7 @@ class BackofficeAudit:
         """Steps 1 and 2: the horizon, then what the feed holds."""
         seconds, micros = await self.store.command("TIME")
         self.horizon_ms = int(seconds) * 1000 + int(micros) // 1000
-        for stream in feed_streams():
+        for stream in await self.store.feed_streams():
             start = "-"
             while True:
                 page: Any = await self.store.command("XRANGE", stream, start, "+", "COUNT",

@@ -13,17 +13,22 @@ not confirmed, and nothing else, so its length is the lag. The card scripts neve
 MAXLEN there could drop what SQL never saw); a back office down for days makes the feed grow by
 its entries (about 210 bytes each) until it is back, watched by `tillgate_backoffice_lag_*` and
 the alert `backoffice_lag`.
+
+On a Redis Cluster the feed is one stream per slot (gateway/ledger/feed.py): the reader reads
+those that exist (`Store.feed_streams`, a SCAN of every primary), looks again for new ones every
+`rescan_s` seconds, and reads each stream with a command of its own (one command may not name
+keys of two slots), all at once, waiting `block_ms` itself when none had anything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ResponseError
 
-from gateway.ledger.feed import feed_streams
 from gateway.ledger.store import Store, StoreError
 
 GROUP = "backoffice"
@@ -48,18 +53,40 @@ class FeedReader:
     """The group's reads, acknowledgements and trims on the feed streams, for one consumer."""
 
     def __init__(self, store: Store, consumer: str, *, streams: list[str] | None = None,
-                 count: int = 2000, claim_idle_ms: int = 60_000):
+                 count: int = 2000, claim_idle_ms: int = 60_000, rescan_s: float = 5.0):
         self.store = store
         self.consumer = consumer
-        self.streams = streams if streams is not None else feed_streams()
+        self._given = streams  # None: the store's feed streams, found in ensure_group
+        self.streams = list(streams) if streams is not None else []
         self.count = count
         self.claim_idle_ms = claim_idle_ms
+        self.rescan_s = rescan_s
+        self._found_at: float | None = None  # when the store's streams were last looked for
         self._own_pending = True  # read this consumer's pending entries first (after a restart)
 
     async def ensure_group(self) -> None:
         """The group, created at the start of each stream (id 0): the back office gets every
         entry the feed holds, including those written before it first started."""
-        for stream in self.streams:
+        if self._given is None:
+            self.streams = await self.store.feed_streams()
+            self._found_at = time.monotonic()
+        await self._create_groups(self.streams)
+
+    async def _rescan(self) -> None:
+        """The store's streams the first time, then a cluster's new per-slot streams (a first
+        card in a slot) every `rescan_s`; each with the group."""
+        if self._given is not None or (self._found_at is not None and
+                                       time.monotonic() - self._found_at < self.rescan_s):
+            return
+        self._found_at = time.monotonic()
+        known = set(self.streams)
+        new = [s for s in await self.store.feed_streams() if s not in known]
+        if new:
+            await self._create_groups(new)
+            self.streams += new
+
+    async def _create_groups(self, streams: list[str]) -> None:
+        for stream in streams:
             try:
                 await self.store.client.xgroup_create(stream, GROUP, id="0", mkstream=True)
             except ResponseError as e:
@@ -82,6 +109,7 @@ class FeedReader:
         return batch
 
     async def _read(self, block_ms: int | None) -> list[FedEntry]:
+        await self._rescan()
         if self._own_pending:
             batch = await self._read_group("0", None)
             if batch:
@@ -97,11 +125,18 @@ class FeedReader:
         self._own_pending = True
 
     async def _read_group(self, start: str, block_ms: int | None) -> list[FedEntry]:
-        reply: Any = await self.store.client.xreadgroup(
-            GROUP, self.consumer, dict.fromkeys(self.streams, start), count=self.count,
-            block=block_ms)
-        return [FedEntry(_text(stream), _text(entry_id), fields or None)
-                for stream, entries in reply or [] for entry_id, fields in entries]
+        if self.store.cross_slot or len(self.streams) <= 1:  # one command for all streams
+            return _entries(await self.store.client.xreadgroup(
+                GROUP, self.consumer, dict.fromkeys(self.streams, start), count=self.count,
+                block=block_ms))
+        replies = await asyncio.gather(*(  # a cluster: a command per stream (slot), at once
+            self.store.client.xreadgroup(GROUP, self.consumer, {stream: start},
+                                         count=self.count)
+            for stream in self.streams))
+        found = [entry for reply in replies for entry in _entries(reply)]
+        if not found and block_ms:
+            await asyncio.sleep(block_ms / 1000)
+        return found
 
     async def _claim_stale(self) -> list[FedEntry]:
         out: list[FedEntry] = []
@@ -127,6 +162,7 @@ class FeedReader:
 
     async def newest(self) -> dict[str, str]:
         """Each non-empty stream's newest entry id, now."""
+        await self._rescan()
         found = {}
         for stream in self.streams:
             last: Any = await self.store.client.xrevrange(stream, "+", "-", count=1)
@@ -138,6 +174,7 @@ class FeedReader:
         """What the feed holds (all of it unacknowledged, the consumer trims the rest) and the
         age of its oldest entry: an entry id is its time of writing in milliseconds."""
         now = time.time() if now is None else now
+        await self._rescan()
         entries, oldest = 0, None
         for stream in self.streams:
             entries += int(await self.store.client.xlen(stream))
@@ -147,6 +184,12 @@ class FeedReader:
                 oldest = ms if oldest is None else min(oldest, ms)
         seconds = max(0.0, now - oldest / 1000) if oldest is not None else 0.0
         return Lag(entries, seconds)
+
+
+def _entries(reply: Any) -> list[FedEntry]:
+    """The entries of an XREADGROUP reply."""
+    return [FedEntry(_text(stream), _text(entry_id), fields or None)
+            for stream, entries in reply or [] for entry_id, fields in entries]
 
 
 def _text(value: bytes | str) -> str:

@@ -28,7 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.backoffice.schema import journal_entries
 from gateway.ledger.journal import Entry
 from gateway.ledger.store import Store
-from gateway.ledger.trim import TrimPolicy, fold, fold_heads, journal_cid, journal_page
+from gateway.ledger.trim import (
+    JOURNAL_KEYS,
+    SCAN_COUNT,
+    TrimPolicy,
+    fold,
+    fold_heads,
+    journal_cid,
+)
 
 SQL_CARDS_PER_QUERY = 200  # three parameters each: under SQLite's old limit of 999
 
@@ -53,12 +60,10 @@ class JournalTrimmer:
     async def run(self, report: TrimReport | None = None) -> TrimReport:
         """One pass over every card's journal."""
         report = report if report is not None else TrimReport()
-        cursor = 0
-        while True:
-            cursor, keys = await journal_page(self.store, cursor)
-            await self.trim_keys(keys, report)
-            if cursor == 0:
-                return report
+        # a SCAN page at a time, on every primary of a Redis Cluster (Store.scan)
+        async for keys in self.store.scan(JOURNAL_KEYS, SCAN_COUNT):
+            await self.trim_keys([k.decode() for k in keys], report)
+        return report
 
     async def trim_keys(self, keys: list[str], report: TrimReport) -> None:
         report.cards += len(keys)

@@ -39,6 +39,7 @@ from gateway.config.security import (
     read_security,
 )
 
+CLUSTER_SCHEME = "redis+cluster://"  # redis.url of a Redis Cluster: any nodes, as seeds
 _TERMINAL_ID = re.compile(r"^[ -~]{1,8}$")
 _MERCHANT_ID = re.compile(r"^[ -~]{1,15}$")
 _CURRENCY = re.compile(r"^\d{3}$")
@@ -387,10 +388,17 @@ def _read_tls(s: Section) -> TLSConfig | None:
     return tls
 
 
+def _is_redis_url(url: str) -> bool:
+    if url.startswith(CLUSTER_SCHEME):  # Redis Cluster: seed nodes (gateway/ledger/clusterstore.py)
+        parts = url[len(CLUSTER_SCHEME):].rstrip("/").split(",")
+        return all(re.fullmatch(r"[^:,/@\s]+:\d{1,5}", p.strip()) for p in parts)
+    return url.startswith(("redis://", "rediss://", "unix://", SENTINEL_SCHEME))
+
+
 def _read_redis(s: Section) -> RedisConfig:
-    url = s.string("url", None, pattern=lambda v: v.startswith(
-                       ("redis://", "rediss://", "unix://", SENTINEL_SCHEME)),
-                   what="a redis://, rediss:// or unix:// URL, or a redis+sentinel:// one")
+    url = s.string("url", None, pattern=_is_redis_url,
+                   what="a redis://, rediss:// or unix:// URL, redis+sentinel://HOST:PORT"
+                        "[,HOST:PORT...]/PRIMARY or redis+cluster://HOST:PORT[,HOST:PORT...]")
     if url and is_sentinel(url):
         try:
             parse_sentinel_url(url)

@@ -4,7 +4,7 @@ Each card's state (`{c:<id>}:s`) must equal the sum of its journal deltas, and e
 `bal`/`pts` must equal the running sum up to it. A trimmed journal (gateway/ledger/trim.py)
 starts with a `checkpoint` entry: the sums start from its `bal`/`pts` instead of zero, and a
 checkpoint anywhere but first is a difference. Used by `tillgate audit` (exit 1 on any
-difference). Cards are found with SCAN; on a Redis Cluster run it against each primary.
+difference). Cards are found with SCAN, on each primary of a Redis Cluster (`Store.shards`).
 
 A page of cards at a time, with their journals, can also be handed to another check
 (`check_page`): the back office's (gateway/backoffice/audit.py) compares SQL with them.
@@ -45,14 +45,11 @@ async def audit(store: Store, report: AuditReport | None = None, *,
                 check_page: Callable[[list[CardJournal]], Awaitable[None]] | None = None
                 ) -> AuditReport:
     report = report if report is not None else AuditReport()
-    cursor = 0
-    while True:
-        cursor, keys = await store.command("SCAN", cursor, "MATCH", "{c:*}:s", "COUNT", 500)
+    async for keys in store.scan("{c:*}:s", 500):  # a Redis Cluster: on every primary
         page = [await _audit_card(store, key.decode(), report) for key in keys]
-        if check_page is not None and page:
+        if check_page is not None:
             await check_page(page)
-        if int(cursor) == 0:
-            return report
+    return report
 
 
 async def _audit_card(store: Store, state_key: str, report: AuditReport) -> CardJournal:

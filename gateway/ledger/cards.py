@@ -24,7 +24,7 @@ import secrets
 import time
 from collections.abc import Callable, Container
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
@@ -64,12 +64,27 @@ def lots_key(cid: str) -> str:
     return f"{{c:{cid}}}:lots"  # named in the scripts from the state key (_lots.lua)
 
 
-def card_keys(cid: str, request_key: str, original_key: str | None = None) -> list[str]:
+def card_keys(cid: str, request_key: str, original_key: str | None = None,
+              feed: Callable[[str], str] = feed_key) -> list[str]:
     """KEYS of every card script: state, journal, this request's record, the original's record,
-    and the back office's feed (gateway/ledger/feed.py)."""
+    and the back office's feed (gateway/ledger/feed.py; `feed`: the store's `feed_key`, which
+    on a Redis Cluster names the card's slot's feed)."""
     own = record_key(cid, request_key)
     orig = record_key(cid, original_key) if original_key else own
-    return [state_key(cid), journal_key(cid), own, orig, feed_key(cid)]
+    return [state_key(cid), journal_key(cid), own, orig, feed(cid)]
+
+
+def add_points_keys(keys: list[str], params: dict[str, Any], program_id: str,
+                    index_key: Callable[[str, str, str], str] = loyalty.index_key) -> None:
+    """For a card script of a program with lots, tiers or conversion (`day` in its `params`):
+    append the KEYS it touches besides `card_keys` (the lots hash, then the program's expiry
+    and tier indexes: `index_key`, the store's, names them in the card's slot on a Redis
+    Cluster) and say where they start (`xk`), so every key a script touches is in its KEYS."""
+    if "day" in params:
+        cid = params["ch"]
+        params["xk"] = len(keys) + 1
+        keys += [lots_key(cid), index_key(program_id, "due", cid),
+                 index_key(program_id, "tiers", cid)]
 
 
 def claim_key(merchant: str, request_key: str) -> str:
@@ -261,7 +276,8 @@ async def set_card_status_id(store: Store, cid: str, to: str,
         raise ValueError(f"status change {to!r}: one of {', '.join(STATUS_CHANGES)}")
     key = "status:" + secrets.token_hex(6)
     params = operator_params(cid, key, "status", term=operator, to=to)
-    packed, _fresh = await store.run("set_status", card_keys(cid, key, key), [_pack(params)])
+    packed, _fresh = await store.run("set_status", card_keys(cid, key, key, store.feed_key),
+                                     [_pack(params)])
     return msgpack.unpackb(packed)
 
 
@@ -277,7 +293,7 @@ async def rollback_last(store: Store, card: str, program: Program | None = None,
     cid = card_id(card)
     last = await store.command("HGET", state_key(cid), "last")
     last_key = last.decode() if last else ""
-    keys = card_keys(cid, last_key or "-", last_key or "-")
+    keys = card_keys(cid, last_key or "-", last_key or "-", store.feed_key)
     params = operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
                              term=operator, lastkey=last_key)
     params.update(_loyalty_params(program, time.time()))
@@ -285,6 +301,8 @@ async def rollback_last(store: Store, card: str, program: Program | None = None,
     if rwk:  # a reward claim: its stock comes back too
         params["rwk"] = len(keys) + 1
         keys += rewardkeys.keys_of(rwk.decode())
+    if program is not None:
+        add_points_keys(keys, params, program.id, store.index_key)
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
     return msgpack.unpackb(packed)
 
@@ -301,7 +319,8 @@ async def mark_customer_inactive(store: Store, cid: str, inactive: bool,
     key = "cust:" + secrets.token_hex(6)
     params = operator_params(cid, key, "cust", term=operator,
                              cust="inactive" if inactive else "")
-    packed, _fresh = await store.run("set_holder", card_keys(cid, key, key), [_pack(params)])
+    packed, _fresh = await store.run("set_holder", card_keys(cid, key, key, store.feed_key),
+                                     [_pack(params)])
     res = msgpack.unpackb(packed)
     if res["rc"] == "14":
         return None
@@ -312,14 +331,11 @@ async def mark_customer_inactive(store: Store, cid: str, inactive: bool,
 
 async def customer_marked_cards(store: Store) -> list[str]:
     """The ids of every card marked as held by an inactive customer (a SCAN of all cards, as
-    the audit does; on a Redis Cluster run it against each primary)."""
+    the audit does, on every primary of a Redis Cluster)."""
     marked: list[str] = []
-    cursor = 0
-    while True:
-        cursor, keys = await store.command("SCAN", cursor, "MATCH", "{c:*}:s", "COUNT", 1000)
+    async for keys in store.scan("{c:*}:s"):
         replies = [store.command("HGET", key, CUSTOMER_FIELD) for key in keys]
         for key, value in zip(keys, [await r for r in replies]):
             if value:
                 marked.append(key.decode()[3:-3])  # {c:<id>}:s
-        if int(cursor) == 0:
-            return marked
+    return marked

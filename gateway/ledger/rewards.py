@@ -268,7 +268,7 @@ async def void_claim(store: Store, program: str, claim_key: str,
     if cid is None:
         return None
     key = "void:" + secrets.token_hex(6)
-    keys = cards.card_keys(cid, key, claim_key)
+    keys = cards.card_keys(cid, key, claim_key, store.feed_key)
     rwk = await store.command("HGET", keys[3], "rwk")
     if rwk is None:  # the claim's record expired (35 days or more): nothing to undo by
         return {"rc": "25", "msg": "claim record expired"}

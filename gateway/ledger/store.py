@@ -19,6 +19,11 @@ Scripts live in gateway/ledger/lua/*.lua, one per operation. Redis has no includ
 puts
 `_prelude.lua` (the card helpers) in front of every script that does not start with
 `--! no-prelude` (the merchant-slot scripts, whose keys are not a card's).
+
+On a Redis Cluster (gateway/ledger/clusterstore.py) a Store per primary does all of the above
+for its node, and a ClusterStore routes the calls among them; what differs on a cluster is
+named here and overridden there: `feed_key`, `index_key` (per-slot keys), `cross_slot`,
+`shards`, `feed_streams`, `index_keys`, `same_slot`, and `on_redirect` for MOVED and ASK.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,7 @@ from redis.exceptions import (
     ResponseError,
 )
 
+from gateway.ledger import feed, loyalty
 from gateway.ledger.replicaack import HeldBatch, ReplicaAck
 from gateway.ledger.replies import Reply
 from gateway.ledger.sentinelpool import close_pool, connection_pool
@@ -116,7 +122,7 @@ def load_scripts(directory: Path = LUA_DIR) -> dict[str, Script]:
 class _Call(Reply):
     """One queued command, and the reply its caller awaits (one object per call, not two)."""
 
-    __slots__ = ("name", "packed", "script", "deadline", "attempts", "held_by")
+    __slots__ = ("name", "packed", "script", "deadline", "attempts", "held_by", "redirects")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str, packed: bytes,
                  script: Script | None = None):
@@ -125,8 +131,9 @@ class _Call(Reply):
         self.packed = packed  # the whole command in RESP
         self.script = script
         self.deadline = 0.0  # when the reply is overdue (set when written)
-        self.attempts = 0
+        self.attempts = 0  # NOSCRIPT reloads
         self.held_by: HeldBatch | None = None  # durable acknowledgement: its batch's WAIT
+        self.redirects = 0  # MOVED / ASK answers followed (a cluster's node stores only)
 
 
 _MORE = object()  # hiredis: no whole reply buffered yet
@@ -265,12 +272,20 @@ def _take_writer(connection: Any) -> asyncio.StreamWriter:
 class Store:
     """Batched access to Redis. Build it with `await Store.connect(url)`."""
 
+    # The journal feed a card's scripts append to (gateway/ledger/feed.py): one stream here;
+    # a cluster's store (gateway/ledger/clusterstore.py) names the card's slot's.
+    feed_key = staticmethod(feed.feed_key)
+    cross_slot = True  # one command may name keys of any slots (a cluster: of one slot only)
+    # The program's expiry and tier indexes a card's scripts keep (gateway/ledger/loyalty.py).
+    index_key = staticmethod(loyalty.index_key)
+
     def __init__(self, client: aioredis.Redis, url: str, timeout: float,
                  replica_ack: ReplicaAck | None = None):
         self.client = client
         self.replica_ack = replica_ack  # None: answers do not wait for replicas
         self.url = url
         self.timeout = timeout
+        self.clock_offset = 0.0  # Redis's clock minus ours, seconds (read_clock)
         self.scripts = load_scripts()
         self._queue: list[_Call] = []
         self._flush_scheduled = False
@@ -285,12 +300,14 @@ class Store:
         # Told of every failure to reach the server (not of a script's error reply): the
         # gateway's health turns at the first failed call instead of at its next probe.
         self.failure_listeners: list[Callable[[StoreError], object]] = []
+        # Given a call answered MOVED or ASK, and the answer (a cluster's node stores only:
+        # gateway/ledger/clusterstore.py resends it to the node named); None: an error reply.
+        self.on_redirect: Callable[[_Call, str], object] | None = None
 
     @classmethod
-    async def connect(cls, url: str, pool_size: int = 64, timeout: float = 5.0,
-                      acknowledge_after_replicas: int = 0,
-                      acknowledge_timeout_ms: int = 1000) -> Store:
-        """Connect and check the server answers; raise StoreError with a one-line reason if not.
+    def open(cls, url: str, pool_size: int = 64, timeout: float = 5.0,
+             acknowledge_after_replicas: int = 0, acknowledge_timeout_ms: int = 1000) -> Store:
+        """A store on `url` that connects on first use (`connect` also checks it answers).
 
         A redis+sentinel:// URL connects through its Sentinels: every new connection (the
         pipe's too) goes to the primary they name at that moment, so after a failover the next
@@ -303,9 +320,17 @@ class Store:
             raise StoreError(f"bad redis url {url!r}: {e}") from None
         ack = (ReplicaAck(acknowledge_after_replicas, acknowledge_timeout_ms)
                if acknowledge_after_replicas > 0 else None)
-        store = cls(aioredis.Redis(connection_pool=pool), url, timeout, ack)
+        return cls(aioredis.Redis(connection_pool=pool), url, timeout, ack)
+
+    @classmethod
+    async def connect(cls, url: str, pool_size: int = 64, timeout: float = 5.0,
+                      acknowledge_after_replicas: int = 0,
+                      acknowledge_timeout_ms: int = 1000) -> Store:
+        """Connect and check the server answers; raise StoreError with a one-line reason if not."""
+        store = cls.open(url, pool_size, timeout, acknowledge_after_replicas,
+                         acknowledge_timeout_ms)
         try:
-            await asyncio.wait_for(store.client.ping(), timeout)
+            await store.read_clock()  # an answer to TIME: the server answers
         except (TimeoutError, RedisError, OSError) as e:
             await store.close()
             raise StoreError(f"redis at {url} does not answer: {e or type(e).__name__}") from None
@@ -321,12 +346,41 @@ class Store:
             loop = self._loop = asyncio.get_running_loop()
         return loop
 
+    def shards(self) -> list[Store]:
+        """The stores holding a share of the keys, for what SCANs them all (one Redis: this)."""
+        return [self]
+
+    async def scan(self, pattern: str, count: int = 1000) -> AsyncIterator[list[bytes]]:
+        """The keys matching `pattern`, a SCAN page at a time, on every shard."""
+        for shard in self.shards():
+            cursor = 0
+            while True:
+                cursor, keys = await shard.command("SCAN", cursor, "MATCH", pattern,
+                                                   "COUNT", count)
+                if keys:
+                    yield keys
+                if int(cursor) == 0:
+                    break
+
+    async def feed_streams(self) -> list[str]:
+        """Every feed stream the back office reads (one Redis: one)."""
+        return feed.feed_streams()
+
+    async def index_keys(self, program_id: str, what: str) -> list[str]:
+        """Every `what` index of the program (`index_key`) the sweep reads (one Redis: one)."""
+        return [loyalty.index_key(program_id, what, "")]
+
+    def same_slot(self, key: str, other: str) -> bool:
+        """Whether one script may touch both keys (one Redis: always; a cluster: one slot)."""
+        return True
+
     async def ping(self) -> bool:
         """Whether the server answers; with durable acknowledgement, also whether it has the
         replicas it needs connected (with fewer, every write is refused: no working store)."""
         try:
-            ok = bool(await asyncio.wait_for(self.client.ping(), self.timeout))
-            if ok and self.replica_ack is not None:
+            await self.read_clock()  # an answer to TIME: the server answers
+            ok = True
+            if self.replica_ack is not None:
                 info = await asyncio.wait_for(self.client.info("replication"), self.timeout)
                 ok = int(info.get("connected_slaves", 0)) >= self.replica_ack.replicas
             return ok
@@ -364,13 +418,23 @@ class Store:
             packed = pack_command(args)
         return self._enqueue(_Call(self.loop, name, packed, script))
 
+    async def read_clock(self) -> None:
+        """Redis's clock against ours, into `clock_offset` (seconds), at connect and at every
+        health probe: deadline_ms is set in Redis's time, so skew between the hosts neither
+        refuses every call (a Redis clock ahead by more than the time-out would) nor widens the
+        window in which a late call still runs (one behind)."""
+        before = time.time()
+        seconds, micros = await asyncio.wait_for(self.client.time(), self.timeout)
+        after = time.time()
+        self.clock_offset = seconds + micros / 1e6 - (before + after) / 2
+
     def deadline_ms(self) -> str:
         """A call's deadline as a script argument (epoch milliseconds, wall clock): the
         earliest moment the store may give up on a call queued now and its request be answered
         96. A script given it changes nothing when Redis runs it later (a stalled server runs
-        what waited in its socket when it resumes), so a 96 means nothing was changed. Redis's
-        clock decides: clock skew between the hosts narrows or widens that window."""
-        return str(int((time.time() + self.timeout) * 1000))
+        what waited in its socket when it resumes), so a 96 means nothing was changed. It is
+        in Redis's time (our clock plus `clock_offset`, read_clock), as Redis checks it."""
+        return str(int((time.time() + self.clock_offset + self.timeout) * 1000))
 
     def _enqueue(self, call: _Call) -> Reply:
         self._queue.append(call)
@@ -469,7 +533,9 @@ class Store:
                 if self._pipe is not None:
                     self._pipe.fail("the primary is now a replica")
                 return
-            if isinstance(reply, NoScriptError) and call.script and not call.attempts:
+            if self.on_redirect is not None and str(reply).startswith(("MOVED ", "ASK ")):
+                self.on_redirect(call, str(reply))  # a cluster's slot moved: resent elsewhere
+            elif isinstance(reply, NoScriptError) and call.script and not call.attempts:
                 metrics.REDIS_ERRORS.labels("noscript").inc()
                 self._reload(call)  # server restarted or failed over: load, resend this call
             else:

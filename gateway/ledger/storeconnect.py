@@ -41,6 +41,7 @@ async def open_store(config: Config, *, start_embedded: bool = True, role: str =
 
     `role` is recorded in the data directory's lock ("gateway" for serve); `say` gets the one
     line saying which embedded server is used (stderr for a command, the log for serve)."""
+    from gateway.ledger.clusterstore import SCHEME, ClusterStore
     from gateway.ledger.store import Store
 
     embedded = None
@@ -51,7 +52,8 @@ async def open_store(config: Config, *, start_embedded: bool = True, role: str =
         if start_embedded:
             embedded, url = await _embedded_or_holder(local, say)
     try:
-        store = await Store.connect(
+        kind = ClusterStore if url.startswith(SCHEME) else Store
+        store = await kind.connect(
             url, pool_size=config.redis.pool_size, timeout=config.redis.timeout,
             acknowledge_after_replicas=config.redis.acknowledge_after_replicas,
             acknowledge_timeout_ms=config.redis.acknowledge_timeout_ms)

@@ -49,9 +49,9 @@ async def sweep(store: Store, config: Config, now: float, limit: int | None = No
         report.by_program[program.id] = 0
         day = loyalty.ProgramDays(program.timezone).day(now)
         fixed = {**loyalty.static_params(program), "day": day}
-        indexes = [loyalty.expiry_index_key(program.id)] if program.points_validity_days else []
+        indexes = await store.index_keys(program.id, "due") if program.points_validity_days else []
         if program.tiers:
-            indexes.append(loyalty.tier_index_key(program.id))
+            indexes += await store.index_keys(program.id, "tiers")
         done: set[bytes] = set()
         while True:
             due: set[bytes] = set()
@@ -79,7 +79,9 @@ async def _sweep_card(store: Store, cid: str, fixed: dict, now: float, run: str,
     params = {"now": int(now), "today": 0, "ch": cid, "term": cards.OPERATOR,
               "merch": cards.OPERATOR, "key": run, "op": "sweep", "norec": 1, "auth": "",
               "ttl": 1, **fixed}
-    packed, _fresh = await store.run("sweep", cards.card_keys(cid, run),
+    keys = cards.card_keys(cid, run, feed=store.feed_key)
+    cards.add_points_keys(keys, params, program_id, store.index_key)
+    packed, _fresh = await store.run("sweep", keys,
                                      [msgpack.packb(params)])
     res = msgpack.unpackb(packed)
     if res["rc"] == "14":

@@ -18,6 +18,7 @@ from gateway.ledger.params import record_ttl
 from gateway.ledger.store import Store
 
 SCAN_COUNT = 500
+JOURNAL_KEYS = "{c:*}:j"  # the SCAN pattern of every card's journal
 MAX_FOLD = 10_000  # entries of one journal read for one pass: a long one is folded over several
 
 
@@ -54,13 +55,6 @@ class Folded:
 def journal_cid(key: str) -> str:
     """The card id of a journal key `{c:<id>}:j`."""
     return key[3:-3]
-
-
-async def journal_page(store: Store, cursor: int) -> tuple[int, list[str]]:
-    """One SCAN page of card journal keys, and the cursor of the next (0: the last page)."""
-    cursor, keys = await store.command("SCAN", cursor, "MATCH", "{c:*}:j", "COUNT",
-                                       SCAN_COUNT)
-    return int(cursor), [k.decode() for k in keys]
 
 
 async def fold_heads(store: Store, keys: list[str], keep_entries: int

@@ -10,8 +10,8 @@
 --   day (0 = none: the next expiry), le = points earned ever, wsum / wlo = the points earned
 --   within the window (e<d> and ed) and their oldest day, tier = the tier's name, trv = the day
 --   the tier is re-evaluated (the period end).
--- L is named from S, so it has the card's hash tag and slot; Redis Cluster serves a key of the
--- slot of the declared keys (KEYS stays [state, journal, records, velocity counters]).
+-- L and the two indexes are in KEYS from a.xk on (gateway/ledger/cards.py `add_points_keys`):
+-- every key a script touches is declared, and all are in the card's slot on a Redis Cluster.
 -- Each call of a script runs its whole text, and making a function (a closure) costs on every
 -- call, more the more locals the prelude has open (Lua finds each upvalue by walking them):
 -- these are made only for a card of a program with lots, tiers or conversion (a.day given);
@@ -27,13 +27,14 @@ local function nothing() return nil end
 local points_move = nothing
 expire_due, tier_up, convert = nothing, nothing, nothing
 if a.day then
-L = string.sub(S, 1, -2) .. 'lots'
+L = KEYS[a.xk]  -- {c:<id>}:lots, then the program's two indexes: declared by the caller
 EARNED = { earn = 1, add_points = 1, ['return'] = 1 }
 
 lots_fns = function()
 if lot_list then return end
--- the program's expiry and tier review indexes (gateway/ledger/loyalty.py), named when used
-index_key = function(what) return '{x:' .. (st.prog or '') .. '}:' .. what end
+-- the program's expiry and tier review indexes (gateway/ledger/loyalty.py `index_key`: on a
+-- Redis Cluster, the program's index in the card's slot), KEYS[a.xk + 1] and KEYS[a.xk + 2]
+index_key = function(what) return KEYS[a.xk + (what == 'due' and 1 or 2)] end
 
 -- Lots as { days ascending }, { day -> points left }, the open lot included.
 lot_list = function()

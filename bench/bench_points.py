@@ -12,6 +12,8 @@ process_time: CPU spent, not time waited for it, so other work on the machine mo
   plain       this tree's scripts, the same config: what lots cost a program that has none
   depth       this tree's scripts, the default config of HOST-SPEC 1.1 section 6 (lots, 365-day
               validity, BRONZE / SILVER on a 365-day window)
+  promo       depth with one promotion that applies to every earn (double points, every day,
+              every merchant: its worst case), the earn issue 19 sets the bar for
 
 Rounds interleave the variants; medians are printed.
 
@@ -45,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.config.model import Config, load_config  # noqa: E402
+from gateway.config.promotions import Promotion  # noqa: E402
 from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from gateway.ledger import cards  # noqa: E402
 from gateway.ledger.processor import Processor  # noqa: E402
@@ -58,6 +61,12 @@ CARDS = 256
 def without_depth(config: Config) -> Config:
     program = replace(config.programs["loyalty"], tiers=(), points_validity_days=0,
                       tier_window_days=0)
+    return replace(config, programs={**config.programs, "loyalty": program})
+
+
+def with_promotion(config: Config) -> Config:
+    double = Promotion(id="DOUBLE", kind="multiplier", multiplier=2)
+    program = replace(config.programs["loyalty"], promotions=(double,))
     return replace(config, programs={**config.programs, "loyalty": program})
 
 
@@ -117,12 +126,12 @@ async def earn_rate(store: Store, processor: Processor, held: list[str], n: int,
 
 
 async def prepared(url: str, lua_before: Path) -> dict[str, tuple[Store, Processor, list[str]]]:
-    """The three variants on the server at `url`, each with its cards activated."""
+    """The four variants on the server at `url`, each with its cards activated."""
     depth = load_config(ROOT / "config" / "tillgate.toml")
     plain = without_depth(depth)
     variants: dict[str, tuple[Store, Processor, list[str]]] = {}
     for name, config, lua in (("before", plain, lua_before), ("plain", plain, None),
-                              ("depth", depth, None)):
+                              ("depth", depth, None), ("promo", with_promotion(depth), None)):
         store = await Store.connect(url)
         if lua is not None:
             store.scripts = load_scripts(lua)
@@ -177,7 +186,8 @@ async def instructions_async(args) -> None:
     before_dir = old_scripts(args.against, Path(folder) / "lua")
     port = free_port()
     server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={folder}/callgrind.%p",
+        ["valgrind", "--tool=callgrind", "--compress-strings=no", "--compress-pos=no",
+         f"--callgrind-out-file={folder}/callgrind.%p",
          os.environ.get("REDIS_SERVER", "redis-server"), "--port", str(port), "--save", "",
          "--appendonly", "no"], cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from twisted.internet import defer, task
+
+from gateway.reactor import deferred_from_coro
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,66 @@ class AsyncService:
 
     async def stop(self) -> None:
         pass
+
+
+class PeriodicPass(AsyncService):
+    """A pass run once at the start and then every `interval()` seconds (0: never), one at a
+    time: the points sweep, journal trimming. `begin()` gives the pass's coroutine, or None
+    when what it needs is not up yet (tried again at the next interval); `done(result)` reports
+    a pass, a failed pass is logged, and either way the next is scheduled. Stopping waits for
+    a pass under way (each of its steps is one atomic call: it ends soon)."""
+
+    def __init__(self, reactor: Any):
+        self.reactor = reactor
+        self._call: Any = None
+        self._running: defer.Deferred[Any] | None = None
+        self.runs = 0  # completed passes (what a test waits for)
+
+    def interval(self) -> float:
+        raise NotImplementedError
+
+    def begin(self) -> Coroutine[Any, Any, Any] | None:
+        raise NotImplementedError
+
+    def done(self, result: Any) -> None:
+        pass
+
+    async def start(self) -> None:
+        if self.interval():
+            self._call = self.reactor.callLater(0, self._run)
+
+    async def stop(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        if self._running is not None:
+            await self._running
+
+    def _run(self) -> None:
+        self._call = None
+        work = self.begin()
+        if work is None:
+            self._schedule()
+            return
+        self._running = deferred_from_coro(work)
+        self._running.addCallbacks(self._done, self._failed)
+
+    def _done(self, result: Any) -> None:
+        self._running = None
+        self.runs += 1
+        self.done(result)
+        self._schedule()
+
+    def _failed(self, failure: Any) -> None:
+        self._running = None
+        log.error("%s failed (tried again in %s s): %s", self.name, self.interval(),
+                  failure.getErrorMessage())
+        self._schedule()
+
+    def _schedule(self) -> None:
+        interval = self.interval()
+        if interval and self._call is None:
+            self._call = self.reactor.callLater(interval, self._run)
 
 
 class ServiceTree(AsyncService):

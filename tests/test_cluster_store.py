@@ -233,32 +233,6 @@ async def test_back_office_reads_the_feed_of_every_slot(cledger, tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_killed_primary_is_followed_to_its_promoted_replica(cledger, tillgate_cluster):
-    """Last in this file: it changes the session cluster's roles (the killed primary comes
-    back as a replica)."""
-    ledger = cledger
-    card = await ledger.issue("gift", activate=1000)
-    slot = card_slot(card)
-    victim = tillgate_cluster.node_of_slot(slot)
-    assert victim.process is not None
-    victim.process.kill()  # SIGKILL: no goodbye to the cluster
-    try:
-        deadline = time.monotonic() + 30
-        codes = []
-        while True:  # 96 while the cluster fails over, then approved on the promoted replica
-            r = await ledger.send(Op.REDEEM, card, 100)
-            codes.append(r.code)
-            if r.code == "00" or time.monotonic() > deadline:
-                break
-            await deferred_from_coro(asyncio.sleep(0.2))
-        assert codes[-1] == "00" and set(codes) <= {"00", "96"}, codes
-        assert ledger.store.slots[slot] != victim.address
-        assert (await ledger.show(card)).balance == 1000 - 100
-    finally:
-        await in_thread(tillgate_cluster.restart, victim)
-
-
-@pytest_twisted.ensureDeferred
 async def test_durable_acknowledgement_waits_on_each_primary(tillgate_cluster_url):
     # redis.acknowledge_after_replicas on a cluster: each primary's store sends one WAIT per
     # batch to its own node (its replica acknowledges), so approvals wait for the replicas of
@@ -284,3 +258,29 @@ async def test_durable_acknowledgement_waits_on_each_primary(tillgate_cluster_ur
         assert all(shard.replica_ack is not None for shard in store.shards())
     finally:
         await deferred_from_coro(store.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_killed_primary_is_followed_to_its_promoted_replica(cledger, tillgate_cluster):
+    """Last in this file: it changes the session cluster's roles (the killed primary comes
+    back as a replica)."""
+    ledger = cledger
+    card = await ledger.issue("gift", activate=1000)
+    slot = card_slot(card)
+    victim = tillgate_cluster.node_of_slot(slot)
+    assert victim.process is not None
+    victim.process.kill()  # SIGKILL: no goodbye to the cluster
+    try:
+        deadline = time.monotonic() + 30
+        codes = []
+        while True:  # 96 while the cluster fails over, then approved on the promoted replica
+            r = await ledger.send(Op.REDEEM, card, 100)
+            codes.append(r.code)
+            if r.code == "00" or time.monotonic() > deadline:
+                break
+            await deferred_from_coro(asyncio.sleep(0.2))
+        assert codes[-1] == "00" and set(codes) <= {"00", "96"}, codes
+        assert ledger.store.slots[slot] != victim.address
+        assert (await ledger.show(card)).balance == 1000 - 100
+    finally:
+        await in_thread(tillgate_cluster.restart, victim)

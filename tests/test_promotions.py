@@ -17,9 +17,11 @@ from test_ledger_undo import journal_of
 from gateway.config.model import parse_config
 from gateway.config.sections import ConfigError
 from gateway.ledger.audit import audit
+from gateway.ledger.params import ScriptParams
+from gateway.ledger.resellers import ResellerRules
 from gateway.ledger.store import Store
 from gateway.reactor import deferred_from_coro
-from protocols.model import RC, Op
+from protocols.model import RC, Op, Request
 
 SATURDAY = dt.datetime(2030, 1, 5, 12, tzinfo=dt.UTC)  # a Saturday
 LOYALTY_PROMOTIONS = [
@@ -95,6 +97,32 @@ async def test_earn_promotions_by_day_and_merchant_first_purchase_once(shop):
     assert (await shop.send(Op.VOID, other, original_key=key)).points == 0
     assert (await shop.send(Op.EARN, other, 1_000)).points == 10
     assert (await shop.call(audit(shop.store))).ok
+
+
+def test_an_earn_is_given_its_promotions_decided_as_scalars_and_one_flat_list():
+    """The earn script's promotion parameters are what the request alone decides (the highest
+    multiplier, the bonuses the amount reaches), not a list of maps to unpack on every call
+    (docs/benchmarks.md section 18); a load still gets its `promo` list."""
+    config = promo_config()
+    params = ScriptParams(config, ResellerRules(config), SATURDAY.timestamp)
+    loyalty, gift = config.programs["loyalty"], config.programs["gift"]
+
+    def earn(amount: int, merchant: str = "STORE0000000001") -> dict[str, Any]:
+        req = Request(op=Op.EARN, terminal="TILL0001", merchant=merchant, key="k",
+                      card="7700000000000000", amount=amount)
+        return params.build(req, loyalty, "earn", req.card)
+
+    small, big = earn(1_000), earn(10_000)
+    assert "promo" not in small and "promo" not in big
+    assert (small["pm"], small["pmi"], small["pb"]) == (2, "DOUBLE-SAT", ["WELCOME", 50, 1])
+    assert big["pb"] == ["WELCOME", 50, 1, "BIG-BASKET", 20, 0]
+    params.clock = (SATURDAY + dt.timedelta(days=2)).timestamp  # the triple day, at its club
+    assert earn(1_000)["pm"] == 3
+    assert "pm" not in earn(1_000, merchant="STORE0000000002")
+    load = Request(op=Op.RELOAD, terminal="TILL0001", merchant="STORE0000000001", key="k",
+                   card="6000000000000000", amount=5_000)
+    assert params.build(load, gift, "reload", load.card)["promo"] == [
+        {"id": "LOAD50", "k": "load", "b": 500, "min": 5000}]
 
 
 @pytest_twisted.ensureDeferred

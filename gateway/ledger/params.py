@@ -16,7 +16,7 @@ from gateway.ledger import cards, loyalty
 from gateway.ledger.checks import INVOICE_OPS, PIN_OPS, points_for
 from gateway.ledger.compensate import COMPENSATION
 from gateway.ledger.pins import pin_hash
-from gateway.ledger.promotions import ActivePromotions
+from gateway.ledger.promotions import EARN_OPS, ActivePromotions
 from gateway.ledger.resellers import ResellerRules
 from protocols.model import Op, Request, Result
 
@@ -140,9 +140,12 @@ class ScriptParams:
         if req.operator:
             p["opid"] = req.operator
         if program.promotions:
-            promo = self.promotions.for_request(program, req.op, req.merchant, today_date)
-            if promo:
-                p["promo"] = promo
+            if req.op in EARN_OPS:
+                p.update(self.promotions.for_earn(program, req.merchant, today_date, req.amount))
+            else:
+                promo = self.promotions.for_request(program, req.op, req.merchant, today_date)
+                if promo:
+                    p["promo"] = promo
         if req.invoice and program.invoice_required and req.op in INVOICE_OPS:
             p["inv"] = req.invoice
         days = self._days.get(program.id)

@@ -1,23 +1,27 @@
 -- Promotions the gateway found active for this request (gateway/ledger/promotions.py), applied
--- in this same call so two gateways never disagree. a.promo: a list of { id, k, m, p, min, b }.
+-- in this same call so two gateways never disagree. A load's a.promo: a list of { id, k, min, b };
+-- an earn's: a.pm, a.pmi, a.pb (gateway/ledger/promotions.py EarnPromotions).
 -- What applied is named in the journal entry (`promo`, ids joined by commas): the bonus is part
 -- of the operation's own entry, so a void or reversal of it takes the bonus back too.
 local promo_applied = {}
 
--- Points an earn gives: the highest multiplier that applies times the purchase's points, plus
--- each points bonus that applies (first purchase: the card's first earn, kept in state `e1`).
+-- Points an earn gives: the highest multiplier that applies (a.pm, its id a.pmi) times the
+-- purchase's points, plus each points bonus that applies (a.pb: id, points, first, ... as the
+-- gateway decided them for this amount; first = 1: only on the card's first earn, kept in state
+-- `e1`). The gateway passes scalars and a flat list, cheaper to unpack than maps.
 local function promo_points(base)
-  local mult, mult_id, bonus = 1, nil, 0
-  for _, p in ipairs(a.promo or {}) do
-    if p.k == 'mult' and p.m > mult then
-      mult, mult_id = p.m, p.id
-    elseif (p.k == 'first' and not st.e1) or (p.k == 'spend' and a.amount >= num(p.min)) then
-      bonus = bonus + num(p.p)
-      promo_applied[#promo_applied + 1] = p.id
+  local bonus, pb = 0, a.pb
+  if pb then
+    for i = 1, #pb, 3 do
+      if pb[i + 2] == 0 or not st.e1 then
+        bonus = bonus + pb[i + 1]
+        promo_applied[#promo_applied + 1] = pb[i]
+      end
     end
   end
-  if mult_id and base > 0 then table.insert(promo_applied, 1, mult_id) else mult = 1 end
-  return base * mult + bonus
+  if not a.pm or base <= 0 then return base + bonus end
+  table.insert(promo_applied, 1, a.pmi)
+  return base * a.pm + bonus
 end
 
 -- Money a load gets on top: each load bonus whose minimum the amount reaches.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -26,6 +25,7 @@ from gateway.embedded_redis import (
     die_with_parent,
     find_redis_server,
     free_port,
+    terminate,
 )
 from gateway.ledger.feed import SLOTS
 
@@ -69,15 +69,8 @@ class _Node:
 
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            terminate(proc, timeout)
 
 
 def _read_reply(f: Any) -> Any:

@@ -32,6 +32,21 @@ from pathlib import Path
 _MAX_UNIX_PATH = 100
 
 
+def terminate(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop a redis-server child: SIGTERM (it flushes its AOF and says goodbye to a cluster),
+    then SIGKILL if it has not exited within `timeout`. SIGCONT first: a child stopped by a
+    test (SIGSTOP) cannot act on SIGTERM."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGCONT)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class EmbeddedRedisError(RuntimeError):
     pass
 
@@ -324,13 +339,8 @@ class EmbeddedRedis:
         """Stop the server (SIGTERM: redis flushes the AOF) and give up the directory's lock."""
         proc, self.process = self.process, None
         try:
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            if proc is not None:
+                terminate(proc, timeout)
             if proc is not None and proc.stderr:
                 proc.stderr.close()
         finally:

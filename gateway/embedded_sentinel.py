@@ -17,7 +17,6 @@ No persistence: a killed primary comes back empty, which is what a lost machine 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -28,6 +27,7 @@ from gateway.embedded_redis import (
     die_with_parent,
     find_redis_server,
     free_port,
+    terminate,
 )
 
 PRIMARY_NAME = "tillgate"
@@ -96,15 +96,8 @@ class RedisChild:
 
     def stop(self) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGCONT)  # a stopped child cannot act on SIGTERM
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            terminate(proc)
 
 
 def _incomplete(data: bytes) -> bool:

@@ -8,13 +8,14 @@ that the machine's other work falls on each alike, and the medians of the rounds
 The load is the simulator's closed loop (gateway/sim/load.py), redeem only (every answer an
 approval), on ISO 8583.
 
-A variant against another Redis (the cluster of 3 primaries, once it exists):
-`--variant NAME:WORKERS:REDIS_URL[:PID,PID...]`, e.g.
+`--cluster 1,2` adds variants on a local Redis Cluster (3 primaries, 3 replicas, started here:
+gateway/embedded_cluster.py), the CPU of all six redis-servers counted. A variant against
+another Redis: `--variant NAME:WORKERS:REDIS_URL[:PID,PID...]`, e.g.
 `--variant cluster:2:redis+cluster://127.0.0.1:7000:4101,4102,4103` (the pids of the
 redis-servers whose CPU to count; without them the Redis column says "-").
 
     python bench/bench_scale.py [--seconds 5] [--rounds 3] [--connections 8] [--depth 16]
-                                [--workers 1,2] [--variant ...] [--metrics-cost]
+                                [--workers 1,2] [--cluster 1,2] [--variant ...] [--metrics-cost]
 
 `--metrics-cost` also measures the metric updates of the hot path in a single process and in
 prometheus_client's multiprocess mode (the choice for `/metrics` of all workers).
@@ -23,6 +24,7 @@ prometheus_client's multiprocess mode (the choice for `/metrics` of all workers)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.config.model import load_config  # noqa: E402
+from gateway.embedded_cluster import EmbeddedCluster  # noqa: E402
 from gateway.sim.load import LoadRun, LoadSettings, parse_mix  # noqa: E402
 from gateway.sim.loadsetup import load_tills, prepare_cards  # noqa: E402
 from gateway.sim.target import target_from_config  # noqa: E402
@@ -167,6 +170,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--variant", action="append", default=[],
                         help="NAME:WORKERS:REDIS_URL[:PIDS] (another Redis, e.g. a cluster)")
+    parser.add_argument("--cluster", default="",
+                        help="worker counts to run on a local Redis Cluster too, e.g. 1,2")
     parser.add_argument("--metrics-cost", action="store_true")
     args = parser.parse_args()
     if args.metrics_cost:
@@ -174,7 +179,12 @@ def main() -> None:
     variants = [Variant(f"{n} worker{'s' if int(n) > 1 else ''}", int(n))
                 for n in args.workers.split(",") if n]
     variants += [parse_variant(v) for v in args.variant]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if args.cluster:
+            cluster = stack.enter_context(EmbeddedCluster(Path(tmp) / "cluster"))
+            pids = [n.process.pid for n in cluster.nodes if n.process is not None]
+            variants += [Variant(f"cluster, {n} w", int(n), cluster.url, pids)
+                         for n in args.cluster.split(",") if n]
         try:
             for i, variant in enumerate(variants):
                 variant.start(Path(tmp) / f"v{i}", args.cards)

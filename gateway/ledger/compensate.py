@@ -40,15 +40,22 @@ UNDO_SUFFIX = "|undo"  # the compensating reversal's request key: the original's
 COMPENSATION = "compensation"  # Request.extras flag: the reversal of a request answered 96
 
 
-def applied_afresh(req: Request, reply: Any) -> bool:
-    """Whether the primary's reply to a `claim+<op>` call says it applied `req` just now."""
-    if req.op not in UNDOABLE or not isinstance(reply, list) or len(reply) < 2:
-        return False
+def claim_reply(reply: Any) -> tuple[bool, Any]:
+    """A `claim+<op>` call's reply as (claimed by this call, the card script's packed
+    response): the claim's answer is `0` (or a list starting with it) when this call claimed."""
+    if not isinstance(reply, list) or len(reply) < 2:
+        return False, None
     claim = reply[0][0] if isinstance(reply[0], list) else reply[0]
-    if not isinstance(claim, int) or claim != 0 or not isinstance(reply[1], bytes):
+    return isinstance(claim, int) and claim == 0, reply[1]
+
+
+def applied_afresh(req: Request, fresh: bool, packed: Any) -> bool:
+    """Whether a card script that ran for `req` applied it just now (`fresh`: this call decided
+    it, not a replay) and approved it (`packed`: its response)."""
+    if req.op not in UNDOABLE or not fresh or not isinstance(packed, bytes):
         return False
     try:
-        outcome = msgpack.unpackb(reply[1])
+        outcome = msgpack.unpackb(packed)
     except (ValueError, msgpack.UnpackException):
         return False
     return isinstance(outcome, dict) and outcome.get("rc") in RC.APPROVALS
@@ -73,9 +80,10 @@ class Compensator:
         self.done: dict[str, str] = {}  # reversal key -> its answer (for tests; last 1000)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def refused(self, req: Request, reply: Any) -> None:
-        """`req` was refused for want of replicas after the primary answered `reply`."""
-        if not applied_afresh(req, reply):
+    def refused(self, req: Request, fresh: bool, packed: Any) -> None:
+        """`req` was refused for want of replicas after the primary ran its card script:
+        `fresh` when that call decided it, `packed` its response."""
+        if not applied_afresh(req, fresh, packed):
             return
         reversal = reversal_of(req)
         if reversal.key in self.pending:

@@ -27,7 +27,7 @@ import msgpack
 from gateway.config.model import Config, Program, Reseller
 from gateway.ledger import cards, opcounters, rewardkeys
 from gateway.ledger.checks import INVOICE_OPS, amount_refusal, precheck
-from gateway.ledger.compensate import Compensator
+from gateway.ledger.compensate import Compensator, claim_reply
 from gateway.ledger.params import ScriptParams, script_of, to_result
 from gateway.ledger.resellers import ResellerRules
 from gateway.ledger.runner import BatchRunner
@@ -221,7 +221,7 @@ class Processor(BatchRunner):
                                              [self._pack(params), str(len(keys)),
                                               self.store.deadline_ms(), *claim_argv])
             except UnacknowledgedWrite as e:  # answered 96: what it did must be undone
-                self.compensator.refused(req, e.reply)
+                self.compensator.refused(req, *claim_reply(e.reply))
                 raise
             claimed, packed = reply[0], reply[1] if len(reply) > 1 else None
         else:  # a Redis Cluster, the merchant's and the card's slots apart: two calls. A claim
@@ -236,7 +236,7 @@ class Processor(BatchRunner):
                 packed, _fresh = await self.store.run(script, keys, [self._pack(params)])
             except UnacknowledgedWrite as e:  # the card script's [response, 1 if applied now]
                 fresh = isinstance(e.reply, list) and len(e.reply) > 1 and e.reply[1] == 1
-                self.compensator.refused(req, [0 if fresh else 1, e.reply[0]])
+                self.compensator.refused(req, fresh, e.reply[0] if fresh else None)
                 raise
         res = await self._card_outcome(req, packed, card_plan)
         if claim == 0:  # claimed now, so the card script applied it (1: a replay)

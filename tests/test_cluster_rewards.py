@@ -251,3 +251,4 @@ def test_reward_and_card_keys_are_in_two_slots():
     assert feed.key_slot(rewardkeys.reward_key("loyalty", "MUG")) == feed.key_slot(
         rewardkeys.reservation_key("loyalty", "L:1")) == feed.key_slot(
         rewardkeys.held_key("loyalty")) == feed.key_slot(rewardkeys.returned_key("loyalty", "v"))
+

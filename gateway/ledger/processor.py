@@ -214,8 +214,10 @@ class Processor(BatchRunner):
         script = script_of(req)
         params = self.params(req, program, script, req.card)
         reward_keys = await self._reward_keys(req, program)
-        split = rewardsplit.splits(self.store, cards.state_key(params["ch"]), reward_keys)
-        if split:  # a Redis Cluster: the reward's slot is called apart (rewardsplit.py)
+        # a Redis Cluster: the reward's slot is called apart (rewardsplit.py)
+        split = reward_keys is not None and rewardsplit.splits(
+            self.store, cards.state_key(params["ch"]), reward_keys)
+        if split:
             params["rwsplit"] = 1
         keys, card_plan = self._card_call(req, program, params, req.original_key, velocity=True,
                                           reward_keys=None if split else reward_keys)

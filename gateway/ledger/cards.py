@@ -298,21 +298,16 @@ async def rollback_last(store: Store, card: str, program: Program | None = None,
                              term=operator, lastkey=last_key)
     params.update(_loyalty_params(program, time.time()))
     rwk = await store.command("HGET", keys[3], "rwk") if last_key else None
-    reward_keys = rewardkeys.keys_of(rwk.decode()) if rwk else None
-    split = rewardsplit.splits(store, keys[0], reward_keys)
-    if split:  # a Redis Cluster: the stock comes back in the reward's slot, after
-        params["rwsplit"] = 1
-    elif reward_keys:  # a reward claim: its stock comes back too, in this call
-        params["rwk"] = len(keys) + 1
-        keys += reward_keys
+    # a reward claim: its stock comes back too, in this call (on a cluster: just after)
+    split = rewardsplit.undo_keys(store, keys, params,
+                                  rewardkeys.keys_of(rwk.decode()) if rwk else None)
     if program is not None:
         add_points_keys(keys, params, program.id, store.index_key)
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
-    res: dict[str, object] = msgpack.unpackb(packed)
-    if split and isinstance(res.get("rwu"), str):
-        await rewardsplit.give_back(store, str(res["rwu"]), "rollback", params,
-                                    int(str(res.get("amt", 0))), last_key, mask_card(card),
-                                    rewardsplit.OPERATOR_MARK_TTL)
+    res: dict[str, Any] = msgpack.unpackb(packed)
+    if split:
+        await rewardsplit.undone(store, res, "rollback", params, last_key, mask_card(card),
+                                 rewardsplit.OPERATOR_MARK_TTL)
     return res
 
 

@@ -269,10 +269,10 @@ class Processor(BatchRunner):
         try:
             if req.op is Op.REDEEM_POINTS:
                 await rewardsplit.settle(self.store, reward_key, req.key, res["rc"])
-            elif res.get("rwu"):
-                await rewardsplit.give_back(self.store, res["rwu"], req.op.name.lower(), params,
-                                            int(res.get("amt", 0)), req.original_key or "",
-                                            mask_card(req.card), self.record_ttl)
+            else:
+                await rewardsplit.undone(self.store, res, req.op.name.lower(), params,
+                                         req.original_key or "", mask_card(req.card),
+                                         self.record_ttl)
         except StoreError as e:
             log.warning("reward %s of %s not settled in its slot: %s", req.op.value,
                         mask_card(req.card), e)

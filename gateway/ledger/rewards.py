@@ -257,8 +257,9 @@ async def list_claims(store: Store, program: str, since: float, until: float) ->
 async def void_claim(store: Store, program: str, claim_key: str,
                      operator: str) -> dict[str, Any] | None:
     """An operator's void of a claim named by its request key (`rewards claims` lists them):
-    the void script, given the reward's keys, gives the points and the stock back. None when
-    the program's claims stream has no such claim."""
+    the void script, given the reward's keys, gives the points and the stock back (on a Redis
+    Cluster the stock just after, in the reward's slot). None when the program's claims stream
+    has no such claim."""
     page = await store.command("XRANGE", claims_key(program), "-", "+")
     cid = mask = None
     for _entry_id, fields in page:
@@ -273,15 +274,10 @@ async def void_claim(store: Store, program: str, claim_key: str,
     if rwk is None:  # the claim's record expired (35 days or more): nothing to undo by
         return {"rc": "25", "msg": "claim record expired"}
     params = cards.operator_params(cid, key, "void", term=operator, opid=operator)
-    split = rewardsplit.splits(store, keys[0], keys_of(rwk.decode()))
-    if split:  # a Redis Cluster: the stock comes back in the reward's slot, after
-        params["rwsplit"] = 1
-    else:
-        params["rwk"] = len(keys) + 1  # where the reward's keys start in KEYS
-        keys += keys_of(rwk.decode())
+    split = rewardsplit.undo_keys(store, keys, params, keys_of(rwk.decode()))
     packed, _fresh = await store.run("void", keys, [msgpack.packb(params)])
     res: dict[str, Any] = msgpack.unpackb(packed)
-    if split and res.get("rwu"):
-        await rewardsplit.give_back(store, res["rwu"], "void", params, int(res.get("amt", 0)),
-                                    claim_key, mask or "", rewardsplit.OPERATOR_MARK_TTL)
+    if split:  # a Redis Cluster: the stock comes back in the reward's slot, after
+        await rewardsplit.undone(store, res, "void", params, claim_key, mask or "",
+                                 rewardsplit.OPERATOR_MARK_TTL)
     return res

@@ -55,6 +55,28 @@ def splits(store: Store, card_key: str, reward_keys: list[str] | None) -> bool:
     return bool(reward_keys) and not store.same_slot(card_key, reward_keys[0])  # type: ignore[index]
 
 
+def undo_keys(store: Store, keys: list[str], params: dict[str, Any],
+              reward_keys: list[str] | None) -> bool:
+    """For an operator's undo of a claim (`cards rollback`, `rewards void-claim`): give its card
+    script the reward's keys after `keys` (`rwk`: where they start), or, where they are in
+    another slot, `rwsplit`; True for the latter (then `undone` gives the item back)."""
+    if splits(store, keys[0], reward_keys):
+        params["rwsplit"] = 1
+        return True
+    if reward_keys:
+        params["rwk"] = len(keys) + 1
+        keys += reward_keys
+    return False
+
+
+async def undone(store: Store, res: dict[str, Any], op: str, params: dict[str, Any],
+                 original_key: str, mask: str, ttl: int) -> None:
+    """After a split undo's card script answered `res`: the item back if it undid a claim."""
+    if res.get("rwu"):
+        await give_back(store, res["rwu"], op, params, int(res.get("amt", 0)), original_key,
+                        mask, ttl)
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 

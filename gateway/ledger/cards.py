@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from gateway.config.model import Program
-from gateway.ledger import loyalty, rewardkeys
+from gateway.ledger import loyalty, rewardkeys, rewardsplit
 from gateway.ledger.feed import feed_key
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.store import Store
@@ -298,13 +298,17 @@ async def rollback_last(store: Store, card: str, program: Program | None = None,
                              term=operator, lastkey=last_key)
     params.update(_loyalty_params(program, time.time()))
     rwk = await store.command("HGET", keys[3], "rwk") if last_key else None
-    if rwk:  # a reward claim: its stock comes back too
-        params["rwk"] = len(keys) + 1
-        keys += rewardkeys.keys_of(rwk.decode())
+    # a reward claim: its stock comes back too, in this call (on a cluster: just after)
+    split = rewardsplit.undo_keys(store, keys, params,
+                                  rewardkeys.keys_of(rwk.decode()) if rwk else None)
     if program is not None:
         add_points_keys(keys, params, program.id, store.index_key)
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
-    return msgpack.unpackb(packed)
+    res: dict[str, Any] = msgpack.unpackb(packed)
+    if split:
+        await rewardsplit.undone(store, res, "rollback", params, last_key, mask_card(card),
+                                 rewardsplit.OPERATOR_MARK_TTL)
+    return res
 
 
 # In the state hash: "inactive" while the card's customer is (docs/ledger.md); else absent.

@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from gateway.config.model import Config, Program, Reseller
-from gateway.ledger import cards, opcounters, rewardkeys
+from gateway.ledger import cards, opcounters, rewardkeys, rewardsplit
 from gateway.ledger.checks import INVOICE_OPS, amount_refusal, precheck
 from gateway.ledger.compensate import Compensator, claim_reply
 from gateway.ledger.params import ScriptParams, script_of, to_result
@@ -213,9 +213,15 @@ class Processor(BatchRunner):
         assert req.card is not None
         script = script_of(req)
         params = self.params(req, program, script, req.card)
+        reward_keys = await self._reward_keys(req, program)
+        # a Redis Cluster: the reward's slot is called apart (rewardsplit.py)
+        split = reward_keys is not None and rewardsplit.splits(
+            self.store, cards.state_key(params["ch"]), reward_keys)
+        if split:
+            params["rwsplit"] = 1
         keys, card_plan = self._card_call(req, program, params, req.original_key, velocity=True,
-                                          reward_keys=await self._reward_keys(req, program))
-        if self.store.same_slot(keys[0], claim_keys[0]):
+                                          reward_keys=None if split else reward_keys)
+        if not split and self.store.same_slot(keys[0], claim_keys[0]):
             try:
                 reply = await self.store.run(CLAIM_FIRST + script, keys + claim_keys,
                                              [self._pack(params), str(len(keys)),
@@ -231,6 +237,14 @@ class Processor(BatchRunner):
         claim, refused = await self._claim_outcome(req, plan, claimed)
         if refused is not None:
             return claim, refused, None
+        if split and req.op is Op.REDEEM_POINTS:  # step 1: the reward's item, reserved
+            assert reward_keys is not None
+            held = await rewardsplit.reserve(self.store, reward_keys[0], params,
+                                             mask_card(req.card))
+            refusal = held.refusal()
+            if refusal is not None:
+                return claim, to_result(refusal, program), None
+            params.update(held.card_params())
         if packed is None:
             try:
                 packed, _fresh = await self.store.run(script, keys, [self._pack(params)])
@@ -239,9 +253,29 @@ class Processor(BatchRunner):
                 self.compensator.refused(req, fresh, e.reply[0] if fresh else None)
                 raise
         res = await self._card_outcome(req, packed, card_plan)
+        if split:
+            assert reward_keys is not None
+            await self._settle_reward(req, params, reward_keys[0], res)
         if claim == 0:  # claimed now, so the card script applied it (1: a replay)
             opcounters.count(program.id, req, res)
         return claim, to_result(res, program), res.get("freed")
+
+    async def _settle_reward(self, req: Request, params: dict[str, Any], reward_key: str,
+                             res: dict[str, Any]) -> None:
+        """A split claim's step 3, or an undo's item given back (gateway/ledger/rewardsplit.py).
+        The card's answer stands either way: a failure here leaves a claim's reservation to the
+        sweep, and an undo's item to the undo's retransmission."""
+        assert req.card is not None
+        try:
+            if req.op is Op.REDEEM_POINTS:
+                await rewardsplit.settle(self.store, reward_key, req.key, res["rc"])
+            else:
+                await rewardsplit.undone(self.store, res, req.op.name.lower(), params,
+                                         req.original_key or "", mask_card(req.card),
+                                         self.record_ttl)
+        except StoreError as e:
+            log.warning("reward %s of %s not settled in its slot: %s", req.op.value,
+                        mask_card(req.card), e)
 
     async def _reseller_prepare(self, req: Request, program: Program,
                                 reseller: Reseller) -> Result | None:

@@ -25,3 +25,30 @@ def keys_of(stored_reward_key: str) -> list[str]:
     """The claim keys again from the reward key a claim's record keeps (`rwk`)."""
     tag = stored_reward_key[:stored_reward_key.index("}") + 1]
     return [stored_reward_key, tag + ":cl"]
+
+
+# A Redis Cluster's split claim (gateway/ledger/rewardsplit.py), in the reward's slot too:
+
+def reservation_key(program: str, request_key: str) -> str:
+    """The item a claim reserved before its card script ran (reward_reserve.lua)."""
+    return f"{{rw:{program}}}:res:{request_key}"
+
+
+def held_key(program: str) -> str:
+    """The program's reservations not settled yet, by time (sorted set): the sweep's index."""
+    return f"{{rw:{program}}}:held"
+
+
+def returned_key(program: str, undo_key: str) -> str:
+    """The mark that the undo `undo_key` gave its claim's item back (reward_return.lua)."""
+    return f"{{rw:{program}}}:ret:{undo_key}"
+
+
+def program_of(stored_reward_key: str) -> str:
+    """The program of a reward key (`{rw:<program>}:<id>`)."""
+    return stored_reward_key[4:stored_reward_key.index("}")]
+
+
+def reward_of(stored_reward_key: str) -> str:
+    """The reward id of a reward key."""
+    return stored_reward_key[stored_reward_key.index("}") + 2:]

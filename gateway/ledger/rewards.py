@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from gateway.config.model import Config, Program
-from gateway.ledger import cards
+from gateway.ledger import cards, rewardsplit
 from gateway.ledger.checks import REWARD_ID
 from gateway.ledger.rewardkeys import claims_key, index_key, keys_of, reward_key
 from gateway.ledger.store import Store
@@ -257,14 +257,15 @@ async def list_claims(store: Store, program: str, since: float, until: float) ->
 async def void_claim(store: Store, program: str, claim_key: str,
                      operator: str) -> dict[str, Any] | None:
     """An operator's void of a claim named by its request key (`rewards claims` lists them):
-    the void script, given the reward's keys, gives the points and the stock back. None when
-    the program's claims stream has no such claim."""
+    the void script, given the reward's keys, gives the points and the stock back (on a Redis
+    Cluster the stock just after, in the reward's slot). None when the program's claims stream
+    has no such claim."""
     page = await store.command("XRANGE", claims_key(program), "-", "+")
-    cid = None
+    cid = mask = None
     for _entry_id, fields in page:
         e = msgpack.unpackb(fields[b"e"])
         if e["op"] == "claim" and e.get("key") == claim_key:
-            cid = e["ch"]
+            cid, mask = e["ch"], e.get("card", "")
     if cid is None:
         return None
     key = "void:" + secrets.token_hex(6)
@@ -272,10 +273,11 @@ async def void_claim(store: Store, program: str, claim_key: str,
     rwk = await store.command("HGET", keys[3], "rwk")
     if rwk is None:  # the claim's record expired (35 days or more): nothing to undo by
         return {"rc": "25", "msg": "claim record expired"}
-    rwk_at = len(keys) + 1  # where the reward's keys start in KEYS (after the card's own)
-    keys += keys_of(rwk.decode())
-    params = cards.operator_params(cid, key, "void", term=operator,
-                                   opid=operator, rwk=rwk_at)
+    params = cards.operator_params(cid, key, "void", term=operator, opid=operator)
+    split = rewardsplit.undo_keys(store, keys, params, keys_of(rwk.decode()))
     packed, _fresh = await store.run("void", keys, [msgpack.packb(params)])
     res: dict[str, Any] = msgpack.unpackb(packed)
+    if split:  # a Redis Cluster: the stock comes back in the reward's slot, after
+        await rewardsplit.undone(store, res, "void", params, claim_key, mask or "",
+                                 rewardsplit.OPERATOR_MARK_TTL)
     return res

@@ -1,6 +1,8 @@
 """The points sweep inside `tillgate serve` (gateway/ledger/sweep.py): once at start, then every
 `gateway.points_sweep_interval` seconds (0 = never; `tillgate points expire` runs it by hand).
-A card's due points also go at its next request, so the sweep is for the cards nobody uses."""
+A card's due points also go at its next request, so the sweep is for the cards nobody uses.
+The same pass settles a Redis Cluster's reward reservations a dead gateway left held
+(gateway/ledger/rewardsweep.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gateway.config.model import Config
+from gateway.ledger.params import record_ttl
+from gateway.ledger.rewardsweep import ReservationReport, sweep_reservations
 from gateway.ledger.store import Store
 from gateway.ledger.sweep import SweepReport, sweep
 from gateway.services import PeriodicPass
@@ -29,13 +33,23 @@ class PointsSweepService(PeriodicPass):
     def interval(self) -> float:
         return self.config_source().points_sweep_interval
 
-    def begin(self) -> Coroutine[Any, Any, SweepReport] | None:
+    def begin(self) -> Coroutine[Any, Any, tuple[SweepReport, ReservationReport]] | None:
         store = self.store_source()
         if store is None:  # the store is restarting: try again at the next interval
             return None
-        return sweep(store, self.config_source(), time.time())
+        return _both(store, self.config_source(), time.time())
 
-    def done(self, report: SweepReport) -> None:
+    def done(self, reports: tuple[SweepReport, ReservationReport]) -> None:
+        report, held = reports
+        if held.claimed or held.returned:
+            log.info("reward reservations settled: %d claimed, %d items given back",
+                     held.claimed, held.returned)
         if report.cards:
             log.info("points sweep: %d cards, %d points expired on %d cards, %d tier changes",
                      report.cards, report.expired, report.expiries, report.tier_changes)
+
+
+async def _both(store: Store, config: Config,
+                now: float) -> tuple[SweepReport, ReservationReport]:
+    return (await sweep(store, config, now),
+            await sweep_reservations(store, config, now, record_ttl(config)))

@@ -263,12 +263,17 @@ local function undo(o, op)
     extra.status = 'issued'; extra.exp = 0
   end
   if st.last == o.key then extra.last = '' end
-  -- a reward claim gives its stock back too: the gateway passes the reward's keys (a.rwk)
-  if o.rwk and (not a.rwk or KEYS[a.rwk] ~= o.rwk) then return '12', 'reward keys missing' end
+  -- a reward claim gives its stock back too: the gateway passes the reward's keys (a.rwk), or,
+  -- on a Redis Cluster (a.rwsplit), gives it back itself in the reward's slot after this call,
+  -- told so by the third value (the response's `rwu`: gateway/ledger/rewardsplit.py)
+  if o.rwk and not a.rwsplit and (not a.rwk or KEYS[a.rwk] ~= o.rwk) then
+    return '12', 'reward keys missing'
+  end
   extra.rw = o.rw
   apply(op, dv, dp, extra)
   expire_due()  -- points given back to a lot that is due since expire at once, journalled
   redis.call('HSET', O, 'undone', 1)
+  if o.rwk and a.rwsplit then return '00', nil, o.rwk end
   if o.rwk then
     local has = redis.call('HMGET', o.rwk, 'stock', 'on')  -- a config reward has neither
     if has[1] then redis.call('HINCRBY', o.rwk, 'stock', 1) end

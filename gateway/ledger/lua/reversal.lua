@@ -27,11 +27,11 @@ if not o.jid then
   return respond({ rc = '00' })
 end
 if now - num(o.t) > a.window then return decline('12', 'reversal window passed') end
-local code, msg = undo(o, 'reversal')
+local code, msg, rwu = undo(o, 'reversal')
 if code ~= '00' then return decline(code, msg) end
 -- a compensating reversal (gateway/ledger/compensate.py): the till was answered 96 for the
 -- original, so a retransmission of it is declined as a late original, not replayed as approved
 if a.refused then redis.call('HSET', O, 'resp', cmsgpack.pack({ rc = '05' })) end
 -- the undone sale never happened: its invoice number may be used again (`freed`)
 return respond({ rc = '00', amt = math.abs(num(o.dv) ~= 0 and num(o.dv) or num(o.dp)),
-                 freed = o.inv })
+                 freed = o.inv, rwu = rwu })

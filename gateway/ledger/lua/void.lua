@@ -9,8 +9,8 @@ local rc = admit('active', num(o.dv) > 0)
 if rc then return decline(rc) end
 if not o.jid then return decline('12', 'nothing to void') end
 if o.undone then return decline('12', 'already undone') end
-local code, msg = undo(o, 'void')
+local code, msg, rwu = undo(o, 'void')
 if code ~= '00' then return decline(code, msg) end
 -- the undone sale never happened: its invoice number may be used again (`freed`)
 return respond({ rc = '00', amt = math.abs(num(o.dv) ~= 0 and num(o.dv) or num(o.dp)),
-                 freed = o.inv })
+                 freed = o.inv, rwu = rwu })

@@ -1,13 +1,16 @@
 """Login rate limits and lock-out, in Redis (docs/portal.md, "Guessing").
 
     portal:a:<address>      attempts from one address in the current window (fixed window)
-    portal:f:<email hash>   wrong passwords or codes for one e-mail address
-    portal:l:<email hash>   present while that address is locked out
+    portal:f:{<email hash>} wrong passwords or codes for one e-mail address
+    portal:l:{<email hash>} present while that address is locked out
 
 Failures are counted by e-mail address whether or not an operator has it, so a lock-out
 looks the same for an unknown address as for a real one (no account enumeration through it).
 Each counter is created with its expiry in the same MULTI as the increment: a crash between
-the two never leaves a counter that lives for ever.
+the two never leaves a counter that lives for ever. An address's two keys share a hash tag (the
+e-mail hash in braces), so the MULTI that locks it (set the lock, drop the count) and the DEL
+that lifts it touch one slot: on a Redis Cluster (`store.client` is redis-py's RedisCluster) a
+transaction may not span two (docs/scaling.md "Redis Cluster").
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from gateway.config.portal import PortalConfig
 
 
 def _account(email: str) -> str:
-    return hashlib.sha256(b"tillgate-portal:" + normal_email(email).encode()).hexdigest()[:32]
+    """The hash tag of an address's keys: its hash, in braces."""
+    digest = hashlib.sha256(b"tillgate-portal:" + normal_email(email).encode()).hexdigest()
+    return "{" + digest[:32] + "}"
 
 
 class LoginLimits:

@@ -24,6 +24,7 @@ from pinguard import (
     pytest_configure,
     pytest_sessionfinish,
     pytest_terminal_summary,
+    pytest_testnodedown,
 )
 
 from gateway.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server, free_port
@@ -60,7 +61,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 __all__ = ["no_pin_material_in_logs", "pytest_configure", "pytest_sessionfinish",
-           "pytest_terminal_summary"]
+           "pytest_terminal_summary", "pytest_testnodedown"]
 
 
 @pytest.fixture(scope="session")

@@ -234,8 +234,33 @@ def no_pin_material_in_logs():
                     pytrace=False)
 
 
+# Under pytest-xdist (`-n 2` in tox.ini) each worker is a session of its own: a worker hands
+# what its session found, and its counts, to the controller (`workeroutput`, xdist's channel
+# back), which fails the run and prints the sums as a single process would.
+_worker_reports: list[dict[str, Any]] = []
+
+
+def _own_report() -> dict[str, Any]:
+    return {"found": _session_findings + GUARD.take(),
+            "windows": len(GUARD.material.windows), "pins": len(GUARD.material.pins),
+            "records": _LogScanner.scanned, "gateway_logs": len(GUARD.gateway_logs)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    report = getattr(node, "workeroutput", {}).get("pinguard")
+    if report is not None:
+        _worker_reports.append(report)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    found = _session_findings + GUARD.take()
+    report = _own_report()
+    _worker_reports.append(report)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports
+        workeroutput["pinguard"] = report
+        return
+    found = [f for r in _worker_reports for f in r["found"]]
     if found:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         message = "PIN material reached a log: " + "; ".join(sorted(set(found)))
@@ -247,9 +272,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Counts only, to show the guard was awake: never a value."""
-    material = GUARD.material
+    """Counts only, to show the guard was awake (summed over xdist workers): never a value."""
+    def total(what: str) -> int:
+        return sum(r[what] for r in _worker_reports)
     terminalreporter.write_line(
-        f"pinguard: {len(material.windows)} PIN-block windows and {len(material.pins)} PINs "
-        f"collected, {_LogScanner.scanned} log records and {len(GUARD.gateway_logs)} gateway "
+        f"pinguard: {total('windows')} PIN-block windows and {total('pins')} PINs "
+        f"collected, {total('records')} log records and {total('gateway_logs')} gateway "
         f"logs scanned")

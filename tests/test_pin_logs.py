@@ -310,3 +310,47 @@ def test_the_guard_fails_a_test_that_logs_a_pin_block_and_never_prints_it(tmp_pa
            "record of leaky (WARNING)" in run.stdout
     block = pin_block("1234", CARD)
     assert block[:15] not in run.stdout + run.stderr
+
+
+LEAKY_SESSION = '''
+import logging
+
+import pytest
+
+from protocols.isobuild import pin_block
+
+
+@pytest.fixture(scope="session")
+def leaky_session():
+    yield
+    logging.getLogger("leaky").warning("block %s", pin_block("1234", "6039530000000000018"))
+
+
+def test_clean(leaky_session):
+    pass
+'''
+
+
+def test_under_xdist_a_workers_session_find_fails_the_run(tmp_path):
+    """What a worker's session fixtures log after its last test reaches the controller
+    (xdist's `workeroutput`), which fails the run: tox runs the suite with `-n 2`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    (tmp_path / "conftest.py").write_text(
+        "from pinguard import (no_pin_material_in_logs, pytest_configure, pytest_sessionfinish,\n"
+        "    pytest_terminal_summary, pytest_testnodedown)\n")
+    (tmp_path / "test_leaky_session.py").write_text(LEAKY_SESSION)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                          "-p", "no:tillgate", "-n", "1", "--rootdir", str(tmp_path),
+                          str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(tests)})
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
+    assert "PIN material reached a log: a PIN block (from isobuild.pin_block)" in run.stdout
+    assert "pinguard: 2 PIN-block windows and 1 PINs" in run.stdout  # the worker's, summed
+    assert pin_block("1234", CARD)[:15] not in run.stdout + run.stderr

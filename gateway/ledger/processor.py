@@ -29,6 +29,7 @@ from gateway.ledger import cards, opcounters, rewardkeys
 from gateway.ledger.checks import INVOICE_OPS, amount_refusal, precheck
 from gateway.ledger.compensate import Compensator, claim_reply
 from gateway.ledger.params import ScriptParams, script_of, to_result
+from gateway.ledger.pendingundo import PendingUndo
 from gateway.ledger.resellers import ResellerRules
 from gateway.ledger.runner import BatchRunner
 from gateway.ledger.store import CLAIM_FIRST, Store, StoreError, UnacknowledgedWrite
@@ -61,7 +62,7 @@ class Processor(BatchRunner):
         self.pin_keys = PinKeys(config.security.pin_keys)  # field 52 under terminal keys
         self.alerts = alerts or AlertQueue(store, config.alerts.stream_max)
         # reversals of what was applied but refused for want of replicas (compensate.py)
-        self.compensator = Compensator(self.process)
+        self.compensator = Compensator(self.undo_refused, store)
 
     # -- checks that need no store -------------------------------------------------------------
 
@@ -131,6 +132,34 @@ class Processor(BatchRunner):
         params["norec"] = 1
         res, _ = await self._run_card(script, req, program, params, velocity=True)
         return to_result(res, program)
+
+    async def undo_refused(self, pending: PendingUndo) -> Result:
+        """The compensating reversal of a request answered 96 (gateway/ledger/compensate.py):
+        the reversal card script only, by the card's key id (a pending compensation found in
+        Redis has no card number). No claim, invoice check or velocity rule: no till asked, and
+        the script is keyed on `<key>|undo` by itself. A freed invoice number is released and
+        a refused reversal raises `reversal-refused`, as for a till's reversal."""
+        program = self.config.programs.get(pending.program)
+        if program is None:  # not 96: sending it again would not help
+            return Result(RC.INVALID_TRANSACTION, message=f"program {pending.program} is gone")
+        req = pending.reversal()
+        params = self.params(req, program, "reversal", "", ch=pending.cid)
+        rwk = None
+        if program.is_loyalty:  # a reward claim's stock comes back too (_reward_keys)
+            rwk = await self.store.command("HGET", cards.record_key(pending.cid, pending.key),
+                                           "rwk")
+        keys, _ = self._card_call(req, program, params, pending.key, velocity=False,
+                                  reward_keys=rewardkeys.keys_of(rwk.decode()) if rwk else None)
+        packed, _fresh = await self.store.run("reversal", keys, [self._pack(params)])
+        res = msgpack.unpackb(packed)
+        if res.get("freed"):
+            await self.store.run("release", [cards.invoice_key(req.merchant)],
+                                 [res["freed"], pending.key])
+        result = to_result(res, program)
+        if result.code in (RC.INVALID_TRANSACTION, RC.INVALID_AMOUNT):
+            await self._raise_event("reversal-refused", req, 0,
+                                    f"compensating reversal refused: {result.message}")
+        return result
 
     # -- the store phases ----------------------------------------------------------------------
 
@@ -221,7 +250,7 @@ class Processor(BatchRunner):
                                              [self._pack(params), str(len(keys)),
                                               self.store.deadline_ms(), *claim_argv])
             except UnacknowledgedWrite as e:  # answered 96: what it did must be undone
-                self.compensator.refused(req, *claim_reply(e.reply))
+                await self.compensator.refused(req, program.id, *claim_reply(e.reply))
                 raise
             claimed, packed = reply[0], reply[1] if len(reply) > 1 else None
         else:  # a Redis Cluster, the merchant's and the card's slots apart: two calls. A claim
@@ -236,7 +265,8 @@ class Processor(BatchRunner):
                 packed, _fresh = await self.store.run(script, keys, [self._pack(params)])
             except UnacknowledgedWrite as e:  # the card script's [response, 1 if applied now]
                 fresh = isinstance(e.reply, list) and len(e.reply) > 1 and e.reply[1] == 1
-                self.compensator.refused(req, fresh, e.reply[0] if fresh else None)
+                await self.compensator.refused(req, program.id, fresh,
+                                               e.reply[0] if fresh else None)
                 raise
         res = await self._card_outcome(req, packed, card_plan)
         if claim == 0:  # claimed now, so the card script applied it (1: a replay)

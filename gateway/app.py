@@ -336,6 +336,15 @@ class Gateway:
     def _store(self) -> Store | None:
         return self.store_service.store
 
+    def _replica_health(self) -> dict[str, str]:
+        """With durable acknowledgement: which primaries' writes did not reach their replicas
+        at the last probe (a cluster's by address), or "ok"."""
+        store = self.store_service.store
+        if not self.config.redis.acknowledge_after_replicas or store is None:
+            return {}
+        short = store.short_of_replicas()
+        return {"replicas": "short on " + ", ".join(short) if short else "ok"}
+
     def _compensator(self) -> Compensator | None:
         processor = self.processor.processor
         return None if processor is None else processor.compensator
@@ -428,5 +437,6 @@ class Gateway:
         store_ok = self.store_service.healthy
         # Till health is Redis's: the back office is reported, never a reason for a 503.
         return self.running and store_ok, {"redis": "up" if store_ok else "down",
+                                           **self._replica_health(),
                                            "config": self.reloader.state(),
                                            **self.backoffice.health(), **self.ecards.health()}

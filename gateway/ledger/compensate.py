@@ -40,8 +40,10 @@ from protocols.model import RC, Op, Request, Result, mask_card
 log = logging.getLogger(__name__)
 
 # What a refused request may have moved and a reversal can take back.
+# A transfer only when its first step was refused (Processor._undo_transfer_out).
 UNDOABLE = frozenset({Op.ACTIVATE, Op.ACTIVATE_PREVALUED, Op.RELOAD, Op.REDEEM, Op.REFUND,
-                      Op.CASHOUT, Op.EARN, Op.ADD_POINTS, Op.RETURN, Op.REDEEM_POINTS})
+                      Op.CASHOUT, Op.EARN, Op.ADD_POINTS, Op.RETURN, Op.REDEEM_POINTS,
+                      Op.TRANSFER})
 
 
 def claim_reply(reply: Any) -> tuple[bool, Any]:

@@ -142,6 +142,8 @@ class Processor(BatchRunner):
         program = self.config.programs.get(pending.program)
         if program is None:  # not 96: sending it again would not help
             return Result(RC.INVALID_TRANSACTION, message=f"program {pending.program} is gone")
+        if pending.op == Op.TRANSFER.value:
+            return await self._undo_transfer_out(pending, program)
         req = pending.reversal()
         params = self.params(req, program, "reversal", "", ch=pending.cid)
         rwk = None
@@ -160,6 +162,22 @@ class Processor(BatchRunner):
             await self._raise_event("reversal-refused", req, 0,
                                     f"compensating reversal refused: {result.message}")
         return result
+
+    async def _undo_transfer_out(self, pending: PendingUndo, program: Program) -> Result:
+        """A transfer whose first step (transfer_out) was refused for want of replicas: the
+        target was never credited (the second step is sent only after the first is
+        acknowledged), so the source gets its value and status back (transfer_back), and the
+        transfer's stored answer becomes 05, which a retransmission of it gets."""
+        req = pending.reversal()
+        req.op, req.key, req.original_key = Op.TRANSFER, pending.key, None
+        params = self.params(req, program, "transfer_back", "", ch=pending.cid, rc=RC.DO_NOT_HONOUR,
+                             msg="not acknowledged by replicas: reversed")
+        keys, _ = self._card_call(req, program, params, None, velocity=False)
+        packed, _fresh = await self.store.run("transfer_back", keys, [self._pack(params)])
+        res = msgpack.unpackb(packed)
+        if res.get("rc") == RC.DO_NOT_HONOUR:  # restored now, or before (a replay)
+            return Result(RC.APPROVED, message="source restored")
+        return to_result(res, program)
 
     # -- the store phases ----------------------------------------------------------------------
 
@@ -410,6 +428,11 @@ class Processor(BatchRunner):
             return Result(RC.LIMIT_EXCEEDED, message="target card")
         return None
 
+    def _deadline(self) -> int:
+        """A transfer step's deadline (`dl`, _prelude.lua `late`): Store.deadline_ms, as a
+        number the script compares with Redis's clock."""
+        return int(self.store.deadline_ms())
+
     async def _transfer(self, req: Request, program: Program, retransmission: bool = False,
                         by_operator: bool = False) -> Result:
         """Balance transfer across two slots (no single script can span them in a cluster).
@@ -437,20 +460,26 @@ class Processor(BatchRunner):
             early = await self._transfer_early_refusal(req.card, target, tprog)
             if early is not None:
                 return early
-        out, _ = await self._run_card("transfer_out", req, program,
-                                      self.params(req, program, "transfer_out", req.card,
-                                                  **waived), velocity=not by_operator)
+        try:
+            out, _ = await self._run_card("transfer_out", req, program,
+                                          self.params(req, program, "transfer_out", req.card,
+                                                      dl=self._deadline(), **waived),
+                                          velocity=not by_operator)
+        except UnacknowledgedWrite as e:  # the source was emptied, the target never credited
+            fresh = isinstance(e.reply, list) and len(e.reply) > 1 and e.reply[1] == 1
+            await self.compensator.refused(req, program.id, fresh, e.reply[0] if fresh else None)
+            raise
         if out["rc"] != RC.APPROVED:
             return to_result(out, program)
         moved, moved_points = out.get("amt", 0), out.get("ptsd", 0)
         tparams = self.params(req, tprog, "transfer_in", target, amount=moved,
-                              points=moved_points, pinreq=0)
+                              points=moved_points, pinreq=0, dl=self._deadline())
         got, _ = await self._run_card("transfer_in", req, tprog, tparams)
         if got["rc"] == RC.APPROVED:
             return to_result(got, tprog)
         back, _ = await self._run_card("transfer_back", req, program, self.params(
             req, program, "transfer_back", req.card, rc=got["rc"],
-            msg="target refused: " + got["rc"], **waived))
+            msg="target refused: " + got["rc"], dl=self._deadline(), **waived))
         log.warning("transfer to %s refused with %s; source %s restored", mask_card(target),
                     got["rc"], mask_card(req.card))
         result = to_result(back, program)

@@ -528,7 +528,10 @@ class Store:
         if not held:
             return
         metrics.REDIS_ERRORS.labels("unacknowledged").inc(len(held))
-        message = f"redis at {self.url}: {reason}"
+        # What an operator reads too (admin API 503, a command's error line): the write was
+        # made on the primary, unlike a failure to reach Redis, and a failover may lose it.
+        message = (f"redis at {self.url}: the write is not yet on replicas ({reason}); it was "
+                   "made on the primary, and a failover may lose it")
         for call, reply in held:
             if not call.done():
                 call.set_exception(UnacknowledgedWrite(message, reply))

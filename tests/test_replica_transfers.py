@@ -12,7 +12,10 @@ import subprocess
 
 import pytest
 import pytest_twisted
+from portalclient import make_operator
 from test_ledger_support import Ledger, ledger_config
+from test_portal_cards import action, look_up, new_card, state
+from test_portal_security import Clock, logged_in
 
 from gateway.embedded_sentinel import LocalSentinelSet
 from gateway.ledger import cards
@@ -117,3 +120,25 @@ async def test_an_operator_write_the_replicas_did_not_confirm_says_so(tillgate_s
         assert card not in done.stderr
     finally:
         await deferred_from_coro(ledger.store.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_portal_change_the_replicas_did_not_confirm_says_so(tillgate_inprocess_factory,
+                                                                    tillgate_sentinel):
+    nodes: LocalSentinelSet = tillgate_sentinel
+    gw = await tillgate_inprocess_factory(redis_url=nodes.url, redis_settings=ACK)
+    portal, clock = gw.gateway.portal, Clock()
+    portal.clock = clock
+    card = await new_card(gw, "gift", 2500)
+    _op, secret = await make_operator(portal, "amy@example.com")
+    client = await logged_in(gw.gateway.http.port.getHost().port, "amy@example.com", secret,
+                             clock)
+    page = await look_up(client, card)
+    nodes.replica.signal(signal.SIGSTOP)
+    try:
+        done = await action(client, page, "suspend")
+    finally:
+        nodes.replica.signal(signal.SIGCONT)
+    assert done.status == 503
+    assert "the store&#39;s replicas have not confirmed it" in done.body  # not "try again"
+    assert (await state(gw, card))["status"] == "suspended"  # made on the primary, as it says

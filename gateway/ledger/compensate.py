@@ -55,6 +55,13 @@ def claim_reply(reply: Any) -> tuple[bool, Any]:
     return isinstance(claim, int) and claim == 0, reply[1]
 
 
+def card_reply(reply: Any) -> tuple[bool, Any]:
+    """A card script call's reply (`[response, 1 if this call applied it]`) as (applied by this
+    call, its packed response if so)."""
+    fresh = isinstance(reply, list) and len(reply) > 1 and reply[1] == 1
+    return fresh, reply[0] if fresh else None
+
+
 def applied_afresh(req: Request, fresh: bool, packed: Any) -> bool:
     """Whether a card script that ran for `req` applied it just now (`fresh`: this call decided
     it, not a replay) and approved it (`packed`: its response)."""

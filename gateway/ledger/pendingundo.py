@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import msgpack
 
@@ -73,12 +73,17 @@ class PendingUndo:
     def unpack(cls, data: bytes) -> PendingUndo:
         return cls(**msgpack.unpackb(data))
 
+    def original(self) -> Request:
+        """The refused request as far as its undo needs it. Its card is the masked number:
+        the processor finds the card by `cid`."""
+        return Request(op=Op(self.op), terminal=self.terminal, merchant=self.merchant,
+                       key=self.key, card=self.card, channel=self.channel)
+
     def reversal(self) -> Request:
         """The reversal (HOST-SPEC 2.6, no field 4: the whole original), from the original's
-        till. Its card is the masked number: the processor reverses by `cid`."""
-        return Request(op=Op.REVERSAL, terminal=self.terminal, merchant=self.merchant,
-                       key=self.reversal_key, card=self.card, original_key=self.key,
-                       original_op=Op(self.op), advice=True, channel=self.channel,
+        till, marked as a compensation (its original's retransmission gets 05)."""
+        return replace(self.original(), op=Op.REVERSAL, key=self.reversal_key,
+                       original_key=self.key, original_op=Op(self.op), advice=True,
                        extras={COMPENSATION: "1"})
 
 

@@ -27,7 +27,7 @@ import msgpack
 from gateway.config.model import Config, Program, Reseller
 from gateway.ledger import cards, opcounters, rewardkeys
 from gateway.ledger.checks import INVOICE_OPS, amount_refusal, precheck
-from gateway.ledger.compensate import Compensator, claim_reply
+from gateway.ledger.compensate import Compensator, card_reply, claim_reply
 from gateway.ledger.params import ScriptParams, script_of, to_result
 from gateway.ledger.pendingundo import PendingUndo
 from gateway.ledger.resellers import ResellerRules
@@ -168,10 +168,9 @@ class Processor(BatchRunner):
         target was never credited (the second step is sent only after the first is
         acknowledged), so the source gets its value and status back (transfer_back), and the
         transfer's stored answer becomes 05, which a retransmission of it gets."""
-        req = pending.reversal()
-        req.op, req.key, req.original_key = Op.TRANSFER, pending.key, None
-        params = self.params(req, program, "transfer_back", "", ch=pending.cid, rc=RC.DO_NOT_HONOUR,
-                             msg="not acknowledged by replicas: reversed")
+        req = pending.original()
+        params = self.params(req, program, "transfer_back", "", ch=pending.cid,
+                             rc=RC.DO_NOT_HONOUR, msg="not acknowledged by replicas: reversed")
         keys, _ = self._card_call(req, program, params, None, velocity=False)
         packed, _fresh = await self.store.run("transfer_back", keys, [self._pack(params)])
         res = msgpack.unpackb(packed)
@@ -282,9 +281,7 @@ class Processor(BatchRunner):
             try:
                 packed, _fresh = await self.store.run(script, keys, [self._pack(params)])
             except UnacknowledgedWrite as e:  # the card script's [response, 1 if applied now]
-                fresh = isinstance(e.reply, list) and len(e.reply) > 1 and e.reply[1] == 1
-                await self.compensator.refused(req, program.id, fresh,
-                                               e.reply[0] if fresh else None)
+                await self.compensator.refused(req, program.id, *card_reply(e.reply))
                 raise
         res = await self._card_outcome(req, packed, card_plan)
         if claim == 0:  # claimed now, so the card script applied it (1: a replay)
@@ -466,8 +463,7 @@ class Processor(BatchRunner):
                                                       dl=self._deadline(), **waived),
                                           velocity=not by_operator)
         except UnacknowledgedWrite as e:  # the source was emptied, the target never credited
-            fresh = isinstance(e.reply, list) and len(e.reply) > 1 and e.reply[1] == 1
-            await self.compensator.refused(req, program.id, fresh, e.reply[0] if fresh else None)
+            await self.compensator.refused(req, program.id, *card_reply(e.reply))
             raise
         if out["rc"] != RC.APPROVED:
             return to_result(out, program)

@@ -524,19 +524,23 @@ class Store:
 
     def _unacknowledged(self, held: list[tuple[_Call, Any]], reason: str) -> None:
         """Fail the calls of a batch whose writes did not reach enough replicas; each error
-        carries the primary's reply, for the processor to undo what it did."""
-        if not held:
+        carries the primary's reply, for the processor to undo what it did. A call answered
+        with an error ran nothing to wait for (NOSCRIPT, MOVED, ASK, READONLY): it is handled
+        as without a WAIT (loaded or redirected and resent, or failed), not said to be made."""
+        refused = [(call, reply) for call, reply in held if not isinstance(reply, ResponseError)]
+        for call, reply in held:
+            if isinstance(reply, ResponseError):
+                self._resolve(call, reply)
+        if not refused:
             return
-        metrics.REDIS_ERRORS.labels("unacknowledged").inc(len(held))
+        metrics.REDIS_ERRORS.labels("unacknowledged").inc(len(refused))
         # What an operator reads too (admin API 503, a command's error line): the write was
         # made on the primary, unlike a failure to reach Redis, and a failover may lose it.
         message = (f"redis at {self.url}: the write is not yet on replicas ({reason}); it was "
                    "made on the primary, and a failover may lose it")
-        for call, reply in held:
+        for call, reply in refused:
             if not call.done():
                 call.set_exception(UnacknowledgedWrite(message, reply))
-        if self._pipe is not None and any(isinstance(r, ReadOnlyError) for _, r in held):
-            self._pipe.fail("the primary is now a replica")  # reconnect through Sentinel
         error = StoreError(message)
         for listener in self.failure_listeners:  # /healthz turns until the probe says better
             listener(error)

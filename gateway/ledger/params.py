@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from gateway.config.model import Config, Program
 from gateway.ledger import cards, loyalty
 from gateway.ledger.checks import INVOICE_OPS, PIN_OPS, points_for
-from gateway.ledger.compensate import COMPENSATION
+from gateway.ledger.pendingundo import COMPENSATION
 from gateway.ledger.pins import pin_hash
 from gateway.ledger.promotions import EARN_OPS, ActivePromotions
 from gateway.ledger.resellers import ResellerRules

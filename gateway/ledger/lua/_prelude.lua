@@ -28,6 +28,17 @@ end
 
 local function num(v) return tonumber(v or 0) or 0 end
 
+-- a.dl: the deadline (epoch milliseconds, Store.deadline_ms) of a script called on its own, not as
+-- `claim+<op>` (whose deadline _claim_card.lua checks): a balance transfer's steps. Run at or after
+-- it (a stalled server running what waited in its socket), the script changes nothing and answers
+-- the error LATE, as claim+<op> does: the gateway has stopped waiting and answered 96.
+local function late()
+  if not a.dl then return nil end
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < a.dl then return nil end
+  return redis.error_reply('LATE run after its deadline: the gateway has answered 96')
+end
+
 -- A retransmission gets the original response again; a late original after its reversal gets 05.
 local function replay()
   local rec = redis.call('HMGET', R, 'resp', 'tomb')

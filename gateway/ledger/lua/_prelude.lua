@@ -156,7 +156,7 @@ local function apply(op, dv, dp, extra)
   if dv < 0 or dp < 0 then set[#set + 1] = 'ldn'; set[#set + 1] = st.n end
   if extra.last then set[#set + 1] = 'last'; set[#set + 1] = extra.last end
   if extra.tier then st.tier = extra.tier; set[#set + 1] = 'tier'; set[#set + 1] = st.tier end
-  local lots = points_move(op, dp, extra, set)
+  local lots = ly.points_move(op, dp, extra, set)
   redis.call('HSET', S, unpack(set))
   local entry = {
     op = op, card = st.mask or '', ch = a.ch, dv = dv, dp = dp, bal = st.bal, pts = st.pts,
@@ -230,7 +230,7 @@ end
 local function admit(want, pin)
   local rc = gate(want, pin) or vel_check()
   if rc then return rc end
-  expire_due()  -- points due are gone before anything is decided on them
+  ly.expire_due()  -- points due are gone before anything is decided on them
   if pin then return check_pin() end
   return nil
 end
@@ -257,7 +257,7 @@ local function undo(o, op)
   if num(st.bal) + dv < 0 or num(st.pts) + dp < 0 then
     return '12', 'value already spent'
   end
-  local extra = { undo = o.jid, lots = o.lots, earned = EARNED and EARNED[o.op] }
+  local extra = { undo = o.jid, lots = o.lots, earned = ly.EARNED and ly.EARNED[o.op] }
   if o.prev == 'issued' then
     if num(st.ldn) > num(o.n) then return '12', 'spent since activation' end
     extra.status = 'issued'; extra.exp = 0
@@ -267,7 +267,7 @@ local function undo(o, op)
   if o.rwk and (not a.rwk or KEYS[a.rwk] ~= o.rwk) then return '12', 'reward keys missing' end
   extra.rw = o.rw
   apply(op, dv, dp, extra)
-  expire_due()  -- points given back to a lot that is due since expire at once, journalled
+  ly.expire_due()  -- points given back to a lot that is due since expire at once, journalled
   redis.call('HSET', O, 'undone', 1)
   if o.rwk then
     local has = redis.call('HMGET', o.rwk, 'stock', 'on')  -- a config reward has neither

@@ -14,6 +14,7 @@ process_time: CPU spent, not time waited for it, so other work on the machine mo
               validity, BRONZE / SILVER on a 365-day window)
   promo       depth with one promotion that applies to every earn (double points, every day,
               every merchant: its worst case), the earn issue 19 sets the bar for
+  packed      promo with request records in the packed layout (redis.packed_records)
 
 Rounds interleave the variants; medians are printed.
 
@@ -78,6 +79,10 @@ NO_DEADLINE = "{ unpack(ARGV, 3) }"
 SKIP_DEADLINE = "{ unpack(ARGV, 4) }"
 
 
+def with_packed_records(config: Config) -> Config:
+    return replace(config, redis=replace(config.redis, packed_records=True))
+
+
 def old_scripts(rev: str, into: Path) -> Path:
     """The Lua folder of `rev`, written out to `into` (adapted to this tree's call arguments)."""
     rel = LUA_DIR.relative_to(ROOT)
@@ -135,7 +140,7 @@ async def earn_rate(store: Store, processor: Processor, held: list[str], n: int,
     return rate, server, client
 
 
-VARIANTS = ("before", "plain", "depth", "promo")
+VARIANTS = ("before", "plain", "depth", "promo", "packed")
 
 
 async def prepared(url: str, lua_before: Path, only: tuple[str, ...] = VARIANTS,
@@ -145,7 +150,8 @@ async def prepared(url: str, lua_before: Path, only: tuple[str, ...] = VARIANTS,
     plain = without_depth(depth)
     variants: dict[str, tuple[Store, Processor, list[str]]] = {}
     for name, config, lua in (("before", plain, lua_before), ("plain", plain, None),
-                              ("depth", depth, None), ("promo", with_promotion(depth), None)):
+                              ("depth", depth, None), ("promo", with_promotion(depth), None),
+                              ("packed", with_packed_records(with_promotion(depth)), None)):
         if name != "before" and name not in only:
             continue
         store = await Store.connect(url)

@@ -79,6 +79,7 @@ class ScriptParams:
         self.resellers = resellers
         self.clock = clock
         self.record_ttl = record_ttl(config)
+        self.packed_records = config.redis.packed_records
         # timezone -> (second, YYYYMMDD, date) of the last request: today in each program's zone
         self._dates: dict[str, tuple[int, int, dt.date]] = {}
         self._zones = {p.timezone: None if p.timezone == "UTC" else ZoneInfo(p.timezone)
@@ -139,6 +140,8 @@ class ScriptParams:
                 p["rwdef"] = seed.cost
         if req.operator:
             p["opid"] = req.operator
+        if self.packed_records:
+            p["pr"] = 1  # the record in the packed layout (_prelude.lua respond)
         if program.promotions:
             if req.op in EARN_OPS:
                 p.update(self.promotions.for_earn(program, req.merchant, today_date, req.amount))

@@ -115,7 +115,23 @@ local function respond(res, undo)
   vel_commit(res)
   local packed = cmsgpack.pack(res)
   -- Nothing is stored for a card that does not exist: random numbers must not create keys.
-  if a.norec ~= 1 and st.status then
+  if a.norec ~= 1 and st.status and a.pr == 1 then
+    -- The packed layout (redis.packed_records, docs/ledger.md "Request records"): the stored
+    -- response, and all else in one msgpack field `u`, one field to write instead of a dozen
+    -- numbers to format and insert; the reward's keys stay a field (the gateway reads them).
+    local u = undo or {}
+    u.rc, u.op, u.t = res.rc, a.op, now
+    if a.inv ~= '' then u.inv = a.inv end
+    if num(a.amount) > 0 then u.ramt = a.amount end
+    local rwk = u.rwk
+    u.rwk = nil
+    if rwk then
+      redis.call('HSET', R, 'resp', packed, 'u', cmsgpack.pack(u), 'rwk', rwk)
+    else
+      redis.call('HSET', R, 'resp', packed, 'u', cmsgpack.pack(u))
+    end
+    redis.call('EXPIRE', R, a.ttl)
+  elseif a.norec ~= 1 and st.status then
     local fields = { 'resp', packed, 'rc', res.rc, 'op', a.op, 't', now }
     if a.inv and a.inv ~= '' then fields[#fields + 1] = 'inv'; fields[#fields + 1] = a.inv end
     -- the amount asked for (field 4), which a reversal naming this request must repeat (2.6)
@@ -278,11 +294,18 @@ local function undo(o, op)
   return '00'
 end
 
+-- A request's record as a map, in either layout (respond): its own fields, and those packed in
+-- `u` (the packed layout) where no field of the same name was set since (undone, tomb, t).
 local function record(key)
   local flat = redis.call('HGETALL', key)
   if #flat == 0 then return nil end
   local o = {}
   for i = 1, #flat, 2 do o[flat[i]] = flat[i + 1] end
+  if o.u then
+    for k, v in pairs(cmsgpack.unpack(o.u)) do
+      if o[k] == nil then o[k] = v end
+    end
+  end
   return o
 end
 

@@ -21,18 +21,22 @@
 -- time a call needs them (docs/benchmarks.md section 18).
 -- The helpers and keys are fields of one table, `ly`, not locals of their own: every closure
 -- made later in the script finds its upvalues by walking the locals that closures captured
--- before it, and one local instead of twenty-one shortens every walk. All its fields are named
--- here (false: not made) so that the table is made at its full size at once, not grown field by
--- field (docs/benchmarks.md section 18).
+-- before it, and one local instead of twenty-one shortens every walk. For a card with lots or
+-- tiers all its fields are named here (false: not made) so that the table is made at its full
+-- size at once, not grown field by field; any other card gets the four the prelude calls
+-- (docs/benchmarks.md section 18).
 local function nothing() return nil end
-local ly = {
+local ly
+if not a.day then
+  ly = { points_move = nothing, expire_due = nothing, tier_up = nothing, convert = nothing }
+else
+ly = {
   L = false, EARNED = false, lots_fns = false, tier_fns = false, index_key = false,
   lot_list = false, open_day = false, lot_set = false, moved_parse = false, moved_format = false,
   lots_move = false, lots_index = false, earned_move = false, tier_at = false,
   tier_basis = false, tier_earned = false, tier_set = false,
   points_move = nothing, expire_due = nothing, tier_up = nothing, convert = nothing,
 }
-if a.day then
 ly.L = KEYS[a.xk]  -- {c:<id>}:lots, then the program's two indexes: declared by the caller
 ly.EARNED = { earn = 1, add_points = 1, ['return'] = 1 }
 

@@ -117,18 +117,19 @@ local function respond(res, undo)
   -- Nothing is stored for a card that does not exist: random numbers must not create keys.
   if a.norec ~= 1 and st.status and a.pr == 1 then
     -- The packed layout (redis.packed_records, docs/ledger.md "Request records"): the stored
-    -- response, and all else in one msgpack field `u`, one field to write instead of a dozen
-    -- numbers to format and insert; the reward's keys stay a field (the gateway reads them).
+    -- response and its code, and all else in one msgpack field `u`, one field to write instead
+    -- of a dozen numbers to format and insert. `rc` and the reward's keys stay fields: scripts
+    -- and the gateway read them alone (reward_orphan.lua, the HGET of `rwk` before a void).
     local u = undo or {}
-    u.rc, u.op, u.t = res.rc, a.op, now
+    u.op, u.t = a.op, now
     if a.inv ~= '' then u.inv = a.inv end
     if num(a.amount) > 0 then u.ramt = a.amount end
     local rwk = u.rwk
     u.rwk = nil
     if rwk then
-      redis.call('HSET', R, 'resp', packed, 'u', cmsgpack.pack(u), 'rwk', rwk)
+      redis.call('HSET', R, 'resp', packed, 'rc', res.rc, 'u', cmsgpack.pack(u), 'rwk', rwk)
     else
-      redis.call('HSET', R, 'resp', packed, 'u', cmsgpack.pack(u))
+      redis.call('HSET', R, 'resp', packed, 'rc', res.rc, 'u', cmsgpack.pack(u))
     end
     redis.call('EXPIRE', R, a.ttl)
   elseif a.norec ~= 1 and st.status then

@@ -14,6 +14,7 @@ process_time: CPU spent, not time waited for it, so other work on the machine mo
               validity, BRONZE / SILVER on a 365-day window)
   promo       depth with one promotion that applies to every earn (double points, every day,
               every merchant: its worst case), the earn issue 19 sets the bar for
+  packed      promo with request records in the packed layout (redis.packed_records)
 
 Rounds interleave the variants; medians are printed.
 
@@ -27,6 +28,7 @@ the costs: the files are kept in the printed folder).
 
     python bench/bench_points.py [--calls 20000] [--window 64] [--rounds 5] [--against main]
     python bench/bench_points.py --instructions [--calls 1280] [--against main]
+    python bench/bench_points.py --instructions --variants promo   (before and promo only)
 """
 
 from __future__ import annotations
@@ -70,14 +72,27 @@ def with_promotion(config: Config) -> Config:
     return replace(config, programs={**config.programs, "loyalty": program})
 
 
+# Scripts from before the call deadline (store.deadline_ms, ARGV[3] of `claim+<op>`) read the
+# claim's arguments from ARGV[3]: they are given them from ARGV[4] on, and skip the deadline (its
+# check, a TIME call, is not counted for `before`: the stricter comparison).
+NO_DEADLINE = "{ unpack(ARGV, 3) }"
+SKIP_DEADLINE = "{ unpack(ARGV, 4) }"
+
+
+def with_packed_records(config: Config) -> Config:
+    return replace(config, redis=replace(config.redis, packed_records=True))
+
+
 def old_scripts(rev: str, into: Path) -> Path:
-    """The Lua folder of `rev`, written out to `into`."""
+    """The Lua folder of `rev`, written out to `into` (adapted to this tree's call arguments)."""
     rel = LUA_DIR.relative_to(ROOT)
     names = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{rev}:{rel}"],
                            capture_output=True, text=True, check=True).stdout.split()
     for name in names:
         text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{rel}/{name}"],
                               capture_output=True, text=True, check=True).stdout
+        if name == "_claim_card.lua" and "deadline" not in text:
+            text = text.replace(NO_DEADLINE, SKIP_DEADLINE)
         (into / name).write_text(text)
     return into
 
@@ -125,13 +140,20 @@ async def earn_rate(store: Store, processor: Processor, held: list[str], n: int,
     return rate, server, client
 
 
-async def prepared(url: str, lua_before: Path) -> dict[str, tuple[Store, Processor, list[str]]]:
-    """The four variants on the server at `url`, each with its cards activated."""
+VARIANTS = ("before", "plain", "depth", "promo", "packed")
+
+
+async def prepared(url: str, lua_before: Path, only: tuple[str, ...] = VARIANTS,
+                   ) -> dict[str, tuple[Store, Processor, list[str]]]:
+    """The variants on the server at `url` (`before` always), each with its cards activated."""
     depth = load_config(ROOT / "config" / "tillgate.toml")
     plain = without_depth(depth)
     variants: dict[str, tuple[Store, Processor, list[str]]] = {}
     for name, config, lua in (("before", plain, lua_before), ("plain", plain, None),
-                              ("depth", depth, None), ("promo", with_promotion(depth), None)):
+                              ("depth", depth, None), ("promo", with_promotion(depth), None),
+                              ("packed", with_packed_records(with_promotion(depth)), None)):
+        if name != "before" and name not in only:
+            continue
         store = await Store.connect(url)
         if lua is not None:
             store.scripts = load_scripts(lua)
@@ -145,8 +167,8 @@ async def main_async(args) -> None:
         (Path(tmp) / "lua").mkdir()
         before_dir = old_scripts(args.against, Path(tmp) / "lua")
         with EmbeddedRedis(tmp, port=free_port(), appendonly=False) as server:
-            variants = await prepared(server.url, before_dir)
-            info = await variants["depth"][0].command("INFO", "server")
+            variants = await prepared(server.url, before_dir, args.variants)
+            info = await variants["before"][0].command("INFO", "server")
             pid = int(info["process_id"])
             for store, processor, held in variants.values():  # scripts loaded, tiers reached
                 await earn_rate(store, processor, held, 4 * args.window * 4, args.window, pid)
@@ -199,7 +221,7 @@ async def instructions_async(args) -> None:
                 break
             except Exception:
                 await asyncio.sleep(0.2)
-        variants = await prepared(url, before_dir)
+        variants = await prepared(url, before_dir, args.variants)
         for store, processor, held in variants.values():
             await earn_rate(store, processor, held, 4 * args.window * 10, args.window,
                             server.pid)
@@ -233,7 +255,12 @@ def main() -> None:
     parser.add_argument("--against", default="main", help="git revision of the scripts before")
     parser.add_argument("--instructions", action="store_true",
                         help="count the server's instructions per earn under callgrind")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated variants to run (before always runs)")
     args = parser.parse_args()
+    args.variants = tuple(args.variants.split(","))
+    if not set(args.variants) <= set(VARIANTS):
+        parser.error(f"--variants: each of {', '.join(VARIANTS)}")
     if args.instructions:
         if args.calls == parser.get_default("calls"):
             args.calls = 1280

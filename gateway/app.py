@@ -34,10 +34,12 @@ from gateway.backoffice.trimservice import JournalTrimService
 from gateway.config.model import Config, Listener
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.issuance.ecardqueue import EcardQueue
+from gateway.ledger.compensate import Compensator
 from gateway.ledger.processor import Processor
 from gateway.ledger.store import Store
 from gateway.ledger.storeconnect import describe_store
 from gateway.ledger.sweepservice import PointsSweepService
+from gateway.ledger.undoservice import CompensationReplay
 from gateway.metrics import families as metrics
 from gateway.reactor import deferred_from_coro
 from gateway.reloader import Outcome, Reloader
@@ -218,8 +220,8 @@ class ProcessorService(AsyncService):
                 continue
             compensator = processor.compensator
             if not await deferred_from_coro(compensator.drain(COMPENSATION_GRACE)):
-                log.error("stopping with %d compensating reversal(s) unanswered: their requests "
-                          "were answered 96 and may stay applied", len(compensator.pending))
+                log.warning("stopping with %d compensating reversal(s) unanswered: they stay "
+                            "pending in Redis for the next start", len(compensator.pending))
             compensator.cancel()
 
     def prepare(self, config: Config) -> Processor:
@@ -271,6 +273,9 @@ class Gateway:
         self.backoffice = BackofficeService(config, lambda: self.store_service.store,
                                             self._raise_alert, consume=singletons)
         self.points_sweep = PointsSweepService(reactor, lambda: self.config, self._store)
+        # Compensating reversals left pending in Redis by a gateway that stopped before they
+        # were answered (durable acknowledgement, docs/ledger.md "Pending compensations").
+        self.compensation_replay = CompensationReplay(reactor, self._compensator)
         # Journal trimming ([journal] trim = true): folds what SQL holds, so it runs on the back
         # office's engine too (docs/scaling.md, "Journal trimming").
         self.journal_trim = JournalTrimService(reactor, config, self._store,
@@ -322,13 +327,27 @@ class Gateway:
         self.lag_probe = metrics.ReactorLagProbe(reactor)
         self.gc_probe = metrics.GCPauseProbe()
         # The listeners drain within shutdown_grace; the rest (alerts, Redis) gets 10 s more.
-        once = [self.ecards, self.points_sweep, self.journal_trim] if singletons else []
+        once = ([self.ecards, self.points_sweep, self.journal_trim, self.compensation_replay]
+                if singletons else [])
         self.tree = ServiceTree([self.store_service, self.processor, self.alerts,
                                  self.backoffice, *once, *self.listeners, self.http],
                                 reactor=reactor, stop_budget=config.shutdown_grace + 10.0)
 
     def _store(self) -> Store | None:
         return self.store_service.store
+
+    def _replica_health(self) -> dict[str, str]:
+        """With durable acknowledgement: which primaries' writes did not reach their replicas
+        at the last probe (a cluster's by address), or "ok"."""
+        store = self.store_service.store
+        if not self.config.redis.acknowledge_after_replicas or store is None:
+            return {}
+        short = store.short_of_replicas()
+        return {"replicas": "short on " + ", ".join(short) if short else "ok"}
+
+    def _compensator(self) -> Compensator | None:
+        processor = self.processor.processor
+        return None if processor is None else processor.compensator
 
     def _store_client(self):
         """The Redis client that holds tokens made at run time; None while the store is down."""
@@ -418,5 +437,6 @@ class Gateway:
         store_ok = self.store_service.healthy
         # Till health is Redis's: the back office is reported, never a reason for a 503.
         return self.running and store_ok, {"redis": "up" if store_ok else "down",
+                                           **self._replica_health(),
                                            "config": self.reloader.state(),
                                            **self.backoffice.health(), **self.ecards.health()}

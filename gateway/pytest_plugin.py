@@ -252,14 +252,17 @@ class InProcessGateway:
 @pytest.fixture
 def tillgate_inprocess_factory(request: pytest.FixtureRequest, tmp_path: Path,
                                tillgate_base_config: Path) -> Iterator[Callable[..., Any]]:
-    """`await start(redis_url=None, extra="", **listener_overrides) -> InProcessGateway`.
+    """`await start(redis_url=None, extra="", redis_settings=None, **listener_overrides)
+    -> InProcessGateway`.
 
+    `redis_settings` are added to `[redis]` (e.g. `acknowledge_after_replicas`).
     `listener_overrides` change the first listener (e.g. `framing="tpdu"`, `max_in_flight=1`).
     Needs a running asyncio Twisted reactor (pytest-twisted, `--reactor=asyncio`).
     """
     started: list[Any] = []
 
     async def start(redis_url: str | None = None, extra: str = "",
+                    redis_settings: dict[str, Any] | None = None,
                     **listener_overrides: Any) -> InProcessGateway:
         import tomllib
 
@@ -276,6 +279,7 @@ def tillgate_inprocess_factory(request: pytest.FixtureRequest, tmp_path: Path,
         data = tomllib.loads(config_text(tillgate_base_config, data_dir=str(workdir / "var"),
                                          ports=ports, redis_url=url, extra=extra))
         data["listeners"][0].update(listener_overrides)
+        data.setdefault("redis", {}).update(redis_settings or {})
         gateway = Gateway(reactor, parse_config(data, "tillgate_inprocess_factory"))
         await gateway.start()
         started.append(gateway)

@@ -99,13 +99,14 @@ class FeedReader:
 
         With `redis.acknowledge_after_replicas`, a batch is handed over only once it is on
         that many replicas: SQL must not keep an entry that a failover then loses (the tills
-        were refused it, and its compensating reversal finds nothing to undo). Until then it
-        stays pending, read again at the next try (StoreError: the consumer backs off)."""
+        were refused it, and its compensating reversal finds nothing to undo). On a cluster,
+        each primary a batch's streams are on is asked about its own replicas. Until then the
+        batch stays pending, read again at the next try (StoreError: the consumer backs off)."""
         batch = await self._read(block_ms)
-        ack = self.store.replica_ack
-        if batch and ack is not None and not await ack.settled(self.store.client):
+        if batch and not await self.store.replicated({entry.stream for entry in batch}):
             self._own_pending = True
-            raise StoreError(f"feed entries not yet on {ack.replicas} replica(s)")
+            raise StoreError("feed entries not yet on the replicas "
+                             "redis.acknowledge_after_replicas wants")
         return batch
 
     async def _read(self, block_ms: int | None) -> list[FedEntry]:

@@ -202,6 +202,9 @@ class RedisConfig:
     # to have its writes (one WAIT per batch), at most acknowledge_timeout_ms; 0 = no waiting.
     acknowledge_after_replicas: int = 0
     acknowledge_timeout_ms: int = 1000
+    # Request records in the packed layout (docs/ledger.md "Request records"): cheaper to write;
+    # every gateway must read it first (any version since this one does), so off by default.
+    packed_records: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +414,7 @@ def _read_redis(s: Section) -> RedisConfig:
         server_binary=s.string("server_binary", None),
         acknowledge_after_replicas=s.integer("acknowledge_after_replicas", 0, minimum=0),
         acknowledge_timeout_ms=s.integer("acknowledge_timeout_ms", 1000, minimum=1),
+        packed_records=s.boolean("packed_records", False),
     )
     if cfg.acknowledge_after_replicas and not cfg.url:
         s.error("acknowledge_after_replicas", "needs redis.url: the embedded redis-server has "

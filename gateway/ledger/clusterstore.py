@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -206,6 +207,15 @@ class ClusterStore(Store):
         # that much longer).
         self.clock_offset = max((s.clock_offset for s in self.shards()), default=0.0)
         return bool(results) and all(results)
+
+    def short_of_replicas(self) -> list[str]:
+        return [address for address in dict.fromkeys(self.slots)
+                if self.nodes[address].unreplicated]
+
+    async def replicated(self, keys: Iterable[str]) -> bool:
+        """Each primary holding one of `keys` asked on its own (WAIT counts its replicas)."""
+        primaries = {self.slots[feed.key_slot(key)] for key in keys}
+        return all(await asyncio.gather(*(self.nodes[a].replicated(()) for a in primaries)))
 
     async def close(self) -> None:
         if self._refreshing is not None:

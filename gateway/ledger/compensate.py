@@ -14,8 +14,11 @@ approved, and the operation moves value. A retransmission (claim 1) of an earlie
 approval is never reversed, and voids and reversals are never undone (a till repeats those
 until answered, and a repeat changes nothing).
 
-Pending reversals live in memory: a gateway killed with some pending loses them (see the
-limits in docs/scaling.md).
+Each pending reversal is written to Redis before the 96 goes out and deleted once answered
+(gateway/ledger/pendingundo.py), so a gateway killed meanwhile leaves it for the next start, or
+worker 0's periodic pass (CompensationReplay), to send. A reversal is sent only while the store
+answers with the replicas it needs (`Store.ping`): one sent without them would be refused in
+turn. It is keyed (`<key>|undo`), so sending it twice reverses once.
 """
 
 from __future__ import annotations
@@ -23,21 +26,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 import msgpack
 
+from gateway.ledger import pendingundo
+from gateway.ledger.cards import card_id
+from gateway.ledger.pendingundo import PendingUndo
+from gateway.ledger.store import Store, StoreError
 from gateway.metrics import families as metrics
 from protocols.model import RC, Op, Request, Result, mask_card
 
 log = logging.getLogger(__name__)
 
 # What a refused request may have moved and a reversal can take back.
+# A transfer only when its first step was refused (Processor._undo_transfer_out).
 UNDOABLE = frozenset({Op.ACTIVATE, Op.ACTIVATE_PREVALUED, Op.RELOAD, Op.REDEEM, Op.REFUND,
-                      Op.CASHOUT, Op.EARN, Op.ADD_POINTS, Op.RETURN, Op.REDEEM_POINTS})
-UNDO_SUFFIX = "|undo"  # the compensating reversal's request key: the original's plus this
-COMPENSATION = "compensation"  # Request.extras flag: the reversal of a request answered 96
+                      Op.CASHOUT, Op.EARN, Op.ADD_POINTS, Op.RETURN, Op.REDEEM_POINTS,
+                      Op.TRANSFER})
 
 
 def claim_reply(reply: Any) -> tuple[bool, Any]:
@@ -47,6 +53,13 @@ def claim_reply(reply: Any) -> tuple[bool, Any]:
         return False, None
     claim = reply[0][0] if isinstance(reply[0], list) else reply[0]
     return isinstance(claim, int) and claim == 0, reply[1]
+
+
+def card_reply(reply: Any) -> tuple[bool, Any]:
+    """A card script call's reply (`[response, 1 if this call applied it]`) as (applied by this
+    call, its packed response if so)."""
+    fresh = isinstance(reply, list) and len(reply) > 1 and reply[1] == 1
+    return fresh, reply[0] if fresh else None
 
 
 def applied_afresh(req: Request, fresh: bool, packed: Any) -> bool:
@@ -61,57 +74,83 @@ def applied_afresh(req: Request, fresh: bool, packed: Any) -> bool:
     return isinstance(outcome, dict) and outcome.get("rc") in RC.APPROVALS
 
 
-def reversal_of(req: Request) -> Request:
-    """The reversal (HOST-SPEC 2.6, no field 4: the whole original) of `req`, from its till."""
-    return replace(req, op=Op.REVERSAL, key=req.key + UNDO_SUFFIX, original_key=req.key,
-                   original_op=req.op, amount=0, pin=None, pin_block=None, invoice=None,
-                   reward=None, advice=True, repeat=False, extras={COMPENSATION: "1"})
-
-
 class Compensator:
-    """Sends each compensating reversal until it is answered with anything but 96."""
+    """Sends each compensating reversal until it is answered with anything but 96.
 
-    def __init__(self, process: Callable[[Request], Awaitable[Result]],
+    `undo(pending)` sends one (Processor.undo_refused); `ready()` says whether the store
+    answers with its replicas (Store.ping), checked before each attempt."""
+
+    def __init__(self, undo: Callable[[PendingUndo], Awaitable[Result]], store: Store,
+                 ready: Callable[[], Awaitable[bool]] | None = None,
                  first_delay: float = 0.2, max_delay: float = 5.0):
-        self.process = process
+        self.undo = undo
+        self.store = store
+        self.ready = ready or store.ping
         self.first_delay = first_delay
         self.max_delay = max_delay
-        self.pending: dict[str, Request] = {}  # reversal key -> reversal
+        self.pending: dict[str, PendingUndo] = {}  # PendingUndo.field -> what is being undone
         self.done: dict[str, str] = {}  # reversal key -> its answer (for tests; last 1000)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def refused(self, req: Request, fresh: bool, packed: Any) -> None:
-        """`req` was refused for want of replicas after the primary ran its card script:
-        `fresh` when that call decided it, `packed` its response."""
+    async def refused(self, req: Request, program: str, fresh: bool, packed: Any) -> None:
+        """`req` (of `program`) was refused for want of replicas after the primary ran its card
+        script: `fresh` when that call decided it, `packed` its response. Returns once the
+        reversal to come is written to Redis (or that failed, logged): before the 96."""
         if not applied_afresh(req, fresh, packed):
             return
-        reversal = reversal_of(req)
-        if reversal.key in self.pending:
+        assert req.card is not None
+        pending = PendingUndo.of(req, card_id(req.card), program)
+        if pending.field in self.pending:
             return
-        self.pending[reversal.key] = reversal
-        metrics.COMPENSATIONS_PENDING.inc()
+        self._start(pending)
         log.warning("%s of %s not acknowledged by replicas: answered 96, reversal queued",
                     req.op.value, mask_card(req.card))
-        task = asyncio.ensure_future(self._undo(reversal))
+        await pendingundo.save(self.store, pending)
+
+    def adopt(self, found: list[PendingUndo]) -> int:
+        """Take over compensations found in Redis (a gateway stopped before they were
+        answered); those already under way here are left alone. Returns how many were new."""
+        new = [pending for pending in found if pending.field not in self.pending]
+        for pending in new:
+            log.warning("compensating reversal of %s (%s %s) found pending in Redis: sending it",
+                        pending.card, pending.op, pending.key)
+            self._start(pending)
+        return len(new)
+
+    def _start(self, pending: PendingUndo) -> None:
+        self.pending[pending.field] = pending
+        metrics.COMPENSATIONS_PENDING.inc()
+        task = asyncio.ensure_future(self._undo(pending))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _undo(self, reversal: Request) -> None:
+    async def _attempt(self, pending: PendingUndo) -> Result | None:
+        """One try: the reversal's answer, or None (the store is not ready, or failed)."""
+        try:
+            if not await self.ready():
+                return None
+            result = await self.undo(pending)
+        except StoreError:
+            return None
+        except Exception:
+            log.exception("compensating reversal of %s failed", pending.card)
+            return None
+        return None if result.code == RC.SYSTEM_ERROR else result
+
+    async def _undo(self, pending: PendingUndo) -> None:
         delay = self.first_delay
-        while True:
-            result = await self.process(reversal)
-            if result.code != RC.SYSTEM_ERROR:
-                break
+        while (result := await self._attempt(pending)) is None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_delay)
-        del self.pending[reversal.key]
+        await pendingundo.forget(self.store, pending)
+        del self.pending[pending.field]
         metrics.COMPENSATIONS_PENDING.dec()
         metrics.COMPENSATIONS.labels("undone" if result.code == RC.APPROVED else "refused").inc()
         if len(self.done) >= 1000:
             self.done.pop(next(iter(self.done)))
-        self.done[reversal.key] = result.code
+        self.done[pending.reversal_key] = result.code
         level = logging.INFO if result.code == RC.APPROVED else logging.WARNING
-        log.log(level, "compensating reversal of %s answered %s%s", mask_card(reversal.card),
+        log.log(level, "compensating reversal of %s answered %s%s", pending.card,
                 result.code, f" ({result.message})" if result.message else "")
 
     async def drain(self, timeout: float) -> bool:

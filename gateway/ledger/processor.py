@@ -27,8 +27,9 @@ import msgpack
 from gateway.config.model import Config, Program, Reseller
 from gateway.ledger import cards, opcounters, rewardkeys, rewardsplit
 from gateway.ledger.checks import INVOICE_OPS, amount_refusal, precheck
-from gateway.ledger.compensate import Compensator, claim_reply
-from gateway.ledger.params import ScriptParams, script_of, to_result
+from gateway.ledger.compensate import Compensator, card_reply, claim_reply
+from gateway.ledger.params import ScriptParams, params_packer, script_of, to_result
+from gateway.ledger.pendingundo import PendingUndo
 from gateway.ledger.resellers import ResellerRules
 from gateway.ledger.runner import BatchRunner
 from gateway.ledger.store import CLAIM_FIRST, Store, StoreError, UnacknowledgedWrite
@@ -54,14 +55,12 @@ class Processor(BatchRunner):
         self.params = self.script_params.build
         self.record_ttl = self.script_params.record_ttl
         self.record_ttl_arg = str(self.record_ttl)  # a script argument: formatted once (Store.run)
-        # script parameters: one Packer kept (msgpack.packb builds one per call: 1.7 -> 0.9 us);
-        # not thread-safe, and needs not be: a Processor runs in its loop's thread only
-        self._pack = msgpack.Packer().pack
+        self._pack = params_packer()  # script parameters, fixed loyalty fields spliced in
         self.velocity = Velocity(config.rules)  # gateway/security/rules.py, docs/security.md
         self.pin_keys = PinKeys(config.security.pin_keys)  # field 52 under terminal keys
         self.alerts = alerts or AlertQueue(store, config.alerts.stream_max)
         # reversals of what was applied but refused for want of replicas (compensate.py)
-        self.compensator = Compensator(self.process)
+        self.compensator = Compensator(self.undo_refused, store)
 
     # -- checks that need no store -------------------------------------------------------------
 
@@ -130,6 +129,51 @@ class Processor(BatchRunner):
         params = self.params(req, program, script, card)
         params["norec"] = 1
         res, _ = await self._run_card(script, req, program, params, velocity=True)
+        return to_result(res, program)
+
+    async def undo_refused(self, pending: PendingUndo) -> Result:
+        """The compensating reversal of a request answered 96 (gateway/ledger/compensate.py):
+        the reversal card script only, by the card's key id (a pending compensation found in
+        Redis has no card number). No claim, invoice check or velocity rule: no till asked, and
+        the script is keyed on `<key>|undo` by itself. A freed invoice number is released and
+        a refused reversal raises `reversal-refused`, as for a till's reversal."""
+        program = self.config.programs.get(pending.program)
+        if program is None:  # not 96: sending it again would not help
+            return Result(RC.INVALID_TRANSACTION, message=f"program {pending.program} is gone")
+        if pending.op == Op.TRANSFER.value:
+            return await self._undo_transfer_out(pending, program)
+        req = pending.reversal()
+        params = self.params(req, program, "reversal", "", ch=pending.cid)
+        rwk = None
+        if program.is_loyalty:  # a reward claim's stock comes back too (_reward_keys)
+            rwk = await self.store.command("HGET", cards.record_key(pending.cid, pending.key),
+                                           "rwk")
+        keys, _ = self._card_call(req, program, params, pending.key, velocity=False,
+                                  reward_keys=rewardkeys.keys_of(rwk.decode()) if rwk else None)
+        packed, _fresh = await self.store.run("reversal", keys, [self._pack(params)])
+        res = msgpack.unpackb(packed)
+        if res.get("freed"):
+            await self.store.run("release", [cards.invoice_key(req.merchant)],
+                                 [res["freed"], pending.key])
+        result = to_result(res, program)
+        if result.code in (RC.INVALID_TRANSACTION, RC.INVALID_AMOUNT):
+            await self._raise_event("reversal-refused", req, 0,
+                                    f"compensating reversal refused: {result.message}")
+        return result
+
+    async def _undo_transfer_out(self, pending: PendingUndo, program: Program) -> Result:
+        """A transfer whose first step (transfer_out) was refused for want of replicas: the
+        target was never credited (the second step is sent only after the first is
+        acknowledged), so the source gets its value and status back (transfer_back), and the
+        transfer's stored answer becomes 05, which a retransmission of it gets."""
+        req = pending.original()
+        params = self.params(req, program, "transfer_back", "", ch=pending.cid,
+                             rc=RC.DO_NOT_HONOUR, msg="not acknowledged by replicas: reversed")
+        keys, _ = self._card_call(req, program, params, None, velocity=False)
+        packed, _fresh = await self.store.run("transfer_back", keys, [self._pack(params)])
+        res = msgpack.unpackb(packed)
+        if res.get("rc") == RC.DO_NOT_HONOUR:  # restored now, or before (a replay)
+            return Result(RC.APPROVED, message="source restored")
         return to_result(res, program)
 
     # -- the store phases ----------------------------------------------------------------------
@@ -227,7 +271,7 @@ class Processor(BatchRunner):
                                              [self._pack(params), str(len(keys)),
                                               self.store.deadline_ms(), *claim_argv])
             except UnacknowledgedWrite as e:  # answered 96: what it did must be undone
-                self.compensator.refused(req, *claim_reply(e.reply))
+                await self.compensator.refused(req, program.id, *claim_reply(e.reply))
                 raise
             claimed, packed = reply[0], reply[1] if len(reply) > 1 else None
         else:  # a Redis Cluster, the merchant's and the card's slots apart: two calls. A claim
@@ -249,8 +293,7 @@ class Processor(BatchRunner):
             try:
                 packed, _fresh = await self.store.run(script, keys, [self._pack(params)])
             except UnacknowledgedWrite as e:  # the card script's [response, 1 if applied now]
-                fresh = isinstance(e.reply, list) and len(e.reply) > 1 and e.reply[1] == 1
-                self.compensator.refused(req, fresh, e.reply[0] if fresh else None)
+                await self.compensator.refused(req, program.id, *card_reply(e.reply))
                 raise
         res = await self._card_outcome(req, packed, card_plan)
         if split:
@@ -414,6 +457,11 @@ class Processor(BatchRunner):
             return Result(RC.LIMIT_EXCEEDED, message="target card")
         return None
 
+    def _deadline(self) -> int:
+        """A transfer step's deadline (`dl`, _prelude.lua `late`): Store.deadline_ms, as a
+        number the script compares with Redis's clock."""
+        return int(self.store.deadline_ms())
+
     async def _transfer(self, req: Request, program: Program, retransmission: bool = False,
                         by_operator: bool = False) -> Result:
         """Balance transfer across two slots (no single script can span them in a cluster).
@@ -441,20 +489,25 @@ class Processor(BatchRunner):
             early = await self._transfer_early_refusal(req.card, target, tprog)
             if early is not None:
                 return early
-        out, _ = await self._run_card("transfer_out", req, program,
-                                      self.params(req, program, "transfer_out", req.card,
-                                                  **waived), velocity=not by_operator)
+        try:
+            out, _ = await self._run_card("transfer_out", req, program,
+                                          self.params(req, program, "transfer_out", req.card,
+                                                      dl=self._deadline(), **waived),
+                                          velocity=not by_operator)
+        except UnacknowledgedWrite as e:  # the source was emptied, the target never credited
+            await self.compensator.refused(req, program.id, *card_reply(e.reply))
+            raise
         if out["rc"] != RC.APPROVED:
             return to_result(out, program)
         moved, moved_points = out.get("amt", 0), out.get("ptsd", 0)
         tparams = self.params(req, tprog, "transfer_in", target, amount=moved,
-                              points=moved_points, pinreq=0)
+                              points=moved_points, pinreq=0, dl=self._deadline())
         got, _ = await self._run_card("transfer_in", req, tprog, tparams)
         if got["rc"] == RC.APPROVED:
             return to_result(got, tprog)
         back, _ = await self._run_card("transfer_back", req, program, self.params(
             req, program, "transfer_back", req.card, rc=got["rc"],
-            msg="target refused: " + got["rc"], **waived))
+            msg="target refused: " + got["rc"], dl=self._deadline(), **waived))
         log.warning("transfer to %s refused with %s; source %s restored", mask_card(target),
                     got["rc"], mask_card(req.card))
         result = to_result(back, program)

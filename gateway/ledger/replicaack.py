@@ -64,6 +64,34 @@ class HeldBatch:
         return held
 
 
+class Unwaited(HeldBatch):
+    """The `held_by` of a call that no WAIT may hold back (`unwaited`): its reply goes to its
+    caller as it arrives, and it alone never makes a batch wait."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:  # no batch, no WAIT
+        self.wait = None
+        self.held = []
+
+    def take(self, call: Any, reply: Any, resolve: Callable[[Any, Any], None],
+             refuse: Callable[[list[tuple[Any, Any]], str], None]) -> None:
+        resolve(call, reply)
+
+
+UNWAITED = Unwaited()
+
+
+def unwaited(reply: Any) -> Any:
+    """Mark a call just queued (`Store.command`/`run`: a call is its own reply, and the batch
+    leaves at the end of the loop turn) to be answered without waiting for replicas: the mark
+    of a pending compensation (gateway/ledger/pendingundo.py), which must be on the primary
+    before a till is told 96, and which replicas that just refused a batch would hold up for
+    `acknowledge_timeout_ms` more."""
+    reply.held_by = UNWAITED
+    return reply
+
+
 class ReplicaAck:
     """Decides which batches need a WAIT and builds it; counts what it refused."""
 
@@ -75,7 +103,8 @@ class ReplicaAck:
 
     @staticmethod
     def writes(batch: list[Any]) -> bool:
-        return any(call.script is not None or call.name not in READ_ONLY for call in batch)
+        return any((call.script is not None or call.name not in READ_ONLY)
+                   and call.held_by is not UNWAITED for call in batch)
 
     def guard(self, batch: list[Any], make_wait: Callable[[tuple[str, ...]], Any]) -> list[Any]:
         """The batch to write: unchanged if it writes nothing, else with a WAIT call appended
@@ -85,7 +114,8 @@ class ReplicaAck:
         wait = make_wait(self.wait_args)
         group = HeldBatch(self, wait)
         for call in batch:
-            call.held_by = group
+            if call.held_by is not UNWAITED:
+                call.held_by = group
         wait.held_by = group
         return [*batch, wait]
 

@@ -283,6 +283,7 @@ class Store:
                  replica_ack: ReplicaAck | None = None):
         self.client = client
         self.replica_ack = replica_ack  # None: answers do not wait for replicas
+        self.unreplicated = False  # the last probe's write did not reach enough replicas
         self.url = url
         self.timeout = timeout
         self.clock_offset = 0.0  # Redis's clock minus ours, seconds (read_clock)
@@ -375,17 +376,32 @@ class Store:
         return True
 
     async def ping(self) -> bool:
-        """Whether the server answers; with durable acknowledgement, also whether it has the
-        replicas it needs connected (with fewer, every write is refused: no working store)."""
+        """Whether the server answers; with durable acknowledgement, also whether a write now
+        reaches the replicas it needs (with fewer, every write is refused: no working store).
+        A write and a WAIT (`ReplicaAck.settled`), not INFO's connected_slaves: a stalled
+        replica stays connected for `repl-timeout` (60 s) while it acknowledges nothing."""
         try:
             await self.read_clock()  # an answer to TIME: the server answers
-            ok = True
             if self.replica_ack is not None:
-                info = await asyncio.wait_for(self.client.info("replication"), self.timeout)
-                ok = int(info.get("connected_slaves", 0)) >= self.replica_ack.replicas
-            return ok
+                self.unreplicated = not await asyncio.wait_for(
+                    self.replica_ack.settled(self.client), self.timeout)
+                return not self.unreplicated
+            return True
         except (TimeoutError, RedisError, OSError):
             return False
+
+    def short_of_replicas(self) -> list[str]:
+        """The primaries whose writes did not reach their replicas at the last probe, for
+        /healthz (one Redis: "primary" or none)."""
+        return ["primary"] if self.unreplicated else []
+
+    async def replicated(self, keys: Iterable[str]) -> bool:
+        """Whether everything the primaries holding `keys` wrote until now is on the replicas
+        durable acknowledgement wants (always, without it): for readers of what others wrote,
+        such as the back office's feed (one Redis: its one primary)."""
+        if self.replica_ack is None:
+            return True
+        return await self.replica_ack.settled(self.client)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -508,16 +524,23 @@ class Store:
 
     def _unacknowledged(self, held: list[tuple[_Call, Any]], reason: str) -> None:
         """Fail the calls of a batch whose writes did not reach enough replicas; each error
-        carries the primary's reply, for the processor to undo what it did."""
-        if not held:
-            return
-        metrics.REDIS_ERRORS.labels("unacknowledged").inc(len(held))
-        message = f"redis at {self.url}: {reason}"
+        carries the primary's reply, for the processor to undo what it did. A call answered
+        with an error ran nothing to wait for (NOSCRIPT, MOVED, ASK, READONLY): it is handled
+        as without a WAIT (loaded or redirected and resent, or failed), not said to be made."""
+        refused = [(call, reply) for call, reply in held if not isinstance(reply, ResponseError)]
         for call, reply in held:
+            if isinstance(reply, ResponseError):
+                self._resolve(call, reply)
+        if not refused:
+            return
+        metrics.REDIS_ERRORS.labels("unacknowledged").inc(len(refused))
+        # What an operator reads too (admin API 503, a command's error line): the write was
+        # made on the primary, unlike a failure to reach Redis, and a failover may lose it.
+        message = (f"redis at {self.url}: the write is not yet on replicas ({reason}); it was "
+                   "made on the primary, and a failover may lose it")
+        for call, reply in refused:
             if not call.done():
                 call.set_exception(UnacknowledgedWrite(message, reply))
-        if self._pipe is not None and any(isinstance(r, ReadOnlyError) for _, r in held):
-            self._pipe.fail("the primary is now a replica")  # reconnect through Sentinel
         error = StoreError(message)
         for listener in self.failure_listeners:  # /healthz turns until the probe says better
             listener(error)

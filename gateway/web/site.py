@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from twisted.web import resource, server
 
+from gateway.ledger.store import UnacknowledgedWrite
 from gateway.reactor import deferred_from_coro
 
 MAX_BODY = 64 * 1024
@@ -278,7 +279,7 @@ class SiteResource(resource.Resource):
         log = logging.getLogger(type(self).__module__)
         log.error("%s: %s %s failed: %s", self.site, request.method.decode(), request.path.decode(
             "ascii", "replace")[:100], failure.getErrorMessage())
-        text = self.unavailable
+        text = NOT_ON_REPLICAS if failure.check(UnacknowledgedWrite) else self.unavailable
         try:
             body = self.renderer.page("error.html", {"title": "Not available", "text": text})
         except Exception as e:  # a broken template must not leave the request unanswered
@@ -288,6 +289,10 @@ class SiteResource(resource.Resource):
         send(request, 503, b"text/html; charset=utf-8", body)
 
 
+# A change the store made on its primary but its replicas did not confirm in time (durable
+# acknowledgement, docs/scaling.md): not "try again", which could apply it twice.
+NOT_ON_REPLICAS = ("The change was made, but the store's replicas have not confirmed it, so a "
+                   "failover could still lose it. Look at the card again before you repeat it.")
 SHARED_TEMPLATES = Path(__file__).parent / "templates"  # what both sites' templates include
 BASE_CSS = Path(__file__).parent / "static" / "base.css"
 

@@ -28,6 +28,17 @@ end
 
 local function num(v) return tonumber(v or 0) or 0 end
 
+-- a.dl: the deadline (epoch milliseconds, Store.deadline_ms) of a script called on its own, not as
+-- `claim+<op>` (whose deadline _claim_card.lua checks): a balance transfer's steps. Run at or after
+-- it (a stalled server running what waited in its socket), the script changes nothing and answers
+-- the error LATE, as claim+<op> does: the gateway has stopped waiting and answered 96.
+local function late()
+  if not a.dl then return nil end
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < a.dl then return nil end
+  return redis.error_reply('LATE run after its deadline: the gateway has answered 96')
+end
+
 -- A retransmission gets the original response again; a late original after its reversal gets 05.
 local function replay()
   local rec = redis.call('HMGET', R, 'resp', 'tomb')
@@ -115,7 +126,24 @@ local function respond(res, undo)
   vel_commit(res)
   local packed = cmsgpack.pack(res)
   -- Nothing is stored for a card that does not exist: random numbers must not create keys.
-  if a.norec ~= 1 and st.status then
+  if a.norec ~= 1 and st.status and a.pr == 1 then
+    -- The packed layout (redis.packed_records, docs/ledger.md "Request records"): the stored
+    -- response and its code, and all else in one msgpack field `u`, one field to write instead
+    -- of a dozen numbers to format and insert. `rc` and the reward's keys stay fields: scripts
+    -- and the gateway read them alone (reward_orphan.lua, the HGET of `rwk` before a void).
+    local u = undo or {}
+    u.op, u.t = a.op, now
+    if a.inv ~= '' then u.inv = a.inv end
+    if num(a.amount) > 0 then u.ramt = a.amount end
+    local rwk = u.rwk
+    u.rwk = nil
+    if rwk then
+      redis.call('HSET', R, 'resp', packed, 'rc', res.rc, 'u', cmsgpack.pack(u), 'rwk', rwk)
+    else
+      redis.call('HSET', R, 'resp', packed, 'rc', res.rc, 'u', cmsgpack.pack(u))
+    end
+    redis.call('EXPIRE', R, a.ttl)
+  elseif a.norec ~= 1 and st.status then
     local fields = { 'resp', packed, 'rc', res.rc, 'op', a.op, 't', now }
     if a.inv and a.inv ~= '' then fields[#fields + 1] = 'inv'; fields[#fields + 1] = a.inv end
     -- the amount asked for (field 4), which a reversal naming this request must repeat (2.6)
@@ -156,7 +184,7 @@ local function apply(op, dv, dp, extra)
   if dv < 0 or dp < 0 then set[#set + 1] = 'ldn'; set[#set + 1] = st.n end
   if extra.last then set[#set + 1] = 'last'; set[#set + 1] = extra.last end
   if extra.tier then st.tier = extra.tier; set[#set + 1] = 'tier'; set[#set + 1] = st.tier end
-  local lots = points_move(op, dp, extra, set)
+  local lots = ly.points_move(op, dp, extra, set)
   redis.call('HSET', S, unpack(set))
   local entry = {
     op = op, card = st.mask or '', ch = a.ch, dv = dv, dp = dp, bal = st.bal, pts = st.pts,
@@ -230,7 +258,7 @@ end
 local function admit(want, pin)
   local rc = gate(want, pin) or vel_check()
   if rc then return rc end
-  expire_due()  -- points due are gone before anything is decided on them
+  ly.expire_due()  -- points due are gone before anything is decided on them
   if pin then return check_pin() end
   return nil
 end
@@ -257,7 +285,7 @@ local function undo(o, op)
   if num(st.bal) + dv < 0 or num(st.pts) + dp < 0 then
     return '12', 'value already spent'
   end
-  local extra = { undo = o.jid, lots = o.lots, earned = EARNED and EARNED[o.op] }
+  local extra = { undo = o.jid, lots = o.lots, earned = ly.EARNED and ly.EARNED[o.op] }
   if o.prev == 'issued' then
     if num(st.ldn) > num(o.n) then return '12', 'spent since activation' end
     extra.status = 'issued'; extra.exp = 0
@@ -271,7 +299,7 @@ local function undo(o, op)
   end
   extra.rw = o.rw
   apply(op, dv, dp, extra)
-  expire_due()  -- points given back to a lot that is due since expire at once, journalled
+  ly.expire_due()  -- points given back to a lot that is due since expire at once, journalled
   redis.call('HSET', O, 'undone', 1)
   if o.rwk and a.rwsplit then return '00', nil, o.rwk end
   if o.rwk then
@@ -283,11 +311,18 @@ local function undo(o, op)
   return '00'
 end
 
+-- A request's record as a map, in either layout (respond): its own fields, and those packed in
+-- `u` (the packed layout) where no field of the same name was set since (undone, tomb, t).
 local function record(key)
   local flat = redis.call('HGETALL', key)
   if #flat == 0 then return nil end
   local o = {}
   for i = 1, #flat, 2 do o[flat[i]] = flat[i + 1] end
+  if o.u then
+    for k, v in pairs(cmsgpack.unpack(o.u)) do
+      if o[k] == nil then o[k] = v end
+    end
+  end
   return o
 end
 

@@ -4,6 +4,6 @@ if r then return r end
 local rc = admit('active', false)
 if rc then return decline(rc) end
 local u = apply('add_points', 0, a.amount, { last = a.key })
-tier_up()
-convert()
+ly.tier_up()
+ly.convert()
 return respond({ rc = '00', amt = a.amount, ptsd = a.amount }, u)

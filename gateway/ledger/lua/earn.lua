@@ -8,10 +8,10 @@ if r then return r end
 local rc = admit('active', false)
 if rc then return decline(rc) end
 local base = a.points
-if a.tp then base = a.tp[tier_at(st.tier)] or 0 end
+if a.tp then base = a.tp[ly.tier_at(st.tier)] or 0 end
 local points = promo_points(base)
 if not st.e1 then redis.call('HSET', S, 'e1', 1) end  -- first purchase promotions: once a card
 local u = apply('earn', 0, points, { last = a.key, promo = promo_ids() })
-tier_up()
-convert()
+ly.tier_up()
+ly.convert()
 return respond({ rc = '00', amt = a.amount, ptsd = points }, u)

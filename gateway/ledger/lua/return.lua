@@ -5,7 +5,7 @@ if r then return r end
 local rc = admit('active', false)
 if rc then return decline(rc) end
 local pts = a.points
-if a.tp then pts = a.tp[tier_at(st.tier)] or 0 end
+if a.tp then pts = a.tp[ly.tier_at(st.tier)] or 0 end
 local back = math.min(pts, num(st.pts))
 local u = apply('return', 0, -back, { last = a.key })
 return respond({ rc = '00', amt = a.amount, ptsd = -back }, u)

@@ -1,5 +1,7 @@
 -- Balance transfer, step 2 on the target card: credit a.amount and a.points (idempotent on the
 -- request key, recorded in the target's slot).
+local too_late = late()
+if too_late then return too_late end
 local r = replay()
 if r then return r end
 local rc = admit('active', false)

@@ -1,6 +1,8 @@
 -- Balance transfer, step 1 on the source card: move all value and points out and mark the card
 -- lost for ever. Step 2 (transfer_in) credits the target in its own slot; if that fails,
 -- transfer_back restores the source. See docs/ledger.md.
+local too_late = late()
+if too_late then return too_late end
 local r = replay()
 if r then return r end
 local rc = admit('active', true)

@@ -28,7 +28,7 @@ from gateway.ledger.clusterstore import ClusterStore
 from gateway.ledger.store import StoreError
 from gateway.reactor import deferred_from_coro
 
-ACK = {"acknowledge_after_replicas": 1, "acknowledge_timeout_ms": 300}
+ACK = {"acknowledge_after_replicas": 1, "acknowledge_timeout_ms": 1000}  # setup writes confirm under load
 SLOT = 0  # the slot whose primary's replica is paused
 
 

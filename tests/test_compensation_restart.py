@@ -28,7 +28,7 @@ def _start_gateway(tmp_path, nodes: LocalSentinelSet) -> RunningGateway:
                                      redis_url=nodes.url)
     text = process.config_path.read_text()
     text = re.sub(r"(?m)^\[redis\]$", "[redis]\ntimeout = 3\nacknowledge_after_replicas = 1\n"
-                  "acknowledge_timeout_ms = 300", text, count=1)
+                  "acknowledge_timeout_ms = 1000", text, count=1)  # setup writes confirm under load
     process.config_path.write_text(text)
     process.start(timeout=30)
     return RunningGateway(process)

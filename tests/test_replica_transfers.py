@@ -24,7 +24,9 @@ from gateway.reactor import deferred_from_coro
 from gateway.testing import GatewayProcess
 from protocols.model import RC, Op
 
-ACK = {"acknowledge_after_replicas": 1, "acknowledge_timeout_ms": 300}
+# Long enough that a replica in sync confirms the setup's writes on a loaded machine (300 ms did
+# not, once: the portal test's login was refused); a stopped replica costs this once per test.
+ACK = {"acknowledge_after_replicas": 1, "acknowledge_timeout_ms": 1500}
 
 
 @pytest_twisted.ensureDeferred

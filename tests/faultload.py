@@ -36,6 +36,11 @@ class Exchange:
     rc: str | None = None  # None: the till got no answer (connection lost, or its time-out)
     seconds: float = 0.0
     why: str = ""  # what ended an unanswered exchange
+    started: float = 0.0  # time.monotonic() as it was sent
+
+    def in_flight_at(self, moment: float) -> bool:
+        """Whether it was sent before `moment` and answered (or given up) after it."""
+        return self.started <= moment <= self.started + self.seconds
 
     def fields(self) -> dict[str, str]:
         return {"id": self.id, "op": "reload", "card": self.card, "amt": str(AMOUNT), **TERM}
@@ -73,14 +78,17 @@ class TillLoad:
     """`tills` threads, each sending reloads to the cards in turn until stopped or cut off.
 
     `reconnect`: a till whose connection fails opens a new one (an outage); otherwise it stops
-    (the gateway was killed). `timeout` is the till's time-out for an answer."""
+    (the gateway was killed). `timeout` is the till's time-out for an answer; `after_96`, how
+    long a till waits before its next request after a `96` (a store refused at once, say
+    connection refused, would otherwise make the tills spin)."""
 
     def __init__(self, port: int, cards: list[str], tills: int = 8, timeout: float = 10.0,
-                 reconnect: bool = False, first_id: int = 1000):
+                 reconnect: bool = False, first_id: int = 1000, after_96: float = 0.0):
         self.port = port
         self.cards = cards
         self.timeout = timeout
         self.reconnect = reconnect
+        self.after_96 = after_96
         self.exchanges: list[Exchange] = []
         self._ids = itertools.count(first_id)
         self._lock = threading.Lock()
@@ -122,7 +130,7 @@ class TillLoad:
                         time.sleep(0.05)
                         continue
                 exchange = self._next(n)
-                started = time.monotonic()
+                exchange.started = time.monotonic()
                 try:
                     exchange.rc = till.exchange(**exchange.fields())["rc"]
                 except (OSError, ConnectionError) as e:
@@ -132,7 +140,9 @@ class TillLoad:
                     if not self.reconnect:
                         return
                 finally:
-                    exchange.seconds = time.monotonic() - started
+                    exchange.seconds = time.monotonic() - exchange.started
+                if exchange.rc == "96" and self.after_96:
+                    self._stop.wait(self.after_96)
         finally:
             if till is not None:
                 till.close()

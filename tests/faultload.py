@@ -27,6 +27,7 @@ from protocols.model import line_request_key
 
 TERM = {"term": "TILL0001", "merch": "STORE0000000001"}
 AMOUNT = 100  # minor units per reload: a card's balance counts its applied reloads
+ISO_PAUSE = 0.01  # seconds between an ISO till's requests (at full speed they load the CPUs)
 
 
 @dataclass
@@ -162,6 +163,70 @@ class TillLoad:
         while not condition():
             assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
             time.sleep(0.02)
+
+
+class IsoLoad:
+    """ISO 8583 tills beside a TillLoad (the simulator's Till: its own codec), each a thread
+    sending a reload of AMOUNT until one is approved, then a redemption (the balance stays
+    within the card's limits) to one card of its own, a new connection after a lost one. It
+    writes down (response code or None, seconds waited) for each request: what the tests hold
+    to is that ISO tills too are answered in time, and approved again after a fault."""
+
+    def __init__(self, gateway: GatewayProcess, cards: list[str], timeout: float,
+                 after_96: float = 0.0):
+        from gateway.config.model import load_config
+        from gateway.sim.target import target_from_config
+
+        config = load_config(gateway.config_path)
+        self.target = target_from_config(config, "iso")
+        self.timeout = timeout
+        self.after_96 = after_96
+        self.answers: list[tuple[str | None, float]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(card,), daemon=True)
+                         for card in cards]
+
+    def __enter__(self) -> IsoLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
+            assert not thread.is_alive(), "an ISO till thread did not end"
+
+    def _run(self, card: str) -> None:
+        from gateway.sim.till import Till
+
+        till: Till | None = None
+        reload = True
+        try:
+            while not self._stop.is_set():
+                if till is None:
+                    try:
+                        till = Till(self.target, timeout=self.timeout)
+                    except OSError:
+                        self._stop.wait(0.05)
+                        continue
+                started = time.monotonic()
+                rc: str | None = None
+                try:
+                    send = till.reload if reload else till.redeem
+                    rc = send(card, AMOUNT).reply.rc  # type: ignore[union-attr]
+                    reload ^= rc == "00"
+                except (OSError, ConnectionError, ValueError):
+                    till.close()
+                    till = None
+                self.answers.append((rc, time.monotonic() - started))
+                self._stop.wait(self.after_96 if rc == "96" else ISO_PAUSE)
+        finally:
+            if till is not None:
+                till.close()
+
+    def answered(self, rc: str) -> int:
+        return sum(1 for got, _ in list(self.answers) if got == rc)
 
 
 def issue_cards(gateway: GatewayProcess, count: int, activate: str = "50.00") -> list[str]:

@@ -155,6 +155,9 @@ class StoreService(AsyncService):
             if downs != self._downs:  # marked down meanwhile: this answer may predate it
                 self._schedule_probe(self.down_probe_interval)
                 return
+            if not ok and self.healthy:  # the probe noticed first: an outage all the same
+                self._mark_down("a probe failed")
+                return
             if ok and not self.healthy:
                 log.warning("store answers again: /healthz answers 200")
                 self._answered_again = time.monotonic()

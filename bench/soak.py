@@ -10,7 +10,10 @@ RSS (/proc VmRSS), Redis's `used_memory` and RSS (INFO memory), its key count, a
 approvals so far. Printed: the table, and for each series the least-squares slope per hour,
 with a verdict (the gateway's judged on the second half: the first minutes are warm-up).
 
-    python bench/soak.py [--minutes 30] [--peak-seconds 15] [--sample 60]
+    python bench/soak.py [--minutes 30] [--peak-seconds 15] [--sample 60] [--rate N]
+
+`--rate`: soak at N requests/s instead of half the peak (the peak is still measured and
+printed), to rerun at the rate of an earlier run on a machine whose load has changed since.
 
 Redis memory is expected to grow with the transactions, by design: each one leaves its request
 record (kept max(35 days, 2 x reversal window) for retransmissions and reversals) and its
@@ -101,6 +104,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--peak-seconds", type=float, default=15.0)
     parser.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="requests/s to soak at (default: half the measured peak)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,7 +134,7 @@ def run(gateway: GatewayProcess, args) -> None:
     peak_run = LoadRun(target, LoadSettings(connections=4, depth=8, duration=args.peak_seconds,
                                             mix=mix), tills, gift, loyalty, limits=limits)
     peak = peak_run.run_blocking().summary()
-    rate = peak["throughput_per_s"] / 2
+    rate = args.rate or peak["throughput_per_s"] / 2
     print(f"peak (closed loop, 4 x 8 in flight, {args.peak_seconds:.0f} s): "
           f"{peak['throughput_per_s']:.0f}/s, p99 {peak['latency_ms']['p99']} ms; "
           f"soak at {rate:.0f}/s for {args.minutes:g} min, mix {MIX} + activations and "

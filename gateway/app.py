@@ -36,7 +36,7 @@ from gateway.embedded_redis import EmbeddedRedis
 from gateway.issuance.ecardqueue import EcardQueue
 from gateway.ledger.compensate import Compensator
 from gateway.ledger.processor import Processor
-from gateway.ledger.store import Store
+from gateway.ledger.store import Store, StoreError
 from gateway.ledger.storeconnect import describe_store
 from gateway.ledger.sweepservice import PointsSweepService
 from gateway.ledger.undoservice import CompensationReplay
@@ -78,7 +78,9 @@ class StoreService(AsyncService):
     Health turns down at the first call that cannot reach Redis (the store tells its failure
     listeners) or when the embedded child exits, and up again when a probe answers: probes run
     every `probe_interval` while healthy and every `down_probe_interval` while not, so /healthz
-    follows an outage within about a second each way.
+    follows an outage within about a second each way. A failed call written (or its connection
+    begun) before the store last answered again says nothing new and is not counted: one begun
+    into a network outage fails only after the network heals.
     """
 
     name = "store"
@@ -96,6 +98,9 @@ class StoreService(AsyncService):
         self.on_recovered: Callable[[Outage], Awaitable[object]] = _nothing
         self.healthy = False
         self.outage: Outage | None = None  # since the store went down, until it answers
+        self.unreported: list[Outage] = []  # ended, their alert not yet queued
+        self._reporting = False
+        self._answered_again = 0.0  # monotonic: when a probe last ended an outage
         self._probe_call = None
         self._probing = False
         self._downs = 0  # times marked down: a probe that began before the last one is stale
@@ -118,6 +123,9 @@ class StoreService(AsyncService):
     def _call_failed(self, error: Exception) -> None:
         if self.supervisor is not None:
             self.supervisor.check()  # a dead child is noticed now, not at the next check
+        began = getattr(error, "began", None)
+        if began is not None and began < self._answered_again:
+            return  # stale: written before the store answered again
         if self.healthy:
             self._mark_down(f"a call failed: {error}")
 
@@ -149,13 +157,18 @@ class StoreService(AsyncService):
             if downs != self._downs:  # marked down meanwhile: this answer may predate it
                 self._schedule_probe(self.down_probe_interval)
                 return
+            if not ok and self.healthy:  # the probe noticed first: an outage all the same
+                self._mark_down("a probe failed")
+                return
             if ok and not self.healthy:
                 log.warning("store answers again: /healthz answers 200")
+                self._answered_again = time.monotonic()
                 self._recovered()
             self.healthy = bool(ok)
             metrics.REDIS_UP.set(1 if ok else 0)
             if ok:
                 metrics.REDIS_PING.observe(time.monotonic() - started)
+                self._report_next()
             self._schedule_probe(self.probe_interval if ok else self.down_probe_interval)
 
         d = deferred_from_coro(self.store.ping())
@@ -165,13 +178,27 @@ class StoreService(AsyncService):
         """Report the outage that just ended (on_recovered raises its alert)."""
         outage, self.outage = self.outage, None
         if outage is not None:
-            deferred_from_coro(self._report(outage))
+            self.unreported.append(outage.end())
+
+    def _report_next(self) -> None:
+        """Raise the alert of the oldest outage not yet reported, one at a time; one that
+        fails (Redis failing again as the alert is queued) is retried after the next probe
+        that answers, so no outage goes unreported."""
+        if self.unreported and not self._reporting:
+            self._reporting = True
+            deferred_from_coro(self._report(self.unreported[0]))
 
     async def _report(self, outage: Outage) -> None:
         try:
             await self.on_recovered(outage)
+            self.unreported.remove(outage)
+        except StoreError as e:  # Redis failed again: the alert waits for it
+            log.warning("the store's outage not reported yet (%s); retried once it answers", e)
         except Exception:  # the alert is a report; the store is up again without it
+            self.unreported.remove(outage)
             log.exception("reporting the store's outage failed")
+        finally:
+            self._reporting = False
 
     async def stop(self) -> None:
         if self._probe_call is not None and self._probe_call.active():

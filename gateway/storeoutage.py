@@ -10,6 +10,7 @@ the tills were answered `96` meanwhile.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -26,10 +27,18 @@ class Outage:
     began: float  # monotonic, for its length
     began_at: float  # epoch seconds, for the operator
     refused_before: int  # requests answered 96 for a store failure before it began
+    ended: float | None = None  # monotonic, once Redis answers again
+    refused_after: int = 0  # requests answered 96 for a store failure when it ended
 
     @classmethod
     def begin(cls) -> Outage:
         return cls(time.monotonic(), time.time(), STORE_DOWN_LOG.total)
+
+    def end(self) -> Outage:
+        """This outage, ended now: its alert says the same however late it is raised (it is
+        retried if Redis fails again as it is queued)."""
+        return dataclasses.replace(self, ended=time.monotonic(),
+                                   refused_after=STORE_DOWN_LOG.total)
 
     @property
     def key(self) -> str:
@@ -38,8 +47,10 @@ class Outage:
 
     def alert(self, store: str, now: float) -> Alert:
         """The alert for this outage, ended now; `store` names the Redis (no password)."""
-        seconds = time.monotonic() - self.began
-        refused = STORE_DOWN_LOG.total - self.refused_before
+        if self.ended is None:
+            return self.end().alert(store, now)
+        seconds = self.ended - self.began
+        refused = self.refused_after - self.refused_before
         began = dt.datetime.fromtimestamp(self.began_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return Alert.for_gateway(
             REDIS_UNREACHABLE_ALERT, f"{store} did not answer for {seconds:.1f} s from {began}; "

@@ -27,6 +27,7 @@ from protocols.model import line_request_key
 
 TERM = {"term": "TILL0001", "merch": "STORE0000000001"}
 AMOUNT = 100  # minor units per reload: a card's balance counts its applied reloads
+ISO_PAUSE = 0.01  # seconds between an ISO till's requests (at full speed they load the CPUs)
 
 
 @dataclass
@@ -36,6 +37,11 @@ class Exchange:
     rc: str | None = None  # None: the till got no answer (connection lost, or its time-out)
     seconds: float = 0.0
     why: str = ""  # what ended an unanswered exchange
+    started: float = 0.0  # time.monotonic() as it was sent
+
+    def in_flight_at(self, moment: float) -> bool:
+        """Whether it was sent before `moment` and answered (or given up) after it."""
+        return self.started <= moment <= self.started + self.seconds
 
     def fields(self) -> dict[str, str]:
         return {"id": self.id, "op": "reload", "card": self.card, "amt": str(AMOUNT), **TERM}
@@ -73,14 +79,17 @@ class TillLoad:
     """`tills` threads, each sending reloads to the cards in turn until stopped or cut off.
 
     `reconnect`: a till whose connection fails opens a new one (an outage); otherwise it stops
-    (the gateway was killed). `timeout` is the till's time-out for an answer."""
+    (the gateway was killed). `timeout` is the till's time-out for an answer; `after_96`, how
+    long a till waits before its next request after a `96` (a store refused at once, say
+    connection refused, would otherwise make the tills spin)."""
 
     def __init__(self, port: int, cards: list[str], tills: int = 8, timeout: float = 10.0,
-                 reconnect: bool = False, first_id: int = 1000):
+                 reconnect: bool = False, first_id: int = 1000, after_96: float = 0.0):
         self.port = port
         self.cards = cards
         self.timeout = timeout
         self.reconnect = reconnect
+        self.after_96 = after_96
         self.exchanges: list[Exchange] = []
         self._ids = itertools.count(first_id)
         self._lock = threading.Lock()
@@ -122,7 +131,7 @@ class TillLoad:
                         time.sleep(0.05)
                         continue
                 exchange = self._next(n)
-                started = time.monotonic()
+                exchange.started = time.monotonic()
                 try:
                     exchange.rc = till.exchange(**exchange.fields())["rc"]
                 except (OSError, ConnectionError) as e:
@@ -132,7 +141,9 @@ class TillLoad:
                     if not self.reconnect:
                         return
                 finally:
-                    exchange.seconds = time.monotonic() - started
+                    exchange.seconds = time.monotonic() - exchange.started
+                if exchange.rc == "96" and self.after_96:
+                    self._stop.wait(self.after_96)
         finally:
             if till is not None:
                 till.close()
@@ -152,6 +163,70 @@ class TillLoad:
         while not condition():
             assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
             time.sleep(0.02)
+
+
+class IsoLoad:
+    """ISO 8583 tills beside a TillLoad (the simulator's Till: its own codec), each a thread
+    sending a reload of AMOUNT until one is approved, then a redemption (the balance stays
+    within the card's limits) to one card of its own, a new connection after a lost one. It
+    writes down (response code or None, seconds waited) for each request: what the tests hold
+    to is that ISO tills too are answered in time, and approved again after a fault."""
+
+    def __init__(self, gateway: GatewayProcess, cards: list[str], timeout: float,
+                 after_96: float = 0.0):
+        from gateway.config.model import load_config
+        from gateway.sim.target import target_from_config
+
+        config = load_config(gateway.config_path)
+        self.target = target_from_config(config, "iso")
+        self.timeout = timeout
+        self.after_96 = after_96
+        self.answers: list[tuple[str | None, float]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(card,), daemon=True)
+                         for card in cards]
+
+    def __enter__(self) -> IsoLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
+            assert not thread.is_alive(), "an ISO till thread did not end"
+
+    def _run(self, card: str) -> None:
+        from gateway.sim.till import Till
+
+        till: Till | None = None
+        reload = True
+        try:
+            while not self._stop.is_set():
+                if till is None:
+                    try:
+                        till = Till(self.target, timeout=self.timeout)
+                    except OSError:
+                        self._stop.wait(0.05)
+                        continue
+                started = time.monotonic()
+                rc: str | None = None
+                try:
+                    send = till.reload if reload else till.redeem
+                    rc = send(card, AMOUNT).reply.rc  # type: ignore[union-attr]
+                    reload ^= rc == "00"
+                except (OSError, ConnectionError, ValueError):
+                    till.close()
+                    till = None
+                self.answers.append((rc, time.monotonic() - started))
+                self._stop.wait(self.after_96 if rc == "96" else ISO_PAUSE)
+        finally:
+            if till is not None:
+                till.close()
+
+    def answered(self, rc: str) -> int:
+        return sum(1 for got, _ in list(self.answers) if got == rc)
 
 
 def issue_cards(gateway: GatewayProcess, count: int, activate: str = "50.00") -> list[str]:

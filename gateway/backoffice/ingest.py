@@ -24,6 +24,7 @@ import msgpack
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.backoffice import summaries
+from gateway.backoffice.chunks import chunked
 from gateway.backoffice.feed import FedEntry
 from gateway.backoffice.schema import cards, journal_entries
 
@@ -107,8 +108,7 @@ async def ingest(engine: AsyncEngine, batch: list[FedEntry],
     dialect = engine.dialect.name
     async with engine.begin() as conn:
         inserted: set[tuple[Any, ...]] = set()
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start:start + CHUNK]
+        for chunk in chunked(rows, CHUNK):  # a few row counts: few statements (chunks.py)
             answer = await conn.exec_driver_sql(insert_entries(dialect, len(chunk)),
                                                 tuple(v for row in chunk for v in row))
             inserted.update(tuple(r) for r in answer.all())

@@ -67,7 +67,14 @@ CARD_SCRIPT_SLOT = "--! card script\n"
 
 
 class StoreError(RuntimeError):
-    """The store could not be reached, or answered with an error."""
+    """The store could not be reached, or answered with an error.
+
+    `began`, for a failure to reach it: when the failed calls were written or their connection
+    begun (the loop's clock, time.monotonic), so that a listener can tell a failure that
+    predates the store answering again (a connection begun during a network outage, failing
+    after it) from a new one."""
+
+    began: float | None = None
 
 
 class UnacknowledgedWrite(StoreError):
@@ -293,6 +300,7 @@ class Store:
         self._pipe: _Pipe | None = None
         self._open_pipes: set[_Pipe] = set()  # the pipe, and retired ones still waiting
         self._opening: list[_Call] | None = None  # calls waiting for the pipe being opened
+        self._opening_began = 0.0  # when that pipe's connection was begun (loop time)
         self._reloading: dict[str, list[_Call]] = {}  # script -> calls to resend once loaded
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -334,7 +342,7 @@ class Store:
             await store.read_clock()  # an answer to TIME: the server answers
         except (TimeoutError, RedisError, OSError) as e:
             await store.close()
-            raise StoreError(f"redis at {url} does not answer: {e or type(e).__name__}") from None
+            raise StoreError(f"redis at {url} does not answer: {_reason(e, timeout)}") from None
         return store
 
     @property
@@ -476,6 +484,7 @@ class Store:
             self._opening.extend(batch)
         else:
             self._opening = batch
+            self._opening_began = self.loop.time()
             self._spawn(self._open_pipe())
 
     def _spawn(self, coro: Any) -> None:
@@ -491,8 +500,9 @@ class Store:
         except (TimeoutError, RedisError, OSError) as e:
             await connection.disconnect(nowait=True)
             held, self._opening = self._opening or [], None
-            self._fail(held, StoreError(f"redis at {self.url}: {e or type(e).__name__}"),
-                       "timeout" if isinstance(e, TimeoutError) else "connection")
+            self._fail(held, StoreError(f"redis at {self.url}: {_reason(e, self.timeout)}"),
+                       "timeout" if isinstance(e, TimeoutError) else "connection",
+                       self._opening_began)
             return
         self._pipe = _Pipe(self, connection)
         held, self._opening = self._opening or [], None
@@ -503,13 +513,18 @@ class Store:
                      kind: str) -> None:
         if self._pipe is pipe:
             self._pipe = None
-        self._fail(waiting, error, kind)
+        calls = list(waiting)  # written in order: the first was written first
+        began = calls[0].deadline - self.timeout if calls else None
+        self._fail(calls, error, kind, began)
 
-    def _fail(self, calls: Any, error: StoreError, kind: str) -> None:
-        """Fail `calls`, counted under `kind` (timeout | connection: metrics.REDIS_ERROR_KINDS)."""
+    def _fail(self, calls: Any, error: StoreError, kind: str,
+              began: float | None = None) -> None:
+        """Fail `calls`, counted under `kind` (timeout | connection: metrics.REDIS_ERROR_KINDS);
+        `began`: when the first of them was written, or their connection begun."""
         calls = [call for call in calls if not call.done()]  # not those failed before
         if not calls:  # a pipe closed with nothing waiting: nobody was refused
             return
+        error.began = began
         metrics.REDIS_ERRORS.labels(kind).inc(len(calls))
         for call in calls:
             if not call.done():
@@ -592,12 +607,20 @@ class Store:
             async with asyncio.timeout(self.timeout):
                 await self.client.script_load(script.source)
         except (TimeoutError, RedisError, OSError) as e:
-            error = StoreError(f"redis at {self.url}: {e or type(e).__name__}")
+            error = StoreError(f"redis at {self.url}: {_reason(e, self.timeout)}")
             self._fail(self._reloading.pop(script.name), error,
                        "timeout" if isinstance(e, TimeoutError) else "connection")
             return
         for call in self._reloading.pop(script.name):
             self._enqueue(call)
+
+
+def _reason(error: BaseException, timeout: float) -> str:
+    """Why a connection or call failed, never blank: asyncio.timeout's TimeoutError says
+    nothing of itself (the log read "redis at ...: " through a network outage)."""
+    if isinstance(error, TimeoutError) and not str(error):
+        return f"no answer within {timeout} s"
+    return str(error) or type(error).__name__
 
 
 def pack_command(args: tuple[Any, ...]) -> bytes:

@@ -28,7 +28,8 @@ from gateway.ledger.clusterstore import ClusterStore
 from gateway.ledger.store import StoreError
 from gateway.reactor import deferred_from_coro
 
-ACK = {"acknowledge_after_replicas": 1, "acknowledge_timeout_ms": 1000}  # setup writes confirm under load
+# 1,000 ms: the setup's writes are confirmed on a loaded machine too
+ACK = {"acknowledge_after_replicas": 1, "acknowledge_timeout_ms": 1000}
 SLOT = 0  # the slot whose primary's replica is paused
 
 

@@ -229,6 +229,25 @@ class IsoLoad:
         return sum(1 for got, _ in list(self.answers) if got == rc)
 
 
+def retransmit_or_reverse(port: int,
+                          refused: list[Exchange]) -> tuple[list[Exchange], list[Exchange]]:
+    """What a till does with the requests it was answered 96: half of them sent again (each
+    must now be approved: 00), half reversed (each reversal approved). Returns (retransmitted,
+    reversed), for the checks of what the ledger holds afterwards."""
+    retransmitted, reversed_ = refused[::2], refused[1::2]
+    till = TillConnection(port, timeout=10)
+    try:
+        for exchange in retransmitted:
+            assert till.exchange(**exchange.fields())["rc"] == "00", exchange
+        for n, exchange in enumerate(reversed_):
+            answer = till.exchange(id=str(900000 + n), op="reverse", card=exchange.card,
+                                   orig=exchange.id, **TERM)
+            assert answer["rc"] == "00", (exchange, answer)
+    finally:
+        till.close()
+    return retransmitted, reversed_
+
+
 def issue_cards(gateway: GatewayProcess, count: int, activate: str = "50.00") -> list[str]:
     """Issue `count` activated gift cards with the CLI; their numbers."""
     out = gateway.workdir / "cards.csv"

@@ -6,39 +6,18 @@ pending compensations in Redis and reverses each refused request exactly once.""
 
 from __future__ import annotations
 
-import re
 import subprocess
-import time
 
 import msgpack
 import redis
+from replicagateway import start_gateway, wait_for
 
 from gateway.embedded_sentinel import LocalSentinelSet
 from gateway.ledger import cards
-from gateway.pytest_plugin import RunningGateway, default_base_config
 from gateway.sim.messages import Exchange
-from gateway.testing import GatewayProcess
 
 START = 10_000
 PENDING = "{feed}:undo"  # one Redis: the pending compensations' hash (pendingundo.pending_key)
-
-
-def _start_gateway(tmp_path, nodes: LocalSentinelSet) -> RunningGateway:
-    process = GatewayProcess.prepare(tmp_path / "gw", base=default_base_config(),
-                                     redis_url=nodes.url)
-    text = process.config_path.read_text()
-    text = re.sub(r"(?m)^\[redis\]$", "[redis]\ntimeout = 3\nacknowledge_after_replicas = 1\n"
-                  "acknowledge_timeout_ms = 1000", text, count=1)  # setup writes confirm under load
-    process.config_path.write_text(text)
-    process.start(timeout=30)
-    return RunningGateway(process)
-
-
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.1)
 
 
 def _journal(client: redis.Redis, card: str) -> list[dict]:
@@ -57,7 +36,8 @@ def _balance(client: redis.Redis, card: str) -> int:
 
 def test_pending_compensations_survive_a_kill_9_of_the_gateway(tmp_path, tillgate_sentinel):
     nodes: LocalSentinelSet = tillgate_sentinel
-    gateway = _start_gateway(tmp_path, nodes)
+    # 1,000 ms: the setup's writes are confirmed on a loaded machine too
+    gateway = start_gateway(tmp_path / "gw", nodes, 1, timeout_ms=1000)
     primary = redis.Redis(port=nodes.primary.port)
     try:
         issued = [gateway.issue_card("gift").number for _ in range(3)]
@@ -85,7 +65,7 @@ def test_pending_compensations_survive_a_kill_9_of_the_gateway(tmp_path, tillgat
         gateway.process.process.wait()
         nodes.restart_as_replica(nodes.replica, nodes.primary)
         gateway.process.start(timeout=30)  # same config and data directory
-        _wait(lambda: primary.hlen(PENDING) == 0, 30, "pending compensations answered")
+        wait_for(lambda: primary.hlen(PENDING) == 0, 30, "pending compensations answered")
         assert "found pending in Redis" in gateway.process.log
 
         for card in issued:

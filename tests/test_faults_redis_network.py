@@ -27,13 +27,12 @@ import pytest
 from chaosproxy import ChaosProxy
 from faultload import (
     AMOUNT,
-    TERM,
     IsoLoad,
-    TillConnection,
     TillLoad,
     issue_cards,
     journal_keys,
     request_key,
+    retransmit_or_reverse,
     tillgate,
 )
 
@@ -161,17 +160,7 @@ def _outages_under_load(gateway: GatewayProcess, proxy: ChaosProxy, redis_url: s
     assert not ran_anyway, f"{len(ran_anyway)} requests answered 96 were applied"
     ran_unknown = sum(1 for e in unknown if request_key(e.id) in journal)
     # Half of the refused requests retransmitted, half reversed (what a till does with 96).
-    retransmitted, reversed_ = refused[::2], refused[1::2]
-    till = TillConnection(gateway.ports["line"], timeout=10)
-    try:
-        for exchange in retransmitted:
-            assert till.exchange(**exchange.fields())["rc"] == "00", exchange
-        for n, exchange in enumerate(reversed_):
-            answer = till.exchange(id=str(900000 + n), op="reverse", card=exchange.card,
-                                   orig=exchange.id, **TERM)
-            assert answer["rc"] == "00", (exchange, answer)
-    finally:
-        till.close()
+    retransmitted, reversed_ = retransmit_or_reverse(gateway.ports["line"], refused)
 
     journal = journal_keys(redis_url, cards)
     for exchange in [*approved, *retransmitted]:

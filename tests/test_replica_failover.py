@@ -15,17 +15,16 @@ import re
 import signal
 import subprocess
 import threading
-import time
 import urllib.request
 from dataclasses import dataclass, field
 
 import msgpack
 import redis
+from replicagateway import start_gateway, wait_for
 
 from gateway.embedded_sentinel import LocalSentinelSet
 from gateway.ledger import cards
-from gateway.pytest_plugin import RunningGateway, default_base_config
-from gateway.testing import GatewayProcess
+from gateway.pytest_plugin import RunningGateway
 
 FILLER = 48 * 1024 * 1024  # more than loopback socket buffers hold, less than the output limit
 START = 50_000  # each card's activation, minor units (the gift max_balance is 500.00)
@@ -58,24 +57,6 @@ class Load:
                     self.approved[card].append(done.seq)
 
 
-def _start_gateway(tmp_path, nodes: LocalSentinelSet, replicas: int) -> RunningGateway:
-    process = GatewayProcess.prepare(tmp_path / "gw", base=default_base_config(),
-                                     redis_url=nodes.url)
-    text = process.config_path.read_text()
-    text = re.sub(r"(?m)^\[redis\]$", "[redis]\ntimeout = 3\nacknowledge_after_replicas = "
-                  f"{replicas}\nacknowledge_timeout_ms = 500", text, count=1)
-    process.config_path.write_text(text)
-    process.start(timeout=30)
-    return RunningGateway(process)
-
-
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.1)
-
-
 def _metric(gateway: RunningGateway, name: str) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{gateway.ports['http']}/metrics",
                                 timeout=5) as r:
@@ -97,7 +78,7 @@ def _redeems(client: redis.Redis, card: str) -> tuple[list[str], int]:
 
 
 def _kill_primary_under_load(tmp_path, nodes: LocalSentinelSet, replicas: int):
-    gateway = _start_gateway(tmp_path, nodes, replicas)
+    gateway = start_gateway(tmp_path / "gw", nodes, replicas, timeout_ms=500)
     try:
         issued = [gateway.issue_card("gift").number for _ in range(TILLS)]
         with gateway.till("iso") as till:
@@ -108,13 +89,13 @@ def _kill_primary_under_load(tmp_path, nodes: LocalSentinelSet, replicas: int):
         for t in threads:
             t.start()
         try:
-            _wait(lambda: sum(map(len, load.approved.values())) >= 50, 30, "approvals")
+            wait_for(lambda: sum(map(len, load.approved.values())) >= 50, 30, "approvals")
             old = nodes.primary_port()
             nodes.replica.signal(signal.SIGSTOP)  # it copies nothing now
             with redis.Redis(port=old) as primary:
                 primary.set("filler", b"x" * FILLER)  # fills the replication socket
                 seen = sum(load.answers.values())
-                _wait(lambda: sum(load.answers.values()) >= seen + 20, 30, "answers meanwhile")
+                wait_for(lambda: sum(load.answers.values()) >= seen + 20, 30, "answers meanwhile")
             victim = nodes.kill_primary()
             nodes.replica.signal(signal.SIGCONT)
             new = nodes.wait_for_failover(old)
@@ -122,14 +103,14 @@ def _kill_primary_under_load(tmp_path, nodes: LocalSentinelSet, replicas: int):
             if replicas:  # WAIT needs a replica: the lost machine is replaced
                 nodes.restart_as_replica(victim, new)
             after = sum(map(len, load.approved.values()))
-            _wait(lambda: sum(map(len, load.approved.values())) >= after + 30, 30,
+            wait_for(lambda: sum(map(len, load.approved.values())) >= after + 30, 30,
                   "approvals after the failover")
         finally:
             load.stop.set()
             for t in threads:
                 t.join(30)
         assert gateway.process.process is not None and gateway.process.process.poll() is None
-        _wait(lambda: _metric(gateway, "tillgate_compensations_pending") == 0, 30,
+        wait_for(lambda: _metric(gateway, "tillgate_compensations_pending") == 0, 30,
               "compensations done")
         audit = subprocess.run(gateway.process.command("audit"), capture_output=True,
                                text=True, timeout=120)
@@ -166,6 +147,5 @@ def test_kill_primary_without_acknowledgement_loses_approvals(tmp_path, tillgate
     print(f"\nacknowledge_after_replicas = 0: {lost} of {approvals} acknowledged approvals "
           f"lost in the failover; answers {load.answers}; audit: "
           f"{audit.stdout.strip().splitlines()[-2:] if audit.returncode else 'clean'}")
-
 
 

@@ -7,6 +7,7 @@
 -- step 2 of 3 (a.rwsplit, gateway/ledger/rewardsplit.py): reward_reserve.lua has checked the
 -- reward and taken its item (a.rwpts its cost, a.rwtier the tier it needs, a.rwkey its key) and
 -- reward_settle.lua writes the claims line or gives the item back after this answer.
+--! include _reward_checks.lua
 
 -- Is tier `have` at least tier `need`? a.tn: the program's tier names, lowest first (the tiers'
 -- parameters, gateway/ledger/loyalty.py); no tier is below every tier. Without tiers configured a
@@ -27,17 +28,11 @@ if a.rwsplit then
   W, cost, tier = a.rwkey, num(a.rwpts), a.rwtier
 else
   W, CL = KEYS[a.rwk], KEYS[a.rwk + 1]
-  rw = redis.call('HMGET', W, 'on', 'pts', 'stock', 'from', 'to', 'clubs', 'tier')
+  rw = redis.call('HMGET', W, unpack(REWARD_FIELDS))
   if rw[1] then
-    if rw[1] ~= '1' then return decline('12', 'reward disabled') end
+    local refused, why = reward_refusal(rw)
+    if refused then return decline(refused, why) end
     cost = num(rw[2])
-    if (num(rw[4]) > 0 and a.today < num(rw[4])) or (num(rw[5]) > 0 and a.today > num(rw[5])) then
-      return decline('12', 'reward not valid today')
-    end
-    local clubs = rw[6] or ''
-    if clubs ~= '' and not string.find(',' .. clubs .. ',', ',' .. a.merch .. ',', 1, true) then
-      return decline('58', 'reward not claimable here')
-    end
     tier = rw[7]
   elseif num(a.rwdef) > 0 then
     cost = num(a.rwdef)

@@ -26,18 +26,13 @@ local function keep(fields)
 end
 local function refuse(rc, msg) return keep({ 'st', 'refused', 'rc', rc, 'msg', msg }) end
 
-local rw = redis.call('HMGET', W, 'on', 'pts', 'stock', 'from', 'to', 'clubs', 'tier')
+--! include _reward_checks.lua
+local rw = redis.call('HMGET', W, unpack(REWARD_FIELDS))
 local cost, tier, took, counted = 0, '', 0, 0
 if rw[1] then
-  if rw[1] ~= '1' then return refuse('12', 'reward disabled') end
+  local refused, why = reward_refusal(rw)
+  if refused then return refuse(refused, why) end
   cost = num(rw[2])
-  if (num(rw[4]) > 0 and a.today < num(rw[4])) or (num(rw[5]) > 0 and a.today > num(rw[5])) then
-    return refuse('12', 'reward not valid today')
-  end
-  local clubs = rw[6] or ''
-  if clubs ~= '' and not string.find(',' .. clubs .. ',', ',' .. a.merch .. ',', 1, true) then
-    return refuse('58', 'reward not claimable here')
-  end
   tier = rw[7] or ''
   if rw[3] then
     if num(rw[3]) <= 0 then return refuse('05', 'out of stock') end

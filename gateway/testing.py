@@ -49,6 +49,7 @@ class GatewayProcess:
     process: subprocess.Popen | None = None
     log_path: Path = field(init=False)
     workers: int = 1  # more: `serve --workers N`, the supervisor is `process`
+    env: dict[str, str] | None = None  # set in the gateway's environment (e.g. PYTHONPATH)
 
     def __post_init__(self) -> None:
         self.log_path = self.workdir / "gateway.log"
@@ -69,8 +70,9 @@ class GatewayProcess:
     def start(self, wait: bool = True, timeout: float = 20.0) -> GatewayProcess:
         log = open(self.log_path, "ab")
         serve = ["serve"] if self.workers == 1 else ["serve", "--workers", str(self.workers)]
+        env = None if self.env is None else {**os.environ, **self.env}
         self.process = subprocess.Popen(self.command(*serve), stdout=log, stderr=log,
-                                        cwd=self.workdir)
+                                        cwd=self.workdir, env=env)
         log.close()
         if wait:
             self.wait_healthy(timeout)

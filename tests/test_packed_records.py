@@ -27,6 +27,7 @@ async def gateways(redis_url):
     """(fields, packed): two gateways on one Redis, before and after the switch."""
     config = ledger_config()
     packed = replace(config, redis=replace(config.redis, packed_records=True))
+    config = replace(config, redis=replace(config.redis, packed_records=False))
     store = await deferred_from_coro(Store.connect(redis_url, pool_size=8))
     old, new = Ledger(config, store), Ledger(packed, store)
     new._keys = old._keys  # one sequence of request keys for both
@@ -105,11 +106,14 @@ async def test_a_packed_claim_keeps_the_reward_keys_readable(gateways, redis_cli
     assert ((await _reward(new, "MUG")).stock, (await _reward(new, "MUG")).claimed) == (2, 0)
 
 
-def test_packed_records_must_be_a_boolean():
+def test_packed_records_is_a_boolean_or_auto():
     with open("config/tillgate.toml", "rb") as f:
         data = tomllib.load(f)
-    assert parse_config(data, "t").redis.packed_records is False  # the default: fields
+    assert parse_config(data, "t").redis.packed_records is None  # the default: the ledger's mark
+    for value, read in (("auto", None), (True, True), (False, False)):
+        data["redis"]["packed_records"] = value
+        assert parse_config(data, "t").redis.packed_records is read
     data["redis"]["packed_records"] = "yes"
     with pytest.raises(ConfigError) as raised:
         parse_config(data, "t")
-    assert "redis.packed_records: must be true or false" in str(raised.value)
+    assert 'redis.packed_records: must be true, false or "auto"' in str(raised.value)

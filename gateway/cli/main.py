@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "gateway.cli.customers",
     "gateway.cli.ecards",
     "gateway.cli.journal",
+    "gateway.cli.ledger",
     "gateway.cli.resellers",
     "gateway.cli.reports",
     "gateway.cli.rewards",

@@ -202,9 +202,10 @@ class RedisConfig:
     # to have its writes (one WAIT per batch), at most acknowledge_timeout_ms; 0 = no waiting.
     acknowledge_after_replicas: int = 0
     acknowledge_timeout_ms: int = 1000
-    # Request records in the packed layout (docs/ledger.md "Request records"): cheaper to write;
-    # every gateway must read it first (any version since this one does), so off by default.
-    packed_records: bool = False
+    # Request records in the packed layout (docs/ledger.md "Request records"): None ("auto")
+    # writes the layout the ledger is marked with (gateway/ledger/recordlayout.py: packed for a
+    # ledger this version started); true or false overrides the mark for this gateway.
+    packed_records: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,7 +415,7 @@ def _read_redis(s: Section) -> RedisConfig:
         server_binary=s.string("server_binary", None),
         acknowledge_after_replicas=s.integer("acknowledge_after_replicas", 0, minimum=0),
         acknowledge_timeout_ms=s.integer("acknowledge_timeout_ms", 1000, minimum=1),
-        packed_records=s.boolean("packed_records", False),
+        packed_records=s.auto_boolean("packed_records"),
     )
     if cfg.acknowledge_after_replicas and not cfg.url:
         s.error("acknowledge_after_replicas", "needs redis.url: the embedded redis-server has "

@@ -90,6 +90,16 @@ class Section:
             return None if default is _MISSING else default
         return value
 
+    def auto_boolean(self, key: str) -> bool | None:
+        """true or false, or None for "auto" (and when absent): decided at run time."""
+        value = self._get(key, "auto")
+        if value is _MISSING or value == "auto":
+            return None
+        if not isinstance(value, bool):
+            self.error(key, 'must be true, false or "auto"')
+            return None
+        return value
+
     def array(self, key: str, default: Any = _MISSING, *, item: type = str) -> Any:
         value = self._get(key, default)
         if value is _MISSING:

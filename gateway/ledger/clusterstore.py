@@ -92,6 +92,7 @@ class ClusterStore(Store):
                 await client.initialize()
                 await store._read_slots(seeds)
                 await store.ping()  # each primary's clock (deadline_ms)
+                await store.read_record_layout()
         except (TimeoutError, RedisError, OSError, StoreError) as e:
             await store.close()
             raise StoreError(f"redis cluster at {url} does not answer: "

@@ -112,12 +112,15 @@ def params_packer() -> Callable[[dict[str, Any]], bytes]:
 class ScriptParams:
     """Builds card script parameters; caches what changes once a day (today, expiry dates)."""
 
-    def __init__(self, config: Config, resellers: ResellerRules, clock: Callable[[], float]):
+    def __init__(self, config: Config, resellers: ResellerRules, clock: Callable[[], float],
+                 packed_records: bool = False):
+        """`packed_records`: write request records in the packed layout (the ledger's mark,
+        Store.packed_records, unless the config's redis.packed_records says otherwise)."""
         self.config = config
         self.resellers = resellers
         self.clock = clock
         self.record_ttl = record_ttl(config)
-        self.packed_records = config.redis.packed_records
+        self.packed_records = packed_records
         # timezone -> (second, YYYYMMDD, date) of the last request: today in each program's zone
         self._dates: dict[str, tuple[int, int, dt.date]] = {}
         self._zones = {p.timezone: None if p.timezone == "UTC" else ZoneInfo(p.timezone)
@@ -129,6 +132,8 @@ class ScriptParams:
                       for p in config.programs.values() if loyalty.has_depth(p)}
         self._fixed = {pid: _map_body(msgpack.packb(loyalty.static_params(config.programs[pid])))
                        for pid in self._days}
+        # (program, amount) -> the points at each tier's rate: tills repeat their amounts
+        self._tier_points: dict[tuple[str, int], list[int]] = {}
 
     def build(self, req: Request, program: Program, script: str, card: str,
                **extra: Any) -> dict[str, Any]:
@@ -207,8 +212,14 @@ class ScriptParams:
         out.fixed = self._fixed[program.id]
         out["day"] = day
         if program.tiers and req.op in (Op.EARN, Op.RETURN):
-            out["tp"] = [points_for(program, req.amount, t.points_per_unit)
-                         for t in program.tiers]
+            key = (program.id, req.amount)
+            tp = self._tier_points.get(key)
+            if tp is None:
+                if len(self._tier_points) > 100_000:  # amounts seen once, long ago
+                    self._tier_points.clear()
+                tp = self._tier_points[key] = [points_for(program, req.amount, t.points_per_unit)
+                                               for t in program.tiers]
+            out["tp"] = tp  # read only: packed, never changed
         return out
 
     def _day(self, now: float, timezone: str) -> tuple[int, dt.date]:

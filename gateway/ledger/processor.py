@@ -50,7 +50,9 @@ class Processor(BatchRunner):
         super().__init__(store)
         self.config = config
         self.resellers = ResellerRules(config)
-        self.script_params = ScriptParams(config, self.resellers, clock)
+        packed = config.redis.packed_records  # None: as the ledger is marked (recordlayout.py)
+        self.script_params = ScriptParams(config, self.resellers, clock,
+                                          store.packed_records if packed is None else packed)
         self.clock = clock
         self.params = self.script_params.build
         self.record_ttl = self.script_params.record_ttl

@@ -50,7 +50,7 @@ from redis.exceptions import (
     ResponseError,
 )
 
-from gateway.ledger import feed, loyalty
+from gateway.ledger import feed, loyalty, recordlayout
 from gateway.ledger.replicaack import HeldBatch, ReplicaAck
 from gateway.ledger.replies import Reply
 from gateway.ledger.sentinelpool import close_pool, connection_pool
@@ -294,6 +294,7 @@ class Store:
         self.url = url
         self.timeout = timeout
         self.clock_offset = 0.0  # Redis's clock minus ours, seconds (read_clock)
+        self.packed_records = False  # the ledger's record layout (read_record_layout)
         self.scripts = load_scripts()
         self._queue: list[_Call] = []
         self._flush_scheduled = False
@@ -340,10 +341,20 @@ class Store:
                          acknowledge_timeout_ms)
         try:
             await store.read_clock()  # an answer to TIME: the server answers
+            await store.read_record_layout()
         except (TimeoutError, RedisError, OSError) as e:
             await store.close()
             raise StoreError(f"redis at {url} does not answer: {_reason(e, timeout)}") from None
         return store
+
+    async def read_record_layout(self) -> None:
+        """The layout this ledger's request records are written in (`packed_records`, from
+        the ledger's mark: gateway/ledger/recordlayout.py), read once at connect."""
+        try:
+            layout = await recordlayout.ledger_layout(self)
+        except UnacknowledgedWrite:  # the new mark is written, not yet copied: read it back
+            layout = await recordlayout.ledger_layout(self)
+        self.packed_records = layout == recordlayout.PACKED
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

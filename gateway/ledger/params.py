@@ -212,6 +212,7 @@ class ScriptParams:
         out.fixed = self._fixed[program.id]
         out["day"] = day
         if program.tiers and req.op in (Op.EARN, Op.RETURN):
+            out.pop("points", None)  # the script takes the card's tier's share of `tp` instead
             key = (program.id, req.amount)
             tp = self._tier_points.get(key)
             if tp is None:

@@ -22,8 +22,10 @@
 -- The helpers and keys are fields of one table, `ly`, not locals of their own: every closure
 -- made later in the script finds its upvalues by walking the locals that closures captured
 -- before it, and one local instead of twenty-one shortens every walk. For a card with lots or
--- tiers all its fields are named here (false: not made) so that the table is made at its full
--- size at once, not grown field by field; any other card gets the four the prelude calls
+-- tiers the fields the busiest path sets are named here (false: not made), so that the table
+-- is made at the size it needs at once, not grown field by field; the rest are added by
+-- lots_fns and tier_fns on the rarer paths (made at full size, the 21-field table cost the
+-- busiest path 3,400 instructions more). Any other card gets the four the prelude calls
 -- (docs/benchmarks.md section 18).
 local function nothing() return nil end
 local ly
@@ -31,10 +33,7 @@ if not a.day then
   ly = { points_move = nothing, expire_due = nothing, tier_up = nothing, convert = nothing }
 else
 ly = {
-  L = false, EARNED = false, lots_fns = false, tier_fns = false, index_key = false,
-  lot_list = false, open_day = false, lot_set = false, moved_parse = false, moved_format = false,
-  lots_move = false, lots_index = false, earned_move = false, tier_at = false,
-  tier_basis = false, tier_earned = false, tier_set = false,
+  L = false, EARNED = false, lots_fns = false, tier_fns = false, tier_at = false,
   points_move = nothing, expire_due = nothing, tier_up = nothing, convert = nothing,
 }
 ly.L = KEYS[a.xk]  -- {c:<id>}:lots, then the program's two indexes: declared by the caller

@@ -3,7 +3,11 @@
 -- an earn's: a.pm, a.pmi, a.pb (gateway/ledger/promotions.py EarnPromotions).
 -- What applied is named in the journal entry (`promo`, ids joined by commas): the bonus is part
 -- of the operation's own entry, so a void or reversal of it takes the bonus back too.
-local promo_applied = {}
+local applied = nil  -- the ids that applied, joined by commas (a string: no table to make)
+
+local function promo_applied(id)
+  applied = applied and (applied .. ',' .. id) or id
+end
 
 -- Points an earn gives: the highest multiplier that applies (a.pm, its id a.pmi) times the
 -- purchase's points, plus each points bonus that applies (a.pb: id, points, first, ... as the
@@ -15,12 +19,12 @@ local function promo_points(base)
     for i = 1, #pb, 3 do
       if pb[i + 2] == 0 or not st.e1 then
         bonus = bonus + pb[i + 1]
-        promo_applied[#promo_applied + 1] = pb[i]
+        promo_applied(pb[i])
       end
     end
   end
   if not a.pm or base <= 0 then return base + bonus end
-  table.insert(promo_applied, 1, a.pmi)
+  applied = applied and (a.pmi .. ',' .. applied) or a.pmi  -- the multiplier is named first
   return base * a.pm + bonus
 end
 
@@ -30,13 +34,10 @@ local function promo_load_bonus()
   for _, p in ipairs(a.promo or {}) do
     if p.k == 'load' and a.amount >= num(p.min) then
       bonus = bonus + num(p.b)
-      promo_applied[#promo_applied + 1] = p.id
+      promo_applied(p.id)
     end
   end
   return bonus
 end
 
-local function promo_ids()
-  if #promo_applied == 0 then return nil end
-  return table.concat(promo_applied, ',')
-end
+local function promo_ids() return applied end

@@ -14,6 +14,7 @@ is ASCII LLVAR in our specs) when `mask_pan` is true, left out when it is false.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -334,6 +335,11 @@ def _printable(text: str, limit: int) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
 
 
+# A tier is one of a few names (the programs' tiers), answered on every loyalty approval of a
+# program with tiers: made printable once per name, not per answer.
+_printable_tier = functools.lru_cache(maxsize=256)(lambda tier: _printable(tier, 40))
+
+
 def _masked_pan(value: str) -> str | None:
     if PAN_MIN <= len(value) <= PAN_MAX and value.isascii() and value.isdigit():
         return mask_card(value)
@@ -374,7 +380,7 @@ def _response_tags(result: Result) -> str:
     if result.points is not None:
         tags["PT"] = str(result.points)
     if result.tier:
-        tags["TR"] = _printable(result.tier, 40)
+        tags["TR"] = _printable_tier(result.tier)
     if result.expiry:
         tags["EX"] = result.expiry
     if result.message:

@@ -26,23 +26,27 @@ larger ratios) and counts the server's instructions.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_points import old_scripts
-from bench_scale import cpu_seconds
-
-from gateway.config.model import load_config
-from gateway.sim.load import LoadRun, LoadSettings, parse_mix
-from gateway.sim.loadsetup import load_tills, prepare_cards
-from gateway.sim.target import target_from_config
-from gateway.testing import GatewayProcess
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_points import old_scripts  # noqa: E402
+from bench_scale import cpu_seconds  # noqa: E402
+
+from gateway.config.model import load_config  # noqa: E402
+from gateway.sim.load import LoadRun, LoadSettings, parse_mix  # noqa: E402
+from gateway.sim.loadsetup import load_tills, prepare_cards  # noqa: E402
+from gateway.sim.target import target_from_config  # noqa: E402
+from gateway.testing import GatewayProcess  # noqa: E402
+
 PROMOTION = """
 [[programs.loyalty.promotions]]
 id = "DOUBLE"
@@ -103,12 +107,12 @@ class Variant:
                       loyalty_cards=self.cards)
         pids = {"gateway": self.gateway.process.pid, "redis": self.redis_pid}
         before = {part: cpu_seconds(pid) for part, pid in pids.items()}
-        generator = cpu_seconds_self()
+        generator = cpu_seconds(os.getpid())
         stats = run.run_blocking()
         approvals = stats.codes.get("00", 0)
         found = {part: (cpu_seconds(pid) - before[part]) / max(approvals, 1) * 1e6
                  for part, pid in pids.items()}
-        found["generator"] = (cpu_seconds_self() - generator) / max(approvals, 1) * 1e6
+        found["generator"] = (cpu_seconds(os.getpid()) - generator) / max(approvals, 1) * 1e6
         found["per_s"] = approvals / stats.elapsed
         found["approved"] = approvals / max(stats.completed, 1)
         self.rounds.append(found)
@@ -118,11 +122,6 @@ class Variant:
 
     def total(self) -> float:
         return statistics.median(r["gateway"] + r["redis"] for r in self.rounds)
-
-
-def cpu_seconds_self() -> float:
-    import os
-    return cpu_seconds(os.getpid())
 
 
 def main() -> None:

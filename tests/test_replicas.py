@@ -252,8 +252,10 @@ async def test_a_readonly_answer_closes_the_pipe_and_the_next_batch_reconnects(t
 @pytest_twisted.ensureDeferred
 async def test_the_health_probe_wants_the_replicas_acknowledgement_needs(tillgate_sentinel):
     nodes: LocalSentinelSet = tillgate_sentinel
+    # 1,000 ms: the first probe must be confirmed, and a loaded machine's replica (perhaps
+    # still resyncing after the test before killed it) took longer than 300 once
     store = await deferred_from_coro(Store.connect(nodes.url, acknowledge_after_replicas=1,
-                                                   acknowledge_timeout_ms=300))
+                                                   acknowledge_timeout_ms=1000))
     failures: list[StoreError] = []
     store.failure_listeners.append(failures.append)
     try:

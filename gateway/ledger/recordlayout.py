@@ -16,10 +16,16 @@ the mark for one gateway (a test, a benchmark, a rollback).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from gateway.ledger.store import Store
+
+class Ledger(Protocol):
+    """What of a store (gateway/ledger/store.py, which reads the mark at connect) this needs."""
+
+    def command(self, *args: Any) -> Awaitable[Any]: ...
+
+    def scan(self, pattern: str, count: int = 1000) -> AsyncIterator[list[bytes]]: ...
 
 LAYOUT_KEY = "tillgate:records-layout"
 PACKED, FIELDS = "packed", "fields"
@@ -27,7 +33,7 @@ LAYOUTS = (PACKED, FIELDS)
 CARD_STATES = "{c:*}:s"  # cards.state_key's pattern
 
 
-async def ledger_layout(store: Store) -> str:
+async def ledger_layout(store: Ledger) -> str:
     """The ledger's mark, made here if it has none: `packed` for a ledger without cards, else
     `fields`. SET NX, so two gateways starting together on a new ledger agree."""
     mark = await store.command("GET", LAYOUT_KEY)
@@ -40,7 +46,7 @@ async def ledger_layout(store: Store) -> str:
     return layout if layout in LAYOUTS else FIELDS
 
 
-async def set_layout(store: Store, layout: str) -> str:
+async def set_layout(store: Ledger, layout: str) -> str:
     """Mark the ledger's layout (`tillgate ledger records`); returns the mark it had."""
     if layout not in LAYOUTS:
         raise ValueError(f"records layout must be one of {', '.join(LAYOUTS)}")
@@ -49,7 +55,7 @@ async def set_layout(store: Store, layout: str) -> str:
     return before
 
 
-async def _holds_cards(store: Store) -> bool:
+async def _holds_cards(store: Ledger) -> bool:
     # a ledger with cards finds one on the first page; only one without scans to its end
     async for _keys in store.scan(CARD_STATES):
         return True

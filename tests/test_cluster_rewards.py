@@ -5,11 +5,13 @@ item given back. Over the session's local cluster (3 primaries, 3 replicas)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 import pytest_twisted
 from test_cluster_store import cledger  # noqa: F401  (fixture)
+from test_ledger_cli import ROOT, tillgate
 from test_ledger_undo import journal_of
 from test_rewards import _put, _reward
 from twisted.internet import defer
@@ -219,6 +221,31 @@ async def test_a_crash_after_the_reservation_is_swept_back(cledger):  # noqa: F8
     assert await _stock(ledger, "MUG") == (1, 0)
     assert await _claims(ledger) == []
     assert ((await _sweep(ledger)).claimed, (await _sweep(ledger)).returned) == (0, 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_points_expire_settles_reservations_held_too_long(
+        cledger, tmp_path, tillgate_cluster_url):  # noqa: F811
+    # `tillgate points expire` (a cron's sweep, no gateway running) runs what serve runs
+    ledger = cledger
+    await _put(ledger, "MUG", points=40, stock=1)
+    card = await _member(ledger, "MUG")
+    params = ledger.processor.params(ledger.request(Op.REDEEM_POINTS, card, reward="MUG"),
+                                     ledger.config.programs["loyalty"], "claim_reward", card)
+    await ledger.call(rewardsplit.reserve(ledger.store, rewardkeys.reward_key("loyalty", "MUG"),
+                                          params, "mask"))  # the gateway died after step 1
+    config = tmp_path / "cluster.toml"
+    config.write_text((ROOT / "config" / "tillgate.toml").read_text()
+                      .replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
+                      .replace('# url = "redis://127.0.0.1:6379/0"',
+                               f'url = "{tillgate_cluster_url}"', 1))
+    later = str(int(time.time() + rewardsplit.SWEEP_AFTER + 60))
+    done = tillgate(str(config), "points", "expire", "--now", later)
+    assert done.returncode == 0, done.stderr
+    assert "reward reservations settled: 0 claimed, 1 items given back" in done.stdout
+    assert await _stock(ledger, "MUG") == (1, 0)
+    again = tillgate(str(config), "points", "expire", "--now", later, "--json")
+    assert json.loads(again.stdout)["reservations"] == {"claimed": 0, "returned": 0}
 
 
 @pytest.mark.parametrize("rid,points,code,after", [("MUG", 40, "00", (0, 1)),

@@ -35,7 +35,8 @@ async def test_points_expire_command_and_cards_show(ledger, config_file):  # noq
     done = tillgate(config_file, "points", "expire", "--now", due, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"cards": 1, "expired": 600, "expiries": 1,
-                                       "tier_changes": 0, "by_program": {"loyalty": 600}}
+                                       "tier_changes": 0, "by_program": {"loyalty": 600},
+                                       "reservations": {"claimed": 0, "returned": 0}}
     again = tillgate(config_file, "points", "expire", "--now", due)
     assert "0 cards swept, 0 points expired on 0 cards" in again.stdout
     shown = json.loads(tillgate(config_file, "cards", "show", card, "--json").stdout)

@@ -3,8 +3,9 @@ are written in (gateway/ledger/recordlayout.py; docs/ledger.md "Request records"
 
 Set `packed` once every gateway on the Redis runs a version that reads it (this one or later):
 gateways read the mark when they connect, so each writes the new layout from its next start
-(`serve` restarted, a CLI command, a reload of its workers); records of both layouts are read
-and undone by every gateway of this version in the meantime."""
+(`serve` restarted; each CLI command connects anew; a config reload keeps the store, and the
+layout it read); records of both layouts are read and undone by every gateway of this version
+in the meantime."""
 
 from __future__ import annotations
 

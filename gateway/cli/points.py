@@ -1,6 +1,8 @@
 """`tillgate points expire [--now WHEN] [--json]`: the points sweep by hand (docs/ledger.md
 "Points lots and expiry"): due lots expire as journal entries, tiers are reviewed at their
-review day. Safe to repeat and to run beside a gateway (which runs it hourly itself)."""
+review day, and reward reservations held too long on a Redis Cluster are settled (claims whose
+gateway died half-way: gateway/ledger/rewardsweep.py), as `serve` does every
+points_sweep_interval. Safe to repeat and to run beside a gateway."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from gateway.cli.config import load_or_report
 from gateway.cli.main import fail
 from gateway.cli.storecommand import run_command
 from gateway.config.model import Config
+from gateway.ledger.rewardsweep import sweep_points_and_reservations
 from gateway.ledger.storeconnect import store_session
-from gateway.ledger.sweep import sweep
 
 
 def register(subparsers, common) -> None:
@@ -53,13 +55,18 @@ def run_expire(args) -> int:
 
 async def _expire(config: Config, now: float, as_json: bool) -> int:
     async with store_session(config) as store:
-        report = await sweep(store, config, now)
+        report, held = await sweep_points_and_reservations(store, config, now)
     if as_json:
         print(json.dumps({"cards": report.cards, "expired": report.expired,
                           "expiries": report.expiries, "tier_changes": report.tier_changes,
-                          "by_program": report.by_program}, sort_keys=True))
+                          "by_program": report.by_program,
+                          "reservations": {"claimed": held.claimed, "returned": held.returned}},
+                         sort_keys=True))
         return 0
     when = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     print(f"points sweep as of {when}: {report.cards} cards swept, {report.expired} points "
           f"expired on {report.expiries} cards, {report.tier_changes} tier changes")
+    if held.claimed or held.returned:  # only on a Redis Cluster (rewardsweep.py)
+        print(f"reward reservations settled: {held.claimed} claimed, {held.returned} items "
+              "given back")
     return 0

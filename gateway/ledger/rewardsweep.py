@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 from gateway.config.model import Config
 from gateway.ledger import cards, rewardsplit
+from gateway.ledger.params import record_ttl
 from gateway.ledger.rewardkeys import held_key, reservation_key, reward_key
 from gateway.ledger.store import Store
+from gateway.ledger.sweep import SweepReport, sweep
 
 BATCH = 256  # reservations read per round trip
 
@@ -63,3 +65,11 @@ async def _settle_one(store: Store, program_id: str, key: str, now: float, recor
         report.claimed += 1
     elif done == "returned":
         report.returned += 1
+
+
+async def sweep_points_and_reservations(store: Store, config: Config, now: float,
+                                        ) -> tuple[SweepReport, ReservationReport]:
+    """The points sweep (gateway/ledger/sweep.py), then the reservations held too long: what
+    `serve` runs every points_sweep_interval and `tillgate points expire` runs by hand."""
+    return (await sweep(store, config, now),
+            await sweep_reservations(store, config, now, record_ttl(config)))

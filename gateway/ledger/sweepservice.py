@@ -12,10 +12,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gateway.config.model import Config
-from gateway.ledger.params import record_ttl
-from gateway.ledger.rewardsweep import ReservationReport, sweep_reservations
+from gateway.ledger.rewardsweep import ReservationReport, sweep_points_and_reservations
 from gateway.ledger.store import Store
-from gateway.ledger.sweep import SweepReport, sweep
+from gateway.ledger.sweep import SweepReport
 from gateway.services import PeriodicPass
 
 log = logging.getLogger("tillgate.points")
@@ -37,7 +36,7 @@ class PointsSweepService(PeriodicPass):
         store = self.store_source()
         if store is None:  # the store is restarting: try again at the next interval
             return None
-        return _both(store, self.config_source(), time.time())
+        return sweep_points_and_reservations(store, self.config_source(), time.time())
 
     def done(self, reports: tuple[SweepReport, ReservationReport]) -> None:
         report, held = reports
@@ -48,8 +47,3 @@ class PointsSweepService(PeriodicPass):
             log.info("points sweep: %d cards, %d points expired on %d cards, %d tier changes",
                      report.cards, report.expired, report.expiries, report.tier_changes)
 
-
-async def _both(store: Store, config: Config,
-                now: float) -> tuple[SweepReport, ReservationReport]:
-    return (await sweep(store, config, now),
-            await sweep_reservations(store, config, now, record_ttl(config)))

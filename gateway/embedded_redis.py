@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gateway.ledger import recordlayout
+
 _MAX_UNIX_PATH = 100
 
 
@@ -293,6 +295,11 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.directory / "redis.log"),
             "--pidfile", str(self.pid_path),
+            # A hash stays compact (one ziplist allocation, not a hash table) while its values
+            # are this short: the packed request record's `u` (about 110 bytes) needs more than
+            # the default 64 (docs/ledger.md "Request records"). 7.x names it
+            # hash-max-listpack-value and still takes this name.
+            "--hash-max-ziplist-value", str(recordlayout.COMPACT_VALUE_BYTES),
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, preexec_fn=die_with_parent)

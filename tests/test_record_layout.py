@@ -1,11 +1,13 @@
 """The ledger's mark for its request records' layout (gateway/ledger/recordlayout.py,
 docs/ledger.md "Request records"): a new ledger is packed, one an older version wrote stays in
-fields until `tillgate ledger records packed`, and the config's true / false overrides the
-mark; on a real Redis, through the Processor and the real command line."""
+fields until `tillgate ledger records packed`, a server that would keep a packed record as a
+hash table gets fields, and the config's true / false overrides; on a real Redis, through the
+Processor and the real command line."""
 
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import replace
 
 import pytest_twisted
@@ -73,6 +75,42 @@ async def test_a_ledger_an_older_version_wrote_stays_in_fields_until_marked(
         assert await _redeem_record(redis_client, again) == PACKED_RECORD
     finally:
         await deferred_from_coro(again.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_server_that_would_not_keep_a_packed_record_compact_gets_fields(
+        redis_url, redis_client, caplog):
+    # Redis's default: hash values up to 64 bytes stay in the compact encoding; a packed
+    # record's `u` is longer, and its hash would take 504 bytes instead of 344
+    redis_client.config_set("hash-max-ziplist-value", 64)
+    try:
+        with caplog.at_level(logging.INFO, logger="gateway.ledger.recordlayout"):
+            store = await _connect(redis_url)
+        try:
+            assert redis_client.get(recordlayout.LAYOUT_KEY) == b"packed"  # a new ledger
+            assert not store.packed_records
+            assert await _redeem_record(redis_client, store) == FIELDS_RECORD
+            assert "written as fields, though the ledger is marked packed" in caplog.text
+            assert "up to 64 bytes (hash-max-ziplist-value), a packed record needs 128" \
+                in caplog.text
+        finally:
+            await deferred_from_coro(store.close())
+    finally:
+        redis_client.config_set("hash-max-ziplist-value", recordlayout.COMPACT_VALUE_BYTES)
+    # the embedded server's setting keeps one compact: 344 bytes, as a record in fields
+    store = await _connect(redis_url)
+    try:
+        config = replace(ledger_config(), redis=replace(ledger_config().redis,
+                                                        packed_records=None))
+        ledger = Ledger(config, store)
+        ledger._keys = REQUEST_KEYS
+        card = await ledger.issue("gift", activate=2000)
+        key = ledger.key()
+        await ledger.send(Op.REDEEM, card, 500, key=key)
+        record = cards.record_key(cards.card_id(card), key)
+        assert redis_client.object("encoding", record) in (b"ziplist", b"listpack")
+    finally:
+        await deferred_from_coro(store.close())
 
 
 @pytest_twisted.ensureDeferred

@@ -3,7 +3,7 @@ a mark in Redis that every gateway on it follows, as a message format version is
 every broker of a cluster that upgrades one machine at a time.
 
 - `packed`: the stored response, its code and one msgpack field `u` with the rest (cheaper to
-  write: 8 % of the server's instructions per earn, and fewer bytes per record).
+  write: 8 % of the server's instructions per earn).
 - `fields`: each value a field of its own, the layout every version of the gateway reads.
 
 A gateway of this version reads both, one before the packed layout reads only `fields`. So a
@@ -12,12 +12,22 @@ cards and has no mark was written by an earlier version, whose gateways may stil
 it is marked `fields` until an operator, every gateway upgraded, runs
 `tillgate ledger records packed`. `redis.packed_records = true | false` in the config overrides
 the mark for one gateway (a test, a benchmark, a rollback).
+
+A mark of `packed` is followed only where the server keeps a packed record compact: `u` is about
+110 bytes, and a hash with a value longer than `hash-max-ziplist-value` (64 by default; 7.x
+calls it hash-max-listpack-value) becomes a hash table, 504 bytes a record instead of 344 (35
+days of them). The embedded redis-server is started with COMPACT_VALUE_BYTES; on another
+server whose setting is below PACKED_NEEDS_BYTES, or that refuses CONFIG GET, the records are
+written as fields and the gateway says so once in its log.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Ledger(Protocol):
@@ -31,6 +41,8 @@ LAYOUT_KEY = "tillgate:records-layout"
 PACKED, FIELDS = "packed", "fields"
 LAYOUTS = (PACKED, FIELDS)
 CARD_STATES = "{c:*}:s"  # cards.state_key's pattern
+PACKED_NEEDS_BYTES = 128  # the hash value length a packed record needs to stay compact
+COMPACT_VALUE_BYTES = 256  # the embedded server's hash-max-ziplist-value: room to spare
 
 
 async def ledger_layout(store: Ledger) -> str:
@@ -60,3 +72,32 @@ async def _holds_cards(store: Ledger) -> bool:
     async for _keys in store.scan(CARD_STATES):
         return True
     return False
+
+
+async def writes_packed(store: Ledger) -> bool:
+    """Whether a gateway on `store` with redis.packed_records "auto" writes packed records: the
+    ledger is marked so and the server keeps such a record compact."""
+    if await ledger_layout(store) != PACKED:
+        return False
+    limit = await compact_value_bytes(store)
+    if limit is not None and limit >= PACKED_NEEDS_BYTES:
+        return True
+    log.info("request records written as fields, though the ledger is marked packed: this "
+             "Redis keeps hash values compact up to %s bytes (hash-max-ziplist-value), a "
+             "packed record needs %d (docs/ledger.md \"Request records\")",
+             "an unknown number of" if limit is None else limit, PACKED_NEEDS_BYTES)
+    return False
+
+
+async def compact_value_bytes(store: Ledger) -> int | None:
+    """The server's hash-max-ziplist-value, or None where CONFIG GET is refused (a managed
+    Redis may rename or forbid it)."""
+    try:
+        reply = await store.command("CONFIG", "GET", "hash-max-ziplist-value")
+    except Exception:  # an error reply, whatever its kind: unknown
+        return None
+    values = list(reply.values()) if isinstance(reply, dict) else list(reply)[1::2]
+    try:
+        return int(values[0])
+    except (IndexError, TypeError, ValueError):
+        return None

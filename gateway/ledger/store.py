@@ -351,10 +351,10 @@ class Store:
         """The layout this ledger's request records are written in (`packed_records`, from
         the ledger's mark: gateway/ledger/recordlayout.py), read once at connect."""
         try:
-            layout = await recordlayout.ledger_layout(self)
+            packed = await recordlayout.writes_packed(self)
         except UnacknowledgedWrite:  # the new mark is written, not yet copied: read it back
-            layout = await recordlayout.ledger_layout(self)
-        self.packed_records = layout == recordlayout.PACKED
+            packed = await recordlayout.writes_packed(self)
+        self.packed_records = packed
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.embedded_redis import (
+    COMPACT_HASH_ARGS,
     EmbeddedRedisError,
     die_with_parent,
     find_redis_server,
@@ -54,7 +55,7 @@ class _Node:
                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
                 "--appendonly", "no", "--save", "", "--daemonize", "no",
                 "--protected-mode", "yes", "--loglevel", "warning",
-                "--logfile", str(self.directory / "redis.log")]
+                "--logfile", str(self.directory / "redis.log"), *COMPACT_HASH_ARGS]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         preexec_fn=die_with_parent)

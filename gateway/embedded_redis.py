@@ -33,6 +33,12 @@ from gateway.ledger import recordlayout
 
 _MAX_UNIX_PATH = 100
 
+# Every redis-server tillgate starts (this one, the local cluster's and Sentinel set's nodes):
+# a hash stays compact (one ziplist allocation, not a hash table) while its values are this
+# short, and the packed request record's `u` (about 110 bytes) needs more than the default 64
+# (docs/ledger.md "Request records"). 7.x names it hash-max-listpack-value and takes this name.
+COMPACT_HASH_ARGS = ("--hash-max-ziplist-value", str(recordlayout.COMPACT_VALUE_BYTES))
+
 
 def terminate(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     """Stop a redis-server child: SIGTERM (it flushes its AOF and says goodbye to a cluster),
@@ -295,11 +301,7 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.directory / "redis.log"),
             "--pidfile", str(self.pid_path),
-            # A hash stays compact (one ziplist allocation, not a hash table) while its values
-            # are this short: the packed request record's `u` (about 110 bytes) needs more than
-            # the default 64 (docs/ledger.md "Request records"). 7.x names it
-            # hash-max-listpack-value and still takes this name.
-            "--hash-max-ziplist-value", str(recordlayout.COMPACT_VALUE_BYTES),
+            *COMPACT_HASH_ARGS,
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, preexec_fn=die_with_parent)

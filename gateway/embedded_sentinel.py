@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from gateway.embedded_redis import (
+    COMPACT_HASH_ARGS,
     EmbeddedRedisError,
     die_with_parent,
     find_redis_server,
@@ -126,7 +127,8 @@ class LocalSentinelSet:
         self.binary = find_redis_server(binary)
         self.name = name
         data = ["--appendonly", "no", "--save", "", "--protected-mode", "no",
-                "--repl-diskless-sync-delay", "0"]  # 7.0 waits 5 s for more replicas
+                "--repl-diskless-sync-delay", "0",  # 7.0 waits 5 s for more replicas
+                *COMPACT_HASH_ARGS]
         self.data_args = data
         self.primary = RedisChild(self.binary, self.directory / "node-a", free_port(), data)
         self.replica = RedisChild(self.binary, self.directory / "node-b", free_port(),

@@ -29,6 +29,13 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+LAYOUT_KEY = "tillgate:records-layout"
+PACKED, FIELDS = "packed", "fields"
+LAYOUTS = (PACKED, FIELDS)
+CARD_STATES = "{c:*}:s"  # cards.state_key's pattern
+PACKED_NEEDS_BYTES = 128  # the hash value length a packed record needs to stay compact
+COMPACT_VALUE_BYTES = 256  # the embedded server's hash-max-ziplist-value: room to spare
+
 
 class Ledger(Protocol):
     """What of a store (gateway/ledger/store.py, which reads the mark at connect) this needs."""
@@ -36,13 +43,6 @@ class Ledger(Protocol):
     def command(self, *args: Any) -> Awaitable[Any]: ...
 
     def scan(self, pattern: str, count: int = 1000) -> AsyncIterator[list[bytes]]: ...
-
-LAYOUT_KEY = "tillgate:records-layout"
-PACKED, FIELDS = "packed", "fields"
-LAYOUTS = (PACKED, FIELDS)
-CARD_STATES = "{c:*}:s"  # cards.state_key's pattern
-PACKED_NEEDS_BYTES = 128  # the hash value length a packed record needs to stay compact
-COMPACT_VALUE_BYTES = 256  # the embedded server's hash-max-ziplist-value: room to spare
 
 
 async def ledger_layout(store: Ledger) -> str:

@@ -20,6 +20,7 @@ from gateway.config.sections import ConfigError
 from gateway.embedded_redis import EmbeddedRedis, free_port
 from gateway.embedded_sentinel import LocalSentinelSet
 from gateway.ledger import cards
+from gateway.ledger.rewardsweep import sweep_points_and_reservations
 from gateway.ledger.store import Store, StoreError, UnacknowledgedWrite
 from gateway.metrics.families import REGISTRY
 from gateway.reactor import deferred_from_coro
@@ -265,5 +266,31 @@ async def test_the_health_probe_wants_the_replicas_acknowledgement_needs(tillgat
             await deferred_from_coro(_one(store.command("SET", "k", "1")))
         assert len(failures) == 1  # ...and /healthz told at once
         assert not await deferred_from_coro(store.ping())  # and the probe agrees
+    finally:
+        await deferred_from_coro(store.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_reads_are_answered_while_no_replica_acknowledges(tillgate_sentinel):
+    # The points sweep reads its indexes with ZRANGEBYSCORE: counted as a write, it waited for
+    # the replica, was refused, and reported the store down with nothing written (CI, once,
+    # on a cluster whose replica a test had paused). Reads need no WAIT; writes still do.
+    nodes: LocalSentinelSet = tillgate_sentinel
+    store = await deferred_from_coro(Store.connect(nodes.url, acknowledge_after_replicas=1,
+                                                   acknowledge_timeout_ms=1000))
+    failures: list[StoreError] = []
+    store.failure_listeners.append(failures.append)
+    try:
+        nodes.replica.kill()
+        assert await deferred_from_coro(_one(store.command(
+            "ZRANGEBYSCORE", "{x:loyalty}:due", "-inf", "+inf"))) == []
+        assert await deferred_from_coro(_one(store.command(
+            "CONFIG", "GET", "hash-max-ziplist-value")))
+        points, held = await deferred_from_coro(sweep_points_and_reservations(
+            store, ledger_config(), 1_800_000_000))
+        assert (points.cards, held.claimed, held.returned) == (0, 0, 0)
+        assert failures == []
+        with pytest.raises(UnacknowledgedWrite):
+            await deferred_from_coro(_one(store.command("SET", "k", "1")))
     finally:
         await deferred_from_coro(store.close())

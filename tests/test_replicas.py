@@ -250,47 +250,46 @@ async def test_a_readonly_answer_closes_the_pipe_and_the_next_batch_reconnects(t
         server.stop()
 
 
-@pytest_twisted.ensureDeferred
-async def test_the_health_probe_wants_the_replicas_acknowledgement_needs(tillgate_sentinel):
+@pytest_twisted.async_yield_fixture
+async def acknowledging(tillgate_sentinel):
+    """(nodes, store, failures): a store on a private primary and replica whose writes wait
+    for the replica, and the failures it reports (what /healthz hears at once). 1,000 ms: the
+    first probe must be confirmed, and a loaded machine's replica (perhaps still resyncing
+    after the test before killed it) took longer than 300 once."""
     nodes: LocalSentinelSet = tillgate_sentinel
-    # 1,000 ms: the first probe must be confirmed, and a loaded machine's replica (perhaps
-    # still resyncing after the test before killed it) took longer than 300 once
     store = await deferred_from_coro(Store.connect(nodes.url, acknowledge_after_replicas=1,
                                                    acknowledge_timeout_ms=1000))
     failures: list[StoreError] = []
     store.failure_listeners.append(failures.append)
-    try:
-        assert await deferred_from_coro(store.ping())
-        nodes.replica.kill()
-        with pytest.raises(UnacknowledgedWrite):  # no replica: the write is refused...
-            await deferred_from_coro(_one(store.command("SET", "k", "1")))
-        assert len(failures) == 1  # ...and /healthz told at once
-        assert not await deferred_from_coro(store.ping())  # and the probe agrees
-    finally:
-        await deferred_from_coro(store.close())
+    yield nodes, store, failures
+    await deferred_from_coro(store.close())
 
 
 @pytest_twisted.ensureDeferred
-async def test_reads_are_answered_while_no_replica_acknowledges(tillgate_sentinel):
+async def test_the_health_probe_wants_the_replicas_acknowledgement_needs(acknowledging):
+    nodes, store, failures = acknowledging
+    assert await deferred_from_coro(store.ping())
+    nodes.replica.kill()
+    with pytest.raises(UnacknowledgedWrite):  # no replica: the write is refused...
+        await deferred_from_coro(_one(store.command("SET", "k", "1")))
+    assert len(failures) == 1  # ...and /healthz told at once
+    assert not await deferred_from_coro(store.ping())  # and the probe agrees
+
+
+@pytest_twisted.ensureDeferred
+async def test_reads_are_answered_while_no_replica_acknowledges(acknowledging):
     # The points sweep reads its indexes with ZRANGEBYSCORE: counted as a write, it waited for
     # the replica, was refused, and reported the store down with nothing written (CI, once,
     # on a cluster whose replica a test had paused). Reads need no WAIT; writes still do.
-    nodes: LocalSentinelSet = tillgate_sentinel
-    store = await deferred_from_coro(Store.connect(nodes.url, acknowledge_after_replicas=1,
-                                                   acknowledge_timeout_ms=1000))
-    failures: list[StoreError] = []
-    store.failure_listeners.append(failures.append)
-    try:
-        nodes.replica.kill()
-        assert await deferred_from_coro(_one(store.command(
-            "ZRANGEBYSCORE", "{x:loyalty}:due", "-inf", "+inf"))) == []
-        assert await deferred_from_coro(_one(store.command(
-            "CONFIG", "GET", "hash-max-ziplist-value")))
-        points, held = await deferred_from_coro(sweep_points_and_reservations(
-            store, ledger_config(), 1_800_000_000))
-        assert (points.cards, held.claimed, held.returned) == (0, 0, 0)
-        assert failures == []
-        with pytest.raises(UnacknowledgedWrite):
-            await deferred_from_coro(_one(store.command("SET", "k", "1")))
-    finally:
-        await deferred_from_coro(store.close())
+    nodes, store, failures = acknowledging
+    nodes.replica.kill()
+    assert await deferred_from_coro(_one(store.command(
+        "ZRANGEBYSCORE", "{x:loyalty}:due", "-inf", "+inf"))) == []
+    assert await deferred_from_coro(_one(store.command(
+        "CONFIG", "GET", "hash-max-ziplist-value")))
+    points, held = await deferred_from_coro(sweep_points_and_reservations(
+        store, ledger_config(), 1_800_000_000))
+    assert (points.cards, held.claimed, held.returned) == (0, 0, 0)
+    assert failures == []
+    with pytest.raises(UnacknowledgedWrite):
+        await deferred_from_coro(_one(store.command("SET", "k", "1")))

@@ -147,7 +147,8 @@ class ScriptParams:
             pin = pin_hash(card, req.pin)
         points = 0
         if req.op in (Op.EARN, Op.RETURN):
-            points = points_for(program, req.amount)
+            # with tiers the script takes the card's tier's share of `tp` (_with_loyalty)
+            points = 0 if program.tiers else points_for(program, req.amount)
         elif req.op is Op.REDEEM_POINTS and not req.reward:
             points = req.amount
         p = {
@@ -212,7 +213,6 @@ class ScriptParams:
         out.fixed = self._fixed[program.id]
         out["day"] = day
         if program.tiers and req.op in (Op.EARN, Op.RETURN):
-            out.pop("points", None)  # the script takes the card's tier's share of `tp` instead
             key = (program.id, req.amount)
             tp = self._tier_points.get(key)
             if tp is None:

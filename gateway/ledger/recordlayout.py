@@ -18,7 +18,7 @@ A mark of `packed` is followed only where the server keeps a packed record compa
 calls it hash-max-listpack-value) becomes a hash table, 504 bytes a record instead of 344 (35
 days of them). The embedded redis-server is started with COMPACT_VALUE_BYTES; on another
 server whose setting is below PACKED_NEEDS_BYTES, or that refuses CONFIG GET, the records are
-written as fields and the gateway says so once in its log.
+written as fields and the gateway says so in its log each time it connects.
 """
 
 from __future__ import annotations

@@ -160,12 +160,13 @@ async def _undo(ledger, how: str, card: str, claim_key: str):  # noqa: F811
         again = await ledger.send(op, card, original_key=claim_key, key=key, operator="BOSS",
                                   repeat=True)
         return first.code, again.code
+    program = ledger.config.programs["loyalty"]
     if how == "rollback":
-        first = await ledger.call(rollback_last(ledger.store, card, operator="BOSS"))
-        again = await ledger.call(rollback_last(ledger.store, card, operator="BOSS"))
+        first = await ledger.call(rollback_last(ledger.store, card, program, operator="BOSS"))
+        again = await ledger.call(rollback_last(ledger.store, card, program, operator="BOSS"))
     else:
-        first = await ledger.call(rewards.void_claim(ledger.store, "loyalty", claim_key, "BOSS"))
-        again = await ledger.call(rewards.void_claim(ledger.store, "loyalty", claim_key, "BOSS"))
+        first = await ledger.call(rewards.void_claim(ledger.store, program, claim_key, "BOSS"))
+        again = await ledger.call(rewards.void_claim(ledger.store, program, claim_key, "BOSS"))
     return first["rc"], again["rc"]
 
 

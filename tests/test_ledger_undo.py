@@ -143,14 +143,15 @@ async def test_reversal_of_spent_load_window_and_balance(ledger):  # noqa: F811
 
 @pytest_twisted.ensureDeferred
 async def test_rollback_of_last_transaction(ledger):  # noqa: F811
+    gift = ledger.config.programs["gift"]
     card = await ledger.issue("gift", activate=1000)
     await ledger.send(Op.REDEEM, card, 250)
-    res = await ledger.call(cards.rollback_last(ledger.store, card))
+    res = await ledger.call(cards.rollback_last(ledger.store, card, gift))
     assert (res["rc"], res["bal"]) == ("00", 1000)
-    res = await ledger.call(cards.rollback_last(ledger.store, card))
+    res = await ledger.call(cards.rollback_last(ledger.store, card, gift))
     assert res["rc"] == RC.ORIGINAL_NOT_FOUND  # one level: the activation is not "last" now
     never = await ledger.issue("gift")
-    assert (await ledger.call(cards.rollback_last(ledger.store, never)))["rc"] == "25"
+    assert (await ledger.call(cards.rollback_last(ledger.store, never, gift)))["rc"] == "25"
     report = await ledger.call(audit(ledger.store))
     assert report.ok and report.entries == 3
 

@@ -62,7 +62,7 @@ async def test_a_packed_record_is_two_fields_and_undoes_as_before(gateways, redi
     assert redis_client.hget(cards.record_key(cards.card_id(card), reload), "undone") == b"1"
     assert (await new.send(Op.REVERSAL, card, 300, original_key=reload)).balance == 2000
     await new.send(Op.REDEEM, card, 250)
-    res = await new.call(cards.rollback_last(new.store, card))
+    res = await new.call(cards.rollback_last(new.store, card, new.config.program_of_card(card)))
     assert (res["rc"], res["bal"]) == ("00", 2000)
     assert (await new.call(audit(new.store))).ok
 

@@ -11,8 +11,9 @@ from test_ledger_support import ledger  # noqa: F401  (fixture)
 from test_ledger_undo import journal_of
 from twisted.internet import defer
 
-from gateway.ledger import rewards
+from gateway.ledger import cards, rewards
 from gateway.ledger.audit import audit
+from gateway.ledger.cards import rollback_last
 from protocols.model import RC, Op
 
 
@@ -121,14 +122,45 @@ async def test_an_undone_claim_gives_points_and_stock_back(ledger, undo):  # noq
     assert (await ledger.call(audit(ledger.store))).ok
 
 
+async def _lots(ledger, card: str) -> dict[int, int]:  # noqa: F811
+    return await ledger.call(cards.card_lots(ledger.store, cards.card_id(card)))
+
+
+@pytest.mark.parametrize("how", ["void", "reversal", "rollback", "void-claim"])
+@pytest_twisted.ensureDeferred
+async def test_an_undone_claim_gives_its_points_back_to_their_lots(ledger, how):  # noqa: F811
+    """Whoever undoes a claim (a till's void or reversal, an operator's rollback or void of the
+    claim), its points go back to the lots it took them from: the card's points stay the sum
+    of its lots, and expire with them (an operator's undo once gave them to no lot)."""
+    program = ledger.config.programs["loyalty"]
+    await _put(ledger, "MUG", points=40, stock=1)
+    card = await ledger.issue("loyalty", activate=0)
+    await ledger.send(Op.EARN, card, 5_000)
+    earned = await _lots(ledger, card)
+    key = ledger.key()
+    assert (await ledger.send(Op.REDEEM_POINTS, card, reward="MUG", key=key)).points == 10
+    assert sum((await _lots(ledger, card)).values()) == 10
+    if how in ("void", "reversal"):
+        op = Op.VOID if how == "void" else Op.REVERSAL
+        assert (await ledger.send(op, card, original_key=key)).code == RC.APPROVED
+    elif how == "rollback":
+        res = await ledger.call(rollback_last(ledger.store, card, program))
+        assert res["rc"] == RC.APPROVED, res
+    else:
+        res = await ledger.call(rewards.void_claim(ledger.store, program, key, "BOSS"))
+        assert res is not None and res["rc"] == RC.APPROVED, res
+    assert (await ledger.show(card)).points == 50
+    assert await _lots(ledger, card) == earned
+    assert (await _reward(ledger, "MUG")).stock == 1
+
+
 @pytest_twisted.ensureDeferred
 async def test_an_operator_rollback_of_a_claim_gives_the_stock_back(ledger):  # noqa: F811
-    from gateway.ledger.cards import rollback_last
     await _put(ledger, "MUG", points=40, stock=1)
     card = await ledger.issue("loyalty", activate=0)
     await ledger.send(Op.EARN, card, 5_000)
     assert (await ledger.send(Op.REDEEM_POINTS, card, reward="MUG")).points == 10
-    res = await ledger.call(rollback_last(ledger.store, card))
+    res = await ledger.call(rollback_last(ledger.store, card, ledger.config.programs["loyalty"]))
     assert res["rc"] == "00", res
     assert (await ledger.show(card)).points == 50
     reward = await _reward(ledger, "MUG")

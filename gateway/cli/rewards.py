@@ -131,7 +131,7 @@ async def _claims(config: Config, program: Program, since: float, until: float) 
 
 async def _void(config: Config, program: Program, key: str) -> int:
     async with store_session(config) as store:
-        res = await rewards.void_claim(store, program.id, key, "cli:" + getpass.getuser())
+        res = await rewards.void_claim(store, program, key, "cli:" + getpass.getuser())
     if res is None:
         return fail(f"no claim with key {key!r} in program {program.id!r}")
     print(json.dumps({"rc": res["rc"], "points": res.get("pts"), "message": res.get("msg")}))

@@ -252,12 +252,18 @@ def operator_params(cid: str, key: str, op: str, term: str = OPERATOR,
             "key": key, "op": op, "norec": 1, "auth": "", "ttl": 1, **named, **extra}
 
 
-def _loyalty_params(program: Program | None, now: float) -> dict[str, object]:
-    """Lots, tiers and conversion fields of a card script on a card of `program`, if it has them."""
+def with_points_depth(store: Store, keys: list[str], params: dict[str, Any],
+                      program: Program | None) -> None:
+    """Give an operator's card script that may move points what the processor gives a till's
+    (ScriptParams._with_loyalty, Processor._card_call): the lots, tiers and conversion fields
+    of the card's `program` and the KEYS they touch. Without them the script treats the card
+    as one of a program without lots: points given back would go into no lot (the card's points
+    no longer the sum of its lots, and never expiring). None: a card of no known program."""
     if program is None or not loyalty.has_depth(program):
-        return {}
-    return {**loyalty.static_params(program),
-            "day": loyalty.ProgramDays(program.timezone).day(now)}
+        return
+    params.update(loyalty.static_params(program),
+                  day=loyalty.ProgramDays(program.timezone).day(params["now"]))
+    add_points_keys(keys, params, program.id, store.index_key)
 
 
 async def set_card_status(store: Store, card: str, to: str,
@@ -281,11 +287,12 @@ async def set_card_status_id(store: Store, cid: str, to: str,
     return msgpack.unpackb(packed)
 
 
-async def rollback_last(store: Store, card: str, program: Program | None = None,
+async def rollback_last(store: Store, card: str, program: Program | None,
                         operator: str = OPERATOR) -> dict[str, object]:
     """Undo the card's most recent transaction with a compensating journal entry (with the card's
-    `program`, its points lots and earned sums too: gateway/ledger/loyalty.py). `operator` is
-    who asked, as for set_card_status (the entry's terminal and opid).
+    `program`, its points lots and earned sums too: with_points_depth; None for a card of no
+    known program). `operator` is who asked, as for set_card_status (the entry's terminal and
+    opid).
 
     Returns the script's response map (rc 00, or 25 when there is nothing to roll back, 12 when
     the value was spent since).
@@ -296,13 +303,11 @@ async def rollback_last(store: Store, card: str, program: Program | None = None,
     keys = card_keys(cid, last_key or "-", last_key or "-", store.feed_key)
     params = operator_params(cid, "rollback:" + secrets.token_hex(6), "rollback",
                              term=operator, lastkey=last_key)
-    params.update(_loyalty_params(program, time.time()))
     rwk = await store.command("HGET", keys[3], "rwk") if last_key else None
     # a reward claim: its stock comes back too, in this call (on a cluster: just after)
     split = rewardsplit.undo_keys(store, keys, params,
                                   rewardkeys.keys_of(rwk.decode()) if rwk else None)
-    if program is not None:
-        add_points_keys(keys, params, program.id, store.index_key)
+    with_points_depth(store, keys, params, program)
     packed, _fresh = await store.run("rollback", keys, [_pack(params)])
     res: dict[str, Any] = msgpack.unpackb(packed)
     if split:

@@ -254,13 +254,13 @@ async def list_claims(store: Store, program: str, since: float, until: float) ->
     return [replace(c, voided=True) if c.op == "claim" and c.key in undone else c for c in out]
 
 
-async def void_claim(store: Store, program: str, claim_key: str,
+async def void_claim(store: Store, program: Program, claim_key: str,
                      operator: str) -> dict[str, Any] | None:
     """An operator's void of a claim named by its request key (`rewards claims` lists them):
-    the void script, given the reward's keys, gives the points and the stock back (on a Redis
-    Cluster the stock just after, in the reward's slot). None when the program's claims stream
-    has no such claim."""
-    page = await store.command("XRANGE", claims_key(program), "-", "+")
+    the void script, given the reward's keys, gives the points and the stock back (the points
+    to the lots the claim took them from; on a Redis Cluster the stock just after, in the
+    reward's slot). None when the program's claims stream has no such claim."""
+    page = await store.command("XRANGE", claims_key(program.id), "-", "+")
     cid = mask = None
     for _entry_id, fields in page:
         e = msgpack.unpackb(fields[b"e"])
@@ -275,6 +275,7 @@ async def void_claim(store: Store, program: str, claim_key: str,
         return {"rc": "25", "msg": "claim record expired"}
     params = cards.operator_params(cid, key, "void", term=operator, opid=operator)
     split = rewardsplit.undo_keys(store, keys, params, keys_of(rwk.decode()))
+    cards.with_points_depth(store, keys, params, program)
     packed, _fresh = await store.run("void", keys, [msgpack.packb(params)])
     res: dict[str, Any] = msgpack.unpackb(packed)
     if split:  # a Redis Cluster: the stock comes back in the reward's slot, after

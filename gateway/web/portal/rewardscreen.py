@@ -217,7 +217,7 @@ async def void(ctx: Ctx) -> Reply:
         return Page("claim_void.html", {"title": "Void a claim", "program": program,
                                         "claim": claim, "error": "This claim is voided "
                                         "already."}, 409)
-    res = await rewards.void_claim(ctx.portal.store(), program.id, key, _by(ctx))
+    res = await rewards.void_claim(ctx.portal.store(), program, key, _by(ctx))
     if res is None or res.get("rc") != "00":
         reason = "no such claim" if res is None else f"{res.get('rc')} {res.get('msg', '')}"
         return Page("claim_void.html", {"title": "Void a claim", "program": program,

@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred
 
 from gateway.admin.alerts import AlertsStatus
 from gateway.admin.cards import Cards
+from gateway.admin.claims import Claims
 from gateway.admin.config import ConfigAPI
 from gateway.admin.customers import Customers, CustomerTypes
 from gateway.admin.ecards import Ecards
@@ -328,6 +329,7 @@ class Gateway:
         customer_types = CustomerTypes(config, store, auth, engine)
         reports = Reports(config, engine, auth)
         reward_catalogue = Rewards(config, store, auth)
+        reward_claims = Claims(config, store, auth)
         ecards = Ecards(config, store, auth, lambda: self.processor.processor, engine,
                         self.ecards.wake, lambda: self.ecards.clock())  # one clock (tests move it)
         # The web portal for people (docs/portal.md), under /ui/ on the same listener.
@@ -337,13 +339,14 @@ class Gateway:
         self.members = Members(config, store, lambda: self.processor.processor, engine)
         # What holds the config to answer with; a reload points each at the new one.
         self.config_holders: list[Any] = [terminals, alerts_status, cards, tokens, customers,
-                                          customer_types, reports, reward_catalogue,
+                                          customer_types, reports, reward_catalogue, reward_claims,
                                           self.portal, ecards, self.ecards, self.members]
         resources = api_resources({b"terminals": terminals,
                                    b"alerts": Guarded(alerts_status, "alerts:read", auth)},
                                   {b"cards": cards, b"tokens": tokens, b"config": config_api,
                                    b"customers": customers, b"customer-types": customer_types,
                                    b"reports": reports, b"rewards": reward_catalogue,
+                                   b"claims": reward_claims,
                                    b"staff": Staff(auth, self.backoffice.engine),
                                    b"ecards": ecards})
         if config.portal.enabled:

@@ -12,7 +12,7 @@ from twisted.web import resource, server
 from gateway.config.model import Config
 from gateway.ledger.store import Store
 from gateway.reactor import deferred_from_coro
-from gateway.security.tokens import TokenAuth
+from gateway.security.tokens import Refusal, TokenAuth
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -68,3 +68,17 @@ class StoreResource(resource.Resource):
         self.config = config
         self.store_source = store_source
         self.auth = auth
+
+    def store_for(self, request, scope: str) -> Store | Refusal:
+        """The store for a request whose token holds `scope`, or the Refusal to render: 401 or
+        403, or 503 while the store is not up yet."""
+        refused = self.auth.check(request, scope)
+        if refused is not None:
+            return Refusal(*refused)
+        store = self.store_source()
+        return Refusal(503, "store not started") if store is None else store
+
+    def operator_of(self, request) -> str:
+        """Who asks, as a change or a journal entry names them: `token:<id>`."""
+        token = self.auth.token_of(request)
+        return "token:" + token.id if token is not None else "token:?"

@@ -34,11 +34,6 @@ def _scope(request) -> str:
     return READ if request.method in (b"GET", b"HEAD") else WRITE
 
 
-def _by(catalogue: Rewards, request) -> str:
-    token = catalogue.auth.token_of(request)
-    return "token:" + token.id if token is not None else "token:?"
-
-
 class Rewards(StoreResource):
     def getChild(self, path: bytes, request):
         refused = self.auth.check(request, _scope(request))
@@ -50,27 +45,20 @@ class Rewards(StoreResource):
         return ProgramRewards(self, program.id)
 
     def render_GET(self, request):
-        store = self._store_for(request, READ)
+        store = self.store_for(request, READ)
         if isinstance(store, Refusal):
             return store.render(request)
         wanted = request.args.get(b"program", [b""])[0].decode("ascii", "replace")
         return answer_later(request, self._list(store, wanted))
 
     def render_POST(self, request):
-        store = self._store_for(request, WRITE)
+        store = self.store_for(request, WRITE)
         if isinstance(store, Refusal):
             return store.render(request)
         body = json_object(request)
         if body is None:
             return Refusal(400, NOT_AN_OBJECT).render(request)
-        return answer_later(request, self._create(store, body, _by(self, request)))
-
-    def _store_for(self, request, scope: str) -> Store | Refusal:
-        refused = self.auth.check(request, scope)
-        if refused is not None:
-            return Refusal(*refused)
-        store = self.store_source()
-        return Refusal(503, "store not started") if store is None else store
+        return answer_later(request, self._create(store, body, self.operator_of(request)))
 
     async def _list(self, store: Store, wanted: str) -> Answer:
         programs = [p for p in self.config.programs.values()
@@ -130,7 +118,7 @@ class OneReward(resource.Resource):
         store = self.catalogue.store_source()
         if store is None:
             return Refusal(503, "store not started").render(request)
-        return answer_later(request, self._act(store, given, _by(self.catalogue, request)))
+        return answer_later(request, self._act(store, given, self.catalogue.operator_of(request)))
 
     async def _act(self, store: Store, given: dict[str, Any] | None, by: str) -> Answer:
         config = self.catalogue.config

@@ -7,7 +7,6 @@ next claim sees the change (claims read the reward in their script).
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 from typing import Any
@@ -65,9 +64,7 @@ def run_rewards(args) -> int:
         if args.action == "list":
             return run_command(_list(config, program))
         if args.action == "claims":
-            since, until = _day(args.since, "--from"), _day(args.until, "--to") + 86400
-            if until <= since:
-                return fail("--to: before --from")
+            since, until = rewards.claims_period(args.since, args.until, ("--from", "--to"))
             return run_command(_claims(config, program, since, until))
         if args.action == "void-claim":
             return run_command(_void(config, program, args.key))
@@ -82,13 +79,6 @@ def run_rewards(args) -> int:
         return run_command(_change(config, program, args.action, args.id, given))
     except rewards.RewardError as e:
         return fail(str(e))
-
-
-def _day(text: str, option: str) -> float:
-    try:
-        return dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.UTC).timestamp()
-    except ValueError:
-        raise rewards.RewardError(f"{option}: a date YYYY-MM-DD") from None
 
 
 async def _change(config: Config, program: Program, action: str, rid: str,

@@ -237,6 +237,23 @@ def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v or "")
 
 
+def claims_period(since: str, until: str, names: tuple[str, str] = ("from", "to"),
+                  ) -> tuple[float, float]:
+    """A listing's period from two days YYYY-MM-DD (UTC; `until` inclusive) as epoch seconds
+    [since, until); RewardError names the bad one by `names` (the CLI's options, the API's
+    fields)."""
+    def day(text: str, name: str) -> float:
+        try:
+            return dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.UTC).timestamp()
+        except ValueError:
+            raise RewardError(f"{name}: a date YYYY-MM-DD") from None
+
+    start, end = day(since, names[0]), day(until, names[1]) + 86400
+    if end <= start:
+        raise RewardError(f"{names[1]}: before {names[0]}")
+    return start, end
+
+
 async def list_claims(store: Store, program: str, since: float, until: float) -> list[Claim]:
     """Claims and their undos between two epoch times, oldest first; a claim undone in the
     same listing is marked `voided`."""

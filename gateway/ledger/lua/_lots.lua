@@ -214,17 +214,20 @@ end  -- lots_fns
 ly.points_move = function(op, dp, extra, set)
   if dp == 0 or not a.day or extra.lots_done then return nil end
   -- The busiest path, an earn on a day the card already earned, written out: no lists, no loops
-  -- (the same as the general path below for this case).
-  if dp > 0 and a.lv > 0 and not extra.lots and num(st.ld) == a.day then
-    st.ll = num(st.ll) + dp
-    set[#set + 1] = 'll'; set[#set + 1] = st.ll
-    if num(st.lmin) == 0 then
-      st.lmin = a.day
-      set[#set + 1] = 'lmin'; set[#set + 1] = a.day
-      ly.lots_fns()
-      ly.lots_index()
+  -- (the same as the general path below for this case). Without lots (tiers alone) the open
+  -- day is kept only for a tier window; on lifetime tiers every earn takes this path.
+  if dp > 0 and not extra.lots and (num(st.ld) == a.day or (a.lv <= 0 and a.tw <= 0)) then
+    if a.lv > 0 then
+      st.ll = num(st.ll) + dp
+      set[#set + 1] = 'll'; set[#set + 1] = st.ll
+      if num(st.lmin) == 0 then
+        st.lmin = a.day
+        set[#set + 1] = 'lmin'; set[#set + 1] = a.day
+        ly.lots_fns()
+        ly.lots_index()
+      end
     end
-    if a.tn and ly.EARNED[op] then
+    if a.tn and (ly.EARNED[op] or extra.earned) then
       if a.tw > 0 then
         st.ed, st.wsum = num(st.ed) + dp, num(st.wsum) + dp
         set[#set + 1] = 'ed'; set[#set + 1] = st.ed
@@ -235,7 +238,8 @@ ly.points_move = function(op, dp, extra, set)
         set[#set + 1] = 'le'; set[#set + 1] = st.le
       end
     end
-    return a.day .. ':' .. dp
+    if a.lv > 0 then return a.day .. ':' .. dp end
+    return nil
   end
   ly.lots_fns()
   if dp > 0 and (a.lv > 0 or a.tw > 0) then ly.open_day(set) end

@@ -73,40 +73,11 @@ def record_ttl(config: Config) -> int:
                *(2 * r.reversal_window for r in config.resellers.values()))
 
 
-class WithFixed(dict[str, Any]):
-    """A card script's parameters, and its program's fixed loyalty fields packed once
-    (`fixed`: their count, their packed key/value pairs): `params_packer` puts them in the
-    map. Packing the tier lists on every request cost more than the rest of an earn's map."""
-
-    __slots__ = ("fixed",)
-    fixed: tuple[int, bytes]
-
-
-def _map_body(packed: bytes) -> tuple[int, bytes]:
-    """A packed msgpack map as (its number of pairs, its pairs without the map's header)."""
-    if packed[0] & 0xF0 == 0x80:  # fixmap, up to 15 pairs
-        return packed[0] & 0x0F, packed[1:]
-    if packed[0] == 0xDE:  # map 16
-        return int.from_bytes(packed[1:3], "big"), packed[3:]
-    raise ValueError("not a msgpack map of fewer than 65,536 pairs")
-
-
 def params_packer() -> Callable[[dict[str, Any]], bytes]:
-    """Packs a card script's parameters (ARGV[1]) as one msgpack map, a WithFixed's fixed
-    fields spliced in. One Packer kept (msgpack.packb builds one per call: 1.7 -> 0.9 us); not
-    thread-safe, and needs not be: a Processor runs in its loop's thread only."""
-    pack = msgpack.Packer().pack
-
-    def packer(p: dict[str, Any]) -> bytes:
-        if type(p) is not WithFixed:
-            return pack(p)
-        count, pairs = p.fixed
-        n, body = _map_body(pack(p))
-        n += count
-        header = bytes((0x80 | n,)) if n < 16 else b"\xde" + n.to_bytes(2, "big")
-        return header + body + pairs
-
-    return packer
+    """Packs a card script's parameters (ARGV[1]) as one msgpack map. One Packer kept
+    (msgpack.packb builds one per call: 1.7 -> 0.9 us); not thread-safe, and needs not be: a
+    Processor runs in its loop's thread only."""
+    return msgpack.Packer().pack
 
 
 class ScriptParams:
@@ -130,8 +101,7 @@ class ScriptParams:
         # loyalty in depth (gateway/ledger/loyalty.py): per program, its day and fixed fields
         self._days = {p.id: loyalty.ProgramDays(p.timezone)
                       for p in config.programs.values() if loyalty.has_depth(p)}
-        self._fixed = {pid: _map_body(msgpack.packb(loyalty.static_params(config.programs[pid])))
-                       for pid in self._days}
+        self._fixed = {pid: loyalty.static_params(config.programs[pid]) for pid in self._days}
         # (program, amount) -> the points at each tier's rate: tills repeat their amounts
         self._tier_points: dict[tuple[str, int], list[int]] = {}
 
@@ -198,20 +168,19 @@ class ScriptParams:
             p["inv"] = req.invoice
         days = self._days.get(program.id)
         if days is not None:
-            p = self._with_loyalty(p, req, program, days.day(now))
+            self._with_loyalty(p, req, program, days.day(now))
         if extra:
             p.update(extra)
         return p
 
     def _with_loyalty(self, p: dict[str, Any], req: Request, program: Program,
-                      day: int) -> WithFixed:
+                      day: int) -> None:
         """Lots, tiers and conversion of the program (gateway/ledger/loyalty.py): its fixed
-        fields (packed once, spliced in by params_packer), its day, and for an earn or a return
-        the points at each tier's rate (`tp`, integers; the card's tier, which only the script
-        knows, picks one)."""
-        out = WithFixed(p)
-        out.fixed = self._fixed[program.id]
-        out["day"] = day
+        fields (made once: their lists are shared, read only), its day, and for an earn or a
+        return the points at each tier's rate (`tp`, integers; the card's tier, which only the
+        script knows, picks one)."""
+        p.update(self._fixed[program.id])
+        p["day"] = day
         if program.tiers and req.op in (Op.EARN, Op.RETURN):
             key = (program.id, req.amount)
             tp = self._tier_points.get(key)
@@ -220,8 +189,7 @@ class ScriptParams:
                     self._tier_points.clear()
                 tp = self._tier_points[key] = [points_for(program, req.amount, t.points_per_unit)
                                                for t in program.tiers]
-            out["tp"] = tp  # read only: packed, never changed
-        return out
+            p["tp"] = tp  # read only: packed, never changed
 
     def _day(self, now: float, timezone: str) -> tuple[int, dt.date]:
         """Today in the program's time zone as YYYYMMDD and as a date: the day a card expires

@@ -57,7 +57,7 @@ class Processor(BatchRunner):
         self.params = self.script_params.build
         self.record_ttl = self.script_params.record_ttl
         self.record_ttl_arg = str(self.record_ttl)  # a script argument: formatted once (Store.run)
-        self._pack = params_packer()  # script parameters, fixed loyalty fields spliced in
+        self._pack = params_packer()  # script parameters (ARGV[1])
         self.velocity = Velocity(config.rules)  # gateway/security/rules.py, docs/security.md
         self.pin_keys = PinKeys(config.security.pin_keys)  # field 52 under terminal keys
         self.alerts = alerts or AlertQueue(store, config.alerts.stream_max)

@@ -17,6 +17,8 @@ process_time: CPU spent, not time waited for it, so other work on the machine mo
   fields      promo with request records in the fields layout (redis.packed_records = false:
               a ledger an older version wrote); plain, depth and promo write the packed layout
               of a ledger this version starts (gateway/ledger/recordlayout.py)
+  lots        depth without tiers (lots and expiry alone)
+  tiers       depth without lots (tiers on the 365-day window alone)
 
 Rounds interleave the variants; medians are printed.
 
@@ -32,6 +34,8 @@ the costs: the files are kept in the printed folder).
     python bench/bench_points.py --instructions [--calls 1280] [--against main]
     python bench/bench_points.py --instructions --variants promo   (before and promo only)
     python bench/bench_points.py --variants plain,promo              (before, plain and promo)
+    python bench/bench_points.py --instructions --variants plain,lots,tiers,depth,promo
+                                         (what each feature costs: lots, tiers, both, a promotion)
 """
 
 from __future__ import annotations
@@ -63,16 +67,18 @@ from protocols.model import Op, Request  # noqa: E402
 CARDS = 256
 
 
-def without_depth(config: Config) -> Config:
-    program = replace(config.programs["loyalty"], tiers=(), points_validity_days=0,
-                      tier_window_days=0)
+def loyalty_with(config: Config, **changes) -> Config:
+    program = replace(config.programs["loyalty"], **changes)
     return replace(config, programs={**config.programs, "loyalty": program})
+
+
+def without_depth(config: Config) -> Config:
+    return loyalty_with(config, tiers=(), points_validity_days=0, tier_window_days=0)
 
 
 def with_promotion(config: Config) -> Config:
-    double = Promotion(id="DOUBLE", kind="multiplier", multiplier=2)
-    program = replace(config.programs["loyalty"], promotions=(double,))
-    return replace(config, programs={**config.programs, "loyalty": program})
+    return loyalty_with(config, promotions=(Promotion(id="DOUBLE", kind="multiplier",
+                                                      multiplier=2),))
 
 
 # Scripts from before the call deadline (store.deadline_ms, ARGV[3] of `claim+<op>`) read the
@@ -143,7 +149,8 @@ async def earn_rate(store: Store, processor: Processor, held: list[str], n: int,
     return rate, server, client
 
 
-VARIANTS = ("before", "plain", "depth", "promo", "fields")
+VARIANTS = ("before", "plain", "depth", "promo", "fields", "lots", "tiers")
+DEFAULT_VARIANTS = VARIANTS[:5]  # lots and tiers apart: asked for by name
 
 
 async def prepared(url: str, lua_before: Path, only: tuple[str, ...] = VARIANTS,
@@ -154,7 +161,9 @@ async def prepared(url: str, lua_before: Path, only: tuple[str, ...] = VARIANTS,
     variants: dict[str, tuple[Store, Processor, list[str]]] = {}
     for name, config, lua in (("before", plain, lua_before), ("plain", plain, None),
                               ("depth", depth, None), ("promo", with_promotion(depth), None),
-                              ("fields", with_fields_records(with_promotion(depth)), None)):
+                              ("fields", with_fields_records(with_promotion(depth)), None),
+                              ("lots", loyalty_with(depth, tiers=(), tier_window_days=0), None),
+                              ("tiers", loyalty_with(depth, points_validity_days=0), None)):
         if name != "before" and name not in only:
             continue
         store = await Store.connect(url)
@@ -267,7 +276,7 @@ def main() -> None:
     parser.add_argument("--against", default="main", help="git revision of the scripts before")
     parser.add_argument("--instructions", action="store_true",
                         help="count the server's instructions per earn under callgrind")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help="comma-separated variants to run (before always runs)")
     args = parser.parse_args()
     args.variants = tuple(args.variants.split(","))

@@ -13,14 +13,17 @@ starting one variant further on, and the medians are printed.
            issue 19 was filed on: loyalty without tiers or validity), in a copy of the tree
            (adapted to this tree's call arguments as bench_points.py does)
   plain    this tree, the same config
-  promo    this tree, the default config of HOST-SPEC 1.1 section 6 (lots, 365-day validity,
-           BRONZE / SILVER on a 365-day window) and one promotion on every earn (double points,
-           every day, every merchant: its worst case), the earn issue 19 sets the bar for
+  lots     this tree, the default config without tiers (lots and expiry alone)   [--variants]
+  depth    this tree, the default config of HOST-SPEC 1.1 section 6 (lots, 365-day validity,
+           BRONZE / SILVER on a 365-day window)                                   [--variants]
+  promo    depth and one promotion on every earn (double points, every day, every merchant:
+           its worst case), the earn issue 19 sets the bar for
 
 bench/bench_points.py measures the Processor and the script alone (a smaller denominator, so
 larger ratios) and counts the server's instructions.
 
     python bench/bench_points_wire.py [--seconds 5] [--rounds 5] [--against aca2692^1]
+    python bench/bench_points_wire.py --variants plain,lots,depth,promo   (each feature's share)
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from gateway.sim.loadsetup import load_tills, prepare_cards  # noqa: E402
 from gateway.sim.target import target_from_config  # noqa: E402
 from gateway.testing import GatewayProcess  # noqa: E402
 
+VARIANTS = ("before", "plain", "lots", "depth", "promo")
 PROMOTION = """
 [[programs.loyalty.promotions]]
 id = "DOUBLE"
@@ -55,11 +59,16 @@ multiplier = 2
 """
 
 
-def without_depth(text: str) -> str:
-    """The default config's loyalty program without lots and tiers."""
-    text = re.sub(r"(?m)^points_validity_days = 365", "points_validity_days = 0", text)
+def without_tiers(text: str) -> str:
+    """The default config's loyalty program without tiers."""
     text = re.sub(r"(?m)^tier_window_days = 365", "tier_window_days = 0", text)
     return re.sub(r"(?ms)^\[\[programs\.loyalty\.tiers\]\].*?(?=^\[)", "", text)
+
+
+def without_depth(text: str) -> str:
+    """The default config's loyalty program without lots and tiers."""
+    return re.sub(r"(?m)^points_validity_days = 365", "points_validity_days = 0",
+                  without_tiers(text))
 
 
 def tree_with_scripts(rev: str, into: Path) -> Path:
@@ -136,20 +145,27 @@ def main() -> None:
     parser.add_argument("--without-backoffice", action="store_true",
                         help="serve runs no back-office feed consumer (scripts before the feed "
                              "give it nothing to do, so this isolates the scripts)")
+    parser.add_argument("--variants", default="plain,promo",
+                        help=f"comma-separated, of {', '.join(VARIANTS[1:])} (before always "
+                             "runs, first; plain is needed for the `vs plain` column)")
     args = parser.parse_args()
+    args.variants = ("before", *(v for v in args.variants.split(",") if v != "before"))
+    if not set(args.variants) <= set(VARIANTS) or "plain" not in args.variants:
+        parser.error(f"--variants: plain and any of {', '.join(VARIANTS[2:])}")
     depth = (ROOT / "config" / "tillgate.toml").read_text()
     if args.without_backoffice:
         depth = depth.replace("# [backoffice]\n", "[backoffice]\nenabled = false\n", 1)
     with tempfile.TemporaryDirectory() as tmp:
         before_tree = tree_with_scripts(args.against, Path(tmp) / "before-tree")
-        variants = [Variant("before", without_depth(depth), before_tree),
-                    Variant("plain", without_depth(depth)),
-                    Variant("promo", depth + PROMOTION)]
+        configs = {"before": without_depth(depth), "plain": without_depth(depth),
+                   "lots": without_tiers(depth), "depth": depth, "promo": depth + PROMOTION}
+        variants = [Variant(name, configs[name], before_tree if name == "before" else None)
+                    for name in args.variants]
         try:
             for i, variant in enumerate(variants):
                 variant.start(Path(tmp) / f"v{i}", args.cards)
             for turn in range(args.rounds):
-                for variant in variants[turn % 3:] + variants[:turn % 3]:
+                for variant in variants[turn % len(variants):] + variants[:turn % len(variants)]:
                     variant.round(args)
         finally:
             for variant in variants:
@@ -161,7 +177,8 @@ def main() -> None:
           f"before: {args.against}); CPU in us per earn:")
     print(f"  {'variant':8} {'earns/s':>8} {'gateway':>8} {'redis':>7} {'total':>7} "
           f"{'vs before':>9} {'vs plain':>8} {'generator':>9}")
-    base, plain = variants[0].total(), variants[1].total()
+    totals = {v.name: v.total() for v in variants}
+    base, plain = totals["before"], totals["plain"]
     for v in variants:
         print(f"  {v.name:8} {v.median('per_s'):8,.0f} {v.median('gateway'):8.1f} "
               f"{v.median('redis'):7.1f} {v.total():7.1f} {v.total() / base - 1:+9.1%} "

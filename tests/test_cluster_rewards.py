@@ -182,6 +182,8 @@ async def test_an_undo_gives_points_and_stock_back_once(cledger, how, second):  
     assert await _stock(ledger, "MUG") == (0, 1)
     assert await _undo(ledger, how, card, key) == ("00", second)
     assert (await ledger.show(card)).points == 50
+    lots = await ledger.call(cards.card_lots(ledger.store, cards.card_id(card)))
+    assert sum(lots.values()) == 50, lots  # back in the lots they came from, on a cluster too
     assert await _stock(ledger, "MUG") == (1, 0)
     op = "void" if how == "void-claim" else how
     assert await _claims(ledger) == [("claim", "MUG", -40, True), (op, "MUG", 40, False)]

@@ -10,9 +10,10 @@ rewards claims|void-claim` and the portal's claims page give them.
 
 The void answers 200 {"rc": "00", "points", "message"}; 409 with the refusal's code and message
 when the ledger refuses (12: already undone, or the points spent since; 25: the claim's record
-expired); 404 when the program has no claim of that key. It is journalled as the card's `void` entry with `opid` =
-`token:<id>`, and listed as a `void` line whose `orig` is the claim's key. The claims are in
-their own path, not under /v1/rewards/<program>/, where `claims` is a reward id that may exist.
+expired); 404 when the program has no claim of that key. It is journalled as the card's `void`
+entry with `opid` = `token:<id>`, and listed as a `void` line whose `orig` is the claim's key.
+The claims are in their own path, not under /v1/rewards/<program>/, where `claims` is a reward
+id that may exist.
 """
 
 from __future__ import annotations

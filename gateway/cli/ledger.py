@@ -9,10 +9,8 @@ in the meantime."""
 
 from __future__ import annotations
 
-import asyncio
-
 from gateway.cli.config import load_or_report
-from gateway.cli.main import fail
+from gateway.cli.storecommand import run_command
 from gateway.config.model import Config
 from gateway.ledger.recordlayout import LAYOUTS
 
@@ -29,16 +27,22 @@ def register(subparsers, common) -> None:
 
 
 def run_records(args) -> int:
-    from gateway.ledger.storeconnect import StoreUnavailable
-
     config = load_or_report(args.config)
     if config is None:
         return 2
-    try:
-        before, after = asyncio.run(_records(config, args.layout))
-    except StoreUnavailable as e:
-        return fail(str(e))
-    if args.layout is None:
+    return run_command(_records(config, args.layout))
+
+
+async def _records(config: Config, layout: str | None) -> int:
+    from gateway.ledger import recordlayout
+    from gateway.ledger.storeconnect import store_session
+
+    async with store_session(config) as store:
+        if layout is None:
+            before = after = await recordlayout.ledger_layout(store)
+        else:
+            before, after = await recordlayout.set_layout(store, layout), layout
+    if layout is None:
         print(f"request records: {after}")
     elif before == after:
         print(f"request records: {after} (unchanged)")
@@ -50,14 +54,3 @@ def run_records(args) -> int:
         print(f"note: this config's redis.packed_records = {str(override).lower()} overrides "
               "the mark for the gateways that run it")
     return 0
-
-
-async def _records(config: Config, layout: str | None) -> tuple[str, str]:
-    from gateway.ledger import recordlayout
-    from gateway.ledger.storeconnect import store_session
-
-    async with store_session(config) as store:
-        if layout is None:
-            now = await recordlayout.ledger_layout(store)
-            return now, now
-        return await recordlayout.set_layout(store, layout), layout

@@ -261,8 +261,7 @@ def with_points_depth(store: Store, keys: list[str], params: dict[str, Any],
     no longer the sum of its lots, and never expiring). None: a card of no known program."""
     if program is None or not loyalty.has_depth(program):
         return
-    params.update(loyalty.static_params(program),
-                  day=loyalty.ProgramDays(program.timezone).day(params["now"]))
+    params.update(loyalty.depth_params(program, params["now"]))
     add_points_keys(keys, params, program.id, store.index_key)
 
 

@@ -91,3 +91,10 @@ def static_params(program: Program) -> dict[str, Any]:
     if program.convert_points:
         p.update(cvp=program.convert_points, cvv=program.convert_value)
     return p
+
+
+def depth_params(program: Program, now: float) -> dict[str, Any]:
+    """static_params and the program's day at `now` (epoch seconds): what a script run apart
+    from a till's request is given (an operator's undo, the sweep); the processor keeps both
+    per program instead (ScriptParams)."""
+    return {**static_params(program), "day": ProgramDays(program.timezone).day(now)}

@@ -47,8 +47,8 @@ async def sweep(store: Store, config: Config, now: float, limit: int | None = No
         if not _sweeps(program):
             continue
         report.by_program[program.id] = 0
-        day = loyalty.ProgramDays(program.timezone).day(now)
-        fixed = {**loyalty.static_params(program), "day": day}
+        fixed = loyalty.depth_params(program, now)
+        day = fixed["day"]
         indexes = await store.index_keys(program.id, "due") if program.points_validity_days else []
         if program.tiers:
             indexes += await store.index_keys(program.id, "tiers")

@@ -13,6 +13,7 @@ import pytest_twisted
 from test_cluster_store import cledger  # noqa: F401  (fixture)
 from test_ledger_cli import ROOT, tillgate
 from test_ledger_undo import journal_of
+from test_points_lots import lots_of
 from test_rewards import _put, _reward
 from twisted.internet import defer
 
@@ -182,7 +183,7 @@ async def test_an_undo_gives_points_and_stock_back_once(cledger, how, second):  
     assert await _stock(ledger, "MUG") == (0, 1)
     assert await _undo(ledger, how, card, key) == ("00", second)
     assert (await ledger.show(card)).points == 50
-    lots = await ledger.call(cards.card_lots(ledger.store, cards.card_id(card)))
+    lots = await lots_of(ledger, card)
     assert sum(lots.values()) == 50, lots  # back in the lots they came from, on a cluster too
     assert await _stock(ledger, "MUG") == (1, 0)
     op = "void" if how == "void-claim" else how

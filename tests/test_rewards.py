@@ -9,9 +9,10 @@ import pytest
 import pytest_twisted
 from test_ledger_support import ledger  # noqa: F401  (fixture)
 from test_ledger_undo import journal_of
+from test_points_lots import lots_of
 from twisted.internet import defer
 
-from gateway.ledger import cards, rewards
+from gateway.ledger import rewards
 from gateway.ledger.audit import audit
 from gateway.ledger.cards import rollback_last
 from protocols.model import RC, Op
@@ -122,10 +123,6 @@ async def test_an_undone_claim_gives_points_and_stock_back(ledger, undo):  # noq
     assert (await ledger.call(audit(ledger.store))).ok
 
 
-async def _lots(ledger, card: str) -> dict[int, int]:  # noqa: F811
-    return await ledger.call(cards.card_lots(ledger.store, cards.card_id(card)))
-
-
 @pytest.mark.parametrize("how", ["void", "reversal", "rollback", "void-claim"])
 @pytest_twisted.ensureDeferred
 async def test_an_undone_claim_gives_its_points_back_to_their_lots(ledger, how):  # noqa: F811
@@ -136,10 +133,10 @@ async def test_an_undone_claim_gives_its_points_back_to_their_lots(ledger, how):
     await _put(ledger, "MUG", points=40, stock=1)
     card = await ledger.issue("loyalty", activate=0)
     await ledger.send(Op.EARN, card, 5_000)
-    earned = await _lots(ledger, card)
+    earned = await lots_of(ledger, card)
     key = ledger.key()
     assert (await ledger.send(Op.REDEEM_POINTS, card, reward="MUG", key=key)).points == 10
-    assert sum((await _lots(ledger, card)).values()) == 10
+    assert sum((await lots_of(ledger, card)).values()) == 10
     if how in ("void", "reversal"):
         op = Op.VOID if how == "void" else Op.REVERSAL
         assert (await ledger.send(op, card, original_key=key)).code == RC.APPROVED
@@ -150,7 +147,7 @@ async def test_an_undone_claim_gives_its_points_back_to_their_lots(ledger, how):
         res = await ledger.call(rewards.void_claim(ledger.store, program, key, "BOSS"))
         assert res is not None and res["rc"] == RC.APPROVED, res
     assert (await ledger.show(card)).points == 50
-    assert await _lots(ledger, card) == earned
+    assert await lots_of(ledger, card) == earned
     assert (await _reward(ledger, "MUG")).stock == 1
 
 

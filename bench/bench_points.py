@@ -57,8 +57,8 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.config.model import Config, load_config  # noqa: E402
 from gateway.config.promotions import Promotion  # noqa: E402
-from gateway.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from gateway.ledger import cards, recordlayout  # noqa: E402
+from gateway.embedded_redis import COMPACT_HASH_ARGS, EmbeddedRedis, free_port  # noqa: E402
+from gateway.ledger import cards  # noqa: E402
 from gateway.ledger.processor import Processor  # noqa: E402
 from gateway.ledger.store import LUA_DIR, Store, load_scripts  # noqa: E402
 from protocols.carddata import generate_card_number  # noqa: E402
@@ -230,8 +230,7 @@ async def instructions_async(args) -> None:
          f"--callgrind-out-file={folder}/callgrind.%p",
          os.environ.get("REDIS_SERVER", "redis-server"), "--port", str(port), "--save", "",
          "--appendonly", "no",
-         # as the embedded server is started (gateway/embedded_redis.py): records packed
-         "--hash-max-ziplist-value", str(recordlayout.COMPACT_VALUE_BYTES)],
+         *COMPACT_HASH_ARGS],  # as the embedded server is started: records packed
         cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"redis://127.0.0.1:{port}/0"

@@ -25,9 +25,8 @@ PACKED_RECORD = {b"resp", b"rc", b"u"}
 REQUEST_KEYS = itertools.count(1)  # one sequence for every Ledger of the module: keys unique
 
 
-async def _redeem_record(redis_client, store: Store, packed_records: bool | None = None,
-                         ) -> set[bytes]:
-    """The fields of the record a redeem through a Processor on `store` leaves."""
+async def _redeemed(store: Store, packed_records: bool | None = None) -> str:
+    """The key of the record a redeem through a Processor on `store` leaves."""
     config = ledger_config()
     config = replace(config, redis=replace(config.redis, packed_records=packed_records))
     ledger = Ledger(config, store)
@@ -35,7 +34,13 @@ async def _redeem_record(redis_client, store: Store, packed_records: bool | None
     card = await ledger.issue("gift", activate=2000)
     key = ledger.key()
     assert (await ledger.send(Op.REDEEM, card, 500, key=key)).balance == 1500
-    return set(redis_client.hgetall(cards.record_key(cards.card_id(card), key)))
+    return cards.record_key(cards.card_id(card), key)
+
+
+async def _redeem_record(redis_client, store: Store, packed_records: bool | None = None,
+                         ) -> set[bytes]:
+    """The fields of the record a redeem through a Processor on `store` leaves."""
+    return set(redis_client.hgetall(await _redeemed(store, packed_records)))
 
 
 async def _connect(url: str) -> Store:
@@ -100,14 +105,7 @@ async def test_a_server_that_would_not_keep_a_packed_record_compact_gets_fields(
     # the embedded server's setting keeps one compact: 344 bytes, as a record in fields
     store = await _connect(redis_url)
     try:
-        config = replace(ledger_config(), redis=replace(ledger_config().redis,
-                                                        packed_records=None))
-        ledger = Ledger(config, store)
-        ledger._keys = REQUEST_KEYS
-        card = await ledger.issue("gift", activate=2000)
-        key = ledger.key()
-        await ledger.send(Op.REDEEM, card, 500, key=key)
-        record = cards.record_key(cards.card_id(card), key)
+        record = await _redeemed(store)
         assert redis_client.object("encoding", record) in (b"ziplist", b"listpack")
     finally:
         await deferred_from_coro(store.close())

@@ -75,6 +75,11 @@ class StoreResource(resource.Resource):
         refused = self.auth.check(request, scope)
         if refused is not None:
             return Refusal(*refused)
+        return self.started_store()
+
+    def started_store(self) -> Store | Refusal:
+        """The store, or a 503 Refusal while it is not up yet: for a child resource whose
+        token its parent checked already (store_for checks and then asks this)."""
         store = self.store_source()
         return Refusal(503, "store not started") if store is None else store
 

@@ -115,9 +115,9 @@ class OneReward(resource.Resource):
         return self.answer(request, body)
 
     def answer(self, request, given: dict[str, Any] | None):
-        store = self.catalogue.store_source()
-        if store is None:
-            return Refusal(503, "store not started").render(request)
+        store = self.catalogue.started_store()  # the token was checked by getChild
+        if isinstance(store, Refusal):
+            return store.render(request)
         return answer_later(request, self._act(store, given, self.catalogue.operator_of(request)))
 
     async def _act(self, store: Store, given: dict[str, Any] | None, by: str) -> Answer:

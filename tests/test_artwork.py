@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from test_ledger_cli import config_file, tillgate  # noqa: F401  (config_file: a fixture)
 
 from gateway.config.model import Program
 from gateway.issuance import printfile, proofsheet
@@ -195,28 +196,12 @@ def test_proof_sheet_symbols_decode_to_the_card(program, prefix, length, alphanu
 # --- the command -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def config_file(tmp_path, redis_url):
-    text = (ROOT / "config" / "tillgate.toml").read_text()
-    text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
-    text = text.replace('# url = "redis://127.0.0.1:6379/0"', f'url = "{redis_url}"')
-    path = tmp_path / "t.toml"
-    path.write_text(text)
-    return str(path)
-
-
-def tillgate(config_file: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args, "--config", config_file],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
-
-
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
 
 
-def test_issue_then_artwork(config_file, tmp_path) -> None:
+def test_issue_then_artwork(config_file, tmp_path) -> None:  # noqa: F811
     batch = tmp_path / "batch.csv"
     issued = tillgate(config_file, "cards", "issue", "--program", "secure", "--count", "23",
                       "--out", str(batch))
@@ -256,7 +241,7 @@ def test_issue_then_artwork(config_file, tmp_path) -> None:
     assert not texts & set(cards.values())  # no PIN on a proof
 
 
-def test_artwork_refusals_write_nothing(config_file, tmp_path) -> None:
+def test_artwork_refusals_write_nothing(config_file, tmp_path) -> None:  # noqa: F811
     batch = tmp_path / "batch.csv"
     numbers = [generate_card_number("603953", 19, True) for _ in range(3)]
     batch.write_text("card,pin\n" + "".join(f"{n},\n" for n in numbers) + "603953123,\n")
@@ -289,7 +274,7 @@ def test_artwork_refusals_write_nothing(config_file, tmp_path) -> None:
     assert not out.exists() and (proof / "proof-0001.svg").read_text() == "old"
 
 
-def test_pins_in_the_printer_file_come_with_a_warning(config_file, tmp_path) -> None:
+def test_pins_in_the_printer_file_come_with_a_warning(config_file, tmp_path) -> None:  # noqa: F811
     batch = tmp_path / "batch.csv"
     issued = tillgate(config_file, "cards", "issue", "--program", "secure", "--count", "2",
                       "--out", str(batch))
@@ -363,7 +348,7 @@ def bureau_keyring(tmp_path):
     subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True, timeout=30)
 
 
-def test_encrypted_to_the_bureaus_key(config_file, tmp_path, bureau_keyring) -> None:
+def test_encrypted_to_the_bureaus_key(config_file, tmp_path, bureau_keyring) -> None:  # noqa: F811
     batch = tmp_path / "batch.csv"
     issued = tillgate(config_file, "cards", "issue", "--program", "secure", "--count", "3",
                       "--out", str(batch))

@@ -16,7 +16,7 @@ import pytest_twisted
 import redis
 from test_admin_cards import call
 from test_admin_issue import CRM, SHOP, journal_length, shop_gateway, tokens  # noqa: F401
-from test_ledger_cli import ROOT, tillgate
+from test_ledger_cli import ROOT, tillgate, write_config
 
 from gateway.config.model import load_config
 from gateway.issuance import activatebatch
@@ -37,16 +37,7 @@ CONFIG = load_config(ROOT / "config" / "tillgate.toml")
 
 @pytest.fixture
 def config_file(tmp_path, redis_url):
-    return write_config(tmp_path, redis_url, "")
-
-
-def write_config(tmp_path, redis_url, extra: str) -> str:
-    text = (ROOT / "config" / "tillgate.toml").read_text()
-    text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
-    text = text.replace('# url = "redis://127.0.0.1:6379/0"', f'url = "{redis_url}"')
-    path = tmp_path / "t.toml"
-    path.write_text(text + extra)
-    return str(path)
+    return write_config(tmp_path, redis_url)
 
 
 def numbers(program: str, count: int) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 from aiosmtpd.controller import Controller
-from test_ledger_cli import ROOT, tillgate
+from test_ledger_cli import ROOT, tillgate, write_config
 
 from gateway.config.model import load_config
 from gateway.embedded_redis import free_port
@@ -46,10 +46,7 @@ def mailbox():
 @pytest.fixture
 def config_file(tmp_path, redis_url, mailbox):
     _box, port = mailbox
-    text = (ROOT / "config" / "tillgate.toml").read_text()
-    text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
-    text = text.replace('# url = "redis://127.0.0.1:6379/0"', f'url = "{redis_url}"')
-    text += f"""
+    return write_config(tmp_path, redis_url, f"""
 [email]
 host = "127.0.0.1"
 port = {port}
@@ -57,10 +54,7 @@ from = "tillgate@example.com"
 
 [imports]
 confirm_to = ["ops@example.com"]
-"""
-    path = tmp_path / "t.toml"
-    path.write_text(text)
-    return str(path)
+""")
 
 
 CONFIG = load_config(ROOT / "config" / "tillgate.toml")
@@ -235,11 +229,8 @@ def test_a_changed_file_needs_its_own_code_and_a_relay_that_is_down_is_said(
 def test_without_a_relay_the_code_lands_in_the_maildir(tmp_path, redis_url):
     """No [email] section (the embedded default): the code is written to <data_dir>/mail, the
     command says where, and the batch is confirmed with it."""
-    text = (ROOT / "config" / "tillgate.toml").read_text()
-    text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
-    text = text.replace('# url = "redis://127.0.0.1:6379/0"', f'url = "{redis_url}"')
-    config_file = tmp_path / "t.toml"
-    config_file.write_text(text + '\n[imports]\nconfirm_to = ["ops@example.com"]\n')
+    config_file = write_config(tmp_path, redis_url,
+                               '\n[imports]\nconfirm_to = ["ops@example.com"]\n')
     gift = numbers("gift", 1)
     path = tmp_path / "batch.csv"
     path.write_text(f"card,amount\n{gift[0]},10.00\n")

@@ -11,7 +11,7 @@ import time
 import pytest
 import pytest_twisted
 from test_cluster_store import cledger  # noqa: F401  (fixture)
-from test_ledger_cli import ROOT, tillgate
+from test_ledger_cli import tillgate, write_config
 from test_ledger_undo import journal_of
 from test_points_lots import lots_of
 from test_rewards import _put, _reward
@@ -238,17 +238,13 @@ async def test_points_expire_settles_reservations_held_too_long(
                                      ledger.config.programs["loyalty"], "claim_reward", card)
     await ledger.call(rewardsplit.reserve(ledger.store, rewardkeys.reward_key("loyalty", "MUG"),
                                           params, "mask"))  # the gateway died after step 1
-    config = tmp_path / "cluster.toml"
-    config.write_text((ROOT / "config" / "tillgate.toml").read_text()
-                      .replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
-                      .replace('# url = "redis://127.0.0.1:6379/0"',
-                               f'url = "{tillgate_cluster_url}"', 1))
+    config = write_config(tmp_path, tillgate_cluster_url)
     later = str(int(time.time() + rewardsplit.SWEEP_AFTER + 60))
-    done = tillgate(str(config), "points", "expire", "--now", later)
+    done = tillgate(config, "points", "expire", "--now", later)
     assert done.returncode == 0, done.stderr
     assert "reward reservations settled: 0 claimed, 1 items given back" in done.stdout
     assert await _stock(ledger, "MUG") == (1, 0)
-    again = tillgate(str(config), "points", "expire", "--now", later, "--json")
+    again = tillgate(config, "points", "expire", "--now", later, "--json")
     assert json.loads(again.stdout)["reservations"] == {"claimed": 0, "returned": 0}
 
 

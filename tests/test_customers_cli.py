@@ -10,20 +10,14 @@ import json
 
 import pytest
 import redis
-from test_ledger_cli import ROOT, tillgate
+from test_ledger_cli import ROOT, tillgate, write_config
 
 from gateway.ledger.cards import CUSTOMER_FIELD, card_id, journal_key, state_key
 
 
 @pytest.fixture
 def config(tmp_path, redis_url, backoffice_url):
-    text = (ROOT / "config" / "tillgate.toml").read_text()
-    text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
-    text = text.replace('# url = "redis://127.0.0.1:6379/0"', f'url = "{redis_url}"')
-    text += f'\n[backoffice]\nurl = "{backoffice_url}"\n'
-    path = tmp_path / "t.toml"
-    path.write_text(text)
-    return str(path)
+    return write_config(tmp_path, redis_url, f'\n[backoffice]\nurl = "{backoffice_url}"\n')
 
 
 @pytest.fixture

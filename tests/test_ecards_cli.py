@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from test_ledger_cli import ROOT, tillgate
+from test_ledger_cli import tillgate, write_config
 
 from gateway.backoffice.connect import backoffice_session
 from gateway.config.model import load_config
@@ -22,13 +22,7 @@ from gateway.reactor import deferred_from_coro
 
 @pytest.fixture
 def config(tmp_path, redis_url, backoffice_url):
-    text = (ROOT / "config" / "tillgate.toml").read_text()
-    text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
-    text = text.replace('# url = "redis://127.0.0.1:6379/0"', f'url = "{redis_url}"')
-    text += f'\n[backoffice]\nurl = "{backoffice_url}"\n'
-    path = tmp_path / "t.toml"
-    path.write_text(text)
-    return str(path)
+    return write_config(tmp_path, redis_url, f'\n[backoffice]\nurl = "{backoffice_url}"\n')
 
 
 async def run(config: str, *args: str):

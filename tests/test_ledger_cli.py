@@ -20,11 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def config_file(tmp_path, redis_url):
+    return write_config(tmp_path, redis_url)
+
+
+def write_config(tmp_path, redis_url: str, extra: str = "") -> str:
+    """The default config (config/tillgate.toml) on `redis_url`, its data under tmp_path,
+    `extra` TOML after it: the file a command-line test passes with --config."""
     text = (ROOT / "config" / "tillgate.toml").read_text()
     text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
     text = text.replace('# url = "redis://127.0.0.1:6379/0"', f'url = "{redis_url}"')
     path = tmp_path / "t.toml"
-    path.write_text(text)
+    path.write_text(text + extra)
     return str(path)
 
 

@@ -64,6 +64,10 @@ async def test_order_list_deliver_and_resend(config):
     bad = await run(config, "order", "--program", "secure", "--amount", "1.234", "--to-name",
                     "Cy", "--to-email", "cy@example.com", "--from-name", "S")
     assert bad.returncode == 2 and "at most 2 decimals" in bad.stderr
+    nowhere = await run(config, "order", "--program", "nope", "--amount", "5", "--to-name", "Cy",
+                        "--to-email", "cy@example.com", "--from-name", "S")
+    assert nowhere.returncode == 2
+    assert "unknown program 'nope' (have: gift, secure, loyalty)" in nowhere.stderr
     listed = await run(config, "list", "--json")
     assert [e["id"] for e in json.loads(listed.stdout)["ecards"]] == [ordered["id"]]
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable
 from functools import partial
 
-from gateway.cli.config import load_or_report
+from gateway.cli.config import config_and_program
 from gateway.cli.main import fail
 from gateway.issuance import printfile
 from gateway.issuance.artwork import (
@@ -90,12 +90,10 @@ def _pins_choice(args, program) -> str | None:
 
 
 def run(args) -> int:
-    config = load_or_report(args.config)
-    if config is None:
+    loaded = config_and_program(args.config, args.program)
+    if loaded is None:
         return 2
-    program = config.programs.get(args.program)
-    if program is None:
-        return fail(f"unknown program {args.program!r} (have: {', '.join(config.programs)})")
+    config, program = loaded
     pins = _pins_choice(args, program)
     if pins is None:
         return 2

@@ -19,7 +19,7 @@ from typing import TextIO
 from gateway.cli.cardactivate import add_parser as add_activate_parser
 from gateway.cli.cardartwork import add_parser as add_artwork_parser
 from gateway.cli.cardimport import add_parser as add_import_parser
-from gateway.cli.config import load_or_report
+from gateway.cli.config import config_and_program, load_or_report
 from gateway.cli.main import fail
 from gateway.cli.storecommand import run_command
 from gateway.config.model import Config, Program
@@ -104,12 +104,10 @@ def _amount(text: str, program: Program) -> int:
 
 
 def run_issue(args) -> int:
-    config = load_or_report(args.config)
-    if config is None:
+    loaded = config_and_program(args.config, args.program)
+    if loaded is None:
         return 2
-    program = config.programs.get(args.program)
-    if program is None:
-        return fail(f"unknown program {args.program!r} (have: {', '.join(config.programs)})")
+    config, program = loaded
     if not 1 <= args.count <= MAX_ISSUE:
         return fail(f"--count must be 1 to {MAX_ISSUE}")
     try:

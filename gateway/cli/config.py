@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gateway.cli import configreload
 from gateway.config.defaults import builtin_config_text
-from gateway.config.model import Config, ConfigError, load_config
+from gateway.config.model import Config, ConfigError, Program, load_config
 
 
 def register(subparsers, common) -> None:
@@ -76,3 +76,17 @@ def load_or_report(path: str) -> Config | None:
         for line in e.errors:
             print(f"tillgate: {path}: {line}", file=sys.stderr)
         return None
+
+
+def config_and_program(path: str, program_id: str) -> tuple[Config, Program] | None:
+    """For a command of one program (`--program`): the config and that program, or None after
+    printing every config error, or the unknown id with the programs there are."""
+    config = load_or_report(path)
+    if config is None:
+        return None
+    program = config.programs.get(program_id)
+    if program is None:
+        print(f"tillgate: unknown program {program_id!r} (have: {', '.join(config.programs)})",
+              file=sys.stderr)
+        return None
+    return config, program

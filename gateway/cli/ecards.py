@@ -21,7 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.cli.config import load_or_report
+from gateway.cli.config import config_and_program, load_or_report
 from gateway.cli.main import fail
 from gateway.ledger.amounts import parse_amount
 
@@ -104,12 +104,10 @@ def _show(row: dict[str, Any]) -> str:
 
 
 def run_order(args) -> int:
-    config = load_or_report(args.config)
-    if config is None:
+    loaded = config_and_program(args.config, args.program)
+    if loaded is None:
         return 2
-    program = config.programs.get(args.program)
-    if program is None:
-        return fail(f"unknown program {args.program!r} (have: {', '.join(config.programs)})")
+    config, program = loaded
     try:
         amount = _points(args.amount) if program.is_loyalty else parse_amount(args.amount)
         deliver = None if args.deliver_at is None else _when(args.deliver_at)

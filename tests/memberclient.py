@@ -5,10 +5,9 @@ form posted over real HTTP (tests/portalclient.py's client: its own cookie, no r
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
-from portalclient import Answer, Client, web
+from portalclient import Answer, Client, Clock, web
 
 from gateway.ledger import cards
 from gateway.reactor import deferred_from_coro
@@ -39,19 +38,6 @@ colour = "#0b3d91"
 accent = "#c2410c"
 logo = "{logo}"
 """
-
-
-class Clock:
-    """The member page's clock in a test: real time at first, then moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def start(factory, tmp_path: Path, extra: str = "", backoffice_url: str | None = None):

@@ -1,5 +1,6 @@
 """A small HTTP client for the portal's tests: real sockets, its own cookie, no redirects
-followed (the tests look at each 303), and helpers to make operators and compute their codes.
+followed (the tests look at each 303), helpers to make operators and compute their codes, and
+a clock a test can move.
 
 Blocking (http.client); tests on the reactor call it through `await web(client.post, ...)`,
 which runs it in a worker thread.
@@ -12,6 +13,7 @@ import http.client
 import re
 import secrets
 import ssl
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -24,6 +26,20 @@ from gateway.web.portal.passwords import hash_password
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 SECRET = re.compile(r'id="secret">([A-Z2-7 ]+)<')
 PASSWORD = "correct horse battery staple"
+
+
+class Clock:
+    """The clock of the portal, the member page or the e-card queue in a test: real time at
+    first, then moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @dataclass

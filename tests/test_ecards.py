@@ -26,6 +26,7 @@ import pytest_twisted
 import zxingcpp
 from aiosmtpd.controller import Controller
 from PIL import Image
+from portalclient import Clock
 from test_admin_cards import call
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
@@ -109,14 +110,6 @@ def mailbox(smtp_port):
 def tokens(monkeypatch):
     monkeypatch.setenv("TG_TEST_SHOP", SHOP)
     monkeypatch.setenv("TG_TEST_CRM", CRM)
-
-
-class Clock:
-    def __init__(self):
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def until(condition, timeout: float = 10.0) -> None:

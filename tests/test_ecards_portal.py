@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 import pytest_twisted
-from portalclient import Client, web
-from test_portal_security import CLUB, Clock, logged_in, make_operator
+from portalclient import Client, Clock, web
+from test_portal_security import CLUB, logged_in, make_operator
 
 from gateway.backoffice import ecards as rows
 from gateway.reactor import deferred_from_coro

@@ -12,7 +12,6 @@ import json
 import logging
 import re
 import ssl
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest_twisted
 from portalclient import (
     PASSWORD,
     Client,
+    Clock,
     code_for,
     login_code,
     login_password,
@@ -49,19 +49,6 @@ prefix = "605001"
 card_length = 16
 merchants = ["OTHERSTORE00001"]
 """
-
-
-class Clock:
-    """The portal's clock in a test: real time at first, then moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def start(factory, backoffice_url: str | None = None, extra: str = "", **limits: int):

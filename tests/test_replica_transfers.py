@@ -12,10 +12,10 @@ import subprocess
 
 import pytest
 import pytest_twisted
-from portalclient import make_operator
+from portalclient import Clock, make_operator
 from test_ledger_support import Ledger, ledger_config
 from test_portal_cards import action, look_up, new_card, state
-from test_portal_security import Clock, logged_in
+from test_portal_security import logged_in
 
 from gateway.embedded_sentinel import LocalSentinelSet
 from gateway.ledger import cards

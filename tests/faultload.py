@@ -158,12 +158,6 @@ class TillLoad:
         with self._lock:
             return [e for e in self.exchanges if e.rc is None and e.why]
 
-    def wait_for(self, condition, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-            time.sleep(0.02)
-
 
 class IsoLoad:
     """ISO 8583 tills beside a TillLoad (the simulator's Till: its own codec), each a thread

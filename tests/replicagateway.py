@@ -4,8 +4,6 @@ acknowledgement on (docs/scaling.md "Replicas"), for the tests that kill things 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from gateway.embedded_sentinel import LocalSentinelSet
@@ -24,10 +22,3 @@ def start_gateway(directory: Path, nodes: LocalSentinelSet, replicas: int,
     process.config_path.write_text(text)
     process.start(timeout=30)
     return RunningGateway(process)
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.1)

@@ -10,7 +10,8 @@ import subprocess
 
 import msgpack
 import redis
-from replicagateway import start_gateway, wait_for
+from replicagateway import start_gateway
+from waiting import wait_for
 
 from gateway.embedded_sentinel import LocalSentinelSet
 from gateway.ledger import cards

@@ -21,6 +21,7 @@ import redis
 from linetill import ACK, frame, tgl_fields, tgl_request
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
+from waiting import wait_for
 
 from gateway.app import StoreService
 from gateway.config.model import load_config
@@ -53,16 +54,6 @@ def _servers_on(directory: Path) -> list[int]:
         except OSError:  # gone meanwhile, or a zombie (no cwd)
             continue
     return found
-
-
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def _tillgate(gateway: GatewayProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -151,15 +142,15 @@ def test_a_killed_embedded_redis_is_restarted_and_tills_get_00_again(tmp_path):
         os.kill(killed, signal.SIGKILL)
 
         # Tills get 96 at once; /healthz turns 503 within about a second of the first.
-        _wait_for(lambda: "96" in reload_round(), 5, "a 96 after the kill")
+        wait_for(lambda: "96" in reload_round(), 5, "a 96 after the kill")
         first_96 = time.monotonic()
-        _wait_for(lambda: gateway.http_get("/healthz")[0] == 503, 1.0, "/healthz 503")
+        wait_for(lambda: gateway.http_get("/healthz")[0] == 503, 1.0, "/healthz 503")
         took_503 = time.monotonic() - first_96
 
         # The gateway restarts its child on the same data: tills get 00 again, /healthz 200.
-        _wait_for(lambda: reload_round() == {"00"}, 30, "00 again after the restart")
+        wait_for(lambda: reload_round() == {"00"}, 30, "00 again after the restart")
         outage = time.monotonic() - first_96
-        _wait_for(lambda: gateway.http_get("/healthz")[0] == 200, 2.0, "/healthz 200 again")
+        wait_for(lambda: gateway.http_get("/healthz")[0] == 200, 2.0, "/healthz 200 again")
         restarted = _redis_pid(gateway)
         assert restarted != killed and _servers_on(_redis_dir(gateway)) == [restarted]
         assert not Path(f"/proc/{killed}").exists(), "the killed child is reaped (no zombie)"
@@ -181,7 +172,7 @@ def test_a_killed_embedded_redis_is_restarted_and_tills_get_00_again(tmp_path):
 
         # Counted, alerted; the outage's 96s summarised, not one WARNING line each.
         assert _metric(gateway, "tillgate_embedded_redis_restarts_total") == 1
-        _wait_for(lambda: "embedded_redis_restart: embedded redis-server was killed by "
+        wait_for(lambda: "embedded_redis_restart: embedded redis-server was killed by "
                           "SIGKILL" in gateway.log, 20, "the restart's alert in the log")
         log = gateway.log
         each = [line for line in log.splitlines() if "store unavailable for reload" in line]
@@ -206,7 +197,7 @@ def test_a_command_during_an_outage_does_not_start_a_second_server(tmp_path):
         try:
             killed = _redis_pid(gateway)
             os.kill(killed, signal.SIGKILL)
-            _wait_for(lambda: not _servers_on(directory), 5, "the child gone")
+            wait_for(lambda: not _servers_on(directory), 5, "the child gone")
             shown = _tillgate(gateway, "cards", "show", "6039530000000000001")
         finally:
             gateway.process.send_signal(signal.SIGCONT)
@@ -216,7 +207,7 @@ def test_a_command_during_an_outage_does_not_start_a_second_server(tmp_path):
         lines = shown.stderr.splitlines()
         assert f"running gateway (pid {gateway.process.pid})" in lines[0], lines
         assert "cannot reach Redis" in lines[1], lines
-        _wait_for(lambda: gateway.http_get("/healthz")[0] == 200, 30, "healthy after restart")
+        wait_for(lambda: gateway.http_get("/healthz")[0] == 200, 30, "healthy after restart")
         assert len(_servers_on(directory)) == 1
     finally:
         assert gateway.stop() == 0, gateway.log

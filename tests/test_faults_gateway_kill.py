@@ -33,6 +33,7 @@ from faultload import (
     request_key,
     tillgate,
 )
+from waiting import wait_for
 
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.testing import GatewayProcess
@@ -70,7 +71,7 @@ def test_kill_9_under_load_loses_no_approval_and_applies_nothing_twice(tmp_path,
     try:
         cards = issue_cards(gateway, 4)
         with TillLoad(gateway.ports["line"], cards, tills=8) as load:
-            load.wait_for(lambda: len(load.answered("00")) >= APPROVALS_BEFORE_KILL, 60,
+            wait_for(lambda: len(load.answered("00")) >= APPROVALS_BEFORE_KILL, 60,
                           f"{APPROVALS_BEFORE_KILL} approvals")
             # Hold Redis a moment, so that the requests in flight wait in its socket when the
             # kill comes (whether Redis applies them on its way out or not, a retransmission
@@ -87,7 +88,7 @@ def test_kill_9_under_load_loses_no_approval_and_applies_nothing_twice(tmp_path,
             os.kill(redis_pid, signal.SIGKILL if kill == "gateway-and-redis" else signal.SIGCONT)
             gateway.process.wait(10)
             late.close()
-            load.wait_for(lambda: all(not t.is_alive() for t in load._threads), 15,
+            wait_for(lambda: all(not t.is_alive() for t in load._threads), 15,
                           "every till cut off")
         approved = load.answered("00")
         unanswered = load.unanswered()

@@ -35,6 +35,7 @@ from faultload import (
     retransmit_or_reverse,
     tillgate,
 )
+from waiting import wait_for
 
 from gateway.embedded_redis import EmbeddedRedis, free_port
 from gateway.testing import GatewayProcess
@@ -46,14 +47,6 @@ RECOVERY = 5.0  # /healthz 200 and approvals again within this of the network he
 AFTER_96 = 0.5  # a till's pause after a 96 (a refused connection answers 96 at once)
 ALERT = re.compile(r"redis_unreachable: .* did not answer for ([0-9.]+) s from .*; "
                    r"([0-9]+) requests answered 96")
-
-
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
-    return value
 
 
 def _health(gateway: GatewayProcess) -> int:
@@ -87,7 +80,7 @@ def test_redis_cut_off_by_the_network_gets_96_in_time_and_nothing_twice(tmp_path
 
 
 def _more(load: TillLoad, rc: str, than: int, timeout: float, what: str) -> None:
-    load.wait_for(lambda: len(load.answered(rc)) > than, timeout, what)
+    wait_for(lambda: len(load.answered(rc)) > than, timeout, what)
 
 
 def _outage(gateway: GatewayProcess, proxy: ChaosProxy, load: TillLoad, cut,
@@ -100,7 +93,7 @@ def _outage(gateway: GatewayProcess, proxy: ChaosProxy, load: TillLoad, cut,
     cut()
     began = time.monotonic()
     try:
-        _wait_for(lambda: _health(gateway) == 503, OUTAGE, "/healthz 503")
+        wait_for(lambda: _health(gateway) == 503, OUTAGE, "/healthz 503")
         down_after = time.monotonic() - began
         _more(load, "96", refused + 8, OUTAGE, "96s")
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - began)))  # the outage's length
@@ -114,9 +107,9 @@ def _outage(gateway: GatewayProcess, proxy: ChaosProxy, load: TillLoad, cut,
     healed = time.monotonic()
     _more(load, "00", len(load.answered("00")) + 50, RECOVERY,
           f"approvals again after the {cut.__name__}, without a restart")
-    _wait_for(lambda: _health(gateway) == 200, RECOVERY, "/healthz 200")
+    wait_for(lambda: _health(gateway) == 200, RECOVERY, "/healthz 200")
     up_after = time.monotonic() - healed
-    _wait_for(lambda: len(_alerts(gateway)) >= n, 15, "the redis_unreachable alert")
+    wait_for(lambda: len(_alerts(gateway)) >= n, 15, "the redis_unreachable alert")
     return began, (f"{cut.__name__}: /healthz 503 {down_after:.2f} s in, 200 {up_after:.2f} s "
                    f"after; {len(load.answered('96')) - refused} 96s")
 
@@ -130,7 +123,7 @@ def _outages_under_load(gateway: GatewayProcess, proxy: ChaosProxy, redis_url: s
         cuts, report = zip(*[_outage(gateway, proxy, load, cut, n)
                              for n, cut in enumerate((proxy.blackhole, proxy.reset), 1)])
         iso_approved = iso.answered("00")
-        load.wait_for(lambda: iso.answered("00") >= iso_approved + 10, RECOVERY,
+        wait_for(lambda: iso.answered("00") >= iso_approved + 10, RECOVERY,
                       "ISO approvals after the outages")
     # ISO tills too: every request answered 00 or 96 in time, none left hanging.
     assert {rc for rc, _ in iso.answers} == {"00", "96"}, iso.answers

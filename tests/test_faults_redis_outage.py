@@ -32,6 +32,7 @@ from faultload import (
     retransmit_or_reverse,
     tillgate,
 )
+from waiting import wait_for
 
 from gateway.embedded_redis import EmbeddedRedis
 from gateway.testing import GatewayProcess
@@ -39,14 +40,6 @@ from gateway.testing import GatewayProcess
 REDIS_TIMEOUT = 2  # [redis] timeout: how long the gateway waits for Redis
 TILL_TIMEOUT = 5.0  # the tills' own: an answer must come before it
 OUTAGE = 10.0
-
-
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
-    return value
 
 
 def test_redis_held_10_s_under_load_gets_96_in_time_and_nothing_twice(tmp_path):
@@ -61,24 +54,24 @@ def test_redis_held_10_s_under_load_gets_96_in_time_and_nothing_twice(tmp_path):
         cards = issue_cards(gateway, 4)
         with TillLoad(gateway.ports["line"], cards, tills=8, timeout=TILL_TIMEOUT,
                       reconnect=True) as load:
-            load.wait_for(lambda: len(load.answered("00")) >= 100, 60, "100 approvals")
+            wait_for(lambda: len(load.answered("00")) >= 100, 60, "100 approvals")
             redis_pid = int((redis_dir / "redis.pid").read_text())
             os.kill(redis_pid, signal.SIGSTOP)
             held = time.monotonic()
             try:
-                _wait_for(lambda: gateway.http_get("/healthz")[0] == 503, OUTAGE,
+                wait_for(lambda: gateway.http_get("/healthz")[0] == 503, OUTAGE,
                           "/healthz 503 while Redis does not answer")
                 down_after = time.monotonic() - held
-                load.wait_for(lambda: len(load.answered("96")) >= 8, OUTAGE, "96s")
+                wait_for(lambda: len(load.answered("96")) >= 8, OUTAGE, "96s")
                 time.sleep(max(0.0, OUTAGE - (time.monotonic() - held)))  # the outage's length
                 assert gateway.http_get("/healthz")[0] == 503
             finally:
                 os.kill(redis_pid, signal.SIGCONT)
             resumed = time.monotonic()
             approved_before = len(load.answered("00"))
-            load.wait_for(lambda: len(load.answered("00")) >= approved_before + 50, 30,
+            wait_for(lambda: len(load.answered("00")) >= approved_before + 50, 30,
                           "approvals again after the outage")
-            _wait_for(lambda: gateway.http_get("/healthz")[0] == 200, 10, "/healthz 200")
+            wait_for(lambda: gateway.http_get("/healthz")[0] == 200, 10, "/healthz 200")
             up_after = time.monotonic() - resumed
         assert not load.unanswered(), [e for e in load.unanswered()][:5]
         assert {e.rc for e in load.exchanges} == {"00", "96"}
@@ -110,7 +103,7 @@ def test_redis_held_10_s_under_load_gets_96_in_time_and_nothing_twice(tmp_path):
         assert audit.returncode == 0 and "no differences" in audit.stdout, audit.stdout
 
         # The operator is told: an alert once Redis answers again, with the outage's length.
-        _wait_for(lambda: "redis_unreachable: " in gateway.log, 15,
+        wait_for(lambda: "redis_unreachable: " in gateway.log, 15,
                   "the redis_unreachable alert in the log")
         line = next(x for x in gateway.log.splitlines() if "redis_unreachable: " in x)
         assert "requests answered 96" in line, line

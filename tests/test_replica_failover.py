@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import msgpack
 import redis
-from replicagateway import start_gateway, wait_for
+from replicagateway import start_gateway
+from waiting import wait_for
 
 from gateway.embedded_sentinel import LocalSentinelSet
 from gateway.ledger import cards

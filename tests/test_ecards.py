@@ -28,6 +28,7 @@ from aiosmtpd.controller import Controller
 from PIL import Image
 from portalclient import Clock
 from test_admin_cards import call
+from test_admin_issue import CRM, SHOP, TOKENS  # the shop's and the CRM's admin tokens
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
@@ -43,18 +44,6 @@ from gateway.reactor import deferred_from_coro
 from protocols.model import Op, Request
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "tillgate.toml"
-SHOP, CRM = "shop-token-0123456789", "crm-token-9876543210"
-TOKENS = """
-[[security.tokens]]
-id = "shop"
-scopes = ["cards:issue", "cards:read"]
-token_env = "TG_TEST_SHOP"
-
-[[security.tokens]]
-id = "crm"
-scopes = ["cards:read"]
-token_env = "TG_TEST_CRM"
-"""
 
 
 def config_extra(smtp_port: int) -> str:

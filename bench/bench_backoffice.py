@@ -1,9 +1,10 @@
 """The back office's journal feed: what it costs the till path, how fast the consumer writes to
-SQL, and how far behind it stays under peak load (docs/benchmarks.md section 15).
+SQL, and how far behind it stays under peak load (docs/benchmarks.md section 17).
 
     python bench/bench_backoffice.py till   [--before main] [--seconds 4] [--rounds 3]
                                             [--postgresql]
-    python bench/bench_backoffice.py ingest [--entries 20000] [--rounds 3]
+    python bench/bench_backoffice.py ingest [--entries 20000] [--rounds 3] [--daily]
+                                            [--against COMMIT]
     python bench/bench_backoffice.py lag    [--seconds 60] [--level 256] [--sql sqlite]
     python bench/bench_backoffice.py        # all three with their defaults (bench/run_all.py)
 
@@ -19,7 +20,13 @@ land on the next gateway's turn. Medians of answers per second, p50/p99, ratios 
 
 `ingest`: a feed of N entries (as the scripts write them, spread over 1,000 cards) drained by
 the consumer (gateway/backoffice/consumer.py) into a fresh SQLite file and a fresh PostgreSQL
-database (tests/pgserver.py starts a real one): median entries per second.
+database (tests/pgserver.py starts a real one), each drain in a fresh process
+(bench/feeddrain.py): median entries per second, and that process's CPU per entry (its consumer
+and sqlite3's worker thread; not PostgreSQL's server). All of a card's entries fall on one day
+unless `--daily`, which puts each on a day of its own, as a card used once a day: every entry
+then starts the card's day in the summaries (gateway/backoffice/summaries.py), their dearer
+case. `--against COMMIT` drains each feed with that commit's consumer too (a copy from `git
+archive`), alternating with this checkout's, round by round.
 
 `lag`: `tillgate serve` with its consumer under the driver's peak load for `--seconds`; the
 feed's lag sampled every second from /healthz: median and maximum, and the time to catch up.
@@ -215,16 +222,19 @@ def _drained(host: Host, timeout: float = 120.0) -> float:
 
 # -- ingest: the consumer's entries per second into SQL ---------------------------------------
 
-def fill_feed(url: str, entries: int, cards: int = 1000) -> None:
-    """A feed as the card scripts write it (gateway/ledger/feed.py), `entries` long."""
+def fill_feed(url: str, entries: int, cards: int = 1000, daily: bool = False) -> None:
+    """A feed as the card scripts write it (gateway/ledger/feed.py), `entries` long; with
+    `daily`, a card's entries a day apart (the last today)."""
     client = redis.Redis.from_url(url)
     pipe = client.pipeline(transaction=False)
     seq = [0] * cards
-    t = int(time.time())
+    now = int(time.time())
+    per_card = -(-entries // cards)
     for n in range(entries):
         c = n % cards
         seq[c] += 1
         cid = f"{c:032x}"
+        t = now - (per_card - seq[c]) * 86400 if daily else now
         entry = {"op": "redeem", "card": "603953******0000", "ch": cid, "dv": -100, "dp": 0,
                  "bal": 10**6 - 100 * seq[c], "pts": 0, "term": "TILL0001",
                  "merch": "STORE0000000001", "key": f"K:{n}", "t": t, "n": seq[c]}
@@ -236,31 +246,13 @@ def fill_feed(url: str, entries: int, cards: int = 1000) -> None:
     client.close()
 
 
-async def drain_into(redis_url: str, sql_url: str) -> tuple[int, float]:
-    from sqlalchemy.engine import make_url
-
-    from gateway.backoffice.consumer import FeedConsumer
-    from gateway.backoffice.db import create_engine
-    from gateway.backoffice.feed import FeedReader
-    from gateway.backoffice.migrate import upgrade
-    from gateway.ledger.store import Store
-
-    url = make_url(sql_url)
-    url = url.set(drivername={"sqlite": "sqlite+aiosqlite",
-                              "postgresql": "postgresql+asyncpg"}[url.get_backend_name()])
-    engine = create_engine(url)
-    await upgrade(engine)
-    store = await Store.connect(redis_url)
-    try:
-        reader = FeedReader(store, "bench")
-        await reader.ensure_group()
-        consumer = FeedConsumer(reader, engine)
-        started = time.perf_counter()
-        n = await consumer.drain()
-        return n, time.perf_counter() - started
-    finally:
-        await store.close()
-        await engine.dispose()
+def drain_with(tree: Path, redis_url: str, sql_url: str) -> tuple[int, float, float]:
+    """bench/feeddrain.py in a fresh process whose `gateway` is `tree`'s (this checkout's or
+    --against's copy): every tree measured alike, none warmed by an earlier round."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "feeddrain.py"), redis_url,
+                          sql_url], env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree,
+                         check=True, capture_output=True, text=True).stdout.split()
+    return int(out[0]), float(out[1]), float(out[2])
 
 
 def ingest(args) -> None:
@@ -272,30 +264,36 @@ def ingest(args) -> None:
     except PostgresUnavailable as e:
         print(f"PostgreSQL: skipped ({e})")
         pg = None
-    rates: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+    kinds = ("sqlite", "postgresql") if pg is not None else ("sqlite",)
+    # (tree, database) -> [(entries/s, CPU us per entry)], a run per round
+    found: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis",
                                                               port=free_port(),
                                                               appendonly=False) as server:
+        trees = {"this checkout": ROOT}
+        if args.against:
+            trees = {args.against: source_of(args.against, Path(tmp) / "against"), **trees}
         try:
             for round_ in range(args.rounds):
-                for kind in rates:
-                    if kind == "postgresql" and pg is None:
-                        continue
-                    url = (f"sqlite:///{tmp}/bo{round_}.sqlite3" if kind == "sqlite"
-                           else pg.new_database())  # type: ignore[union-attr]
-                    redis.Redis.from_url(server.url).flushall()
-                    fill_feed(server.url, args.entries)
-                    n, seconds = asyncio.run(drain_into(server.url, url))
-                    assert n == args.entries, (n, args.entries)
-                    rates[kind].append(n / seconds)
+                for kind in kinds:
+                    for name, tree in trees.items():
+                        url = (f"sqlite:///{tmp}/bo-{round_}-{tree.name}.sqlite3"
+                               if kind == "sqlite" else pg.new_database())  # type: ignore[union-attr]
+                        redis.Redis.from_url(server.url).flushall()
+                        fill_feed(server.url, args.entries, daily=args.daily)
+                        n, seconds, cpu = drain_with(tree, server.url, url)
+                        assert n == args.entries, (n, args.entries)
+                        found.setdefault((name, kind), []).append((n / seconds, cpu * 1e6 / n))
         finally:
             if pg is not None:
                 pg.stop()
-    for kind, found in rates.items():
-        if found:
-            print(f"{kind:<11} {args.entries} entries drained: median "
-                  f"{statistics.median(found):,.0f} entries/s (runs: "
-                  f"{', '.join(f'{r:,.0f}' for r in found)})")
+    print(f"{args.entries} entries drained{', a day per entry' if args.daily else ''}; medians of "
+          f"{args.rounds} rounds (CPU: the draining process, sqlite3's thread included)")
+    print(f"{'tree':<16} {'database':<11} {'entries/s':>10} {'CPU us/entry':>13}  runs (entries/s)")
+    for (name, kind), runs in found.items():
+        print(f"{name:<16} {kind:<11} {statistics.median(r for r, _ in runs):>10,.0f} "
+              f"{statistics.median(c for _, c in runs):>13.1f}  "
+              f"{', '.join(f'{r:,.0f}' for r, _ in runs)}")
 
 
 # -- lag: the consumer under peak load ---------------------------------------------------------
@@ -358,6 +356,10 @@ def main() -> None:
     p = sub.add_parser("ingest")
     p.add_argument("--entries", type=int, default=20000)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--daily", action="store_true",
+                   help="each of a card's entries on a day of its own (a card used once a day)")
+    p.add_argument("--against", metavar="COMMIT",
+                   help="drain each feed with that commit's consumer too, side by side")
     p.set_defaults(func=ingest)
     p = sub.add_parser("lag")
     p.add_argument("--seconds", type=float, default=60.0)

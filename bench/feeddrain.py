@@ -1,7 +1,7 @@
 """Drain the journal feed of a Redis into a fresh back-office database with the consumer, as
-`tillgate serve` does, and measure it: bench_backoffice.py's `ingest`, in its process or (with
-`--against`) in a child whose `gateway` is another commit's copy. So nothing of the project is
-imported before `drain_into` runs: the child's PYTHONPATH decides which tree it measures.
+`tillgate serve` does, and measure it: bench_backoffice.py's `ingest` runs it as a child per
+drain, its `gateway` this checkout's or (`--against`) another commit's copy. So nothing of the
+project is imported before `drain_into` runs: the child's PYTHONPATH decides the tree measured.
 
     python bench/feeddrain.py REDIS_URL SQL_URL   # prints: entries seconds cpu_seconds
 """

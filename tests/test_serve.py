@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import redis
+from waiting import wait_for
 
 from gateway.embedded_redis import free_port
 from gateway.testing import GatewayProcess
@@ -68,9 +69,8 @@ def _main_thread_dump(gateway: GatewayProcess, attempts: int = 5) -> str:
     for _ in range(attempts):
         dumps_before = gateway.log.count("Current thread")
         gateway.process.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 5
-        while gateway.log.count("Current thread") == dumps_before and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda before=dumps_before: gateway.log.count("Current thread") > before, 5,
+                 "a stack dump after SIGUSR1")
         time.sleep(0.2)  # the dump is written in pieces: let its last frames reach the log
         dump = gateway.log.split("Current thread")[-1]
         if "cli/serve.py" in dump:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from gateway.cli import configreload
+from gateway.cli.main import fail
 from gateway.config.defaults import builtin_config_text
 from gateway.config.model import Config, ConfigError, Program, load_config
 
@@ -86,7 +87,6 @@ def config_and_program(path: str, program_id: str) -> tuple[Config, Program] | N
         return None
     program = config.programs.get(program_id)
     if program is None:
-        print(f"tillgate: unknown program {program_id!r} (have: {', '.join(config.programs)})",
-              file=sys.stderr)
+        fail(f"unknown program {program_id!r} (have: {', '.join(config.programs)})")
         return None
     return config, program
